@@ -1,0 +1,96 @@
+"""Typed, validated configuration.
+
+Hydra composes YAML; every section is then checked against a dataclass schema so an
+unknown or mistyped key fails with one clear line instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+CONFIG_DIR_ENV = "REASONING_IRL_CONFIG_DIR"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported as a single human-readable line."""
+
+
+def validate(section: Any, schema: type[T], where: str) -> T:
+    """Merge ``section`` (a DictConfig, dict or None) onto ``schema`` and return a typed instance.
+
+    ``where`` names the section in error messages (e.g. ``"dataset"``), so a bad key reads
+    ``dataset.num_trian: unknown key (valid keys: ...)``.
+    """
+    base = OmegaConf.structured(schema)
+    OmegaConf.set_struct(base, True)
+    if section is None:
+        section = {}
+    if isinstance(section, DictConfig):
+        section = OmegaConf.to_container(section, resolve=True)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(section).__name__}")
+    valid = [f.name for f in dataclasses.fields(schema)]
+    for key in section:
+        if key not in valid:
+            raise ConfigError(f"{where}.{key}: unknown key (valid keys: {', '.join(valid)})")
+    try:
+        merged = OmegaConf.merge(base, section)
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "?"
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(f"{where}.{key}: {msg}") from None
+    check = getattr(obj, "check", None)
+    if callable(check):
+        check()
+    return obj  # type: ignore[return-value]
+
+
+def config_dir() -> Path:
+    """The ``configs/`` folder: ``$REASONING_IRL_CONFIG_DIR`` or the one beside ``src/`` in a clone."""
+    env = os.environ.get(CONFIG_DIR_ENV)
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "configs")
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise ConfigError(
+        f"cannot find the configs/ folder (looked in {', '.join(map(str, candidates))}); "
+        f"set {CONFIG_DIR_ENV} to its path"
+    )
+
+
+def compose(config_name: str, overrides: list[str]) -> DictConfig:
+    """Compose ``configs/<config_name>.yaml`` with command-line style overrides, outside ``@hydra.main``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=overrides)
+    except HydraException as exc:
+        raise ConfigError(hydra_error_line(exc)) from None
+
+
+def hydra_error_line(exc: BaseException) -> str:
+    """Hydra's multi-line composition errors, as one line that names the key or option at fault."""
+    text = str(exc)
+    cause = exc.__cause__
+    if cause is not None and "not in struct" in str(cause):
+        key = getattr(cause, "full_key", None) or text.split("'")[1]
+        return f"{key}: unknown config key"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "Available options" in text:
+        start = next(i for i, line in enumerate(lines) if line.startswith("Available options"))
+        options = [line for line in lines[start + 1 :] if not line.startswith(("Config search path", "provider="))]
+        return f"{lines[0]}; available: {', '.join(options)}"
+    return "; ".join(line for line in lines[:2] if not line.startswith("See https"))

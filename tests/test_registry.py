@@ -1,0 +1,24 @@
+import pytest
+
+from reasoning_irl.registry import Registry, UnknownNameError
+
+
+def test_register_get_and_names():
+    reg = Registry("thing")
+
+    @reg.register("b")
+    def b():
+        return 2
+
+    reg.add("a", 1)
+    assert reg.get("b") is b and reg.get("a") == 1
+    assert reg.names() == ["a", "b"] and "a" in reg and len(reg) == 2
+
+
+def test_unknown_name_lists_choices_and_duplicates_fail():
+    reg = Registry("thing")
+    reg.add("x", 1)
+    with pytest.raises(UnknownNameError, match=r"unknown thing 'y'; choose one of: x"):
+        reg.get("y")
+    with pytest.raises(ValueError, match="already registered"):
+        reg.add("x", 2)
