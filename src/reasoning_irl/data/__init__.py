@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from reasoning_irl.config import ConfigError, validate
-from reasoning_irl.data import synthetic  # noqa: F401  (registers the dataset)
+from reasoning_irl.data import gsm8k, medreason, synthetic  # noqa: F401  (registers the datasets)
 from reasoning_irl.data.base import DATASETS, SPLITS, DatasetConfig, DatasetSpec, register_dataset
 from reasoning_irl.data.prompts import render_conversation, render_prompt
 from reasoning_irl.data.schema import (
