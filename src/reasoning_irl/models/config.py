@@ -1,0 +1,58 @@
+"""Typed config of a model to load (policy or reward-model backbone)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from reasoning_irl.config import ConfigError
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    """LoRA rank."""
+    alpha: int = 32
+    """LoRA scaling alpha."""
+    dropout: float = 0.0
+    """Dropout on the LoRA path."""
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    """Module names that receive adapters (the attention and MLP projections of Qwen2/Llama)."""
+
+
+@dataclass
+class TinySpec:
+    arch: str = "qwen2"
+    """qwen2 | llama: the architecture of a project-built tiny model."""
+    preset: str = "policy"
+    """policy | reward: the size preset (see reasoning_irl.models.tiny)."""
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = "Qwen/Qwen2.5-0.5B-Instruct"
+    """Hub id or local folder of a causal LM checkpoint (one code path for both)."""
+    tiny: Optional[TinySpec] = None
+    """If set, name_or_path is a project-built tiny model, built there on first use."""
+    backend: str = "auto"
+    """auto | hf | unsloth. auto picks unsloth only when CUDA and the package are present, else hf."""
+    dtype: str = "auto"
+    """auto | float32 | bfloat16 | float16. auto: float32 on CPU, bfloat16 on a GPU that supports it."""
+    lora: Optional[LoraSettings] = field(default_factory=LoraSettings)
+    """LoRA adapter settings; null trains the full model."""
+    load_in_4bit: bool = False
+    """Quantise the base weights to 4 bits (bitsandbytes, GPU only)."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory in the backward pass."""
+    init_adapter: Optional[str] = None
+    """Start from this saved LoRA adapter (e.g. an SFT run's final/) instead of a fresh one."""
+
+    def check(self) -> None:
+        if self.backend not in ("auto", "hf", "unsloth"):
+            raise ConfigError(f"model.backend must be auto, hf or unsloth, got {self.backend!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"model.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.load_in_4bit and self.lora is None:
+            raise ConfigError("model.load_in_4bit needs model.lora: a 4-bit base can only train adapters")
