@@ -1,0 +1,69 @@
+"""Atomic checkpoints for any transformers Trainer subclass.
+
+The Trainer writes ``checkpoint-<step>/`` in place; a crash mid-save would leave a folder that
+looks like the latest checkpoint. Here every checkpoint is written under ``<run_dir>/.staging/``
+and renamed into place only when complete, together with ``run_info.json`` (the run's identity).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from reasoning_irl.training.run_dir import RUN_INFO, checkpoints, publish_folder
+
+STAGING = ".staging"
+
+
+class AtomicCheckpointMixin:
+    """Mix in before the Trainer class: ``class T(AtomicCheckpointMixin, SFTTrainer)``.
+
+    Set ``self.run_fingerprint`` before training. Subclasses add state with :meth:`save_extra_state`.
+    """
+
+    run_fingerprint: str = ""
+
+    def save_extra_state(self, checkpoint_dir: str) -> None:
+        """Write more state into a checkpoint being staged (e.g. a discriminator). Called on every rank."""
+
+    def _save_checkpoint(self, model, trial):
+        run_dir = Path(self._get_output_dir(trial=trial))
+        staging_root = run_dir / STAGING
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        if self.args.should_save:
+            shutil.rmtree(staging_root, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        # Point the Trainer's own save at the staging folder for the duration of this call.
+        self._get_output_dir = lambda trial=None: str(staging_root)
+        try:
+            super()._save_checkpoint(model, trial)
+            self.save_extra_state(str(staging_root / name))
+        finally:
+            del self._get_output_dir
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            (staging_root / name / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
+            publish_folder(staging_root / name, run_dir / name)
+            shutil.rmtree(staging_root, ignore_errors=True)
+            limit = self.args.save_total_limit
+            if limit:
+                for old in checkpoints(run_dir)[:-limit]:
+                    shutil.rmtree(old)
+        self.accelerator.wait_for_everyone()
+
+    def save_final(self, run_dir: Path) -> Path:
+        """Save the trained model (adapter) and tokenizer to ``<run_dir>/final`` atomically."""
+        staging = run_dir / STAGING / "final"
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.save_model(str(staging))
+        if self.args.should_save:
+            (staging / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
+            publish_folder(staging, run_dir / "final")
+            shutil.rmtree(run_dir / STAGING, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        return run_dir / "final"
+

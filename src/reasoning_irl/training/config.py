@@ -1,0 +1,96 @@
+"""Typed config sections shared by the SFT, GRPO and AIRL entry scripts.
+
+Every key has a type and a one-line doc; :func:`reasoning_irl.config.validate` rejects unknown keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from reasoning_irl.config import ConfigError
+from reasoning_irl.models.config import LoraSettings, ModelConfig, TinySpec  # noqa: F401  (re-exported)
+
+
+@dataclass
+class TrainingConfig:
+    max_steps: int = 500
+    """Optimizer steps of the policy."""
+    learning_rate: float = 1e-5
+    """Peak learning rate of the policy."""
+    lr_scheduler_type: str = "constant_with_warmup"
+    """A transformers scheduler name."""
+    warmup_steps: int = 0
+    """Linear warm-up steps."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    per_device_batch_size: int = 8
+    """Rows per device per micro-batch (GRPO: completions, a multiple of num_generations)."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
+    logging_steps: int = 1
+    """Log (and append to metrics.jsonl) every this many steps."""
+    save_steps: int = 100
+    """Write checkpoint-<step>/ every this many steps."""
+    save_total_limit: Optional[int] = None
+    """Keep at most this many checkpoints (null keeps all)."""
+    resume_from: Optional[str] = None
+    """null | auto (latest checkpoint of this run, if any) | a checkpoint folder."""
+
+    def check(self) -> None:
+        for key in ("max_steps", "per_device_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
+
+
+@dataclass
+class LoggingConfig:
+    report_to: str = "none"
+    """none | wandb | tensorboard. metrics.jsonl is always written."""
+    project: str = "reasoning_irl"
+    """wandb project."""
+    entity: Optional[str] = None
+    """wandb entity (team or user); null uses the account default."""
+    run_name: Optional[str] = None
+    """Name shown in the tracker; null uses the run's name."""
+
+    def check(self) -> None:
+        if self.report_to not in ("none", "wandb", "tensorboard"):
+            raise ConfigError(f"logging.report_to must be none, wandb or tensorboard, got {self.report_to!r}")
+
+
+@dataclass
+class SamplingConfig:
+    num_generations: int = 16
+    """Completions sampled per prompt (the GRPO group size)."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    top_p: float = 0.95
+    """Nucleus sampling mass."""
+    max_prompt_length: int = 300
+    """Prompts longer than this many tokens are dropped from training (counted and reported)."""
+    max_completion_length: int = 824
+    """Most tokens generated per completion."""
+    use_vllm: bool = False
+    """Generate with vLLM (GPU only)."""
+    vllm_mode: str = "colocate"
+    """colocate (vLLM shares the training GPU) | server (a separate `trl vllm-serve` process)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """Fraction of GPU memory vLLM may take in colocate mode."""
+    vllm_server_host: str = "127.0.0.1"
+    """Host of the vLLM server in server mode."""
+    vllm_server_port: int = 8000
+    """Port of the vLLM server in server mode."""
+
+    def check(self) -> None:
+        if self.num_generations < 2:
+            raise ConfigError("sampling.num_generations must be >= 2 (group-relative advantages need a group)")
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ConfigError(f"sampling.vllm_mode must be colocate or server, got {self.vllm_mode!r}")
+
+
+def section(cfg: Any, key: str) -> Any:
+    """``cfg[key]`` or None, for DictConfig and dict alike."""
+    return cfg.get(key) if cfg is not None else None

@@ -1,0 +1,154 @@
+"""GRPO on verifiable rewards (the GRPO baseline): TRL sampling + our own clipped loss, LoRA policy."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from reasoning_irl.config import ConfigError
+from reasoning_irl.data import load_split, to_hf_dataset
+from reasoning_irl.models.config import ModelConfig
+from reasoning_irl.models.loading import load_policy
+from reasoning_irl.training.callbacks import MetricsJsonl
+from reasoning_irl.training.config import LoggingConfig, SamplingConfig, TrainingConfig
+from reasoning_irl.training.policy_loss import POLICY_LOSSES
+from reasoning_irl.training.setup import Run, start_run, trainer_arguments
+from reasoning_irl.training.trainers import ReasoningGRPOTrainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RewardTerm:
+    name: str = "correctness"
+    """A registered verifiable reward (reasoning_irl.rewards.REWARDS)."""
+    weight: float = 1.0
+    """Its weight in the summed reward."""
+
+
+@dataclass
+class GRPOMethod:
+    name: str = "grpo"
+    """Method tag; train.py refuses any other."""
+    rewards: list[RewardTerm] = field(
+        default_factory=lambda: [RewardTerm("correctness", 2.0), RewardTerm("strict_format", 0.5), RewardTerm("tag_count", 0.5)]
+    )
+    """Verifiable rewards and weights (the sum is the sequence reward)."""
+    beta: float = 0.04
+    """KL coefficient to the reference (the base model without adapters); 0 disables the reference."""
+    loss_type: str = "grpo"
+    """Loss aggregation: a name in reasoning_irl.training.policy_loss.POLICY_LOSSES."""
+    epsilon: float = 0.2
+    """Lower clipping range of the probability ratio."""
+    epsilon_high: Optional[float] = None
+    """Upper clipping range (null = epsilon)."""
+    num_iterations: int = 1
+    """Policy updates per generated batch."""
+    scale_rewards: str = "group"
+    """group | batch | none: divide advantages by the group's (or batch's) reward std."""
+
+    def check(self) -> None:
+        if self.loss_type not in POLICY_LOSSES:
+            raise ConfigError(f"method.loss_type {self.loss_type!r} unknown; choose one of: {', '.join(POLICY_LOSSES.names())}")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise ConfigError(f"method.scale_rewards must be group, batch or none, got {self.scale_rewards!r}")
+        if not self.rewards:
+            raise ConfigError("method.rewards must name at least one reward")
+
+
+@dataclass
+class GRPORunConfig:
+    run_name: str = "grpo"
+    """Run folder name under output_root."""
+    output_root: str = "outputs"
+    """Where run folders live."""
+    artifacts_dir: str = "artifacts"
+    """Where project-built tiny models live."""
+    seed: int = 0
+    """Seed of data order, initialisation and sampling."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: Any = None
+    method: GRPOMethod = field(default_factory=GRPOMethod)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+def prompt_rows(records: list[dict[str, Any]], tokenizer: Any, max_prompt_length: int):
+    """GRPO rows (prompt + every other column for the reward functions), too-long prompts dropped and counted."""
+    kept = []
+    for record in records:
+        ids = tokenizer.apply_chat_template(record["prompt"], add_generation_prompt=True, tokenize=True)
+        if hasattr(ids, "input_ids") or isinstance(ids, dict):
+            ids = ids["input_ids"]
+        if len(ids) <= max_prompt_length:
+            kept.append(record)
+    dropped = len(records) - len(kept)
+    if dropped:
+        log.warning("dropped %d of %d prompts longer than %d tokens", dropped, len(records), max_prompt_length)
+    if not kept:
+        raise ConfigError(f"every prompt is longer than sampling.max_prompt_length={max_prompt_length}")
+    return to_hf_dataset(kept)
+
+
+def grpo_arguments(run: Run, config_cls: type) -> Any:
+    """A TRL GRPOConfig (or subclass) from our typed sections."""
+    typed = run.cfg
+    method, sampling = typed.method, typed.sampling
+    return config_cls(
+        **trainer_arguments(run, typed.training),
+        num_generations=sampling.num_generations,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_completion_length=sampling.max_completion_length,
+        use_vllm=sampling.use_vllm,
+        vllm_mode=sampling.vllm_mode,
+        vllm_gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,
+        vllm_server_host=sampling.vllm_server_host,
+        vllm_server_port=sampling.vllm_server_port,
+        beta=method.beta,
+        loss_type=method.loss_type,
+        epsilon=method.epsilon,
+        epsilon_high=method.epsilon_high,
+        num_iterations=method.num_iterations,
+        scale_rewards=method.scale_rewards,
+        reward_weights=[term.weight for term in method.rewards],
+        remove_unused_columns=False,
+        log_completions=False,
+    )
+
+
+def run_grpo(cfg: Any) -> Path:
+    """Train the GRPO baseline; returns the run folder."""
+    from trl import GRPOConfig
+
+    from reasoning_irl.rewards import get_reward_functions
+
+    run = start_run(cfg, GRPORunConfig, "grpo")
+    typed: GRPORunConfig = run.cfg
+    if typed.sampling.use_vllm and not _has_cuda():
+        raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
+    reward_funcs = get_reward_functions([term.name for term in typed.method.rewards])
+    max_len = typed.sampling.max_prompt_length + typed.sampling.max_completion_length
+    model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
+    train = prompt_rows(load_split(run.dataset, "train"), tokenizer, typed.sampling.max_prompt_length)
+    trainer = ReasoningGRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=grpo_arguments(run, GRPOConfig),
+        train_dataset=train,
+        processing_class=tokenizer,
+        callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
+    )
+    trainer.run_fingerprint = run.fingerprint
+    trainer.train(resume_from_checkpoint=run.resume_checkpoint)
+    trainer.save_final(run.run_dir)
+    return run.run_dir
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,109 @@
+"""The policy-gradient loss of our GRPO trainers, owned here so no library patch can replace it.
+
+Per token: the PPO-style clipped surrogate ``-min(ρ·A, clip(ρ, 1-ε_low, 1+ε_high)·A)`` with
+``ρ = exp(logp - logp_old)``, plus ``β·KL`` (the k3 estimator ``exp(r) - r - 1`` with
+``r = logp_ref - logp``). ``A`` may be one value per sequence (B,) or per token (B, T).
+Aggregations (a registry; one function + one line to add one):
+
+- ``grpo``: mean over each sequence's tokens, then over sequences;
+- ``bnpo``: mean over all tokens of the batch;
+- ``dr_grpo``: sum over tokens / (B · max_completion_length) (no length bias).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from reasoning_irl.registry import Registry
+
+LossAggregation = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+POLICY_LOSSES: Registry[LossAggregation] = Registry("policy loss")
+
+
+@POLICY_LOSSES.register("grpo")
+def sequence_mean(per_token: torch.Tensor, mask: torch.Tensor, max_completion_length: int) -> torch.Tensor:
+    return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+
+
+@POLICY_LOSSES.register("bnpo")
+def token_mean(per_token: torch.Tensor, mask: torch.Tensor, max_completion_length: int) -> torch.Tensor:
+    return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+@POLICY_LOSSES.register("dr_grpo")
+def fixed_length_sum(per_token: torch.Tensor, mask: torch.Tensor, max_completion_length: int) -> torch.Tensor:
+    return (per_token * mask).sum() / (per_token.size(0) * max_completion_length)
+
+
+@dataclass
+class PolicyLossOutput:
+    loss: torch.Tensor
+    kl: Optional[torch.Tensor]
+    """Masked mean KL to the reference (None when β = 0)."""
+    clip_fraction: torch.Tensor
+    """Fraction of tokens whose ratio was clipped in the direction that matters."""
+
+
+def k3_kl(logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:
+    """Per-token unbiased, non-negative KL(π‖π_ref) estimate."""
+    delta = ref_logps - logps
+    return torch.exp(delta) - delta - 1
+
+
+def clipped_policy_loss(
+    logps: torch.Tensor,
+    old_logps: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    epsilon_low: float = 0.2,
+    epsilon_high: float = 0.2,
+    beta: float = 0.0,
+    ref_logps: Optional[torch.Tensor] = None,
+    loss_type: str = "grpo",
+    max_completion_length: int = 1,
+) -> PolicyLossOutput:
+    """The clipped surrogate + β·KL, aggregated by ``loss_type`` (see module doc)."""
+    if advantages.dim() == 1:
+        advantages = advantages.unsqueeze(1)
+    mask = mask.to(logps.dtype)
+    ratio = torch.exp(logps - old_logps)
+    clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
+    per_token = -torch.min(ratio * advantages, clipped * advantages)
+    kl = None
+    if beta != 0.0:
+        if ref_logps is None:
+            raise ValueError("beta != 0 needs reference log-probabilities")
+        per_token_kl = k3_kl(logps, ref_logps)
+        per_token = per_token + beta * per_token_kl
+        kl = (per_token_kl * mask).sum() / mask.sum().clamp(min=1.0)
+    is_clipped = ((ratio < 1 - epsilon_low) & (advantages < 0)) | ((ratio > 1 + epsilon_high) & (advantages > 0))
+    clip_fraction = (is_clipped.to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1.0)
+    loss = POLICY_LOSSES.get(loss_type)(per_token, mask, max_completion_length)
+    return PolicyLossOutput(loss=loss, kl=kl, clip_fraction=clip_fraction)
+
+
+def completion_logps(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    n_completion: int,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Log-probabilities (B, n_completion) of the last ``n_completion`` tokens under ``model``.
+
+    Logits at position t predict token t+1, so the slice is shifted by one; rows are reduced one at
+    a time to keep the full-vocabulary float32 softmax small.
+    """
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    logits = logits[:, -n_completion - 1 : -1, :]
+    targets = input_ids[:, -n_completion:]
+    rows = []
+    for row_logits, row_targets in zip(logits, targets):
+        row_logits = row_logits.float() / temperature
+        picked = row_logits.gather(-1, row_targets.unsqueeze(-1)).squeeze(-1)
+        rows.append(picked - torch.logsumexp(row_logits, dim=-1))
+    return torch.stack(rows)

@@ -1,0 +1,103 @@
+"""What every entry script does before training: validate, make the run folder, logging, seeding."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from reasoning_irl.config import ConfigError, validate
+from reasoning_irl.data import dataset_config
+from reasoning_irl.training.config import LoggingConfig, TrainingConfig
+from reasoning_irl.training.run_dir import prepare_run_dir, resolve_resume, run_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """A validated run: typed sections, the run folder, and the checkpoint to resume from (if any)."""
+
+    cfg: Any
+    dataset: Any
+    run_dir: Path
+    resume_checkpoint: Optional[str]
+    fingerprint: str
+    resolved: dict = field(default_factory=dict)
+
+
+def to_dict(cfg: Any) -> dict:
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def start_run(cfg: Any, schema: type, method: str) -> Run:
+    """Validate ``cfg`` against ``schema`` (the script's run config), check the method, create the run folder."""
+    resolved = to_dict(cfg)
+    resolved.pop("hydra", None)
+    typed = validate(resolved, schema, "config")
+    if typed.method.name != method:
+        raise ConfigError(f"method.name is {typed.method.name!r} but this script trains {method!r}; pick a {method} preset")
+    dataset = dataset_config(resolved.get("dataset"))
+    fingerprint = run_fingerprint(resolved)
+    run_dir = Path(typed.output_root) / typed.run_name
+    resume = resolve_resume(run_dir, typed.training.resume_from, fingerprint)
+    prepare_run_dir(typed.output_root, typed.run_name, resolved, resume)
+    configure_tracking(typed.logging, typed.run_name)
+    return Run(typed, dataset, run_dir, resume, fingerprint, resolved)
+
+
+def configure_tracking(logging_cfg: LoggingConfig, run_name: str) -> None:
+    """Point wandb at the configured project/entity through its environment; never log in here."""
+    if logging_cfg.report_to == "wandb":
+        os.environ.setdefault("WANDB_PROJECT", logging_cfg.project)
+        if logging_cfg.entity:
+            os.environ.setdefault("WANDB_ENTITY", logging_cfg.entity)
+        if not os.environ.get("WANDB_API_KEY") and os.environ.get("WANDB_MODE") is None:
+            log.warning("no WANDB_API_KEY: logging to wandb offline (set WANDB_MODE to override)")
+            os.environ["WANDB_MODE"] = "offline"
+
+
+def trainer_arguments(run: Run, training: TrainingConfig) -> dict[str, Any]:
+    """Keyword arguments shared by our SFTConfig / GRPOConfig."""
+    cfg = run.cfg
+    return dict(
+        output_dir=str(run.run_dir),
+        run_name=cfg.logging.run_name or cfg.run_name,
+        report_to=[] if cfg.logging.report_to == "none" else [cfg.logging.report_to],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        max_steps=training.max_steps,
+        learning_rate=training.learning_rate,
+        lr_scheduler_type=training.lr_scheduler_type,
+        warmup_steps=training.warmup_steps,
+        weight_decay=training.weight_decay,
+        max_grad_norm=training.max_grad_norm,
+        per_device_train_batch_size=training.per_device_batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        logging_steps=training.logging_steps,
+        save_strategy="steps",
+        save_steps=training.save_steps,
+        save_total_limit=training.save_total_limit,
+        use_cpu=not _cuda(),
+        bf16=_cuda() and cfg.model.dtype in ("auto", "bfloat16") and _bf16(),
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+    )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _bf16() -> bool:
+    import torch
+
+    return torch.cuda.is_bf16_supported()

@@ -1,0 +1,71 @@
+"""Supervised fine-tuning on the expert targets (the SFT baseline), LoRA, loss on completion tokens only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reasoning_irl.data import load_split, to_hf_dataset
+from reasoning_irl.models.config import ModelConfig
+from reasoning_irl.models.loading import load_policy
+from reasoning_irl.training.callbacks import MetricsJsonl
+from reasoning_irl.training.config import LoggingConfig, TrainingConfig
+from reasoning_irl.training.setup import start_run, trainer_arguments
+from reasoning_irl.training.trainers import ReasoningSFTTrainer
+
+
+@dataclass
+class SFTMethod:
+    name: str = "sft"
+    """Method tag; sft_train.py refuses any other."""
+    max_length: int = 1124
+    """Prompt + completion tokens per example; longer examples are truncated."""
+
+
+@dataclass
+class SFTRunConfig:
+    run_name: str = "sft"
+    """Run folder name under output_root."""
+    output_root: str = "outputs"
+    """Where run folders live."""
+    artifacts_dir: str = "artifacts"
+    """Where project-built tiny models live."""
+    seed: int = 0
+    """Seed of data order, initialisation and sampling."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: Any = None
+    method: SFTMethod = field(default_factory=SFTMethod)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+def sft_rows(records: list[dict[str, Any]]):
+    """Conversational prompt/completion rows: TRL renders them with the tokenizer's chat template."""
+    rows = [{"prompt": r["prompt"], "completion": [{"role": "assistant", "content": r["target"]}]} for r in records]
+    return to_hf_dataset(rows)
+
+
+def run_sft(cfg: Any) -> Path:
+    """Train the SFT baseline; returns the run folder (with checkpoints, metrics.jsonl and final/)."""
+    from trl import SFTConfig
+
+    run = start_run(cfg, SFTRunConfig, "sft")
+    typed: SFTRunConfig = run.cfg
+    model, tokenizer = load_policy(typed.model, max_seq_length=typed.method.max_length)
+    args = SFTConfig(
+        **trainer_arguments(run, typed.training),
+        max_length=typed.method.max_length,
+        completion_only_loss=True,
+    )
+    trainer = ReasoningSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=sft_rows(load_split(run.dataset, "train")),
+        processing_class=tokenizer,
+        callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
+    )
+    trainer.run_fingerprint = run.fingerprint
+    trainer.train(resume_from_checkpoint=run.resume_checkpoint)
+    trainer.save_final(run.run_dir)
+    return run.run_dir
