@@ -1,0 +1,104 @@
+"""Discriminator batches: expert positives against policy samples and perturbed experts.
+
+Rows of one step (:func:`build_disc_batch`):
+
+* positives: each record's expert ``target`` once (``kind="expert"``, label 1);
+* negatives: the policy samples of each record (``kind="policy"``) and up to ``k`` perturbed
+  copies of each record's target (``kind="perturbed"``), label 0.
+
+Every row carries the prompt of the record it came from (``source_index``) -- never another
+record's prompt. Weights: the positives share a total weight of 1 equally, and the negatives
+share a total weight of 1 equally (by count, so the policy and perturbed classes split the
+negative mass in proportion to their row counts). A weighted loss ``sum(w * loss)`` is thus a
+mean over positives plus a mean over negatives.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from reasoning_irl.rewards.perturbations import perturb
+
+KINDS = ("expert", "policy", "perturbed")
+
+
+@dataclass(frozen=True)
+class DiscRow:
+    prompt: list[dict[str, str]]
+    """Chat messages of the row's own record."""
+    completion: str
+    label: int
+    """1 for expert rows, 0 for negatives."""
+    kind: str
+    """expert | policy | perturbed."""
+    source_index: int
+    """Index of the record (in ``records_of_step``) the row came from."""
+    weight: float
+    first_step: Optional[int] = None
+    """First corrupted reasoning line of a perturbed row (None: only the answer changed)."""
+    perturbation: Optional[str] = None
+    """Name of the perturbation that made a perturbed row."""
+    is_expert_error: bool = False
+    """The expert target itself was corrupted by :func:`corrupt_experts` (ablation)."""
+
+
+def build_disc_batch(records_of_step: Sequence[dict[str, Any]], policy_samples: Sequence[Sequence[str]],
+                     perturbation_names: Sequence[str], k: int, rng: random.Random) -> list[DiscRow]:
+    """The weighted discriminator rows of one step.
+
+    ``policy_samples[i]`` holds the policy completions sampled for ``records_of_step[i]`` (group
+    the trainer's flat list by prompt first). Perturbed copies that are None, empty or equal to
+    the original target are dropped, so a record may yield fewer than ``k``.
+    """
+    if len(policy_samples) != len(records_of_step):
+        raise ValueError(f"policy_samples has {len(policy_samples)} groups for {len(records_of_step)} records")
+    positives: list[dict[str, Any]] = []
+    negatives: list[dict[str, Any]] = []
+    for i, (record, samples) in enumerate(zip(records_of_step, policy_samples)):
+        prompt, target = record["prompt"], record["target"]
+        positives.append(dict(prompt=prompt, completion=target, label=1, kind="expert", source_index=i,
+                              is_expert_error=bool(record.get("is_expert_error", False))))
+        for completion in samples:
+            negatives.append(dict(prompt=prompt, completion=completion, label=0, kind="policy", source_index=i))
+        for p in (perturb(target, list(perturbation_names), rng, k) if k > 0 else []):
+            # perturb() already promises changed copies; checked again because a dropped-check
+            # here would silently label the expert's own text as a negative.
+            if p is None or not p.text or p.text == target:
+                continue
+            negatives.append(dict(prompt=prompt, completion=p.text, label=0, kind="perturbed", source_index=i,
+                                  first_step=p.first_step, perturbation=p.kind))
+    rows = [DiscRow(weight=1.0 / len(positives), **r) for r in positives]
+    rows += [DiscRow(weight=1.0 / len(negatives), **r) for r in negatives]
+    return rows
+
+
+def corrupt_experts(records: Sequence[dict[str, Any]], rate: float, names: Sequence[str],
+                    rng: random.Random) -> list[dict[str, Any]]:
+    """Copies of ``records`` where ``round(rate * n)`` expert targets are replaced by a perturbation.
+
+    Records are visited in an ``rng``-shuffled order and corrupted until the quota is met; a
+    record no perturbation can change is skipped (so fewer are corrupted only when too few can
+    be). Corrupted records get ``is_expert_error=True`` and ``expert_error_first_step``; all
+    others ``is_expert_error=False``. ``answer`` is left as the true answer. Same rng seed, same
+    result; the input records are not modified.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"expert error rate must be in [0, 1], got {rate}")
+    out = [dict(r, is_expert_error=False) for r in records]
+    quota = math.floor(rate * len(out) + 0.5)  # round half up, unlike round()'s banker's rounding
+    order = list(range(len(out)))
+    rng.shuffle(order)
+    done = 0
+    for i in order:
+        if done >= quota:
+            break
+        found = perturb(out[i]["target"], list(names), rng, 1)
+        if not found or found[0].text == out[i]["target"]:
+            continue
+        out[i].update(target=found[0].text, is_expert_error=True, expert_error_first_step=found[0].first_step)
+        done += 1
+    return out
+
