@@ -1,0 +1,18 @@
+"""AIRL: learn a dense token reward from expert traces while training the policy with it.
+
+    python irl_train.py experiment=tiny_airl [key=value ...]
+"""
+
+import hydra
+
+from reasoning_irl.training.airl.run import run_airl
+from reasoning_irl.training.entry import run_entry
+
+
+@hydra.main(config_path="configs", config_name="airl", version_base="1.3")
+def main(cfg) -> None:
+    run_entry(run_airl, cfg)
+
+
+if __name__ == "__main__":
+    main()

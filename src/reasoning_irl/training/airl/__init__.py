@@ -1,0 +1,1 @@
+"""AIRL: a discriminator's dense token reward drives a GRPO LoRA policy."""

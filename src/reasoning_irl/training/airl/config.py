@@ -1,0 +1,156 @@
+"""Typed configuration of the AIRL method (``method=airl``) and of an AIRL run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from reasoning_irl.config import ConfigError
+from reasoning_irl.models.config import LoraSettings, ModelConfig, TinySpec
+from reasoning_irl.training.advantages import ADVANTAGES
+from reasoning_irl.training.config import LoggingConfig, SamplingConfig, TrainingConfig
+from reasoning_irl.training.discriminator_losses import DISC_LOSSES
+from reasoning_irl.training.policy_loss import POLICY_LOSSES
+
+EXPERT_IN_GROUP = ("none", "one", "balanced")
+
+
+@dataclass
+class AIRLMethod:
+    name: str = "airl"
+    """Method tag; irl_train.py refuses any other."""
+    # --- reward model (discriminator) ---
+    reward_mode: str = "dense"
+    """dense: every completion token is scored and rewarded | sparse: the final token's score only."""
+    disc_updates_per_step: int = 1
+    """Discriminator optimizer steps per policy step (0 = frozen, needs frozen_reward_model)."""
+    disc_learning_rate: float = 1e-5
+    """Discriminator peak learning rate."""
+    disc_lr_scheduler_type: str = "constant"
+    """A transformers scheduler name for the discriminator."""
+    disc_warmup_steps: int = 0
+    """Discriminator warm-up steps."""
+    disc_weight_decay: float = 0.0
+    """Discriminator AdamW weight decay."""
+    disc_max_grad_norm: float = 1.0
+    """Discriminator gradient clipping norm."""
+    disc_micro_batch_size: int = 32
+    """Rows per discriminator forward pass; the step's gradient is exact whatever this is."""
+    disc_loss: str = "bce"
+    """A name in reasoning_irl.training.discriminator_losses.DISC_LOSSES: bce | wgan."""
+    label_smoothing: float = 0.1
+    """bce: targets become 1-ε (expert) and ε (negatives)."""
+    disc_temperature: float = 1.0
+    """bce: sequence scores are divided by this before the sigmoid."""
+    wgan_lipschitz: str = "gradient_penalty"
+    """wgan: gradient_penalty (on interpolated input embeddings) | weight_clip."""
+    gradient_penalty_weight: float = 10.0
+    """wgan + gradient_penalty: weight of E[(||∇||-1)^2]."""
+    weight_clip: float = 0.01
+    """wgan + weight_clip: trainable discriminator weights are clamped to [-c, c] after each step."""
+    pairwise_margin_weight: float = 0.0
+    """Weight of the hinge 'expert above its own perturbed twin by margin' (0 = off)."""
+    pairwise_margin: float = 1.0
+    """Margin of that hinge, in score units."""
+    perturbations: list[str] = field(
+        default_factory=lambda: ["flip_operator", "shift_answer", "swap_answer", "corrupt_numbers"]
+    )
+    """Hard-negative generators (reasoning_irl.rewards.PERTURBATIONS) drawn from."""
+    perturbations_per_expert: int = 2
+    """Perturbed copies of each expert trace per step (0 = no perturbed negatives)."""
+    frozen_reward_model: Optional[str] = None
+    """Load a saved reward model folder and never update it (with disc_updates_per_step=0)."""
+    # --- token reward and advantages ---
+    reward_temperature: float = 1.0
+    """Token reward = discriminator logit (log D - log(1-D)) / reward_temperature."""
+    reward_clip: Optional[float] = None
+    """Clip token rewards to [-c, c] (null = no clipping)."""
+    advantage: str = "grpo"
+    """A name in reasoning_irl.training.advantages.ADVANTAGES: grpo | prime | rloo | sparse."""
+    gamma: float = 0.9
+    """Discount of the reward-to-go A_t = r_t + γ·A_{t+1} (grpo, prime)."""
+    normalize_rewards: bool = True
+    """Group-normalise token rewards before the reward-to-go (grpo, sparse)."""
+    outcome_reward_weight: float = 0.0
+    """Weight of the group-normalised verifiable outcome reward added to every token's advantage."""
+    outcome_rewards: list[str] = field(default_factory=lambda: ["correctness"])
+    """Verifiable rewards summed into the outcome reward (also logged when the weight is 0)."""
+    expert_in_group: str = "one"
+    """none | one (the last sample of each group is the expert trace) | balanced (as one, its advantage scaled by 1/G)."""
+    expert_error_rate: float = 0.0
+    """Seeded fraction of expert targets replaced by a perturbation and flagged (ablation)."""
+    # --- policy update (GRPO loss) ---
+    beta: float = 0.04
+    """KL coefficient to the adapter-free base model."""
+    loss_type: str = "grpo"
+    """Policy loss aggregation (reasoning_irl.training.policy_loss.POLICY_LOSSES)."""
+    epsilon: float = 0.2
+    """Lower ratio clip."""
+    epsilon_high: Optional[float] = None
+    """Upper ratio clip (null = epsilon)."""
+    num_iterations: int = 1
+    """Policy updates per generated batch."""
+
+    def check(self) -> None:
+        def bad(msg: str) -> None:
+            raise ConfigError(f"method.{msg}")
+
+        if self.reward_mode not in ("dense", "sparse"):
+            bad(f"reward_mode must be dense or sparse, got {self.reward_mode!r}")
+        choices = {
+            "disc_loss": [n for n in DISC_LOSSES.names() if n != "pairwise_margin"],  # the margin is an extra term
+            "advantage": ADVANTAGES.names(),
+            "loss_type": POLICY_LOSSES.names(),
+        }
+        for key, names in choices.items():
+            if getattr(self, key) not in names:
+                bad(f"{key} {getattr(self, key)!r} unknown; choose one of: {', '.join(names)}")
+        if self.reward_mode == "sparse" and self.advantage != "sparse":
+            bad("advantage must be sparse when reward_mode is sparse (a sequence score has no per-token reward-to-go)")
+        if self.wgan_lipschitz not in ("gradient_penalty", "weight_clip"):
+            bad(f"wgan_lipschitz must be gradient_penalty or weight_clip, got {self.wgan_lipschitz!r}")
+        if self.expert_in_group not in EXPERT_IN_GROUP:
+            bad(f"expert_in_group must be one of {', '.join(EXPERT_IN_GROUP)}, got {self.expert_in_group!r}")
+        if self.disc_micro_batch_size < 1:
+            bad("disc_micro_batch_size must be >= 1")
+        if self.disc_updates_per_step < 0 or self.perturbations_per_expert < 0:
+            bad("disc_updates_per_step and perturbations_per_expert must be >= 0")
+        if self.disc_updates_per_step == 0 and not self.frozen_reward_model:
+            bad("disc_updates_per_step=0 freezes the discriminator: set frozen_reward_model to a trained one")
+        if self.frozen_reward_model and self.disc_updates_per_step != 0:
+            bad("frozen_reward_model needs disc_updates_per_step=0 (a frozen discriminator is never updated)")
+        if not 0.0 <= self.expert_error_rate <= 1.0 or not 0.0 <= self.label_smoothing < 0.5:
+            bad("expert_error_rate must be in [0, 1] and label_smoothing in [0, 0.5)")
+        if not 0.0 <= self.gamma <= 1.0:
+            bad(f"gamma must be in [0, 1], got {self.gamma}")
+        if self.reward_temperature <= 0 or self.disc_temperature <= 0:
+            bad("reward_temperature and disc_temperature must be > 0")
+
+
+def default_reward_model() -> ModelConfig:
+    return ModelConfig(
+        name_or_path="Qwen/Qwen2.5-0.5B-Instruct",
+        lora=LoraSettings(r=32, alpha=32),
+    )
+
+
+@dataclass
+class AIRLRunConfig:
+    run_name: str = "airl"
+    """Run folder name under output_root."""
+    output_root: str = "outputs"
+    """Where run folders live."""
+    artifacts_dir: str = "artifacts"
+    """Where project-built tiny models live."""
+    seed: int = 0
+    """Seed of data order, initialisation, sampling and perturbations."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    reward_model: ModelConfig = field(default_factory=default_reward_model)
+    dataset: Any = None
+    method: AIRLMethod = field(default_factory=AIRLMethod)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+__all__ = ["AIRLMethod", "AIRLRunConfig", "TinySpec"]

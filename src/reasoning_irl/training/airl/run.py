@@ -1,0 +1,81 @@
+"""``run_airl(cfg)``: build the policy, the discriminator and the AIRL trainer, train, save."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from reasoning_irl.config import ConfigError
+from reasoning_irl.data import load_split
+from reasoning_irl.models.loading import load_policy, load_tokenizer, resolve_dtype, resolve_model_path
+from reasoning_irl.training.airl.config import AIRLRunConfig
+from reasoning_irl.training.airl.discriminator import Discriminator
+from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
+from reasoning_irl.training.callbacks import MetricsJsonl
+from reasoning_irl.training.disc_batch import corrupt_experts
+from reasoning_irl.training.grpo import grpo_arguments, prompt_rows
+from reasoning_irl.training.setup import start_run
+
+
+def build_reward_model(typed: AIRLRunConfig):
+    """(model, tokenizer): a fresh LoRA reward model on the configured backbone, or a frozen saved one."""
+    from reasoning_irl.models.reward_model import TokenRewardModel, load_reward_model
+
+    method = typed.method
+    if method.frozen_reward_model:
+        if not Path(method.frozen_reward_model).is_dir():
+            raise ConfigError(f"method.frozen_reward_model: {method.frozen_reward_model} does not exist")
+        model, tokenizer = load_reward_model(method.frozen_reward_model)
+        if model.mode != method.reward_mode:
+            raise ConfigError(f"frozen reward model is {model.mode} but method.reward_mode is {method.reward_mode}")
+        return model, tokenizer
+    cfg = typed.reward_model
+    if cfg.backend == "unsloth" or cfg.load_in_4bit:
+        raise ConfigError("reward_model: the discriminator loads with transformers (backend hf, no 4-bit)")
+    path = resolve_model_path(cfg)
+    model = TokenRewardModel(path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype))
+    if cfg.gradient_checkpointing:
+        model.backbone.gradient_checkpointing_enable()
+    return model, load_tokenizer(path)
+
+
+def run_airl(cfg: Any) -> Path:
+    """Train a policy with AIRL; returns the run folder (checkpoints hold the policy adapter and reward_model/)."""
+    from trl import GRPOConfig
+
+    run = start_run(cfg, AIRLRunConfig, "airl")
+    typed: AIRLRunConfig = run.cfg
+    method, sampling = typed.method, typed.sampling
+    if sampling.use_vllm and method.expert_in_group != "none" and typed.model.backend == "unsloth":
+        raise ConfigError("expert_in_group needs TRL-side generation; use model.backend=hf with vLLM")
+    max_len = sampling.max_prompt_length + sampling.max_completion_length
+    model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=sampling.use_vllm)
+    records = load_split(run.dataset, "train")
+    if method.expert_error_rate > 0:
+        records = corrupt_experts(records, method.expert_error_rate, method.perturbations,
+                                  random.Random(f"{typed.seed}-expert-errors"))
+    train = prompt_rows(records, tokenizer, sampling.max_prompt_length)
+    reward_model, reward_tokenizer = build_reward_model(typed)
+    args = grpo_arguments(run, GRPOConfig)
+    trainer_kwargs = dict(
+        model=model,
+        reward_funcs=[],  # replaced below: the outcome rewards are logged by the trainer itself
+        args=args,
+        train_dataset=train,
+        processing_class=tokenizer,
+        callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
+    )
+    from reasoning_irl.rewards import get_reward_functions
+
+    trainer_kwargs["reward_funcs"] = get_reward_functions(list(method.outcome_rewards))
+    # The discriminator needs the accelerator, which exists once the trainer does.
+    trainer = ReasoningAIRLTrainer(**trainer_kwargs, discriminator=None, method=method)
+    trainer.disc = Discriminator(
+        reward_model, reward_tokenizer, tokenizer, method, trainer.accelerator,
+        total_updates=typed.training.max_steps * max(method.disc_updates_per_step, 1), seed=typed.seed,
+    )
+    trainer.run_fingerprint = run.fingerprint
+    trainer.train(resume_from_checkpoint=run.resume_checkpoint)
+    trainer.save_final(run.run_dir)
+    return run.run_dir

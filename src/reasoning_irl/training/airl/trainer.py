@@ -1,0 +1,181 @@
+"""The AIRL trainer: GRPO whose per-token advantages come from a discriminator's dense reward.
+
+One step (``_generate_and_score_completions``):
+1. TRL samples G completions per prompt (optionally one of them replaced by the expert trace);
+2. the discriminator batch is built: experts vs policy samples and K perturbed experts, each row
+   with its own prompt (reasoning_irl.training.disc_batch);
+3. the discriminator takes ``disc_updates_per_step`` optimizer steps;
+4. every policy row is scored by the updated discriminator: token reward = logit / temperature;
+5. (B, T) advantages from the registry estimator (+ optional verifiable outcome mix);
+6. our clipped GRPO loss (ReasoningGRPOTrainer.compute_loss) updates the policy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from reasoning_irl.rewards import get_reward_functions
+from reasoning_irl.training.advantages import compute_advantages, mix_outcome
+from reasoning_irl.training.airl.config import AIRLMethod
+from reasoning_irl.training.airl.discriminator import Discriminator
+from reasoning_irl.training.disc_batch import build_disc_batch
+from reasoning_irl.training.trainers import ReasoningGRPOTrainer
+
+AIRL_STATE = "airl_state.pt"
+REWARD_MODEL_DIR = "reward_model"
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or inf; the last complete checkpoint is kept."""
+
+
+class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
+    def __init__(self, *args, discriminator: Discriminator, method: AIRLMethod, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.disc = discriminator
+        self.method = method
+        self._outcome_funcs = get_reward_functions(list(method.outcome_rewards))
+        self._step_inputs: list[dict[str, Any]] = []
+
+    # --- sampling, with the expert trace inside the group -------------------------------------------
+    def _generate(self, prompts: list):
+        out = list(super()._generate(prompts))
+        if self.method.expert_in_group == "none":
+            return tuple(out)
+        prompt_ids, completion_ids, completions, sampling_logps = out[0], out[1], out[3], out[4]
+        group = self.num_generations
+        eos = self._tokenizer.eos_token_id
+        for start in range(0, len(completion_ids), group):
+            row = start + group - 1  # the last sample of each group becomes the expert trace
+            target = self._step_inputs[row]["target"]
+            ids = self._tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1] + [eos]
+            completion_ids[row] = ids
+            if completions is not None:
+                completions[row] = [{"role": "assistant", "content": target}] if isinstance(completions[row], list) else target
+            if sampling_logps is not None:
+                sampling_logps[row] = [float("nan")] * len(ids)  # no sampling log-probs: no IS correction
+        return tuple(out)
+
+    def _generate_and_score_completions(self, inputs):
+        self._step_inputs = inputs
+        t0 = time.perf_counter()
+        output = super()._generate_and_score_completions(inputs)
+        t1 = time.perf_counter()
+        mode = "train" if self.model.training else "eval"
+        with torch.enable_grad():
+            rewards, disc_metrics, t2 = self._airl_rewards(inputs, output, mode)
+        output["advantages"] = self._advantages(inputs, output, rewards)
+        t3 = time.perf_counter()
+        metrics = self._metrics[mode]
+        for key, value in disc_metrics.items():
+            metrics[key].append(value)
+        metrics["time/generate"].append(t1 - t0)
+        metrics["time/disc_update"].append(t2 - t1)
+        metrics["time/score_and_advantage"].append(t3 - t2)
+        return output
+
+    def _airl_rewards(self, inputs, output, mode):
+        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
+        texts = self._tokenizer.batch_decode(
+            [ids[m.bool()] for ids, m in zip(completion_ids, completion_mask)], skip_special_tokens=True)
+        # The step's records (each prompt once, in order) and their policy samples.
+        order, samples, sample_ids = {}, [], []
+        for i, row in enumerate(inputs):
+            if row["id"] not in order:
+                order[row["id"]] = len(order)
+                samples.append([])
+                sample_ids.append({})
+            is_expert_row = self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
+            if not is_expert_row:  # the expert row is a positive, never a negative
+                k = order[row["id"]]
+                samples[k].append(texts[i])
+                sample_ids[k][texts[i]] = self.disc.policy_ids(completion_ids[i].tolist(), completion_mask[i].tolist())[0]
+        records = [next(r for r in inputs if r["id"] == rid) for rid in order]
+        rows = build_disc_batch(records, samples, self.method.perturbations, self.method.perturbations_per_expert, self.disc.rng)
+        completions = [sample_ids[r.source_index][r.completion] if r.kind == "policy" else self.disc.text_ids(r.completion) for r in rows]
+        disc_metrics = self.disc.update(rows, completions) if mode == "train" else {}
+        self._check_finite(disc_metrics.get("disc/loss", 0.0), "discriminator loss")
+        t2 = time.perf_counter()
+        prompt_ids = [ids[m.bool()].tolist() for ids, m in zip(output["prompt_ids"], output["prompt_mask"])]
+        rewards = self.disc.token_rewards(prompt_ids, [r["prompt"] for r in inputs], completion_ids, completion_mask)
+        seq = (rewards.sum(-1) / completion_mask.sum(-1).clamp(min=1))
+        disc_metrics["reward/token_mean"] = seq.mean().item()
+        return rewards, disc_metrics, t2
+
+    def _advantages(self, inputs, output, rewards: torch.Tensor) -> torch.Tensor:
+        """(B_local, T) advantages; groups may span processes, so they are computed on the gathered batch."""
+        mask = output["completion_mask"].float()
+        acc = self.accelerator
+        all_rewards = acc.gather(acc.pad_across_processes(rewards, dim=1))
+        all_mask = acc.gather(acc.pad_across_processes(mask, dim=1))
+        m = self.method
+        adv = compute_advantages(m.advantage, all_rewards, all_mask, self.num_generations, gamma=m.gamma,
+                                 normalize=m.normalize_rewards)
+        outcome = self._outcome(inputs, output)
+        all_outcome = acc.gather(outcome)
+        if m.outcome_reward_weight:
+            adv = mix_outcome(adv, all_outcome, all_mask, self.num_generations, m.outcome_reward_weight)
+        if m.expert_in_group == "balanced":
+            expert = torch.zeros(adv.size(0), dtype=torch.bool, device=adv.device)
+            expert[self.num_generations - 1:: self.num_generations] = True
+            adv[expert] = adv[expert] / self.num_generations
+        mode = "train" if self.model.training else "eval"
+        valid = all_mask.bool()
+        self._metrics[mode]["advantage/mean"].append(adv[valid].mean().item())
+        self._metrics[mode]["advantage/std"].append(adv[valid].std().item() if valid.sum() > 1 else 0.0)
+        self._metrics[mode]["advantage/abs_max"].append(adv[valid].abs().max().item())
+        self._metrics[mode]["outcome/mean"].append(all_outcome.mean().item())
+        rank, n = acc.process_index, rewards.size(0)
+        return adv[rank * n: (rank + 1) * n, : rewards.size(1)].to(rewards.device)
+
+    def _outcome(self, inputs, output) -> torch.Tensor:
+        """Summed verifiable outcome rewards of the local rows (logged always, mixed in when weighted)."""
+        texts = self._tokenizer.batch_decode(
+            [ids[m.bool()] for ids, m in zip(output["completion_ids"], output["completion_mask"])], skip_special_tokens=True)
+        columns = {k: [row.get(k) for row in inputs] for k in ("answer", "options") if k in inputs[0]}
+        total = [0.0] * len(texts)
+        for fn in self._outcome_funcs:
+            values = fn(prompts=[r["prompt"] for r in inputs], completions=texts, **columns)
+            total = [a + (b or 0.0) for a, b in zip(total, values)]
+        return torch.tensor(total, dtype=torch.float32, device=output["completion_ids"].device)
+
+    # --- loss guard -------------------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        t0 = time.perf_counter()
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        self._check_finite(loss.detach().item(), "policy loss")
+        self._metrics["train" if self.model.training else "eval"]["time/policy_loss"].append(time.perf_counter() - t0)
+        return loss
+
+    def _check_finite(self, value: float, what: str) -> None:
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"{what} is {value} at step {self.state.global_step}; stopping. The last complete checkpoint "
+                f"in {self.args.output_dir} is intact: lower the learning rates or clip rewards, then resume from it"
+            )
+
+    # --- checkpoints --------------------------------------------------------------------------------
+    def save_extra_state(self, checkpoint_dir: str) -> None:
+        if self.args.should_save:
+            self.disc.module.save(Path(checkpoint_dir) / REWARD_MODEL_DIR, tokenizer=self.disc.tokenizer)
+            torch.save(self.disc.state_dict(), Path(checkpoint_dir) / AIRL_STATE)
+
+    def save_final(self, run_dir: Path) -> Path:
+        final = super().save_final(run_dir)
+        if self.args.should_save:
+            self.disc.module.save(run_dir / REWARD_MODEL_DIR, tokenizer=self.disc.tokenizer)
+        return final
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        from reasoning_irl.models.reward_model import load_reward_weights
+
+        load_reward_weights(self.disc.module, Path(checkpoint) / REWARD_MODEL_DIR)
+        self.disc.load_state_dict(torch.load(Path(checkpoint) / AIRL_STATE, weights_only=False))
