@@ -48,10 +48,21 @@ def validate(section: Any, schema: type[T], where: str) -> T:
         key = getattr(exc, "full_key", None) or "?"
         msg = str(exc).splitlines()[0]
         raise ConfigError(f"{where}.{key}: {msg}") from None
+    run_checks(obj)
+    return obj  # type: ignore[return-value]
+
+
+def run_checks(obj: Any) -> None:
+    """Call ``check()`` on a dataclass and on every dataclass nested in it (innermost first)."""
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        for item in value if isinstance(value, list) else [value]:
+            run_checks(item)
     check = getattr(obj, "check", None)
     if callable(check):
         check()
-    return obj  # type: ignore[return-value]
 
 
 def config_dir() -> Path:

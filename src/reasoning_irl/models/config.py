@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from reasoning_irl.config import ConfigError
@@ -54,5 +55,7 @@ class ModelConfig:
             raise ConfigError(f"model.backend must be auto, hf or unsloth, got {self.backend!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"model.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.init_adapter and not Path(self.init_adapter).is_dir():
+            raise ConfigError(f"model.init_adapter: {self.init_adapter} does not exist")
         if self.load_in_4bit and self.lora is None:
             raise ConfigError("model.load_in_4bit needs model.lora: a 4-bit base can only train adapters")
