@@ -2,14 +2,16 @@
 
 import hydra
 
-from reasoning_irl.training.entry import run_entry
-from reasoning_irl.training.sft import run_sft
+from reasoning_irl.training.entry import check_overrides, run_entry
 
 
 @hydra.main(config_path="configs", config_name="sft", version_base="1.3")
 def main(cfg) -> None:
+    from reasoning_irl.training.sft import run_sft  # torch/TRL load only when a job runs (not for --cfg, errors)
+
     run_entry(run_sft, cfg)
 
 
 if __name__ == "__main__":
+    check_overrides("sft")
     main()

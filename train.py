@@ -2,14 +2,16 @@
 
 import hydra
 
-from reasoning_irl.training.entry import run_entry
-from reasoning_irl.training.grpo import run_grpo
+from reasoning_irl.training.entry import check_overrides, run_entry
 
 
 @hydra.main(config_path="configs", config_name="grpo", version_base="1.3")
 def main(cfg) -> None:
+    from reasoning_irl.training.grpo import run_grpo  # torch/TRL load only when a job runs (not for --cfg, errors)
+
     run_entry(run_grpo, cfg)
 
 
 if __name__ == "__main__":
+    check_overrides("grpo")
     main()

@@ -108,7 +108,8 @@ def _load_hf(path: str, cfg: ModelConfig):
         raise ConfigError(f"model.name_or_path: cannot load {path!r} ({str(exc).splitlines()[0]})") from None
     tokenizer = load_tokenizer(path)
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()  # the transformers 5 name first: the old one warns
         model.enable_input_require_grads()
     if cfg.lora is not None or cfg.init_adapter:
         model = _wrap_lora(model, cfg)
@@ -116,6 +117,9 @@ def _load_hf(path: str, cfg: ModelConfig):
 
 
 def _load_unsloth(path: str, cfg: ModelConfig, max_seq_length: int, fast_inference: bool):
+    if cfg.init_adapter:
+        # Refused rather than silently training a fresh adapter instead of the requested one.
+        raise ConfigError("model.init_adapter is not supported with backend=unsloth yet; use model.backend=hf")
     from unsloth import FastLanguageModel  # imported only here: it patches TRL on import
 
     model, tokenizer = FastLanguageModel.from_pretrained(

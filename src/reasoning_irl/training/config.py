@@ -19,7 +19,7 @@ class TrainingConfig:
     learning_rate: float = 1e-5
     """Peak learning rate of the policy."""
     lr_scheduler_type: str = "constant_with_warmup"
-    """A transformers scheduler name."""
+    """A transformers scheduler name. Decaying ones (linear, cosine) are computed from max_steps: resume with the same max_steps."""
     warmup_steps: int = 0
     """Linear warm-up steps."""
     weight_decay: float = 0.0
@@ -43,6 +43,11 @@ class TrainingConfig:
         for key in ("max_steps", "per_device_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
+        # A resumed run starts a fresh logging window at its checkpoint; a checkpoint inside a window would
+        # make the first logged averages after a resume differ from the uninterrupted run's.
+        if self.save_steps % self.logging_steps:
+            raise ConfigError(f"training.save_steps ({self.save_steps}) must be a multiple of "
+                              f"training.logging_steps ({self.logging_steps})")
 
 
 @dataclass

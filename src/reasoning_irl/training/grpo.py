@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -11,6 +12,7 @@ from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.loading import load_policy
+from reasoning_irl.registry import UnknownNameError
 from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.config import LoggingConfig, SamplingConfig, TrainingConfig
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
@@ -113,8 +115,9 @@ def grpo_arguments(run: Run, config_cls: type) -> Any:
         epsilon=method.epsilon,
         epsilon_high=method.epsilon_high,
         num_iterations=method.num_iterations,
-        scale_rewards=method.scale_rewards,
-        reward_weights=[term.weight for term in method.rewards],
+        # AIRL methods have neither key: TRL's own advantages are discarded there.
+        scale_rewards=getattr(method, "scale_rewards", "none"),
+        reward_weights=[term.weight for term in getattr(method, "rewards", [])] or None,
         remove_unused_columns=False,
         log_completions=False,
     )
@@ -130,7 +133,11 @@ def run_grpo(cfg: Any) -> Path:
     typed: GRPORunConfig = run.cfg
     if typed.sampling.use_vllm and not _has_cuda():
         raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
-    reward_funcs = get_reward_functions([term.name for term in typed.method.rewards])
+    check_group_batch(typed)
+    try:
+        reward_funcs = get_reward_functions([term.name for term in typed.method.rewards])
+    except UnknownNameError as exc:  # the message lists the registered rewards
+        raise ConfigError(f"method.rewards: {exc}") from None
     max_len = typed.sampling.max_prompt_length + typed.sampling.max_completion_length
     model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
     train = prompt_rows(load_split(run.dataset, "train"), tokenizer, typed.sampling.max_prompt_length)
@@ -146,6 +153,17 @@ def run_grpo(cfg: Any) -> Path:
     trainer.train(resume_from_checkpoint=run.resume_checkpoint)
     trainer.save_final(run.run_dir)
     return run.run_dir
+
+
+def check_group_batch(typed: GRPORunConfig) -> None:
+    """Completions per optimizer step must hold whole groups (TRL's own check fails with a traceback, later)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = typed.training.per_device_batch_size * typed.training.gradient_accumulation_steps * world
+    if per_step % typed.sampling.num_generations:
+        raise ConfigError(
+            f"training.per_device_batch_size x gradient_accumulation_steps x processes = {per_step} completions "
+            f"is not a multiple of sampling.num_generations={typed.sampling.num_generations}"
+        )
 
 
 def _has_cuda() -> bool:

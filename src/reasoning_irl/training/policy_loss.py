@@ -65,23 +65,35 @@ def clipped_policy_loss(
     ref_logps: Optional[torch.Tensor] = None,
     loss_type: str = "grpo",
     max_completion_length: int = 1,
+    importance_weights: Optional[torch.Tensor] = None,
 ) -> PolicyLossOutput:
-    """The clipped surrogate + β·KL, aggregated by ``loss_type`` (see module doc)."""
+    """The clipped surrogate + β·KL, aggregated by ``loss_type`` (see module doc).
+
+    ``importance_weights`` ((B, T) or (B, 1)) multiply the surrogate, not the KL: TRL's correction for
+    completions sampled by vLLM, whose log-probs differ slightly from the trained model's.
+    """
     if advantages.dim() == 1:
         advantages = advantages.unsqueeze(1)
+    valid = mask.bool()
     mask = mask.to(logps.dtype)
-    ratio = torch.exp(logps - old_logps)
+    # Log-ratios are zeroed at padding *before* exp: TRL scores padding as logp 0 while ours are real
+    # (possibly very negative) values, and exp(large) = inf would turn `inf * 0` into a NaN loss and gradient.
+    ratio = torch.exp((logps - old_logps).masked_fill(~valid, 0.0))
     clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
     per_token = -torch.min(ratio * advantages, clipped * advantages)
+    if importance_weights is not None:
+        per_token = per_token * importance_weights
     kl = None
     if beta != 0.0:
         if ref_logps is None:
             raise ValueError("beta != 0 needs reference log-probabilities")
-        per_token_kl = k3_kl(logps, ref_logps)
+        per_token_kl = k3_kl(logps.masked_fill(~valid, 0.0), ref_logps.masked_fill(~valid, 0.0))
         per_token = per_token + beta * per_token_kl
         kl = (per_token_kl * mask).sum() / mask.sum().clamp(min=1.0)
     is_clipped = ((ratio < 1 - epsilon_low) & (advantages < 0)) | ((ratio > 1 + epsilon_high) & (advantages > 0))
     clip_fraction = (is_clipped.to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1.0)
+    # Padding may carry anything (e.g. NaN per-token advantages from a subclass); it must not reach the sum.
+    per_token = per_token.masked_fill(~valid, 0.0)
     loss = POLICY_LOSSES.get(loss_type)(per_token, mask, max_completion_length)
     return PolicyLossOutput(loss=loss, kl=kl, clip_fraction=clip_fraction)
 
@@ -95,10 +107,13 @@ def completion_logps(
 ) -> torch.Tensor:
     """Log-probabilities (B, n_completion) of the last ``n_completion`` tokens under ``model``.
 
-    Logits at position t predict token t+1, so the slice is shifted by one; rows are reduced one at
-    a time to keep the full-vocabulary float32 softmax small.
+    Logits at position t predict token t+1, so the slice is shifted by one; only the last
+    ``n_completion + 1`` positions are projected to the vocabulary (``logits_to_keep``), and rows are
+    reduced one at a time to keep the full-vocabulary float32 softmax small.
     """
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    logits = model(
+        input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=n_completion + 1
+    ).logits
     logits = logits[:, -n_completion - 1 : -1, :]
     targets = input_ids[:, -n_completion:]
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -40,20 +41,38 @@ def start_run(cfg: Any, schema: type, method: str) -> Run:
     """Validate ``cfg`` against ``schema`` (the script's run config), check the method, create the run folder."""
     resolved = to_dict(cfg)
     resolved.pop("hydra", None)
+    # Checked before validation: another method's section would otherwise fail on its first foreign key,
+    # with a message that does not say the real problem (the wrong preset for this script).
+    given = (resolved.get("method") or {}).get("name")
+    if given != method:
+        raise ConfigError(f"method.name is {given!r} but this script trains {method!r}; pick a {method} preset "
+                          f"(e.g. experiment=tiny_{method})")
     typed = validate(resolved, schema, "config")
-    if typed.method.name != method:
-        raise ConfigError(f"method.name is {typed.method.name!r} but this script trains {method!r}; pick a {method} preset")
     dataset = dataset_config(resolved.get("dataset"))
+    configure_tracking(typed.logging, typed.run_name)  # may refuse (missing tracker package): before any folder
     fingerprint = run_fingerprint(resolved)
     run_dir = Path(typed.output_root) / typed.run_name
     resume = resolve_resume(run_dir, typed.training.resume_from, fingerprint)
     prepare_run_dir(typed.output_root, typed.run_name, resolved, resume)
-    configure_tracking(typed.logging, typed.run_name)
+    # Seed before the model is built: the LoRA A matrices are drawn from the global RNG when the adapter is
+    # created, which happens before the Trainer seeds; unseeded, two runs with one seed start from different adapters.
+    seed_everything(typed.seed)
     return Run(typed, dataset, run_dir, resume, fingerprint, resolved)
+
+
+def seed_everything(seed: int) -> None:
+    from transformers import set_seed
+
+    set_seed(seed)
 
 
 def configure_tracking(logging_cfg: LoggingConfig, run_name: str) -> None:
     """Point wandb at the configured project/entity through its environment; never log in here."""
+    package = {"wandb": ["wandb"], "tensorboard": ["tensorboard", "tensorboardX"]}.get(logging_cfg.report_to, [])
+    if package and not any(importlib.util.find_spec(name) for name in package):
+        # Refused here in one line; the Trainer would fail later with a traceback.
+        raise ConfigError(f"logging.report_to={logging_cfg.report_to} needs the {package[0]} package "
+                          f"(pip install {package[0]}), or set logging.report_to=none")
     if logging_cfg.report_to == "wandb":
         os.environ.setdefault("WANDB_PROJECT", logging_cfg.project)
         if logging_cfg.entity:
@@ -84,6 +103,9 @@ def trainer_arguments(run: Run, training: TrainingConfig) -> dict[str, Any]:
         save_strategy="steps",
         save_steps=training.save_steps,
         save_total_limit=training.save_total_limit,
+        # TRL defaults gradient checkpointing to True; the model config decides (the tiny presets turn it off).
+        # (activation_checkpointing is the transformers 5 name; the old one warns.)
+        activation_checkpointing=cfg.model.gradient_checkpointing,
         use_cpu=not _cuda(),
         bf16=_cuda() and cfg.model.dtype in ("auto", "bfloat16") and _bf16(),
         disable_tqdm=False,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from trl import GRPOTrainer, SFTTrainer
+from trl.trainer.utils import RepeatSampler
 
 from reasoning_irl.training.checkpointing import AtomicCheckpointMixin
 from reasoning_irl.training.policy_loss import clipped_policy_loss, completion_logps
@@ -31,14 +34,73 @@ class ReasoningSFTTrainer(AtomicCheckpointMixin, SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+class EpochSeededRepeatSampler(RepeatSampler):
+    """TRL's RepeatSampler with the shuffle drawn from ``seed + epoch``.
+
+    TRL's sampler draws each epoch's order from one generator seeded once, so epoch k's order depends on
+    how many epochs this *process* has iterated; a run resumed in epoch k >= 1 would replay epoch 0's order.
+    The Trainer calls ``set_epoch`` before every epoch (through the accelerate dataloader).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle:
+            self.generator.manual_seed((self.seed or 0) + self.epoch)
+        return super().__iter__()
+
+
+GENERATION_BUFFER = "generation_buffer-{rank}.pt"
+"""Per-rank file in a checkpoint: TRL's buffered generation batch, when the next step would reuse it."""
+
+
 class ReasoningGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
     """TRL's GRPOTrainer (sampling, rewards, reference model) with our own clipped policy loss.
 
     ``inputs["advantages"]`` may be (B,) or (B, T); the AIRL trainer supplies per-token advantages.
+
+    Resume is exact: data order is a function of (seed, epoch) (:class:`EpochSeededRepeatSampler`), and
+    when a checkpoint falls inside a generation cycle (``num_iterations`` > 1) the buffered completions and
+    TRL's micro-step counter are saved with it, so the resumed run reuses the same completions.
     """
 
     loss_impl = "reasoning_irl.clipped_policy_loss"
     loss_is_scaled_for_ga = True  # compute_loss divides by the accumulation steps itself
+
+    def _get_train_sampler(self, dataset=None):
+        base = super()._get_train_sampler(dataset)
+        return EpochSeededRepeatSampler(
+            data_source=base.data_source, mini_repeat_count=base.mini_repeat_count, batch_size=base.batch_size,
+            repeat_count=base.repeat_count, shuffle=base.shuffle, seed=base.seed,
+        )
+
+    def _generate_every(self) -> int:
+        return self.args.steps_per_generation * self.num_iterations
+
+    def save_extra_state(self, checkpoint_dir: str) -> None:
+        if self._buffered_inputs is None or self._step % self._generate_every() == 0:
+            return  # the next step generates afresh: nothing to carry over
+        path = Path(checkpoint_dir) / GENERATION_BUFFER.format(rank=self.args.process_index)
+        torch.save({"step": self._step, "buffer": self._buffered_inputs}, path)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        # TRL counts micro-steps from 0 in every process; its generate/reuse schedule keys on that count.
+        self._step = self.state.global_step * self.args.gradient_accumulation_steps
+        path = Path(checkpoint) / GENERATION_BUFFER.format(rank=self.args.process_index)
+        if path.is_file():
+            saved = torch.load(path, map_location=self.accelerator.device, weights_only=False)
+            self._step, self._buffered_inputs = saved["step"], saved["buffer"]
+
+    def _vllm_correction(self) -> bool:
+        return bool(self.use_vllm and getattr(self, "vllm_importance_sampling_correction", False))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
@@ -59,6 +121,8 @@ class ReasoningGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
             ref_logps=inputs.get("ref_per_token_logps"),
             loss_type=self.loss_type,
             max_completion_length=self.max_completion_length,
+            # Present only when TRL sampled with vLLM and corrects for it (as TRL's own loss does).
+            importance_weights=inputs.get("importance_sampling_ratio") if self._vllm_correction() else None,
         )
         mode = "train" if self.model.training else "eval"
         gather = self.accelerator.gather
