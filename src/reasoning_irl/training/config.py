@@ -78,6 +78,8 @@ class SamplingConfig:
     """Prompts longer than this many tokens are dropped from training (counted and reported)."""
     max_completion_length: int = 824
     """Most tokens generated per completion."""
+    min_completion_length: int = 0
+    """Generate at least this many tokens (EOS suppressed before); benchmarks use it for equal lengths."""
     use_vllm: bool = False
     """Generate with vLLM (GPU only)."""
     vllm_mode: str = "colocate"
@@ -90,6 +92,8 @@ class SamplingConfig:
     """Port of the vLLM server in server mode."""
 
     def check(self) -> None:
+        if not 0 <= self.min_completion_length <= self.max_completion_length:
+            raise ConfigError("sampling.min_completion_length must be in [0, max_completion_length]")
         if self.num_generations < 2:
             raise ConfigError("sampling.num_generations must be >= 2 (group-relative advantages need a group)")
         if self.vllm_mode not in ("colocate", "server"):

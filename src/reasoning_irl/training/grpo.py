@@ -105,6 +105,7 @@ def grpo_arguments(run: Run, config_cls: type) -> Any:
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         max_completion_length=sampling.max_completion_length,
+        generation_kwargs={"min_new_tokens": sampling.min_completion_length} if sampling.min_completion_length else None,
         use_vllm=sampling.use_vllm,
         vllm_mode=sampling.vllm_mode,
         vllm_gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,

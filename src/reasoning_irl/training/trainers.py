@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +80,13 @@ class ReasoningGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
             data_source=base.data_source, mini_repeat_count=base.mini_repeat_count, batch_size=base.batch_size,
             repeat_count=base.repeat_count, shuffle=base.shuffle, seed=base.seed,
         )
+
+    def _generate_and_score_completions(self, inputs):
+        # Timed for the step-cost benchmark: sampling, reference log-probs and verifiable rewards.
+        start = time.perf_counter()
+        output = super()._generate_and_score_completions(inputs)
+        self._metrics["train" if self.model.training else "eval"]["time/generate"].append(time.perf_counter() - start)
+        return output
 
     def _generate_every(self) -> int:
         return self.args.steps_per_generation * self.num_iterations
