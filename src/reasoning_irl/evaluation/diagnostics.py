@@ -1,0 +1,118 @@
+"""Reward-model diagnostics against ground truth: ranking, pairwise preference, and whether
+the token rewards locate the first corrupted reasoning step.
+
+Steps and tokens are both given as character ranges ``[start, end)`` into the same completion
+text; a token belongs to every step its range overlaps (a token straddling a boundary counts
+for both, since the reward model saw it as part of each).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "auroc",
+    "localization_chance",
+    "localization_hit",
+    "pairwise_accuracy",
+    "step_rewards",
+    "token_auroc_corrupted",
+]
+
+
+def auroc(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> float:
+    """P(a random positive scores above a random negative), ties counting 1/2 (Mann-Whitney U).
+
+    Computed from mid-ranks in O(n log n), so pooled token-level AUROCs over many thousands of
+    tokens stay cheap. NaN scores are dropped; an empty class gives NaN.
+    """
+    pos = np.asarray(scores_pos, dtype=np.float64).reshape(-1)
+    neg = np.asarray(scores_neg, dtype=np.float64).reshape(-1)
+    pos, neg = pos[~np.isnan(pos)], neg[~np.isnan(neg)]
+    if pos.size == 0 or neg.size == 0:
+        return math.nan
+    _, inverse, counts = np.unique(np.concatenate([pos, neg]), return_inverse=True, return_counts=True)
+    # Mid-rank (1-based) of each distinct value: ranks before it plus the middle of its block.
+    mid = np.cumsum(counts) - (counts - 1) / 2.0
+    rank_sum_pos = mid[inverse[: pos.size]].sum()
+    u = rank_sum_pos - pos.size * (pos.size + 1) / 2.0
+    return float(u / (pos.size * neg.size))
+
+
+def pairwise_accuracy(expert_scores: Sequence[float], perturbed_scores: Sequence[float], pair_index: Sequence[int]) -> float:
+    """Fraction of perturbed rows j scored strictly below their own expert
+    ``expert_scores[pair_index[j]]``; ties count 1/2. No rows -> NaN."""
+    if len(perturbed_scores) != len(pair_index):
+        raise ValueError(f"{len(perturbed_scores)} perturbed scores but {len(pair_index)} pair indices")
+    if len(perturbed_scores) == 0:
+        return math.nan
+    expert = np.asarray(expert_scores, dtype=np.float64)[np.asarray(pair_index, dtype=np.int64)]
+    pert = np.asarray(perturbed_scores, dtype=np.float64)
+    return float(np.mean((expert > pert) + 0.5 * (expert == pert)))
+
+
+def _step_masks(token_char_spans: Sequence[Sequence[int]], steps: Sequence[Sequence[int]]) -> np.ndarray:
+    """Boolean [n_steps, n_tokens]: token overlaps step."""
+    spans = np.asarray(token_char_spans, dtype=np.int64).reshape(-1, 2)
+    bounds = np.asarray(steps, dtype=np.int64).reshape(-1, 2)
+    return (spans[None, :, 0] < bounds[:, None, 1]) & (spans[None, :, 1] > bounds[:, None, 0])
+
+
+def step_rewards(
+    token_rewards: Sequence[float], token_char_spans: Sequence[tuple[int, int]], steps: Sequence[Sequence[int]]
+) -> list[float]:
+    """Mean token reward of each reasoning step; a step that no token overlaps gives NaN."""
+    r = np.asarray(token_rewards, dtype=np.float64).reshape(-1)
+    if len(token_char_spans) != r.size:
+        raise ValueError(f"{r.size} token rewards but {len(token_char_spans)} token spans")
+    masks = _step_masks(token_char_spans, steps)
+    return [float(r[m].mean()) if m.any() else math.nan for m in masks]
+
+
+def localization_hit(step_scores: Sequence[float], first_step: int) -> float:
+    """Expected hit of "the lowest-scoring step is the first corrupted one".
+
+    NaN steps are ignored. With several steps tied at the minimum, one is taken uniformly at
+    random, so the value is 1/#tied when ``first_step`` is among them, else 0.0. No finite
+    step score -> NaN.
+    """
+    s = np.asarray(step_scores, dtype=np.float64).reshape(-1)
+    finite = ~np.isnan(s)
+    if not finite.any():
+        return math.nan
+    tied = np.flatnonzero(finite & (s == s[finite].min()))
+    return 1.0 / tied.size if first_step in tied else 0.0
+
+
+def localization_chance(n_steps: int) -> float:
+    """Hit rate of guessing the corrupted step uniformly among n_steps steps."""
+    if n_steps < 1:
+        raise ValueError(f"need at least one step, got {n_steps}")
+    return 1.0 / n_steps
+
+
+def token_auroc_corrupted(
+    token_rewards: Sequence[float],
+    token_char_spans: Sequence[tuple[int, int]],
+    steps: Sequence[Sequence[int]],
+    first_step: int,
+) -> tuple[list[float], list[float]]:
+    """(rewards of tokens in the corrupted step, rewards of clean tokens in steps before it).
+
+    Only earlier steps are clean for sure: later steps build on the corrupted value. A token
+    overlapping the corrupted step is counted as corrupted only. Pool across examples and report
+    ``auroc(clean, corrupted)``, i.e. clean tokens are the positives and corrupted tokens the
+    negatives: 1.0 means every clean token outscores every corrupted one.
+    """
+    r = np.asarray(token_rewards, dtype=np.float64).reshape(-1)
+    if len(token_char_spans) != r.size:
+        raise ValueError(f"{r.size} token rewards but {len(token_char_spans)} token spans")
+    if not 0 <= first_step < len(steps):
+        raise ValueError(f"first_step {first_step} out of range for {len(steps)} steps")
+    masks = _step_masks(token_char_spans, steps)
+    corrupted = masks[first_step]
+    clean = masks[:first_step].any(axis=0) & ~corrupted
+    return r[corrupted].tolist(), r[clean].tolist()

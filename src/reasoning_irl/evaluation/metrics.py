@@ -1,0 +1,258 @@
+"""Exact, deterministic evaluation metrics over N sampled solutions per problem.
+
+Every metric is an expectation computed in closed form (no Monte Carlo), so two runs on the
+same samples give bit-identical numbers. Sample order is index order: "the first k samples"
+means ``answers[:k]``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, Sequence
+
+import numpy as np
+
+from reasoning_irl.registry import Registry
+
+__all__ = [
+    "METRICS",
+    "ProblemSamples",
+    "bootstrap_ci",
+    "maj_at_k",
+    "normalize_answer",
+    "pass_at_k",
+    "random_at_k",
+    "success_at_k",
+    "summarize",
+    "weighted_vote",
+]
+
+_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)")
+
+
+def _check_k(n: int, k: int) -> None:
+    if k < 0 or k > n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k = 1 - C(n-c, k) / C(n, k) for n samples of which c are correct.
+
+    Uses the product form 1 - prod_{i=n-c+1}^{n} (1 - k/i) (Chen et al. 2021), which never forms
+    the huge binomials. Raises ValueError when k > n or c is outside [0, n].
+    """
+    _check_k(n, k)
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got c={c}, n={n}")
+    if n - c < k:  # every k-subset must contain a correct sample
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))
+
+
+def random_at_k(n: int, c: int, k: int) -> float:
+    """Success of choosing k of the n samples uniformly at random (the no-reward baseline).
+
+    The chance that a uniform k-subset holds a correct sample is exactly 1 - C(n-c,k)/C(n,k),
+    i.e. the random-selection baseline *is* unbiased pass@k; kept as its own name so reports
+    pair it with the reward-based success@k on the same N.
+    """
+    return pass_at_k(n, c, k)
+
+
+def normalize_answer(answer: str) -> str:
+    """Light canonical form for voting: collapse whitespace, drop a trailing period, lower-case;
+    plain numbers (optionally with thousands commas or a leading $) become an exact rational so
+    "1,000", "1000.0" and "$1000" vote together."""
+    text = " ".join(answer.split()).rstrip(".").lower()
+    bare = text.replace(",", "").lstrip("$")
+    if _NUMBER.fullmatch(bare):
+        value = Fraction(bare)
+        return str(value.numerator) if value.denominator == 1 else str(value)
+    return text
+
+
+def _vote(answers: Sequence[str | None], correct: Sequence[bool], weights: Sequence[float]) -> float:
+    """Correctness of the answer with the largest total weight; ties go to the answer that
+    occurs first. Equal answers share correctness, so the first occurrence's label is used."""
+    totals: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for i, (a, w) in enumerate(zip(answers, weights)):
+        if a is None:
+            continue
+        key = normalize_answer(a)
+        if key not in totals:
+            totals[key], first[key] = 0.0, i
+        totals[key] += w
+    if not totals:
+        return 0.0
+    # dicts keep insertion (= first occurrence) order and max() keeps the first maximum.
+    winner = max(totals, key=lambda key: totals[key])
+    return 1.0 if correct[first[winner]] else 0.0
+
+
+def maj_at_k(answers: list[str | None], correct: list[bool], k: int) -> float:
+    """Majority vote over the first k samples: the most frequent non-None normalised answer
+    (ties -> earliest first occurrence) is correct or not; all-None -> 0.0."""
+    _check_k(len(answers), k)
+    return _vote(answers[:k], correct[:k], [1.0] * k)
+
+
+def weighted_vote(answers: list[str | None], scores: list[float], correct: list[bool]) -> float:
+    """Reward-weighted majority vote over all samples.
+
+    An answer's weight is sum over its samples of exp(score - max score), i.e. unnormalised
+    softmax mass, so weights are positive whatever the reward's scale or sign and the max-shift
+    keeps exp() from overflowing. NaN scores count as -inf (weight 0); if no sample with an
+    answer has a finite score this falls back to a plain majority vote. Ties -> earliest answer.
+    """
+    s = np.array(scores, dtype=np.float64).reshape(-1)
+    s[np.isnan(s)] = -np.inf
+    voting = np.array([a is not None for a in answers], dtype=bool)
+    if not voting.any():
+        return 0.0
+    top = s[voting].max()
+    if not np.isfinite(top):
+        weights = np.where(voting, 1.0, 0.0) if top == -np.inf else np.where(s == np.inf, 1.0, 0.0)
+    else:
+        weights = np.exp(s - top)
+    return _vote(answers, correct, weights.tolist())
+
+
+def success_at_k(scores: list[float], correct: list[bool], k: int) -> float:
+    """Whether a correct sample is among the k best by score, with exact tie handling.
+
+    Samples tied at the k-th best score are ordered uniformly at random *in expectation*: if g
+    samples score strictly above the cut-off, m = k - g of the t tied ones are taken, and the
+    result is the hypergeometric chance 1 - C(t-ct, m)/C(t, m) that those m include one of the
+    ct correct tied samples. NaN scores rank below everything.
+    """
+    n = len(scores)
+    _check_k(n, k)
+    if k == 0:
+        return 0.0
+    s = np.array(scores, dtype=np.float64)
+    s[np.isnan(s)] = -np.inf
+    ok = np.asarray(correct, dtype=bool)
+    cut = np.sort(s)[::-1][k - 1]
+    above, tied = s > cut, s == cut
+    if ok[above].any():
+        return 1.0
+    return pass_at_k(int(tied.sum()), int(ok[tied].sum()), k - int(above.sum()))
+
+
+def bootstrap_ci(
+    values_per_problem: list[float], seed: int, n_resamples: int = 1000, alpha: float = 0.05
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean, resampling problems with replacement.
+
+    Deterministic for a seed (numpy Generator). NaN entries (metric undefined on that problem)
+    are dropped first; nothing left -> (nan, nan).
+    """
+    v = np.asarray(values_per_problem, dtype=np.float64).reshape(-1)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_resamples, v.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return (float(lo), float(hi))
+
+
+@dataclass
+class ProblemSamples:
+    """N sampled solutions of one problem: extracted answers, their correctness, optional
+    greedy-decode correctness, and per-sample sequence scores keyed by selector name."""
+
+    problem_id: str
+    answers: list[str | None]
+    correct: list[bool]
+    greedy_correct: bool | None = None
+    scores: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.answers) != len(self.correct):
+            raise ValueError(f"{self.problem_id}: {len(self.answers)} answers but {len(self.correct)} labels")
+        for name, s in self.scores.items():
+            if len(s) != len(self.answers):
+                raise ValueError(f"{self.problem_id}: scores[{name!r}] has {len(s)} entries, want {len(self.answers)}")
+
+    @property
+    def n(self) -> int:
+        return len(self.answers)
+
+    def head(self, n: int) -> "ProblemSamples":
+        """The first n samples (samples are i.i.d., so a prefix is an unbiased subsample)."""
+        return ProblemSamples(
+            self.problem_id, self.answers[:n], self.correct[:n], self.greedy_correct,
+            {name: list(s[:n]) for name, s in self.scores.items()},
+        )
+
+
+METRICS: Registry[Callable[[ProblemSamples, int], float]] = Registry("metric")
+
+
+@METRICS.register("pass@k")
+def _pass(problem: ProblemSamples, k: int) -> float:
+    return pass_at_k(problem.n, sum(map(bool, problem.correct)), k)
+
+
+@METRICS.register("maj@k")
+def _maj(problem: ProblemSamples, k: int) -> float:
+    return maj_at_k(problem.answers, problem.correct, k)
+
+
+@METRICS.register("random@k")
+def _random(problem: ProblemSamples, k: int) -> float:
+    return random_at_k(problem.n, sum(map(bool, problem.correct)), k)
+
+
+@METRICS.register("greedy")
+def _greedy(problem: ProblemSamples, k: int) -> float:
+    """Greedy-decode accuracy (k is ignored); NaN when no greedy sample was scored."""
+    return math.nan if problem.greedy_correct is None else float(problem.greedy_correct)
+
+
+def _entry(values: list[float], seed: int) -> dict:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    lo, hi = bootstrap_ci(v.tolist(), seed)
+    return {"value": float(v.mean()) if v.size else math.nan, "ci": [lo, hi], "n": int(v.size)}
+
+
+def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str], seed: int) -> dict[str, dict]:
+    """Mean, bootstrap CI and problem count of every metric over the problems.
+
+    Keys: "greedy_accuracy" (problems with a greedy label only), f"pass@{k}", f"maj@{k}",
+    f"random@{k}|{N}", f"oracle@{N}" (= pass@N), and per selector s scored on some problem
+    f"success@{k}|{N}/{s}" and f"weighted_vote/{s}" (over the problems that have s). N is the
+    smallest sample count; larger problems are cut to their first N samples so every metric is
+    over the same N. ks above N are skipped. Every CI uses the same seed, so metrics over the
+    same problems are resampled identically (paired comparisons).
+    """
+    out: dict[str, dict] = {}
+    if not problems:
+        return out
+    greedy = [_greedy(p, 0) for p in problems if p.greedy_correct is not None]
+    if greedy:
+        out["greedy_accuracy"] = _entry(greedy, seed)
+    n = min(p.n for p in problems)
+    if n == 0:
+        return out
+    probs = [p.head(n) for p in problems]
+    valid_ks = [k for k in ks if 1 <= k <= n]
+    for k in valid_ks:
+        out[f"pass@{k}"] = _entry([_pass(p, k) for p in probs], seed)
+        out[f"maj@{k}"] = _entry([_maj(p, k) for p in probs], seed)
+        out[f"random@{k}|{n}"] = _entry([_random(p, k) for p in probs], seed)
+    out[f"oracle@{n}"] = _entry([_pass(p, n) for p in probs], seed)
+    for s in selectors:
+        scored = [p for p in probs if s in p.scores]
+        if not scored:
+            continue
+        for k in valid_ks:
+            out[f"success@{k}|{n}/{s}"] = _entry([success_at_k(p.scores[s], p.correct, k) for p in scored], seed)
+        out[f"weighted_vote/{s}"] = _entry([weighted_vote(p.answers, p.scores[s], p.correct) for p in scored], seed)
+    return out
