@@ -1,0 +1,25 @@
+"""Evaluate a policy: ``python evaluate.py experiment=tiny_airl policy=<run>/final [reward_model=<folder>] ...``.
+
+Writes eval_results.jsonl, eval_summary.json and eval_table.md to ``output_dir``; see
+reasoning_irl.evaluation.policy_eval and configs/evaluate.yaml.
+"""
+
+import sys
+
+import hydra
+
+from reasoning_irl.evaluation.config import rewrite_reward_model_arg
+from reasoning_irl.training.entry import check_overrides, run_entry
+
+
+@hydra.main(config_path="configs", config_name="evaluate", version_base="1.3")
+def main(cfg) -> None:
+    from reasoning_irl.evaluation.policy_eval import run_evaluate  # torch loads only when a job runs
+
+    run_entry(run_evaluate, cfg)
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *rewrite_reward_model_arg(sys.argv[1:])]
+    check_overrides("evaluate")
+    main()

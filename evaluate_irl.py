@@ -1,0 +1,25 @@
+"""Reward-model diagnostics: ``python evaluate_irl.py [experiment=tiny_airl] reward_model=<folder> ...``.
+
+Writes irl_diagnostics.json, irl_diagnostics.md and irl_traces.jsonl to ``output_dir``; see
+reasoning_irl.evaluation.reward_eval and configs/evaluate_irl.yaml.
+"""
+
+import sys
+
+import hydra
+
+from reasoning_irl.evaluation.config import rewrite_reward_model_arg
+from reasoning_irl.training.entry import check_overrides, run_entry
+
+
+@hydra.main(config_path="configs", config_name="evaluate_irl", version_base="1.3")
+def main(cfg) -> None:
+    from reasoning_irl.evaluation.reward_eval import run_evaluate_irl  # torch loads only when a job runs
+
+    run_entry(run_evaluate_irl, cfg)
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *rewrite_reward_model_arg(sys.argv[1:])]
+    check_overrides("evaluate_irl")
+    main()

@@ -1,0 +1,207 @@
+"""``run_evaluate_irl(cfg)``: does a token reward model prefer expert traces, and does it find the error?
+
+Each expert trace of the split and K seeded perturbed copies of it (``reasoning_irl.rewards.perturb``:
+first corrupted step known, or None when only the answer changed) are scored token by token exactly as
+the AIRL trainer scores text (reward tokenizer, end token appended, reward = logit / temperature).
+
+Reported (overall and per perturbation kind):
+
+* ``pairwise_accuracy``: the expert's sequence score above its own perturbed copy (ties 1/2); the
+  sequence score is the reward model's training score (``dense``: mean token reward, ``sparse``: last),
+  and ``pairwise_accuracy_by_selector`` repeats it for every rerank selector;
+* ``token_auroc``: clean tokens (steps before the corrupted one) vs corrupted-step tokens, pooled;
+* ``localization``: the lowest-reward step is the first corrupted one (ties split), with its chance level;
+* optionally (``samples_from``) ``samples.auroc[selector]``: sequence scores of correct vs wrong samples.
+
+Files: ``irl_diagnostics.json``, ``irl_diagnostics.md``, ``irl_traces.jsonl`` (one row per trace:
+id, trace, kind, first_step, text, tokens, token_spans, token_rewards, steps, step_rewards, score, scores).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Optional
+
+from reasoning_irl.data import load_split, reasoning_steps
+from reasoning_irl.evaluation.config import IRLEvalConfig, typed_config
+from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt, read_jsonl, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+
+def encode_text(tokenizer: Any, text: str) -> tuple[list[int], list[str], list[tuple[int, int]]]:
+    """(ids with the end token appended, token texts, char spans) of a trace, as the discriminator reads it."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(enc["input_ids"]) + [tokenizer.eos_token_id]
+    spans = [(int(s), int(e)) for s, e in enc["offset_mapping"]] + [(len(text), len(text))]
+    return ids, [text[s:e] for s, e in spans], spans
+
+
+def sequence_score(token_rewards: list[float], mode: str) -> float:
+    if not token_rewards:
+        return 0.0
+    return float(token_rewards[-1]) if mode == "sparse" else float(sum(token_rewards) / len(token_rewards))
+
+
+def build_traces(records: list[dict], typed: IRLEvalConfig) -> list[dict]:
+    """Expert trace + up to K perturbed copies per record (seeded per record id)."""
+    from reasoning_irl.rewards import perturb
+
+    traces = []
+    for record in records:
+        rng = random.Random(f"{typed.seed}|{record['id']}")
+        traces.append({"id": record["id"], "trace": 0, "kind": "expert", "first_step": None,
+                       "text": record["target"], "steps": [list(s) for s in record["steps"]]})
+        for k, p in enumerate(perturb(record["target"], list(typed.perturbations), rng, typed.perturbations_per_trace), 1):
+            traces.append({"id": record["id"], "trace": k, "kind": p.kind, "first_step": p.first_step,
+                           "text": p.text, "steps": reasoning_steps(p.text)})
+    return traces
+
+
+def _entry(values: list[float], seed: int) -> dict:
+    from reasoning_irl.evaluation.metrics import bootstrap_ci
+
+    v = [x for x in values if x is not None and not math.isnan(x)]
+    lo, hi = bootstrap_ci(v, seed) if v else (math.nan, math.nan)
+    return {"value": sum(v) / len(v) if v else math.nan, "ci": [lo, hi], "n": len(v)}
+
+
+def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
+    """Pairwise accuracy, pooled token AUROC and localisation of scored traces (see the module doc)."""
+    from reasoning_irl.evaluation.diagnostics import auroc, localization_chance, localization_hit, token_auroc_corrupted
+
+    expert = {t["id"]: t for t in traces if t["kind"] == "expert"}
+    perturbed = [t for t in traces if t["kind"] != "expert" and t["id"] in expert]
+    pair = [1.0 if expert[t["id"]]["score"] > t["score"] else 0.5 if expert[t["id"]]["score"] == t["score"] else 0.0
+            for t in perturbed]
+    out: dict[str, Any] = {"n_perturbed": len(perturbed), "pairwise_accuracy": _entry(pair, seed),
+                           "pairwise_accuracy_by_selector": {}}
+    for s in selectors:
+        vals = [1.0 if expert[t["id"]]["scores"][s] > t["scores"][s]
+                else 0.5 if expert[t["id"]]["scores"][s] == t["scores"][s] else 0.0 for t in perturbed]
+        out["pairwise_accuracy_by_selector"][s] = _entry(vals, seed)
+    clean, corrupted, hits, chance = [], [], [], []
+    for t in perturbed:
+        fs = t["first_step"]
+        if fs is None or not 0 <= fs < len(t["steps"]):
+            continue
+        bad, good = token_auroc_corrupted(t["token_rewards"], t["token_spans"], t["steps"], fs)
+        corrupted += bad
+        clean += good
+        hits.append(localization_hit(t["step_rewards"], fs))
+        chance.append(localization_chance(len(t["steps"])))
+    out["token_auroc"] = {"value": auroc(clean, corrupted), "n_clean": len(clean), "n_corrupted": len(corrupted)}
+    out["localization"] = {**_entry(hits, seed), "chance": sum(chance) / len(chance) if chance else math.nan}
+    return out
+
+
+def samples_auroc(rows: list[dict], selectors: list[str]) -> dict:
+    """AUROC of each selector's sequence score: correct samples vs wrong ones."""
+    from reasoning_irl.evaluation.diagnostics import auroc
+
+    rows = [r for r in rows if not r.get("greedy")]
+    good = [r for r in rows if r["correct"]]
+    bad = [r for r in rows if not r["correct"]]
+    return {"n": len(rows), "n_correct": len(good),
+            "auroc": {s: auroc([r["scores"][s] for r in good], [r["scores"][s] for r in bad]) for s in selectors}}
+
+
+def _score_samples(rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig) -> None:
+    """Give rows without ``scores`` selector scores from their text, read by the reward tokenizer."""
+    from reasoning_irl.evaluation.scoring import score_policy_tokens
+    from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+
+    todo = [r for r in rows if not isinstance(r.get("scores"), dict) or any(s not in r["scores"] for s in typed.selectors)]
+    if not todo:
+        return
+    missing = sorted({r["problem_id"] for r in todo} - set(records))
+    if missing:
+        from reasoning_irl.config import ConfigError
+
+        raise ConfigError(f"samples_from: problems {missing[:3]} are not in this dataset split")
+    encoded = [encode_text(tokenizer, r["completion"]) for r in todo]
+    rewards = score_policy_tokens(model, tokenizer, tokenizer, [records[r["problem_id"]]["prompt"] for r in todo],
+                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size)
+    for r, (_, pieces, _), rw in zip(todo, encoded, rewards):
+        r["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
+
+
+def _markdown(result: dict, title: str) -> str:
+    def ci(m: dict) -> str:
+        lo, hi = (m.get("ci") or [None, None])[:2]
+        return f"[{fmt(lo)}, {fmt(hi)}]"
+
+    lines = [f"# {title}", "", f"Sequence score: {result['score']} token reward. "
+             f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces.", "",
+             "| kind | n | pairwise acc. | 95% CI | token AUROC | localisation | 95% CI | chance |",
+             "|---|---|---|---|---|---|---|---|"]
+    for kind, d in [("all", result), *sorted(result["by_kind"].items())]:
+        pa, loc = d["pairwise_accuracy"], d["localization"]
+        lines.append(f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} "
+                     f"| {fmt(loc['value'])} | {ci(loc)} | {fmt(loc['chance'])} |")
+    lines += ["", "| selector | pairwise acc. | 95% CI |" + (" samples AUROC (correct vs wrong) |" if result["samples"] else ""),
+              "|---|---|---|" + ("---|" if result["samples"] else "")]
+    for s, m in result["pairwise_accuracy_by_selector"].items():
+        extra = f" {fmt(result['samples']['auroc'][s])} |" if result["samples"] else ""
+        lines.append(f"| {s} | {fmt(m['value'])} | {ci(m)} |{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluate_irl(cfg: Any) -> Path:
+    """Score expert and perturbed traces (and optionally samples); returns the output folder."""
+    typed, dataset, resolved = typed_config(cfg, IRLEvalConfig)
+    start = time.time()
+    import torch
+
+    from reasoning_irl.evaluation.diagnostics import step_rewards
+    from reasoning_irl.evaluation.scoring import score_policy_tokens
+    from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+    from reasoning_irl.models.loading import resolve_dtype
+    from reasoning_irl.models.reward_model import load_reward_model
+
+    all_records = load_split(dataset, typed.split)
+    records = all_records[: typed.num_problems] if typed.num_problems is not None else all_records
+    model, tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
+    from reasoning_irl.evaluation.scoring import merged_for_inference
+
+    merged_for_inference(model).to("cuda" if torch.cuda.is_available() else "cpu")
+    traces = build_traces(records, typed)
+    prompts = {r["id"]: r["prompt"] for r in records}
+    encoded = [encode_text(tokenizer, t["text"]) for t in traces]
+    rewards = score_policy_tokens(model, tokenizer, tokenizer, [prompts[t["id"]] for t in traces],
+                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size)
+    for t, (_, pieces, spans), rw in zip(traces, encoded, rewards):
+        t["tokens"], t["token_spans"], t["token_rewards"] = pieces, [list(s) for s in spans], rw
+        t["step_rewards"] = step_rewards(rw, spans, t["steps"]) if t["steps"] else []
+        t["score"] = sequence_score(rw, model.mode)
+        t["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
+    result: dict[str, Any] = {"config": resolved, "reward_model": typed.reward_model_path, "dataset": dataset.name,
+                              "split": typed.split, "score": "last" if model.mode == "sparse" else "mean",
+                              "n_problems": len(records), "n_traces": len(traces)}
+    result.update(diagnostics(traces, typed.selectors, typed.seed))
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for t in traces:
+        if t["kind"] != "expert":
+            by_kind[t["kind"]].append(t)
+    experts = [t for t in traces if t["kind"] == "expert"]
+    result["by_kind"] = {k: diagnostics(experts + ts, typed.selectors, typed.seed) for k, ts in sorted(by_kind.items())}
+    for d in result["by_kind"].values():
+        d.pop("pairwise_accuracy_by_selector", None)
+    result["samples"] = None
+    if typed.samples_from:
+        rows = read_jsonl(typed.samples_from, "samples_from")
+        _score_samples(rows, {r["id"]: r for r in all_records}, model, tokenizer, typed)
+        result["samples"] = samples_auroc(rows, typed.selectors)
+    result["seconds"] = round(time.time() - start, 2)
+    out = Path(typed.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / IRL_TRACES, traces)
+    write_json(out / IRL_JSON, result)
+    (out / IRL_TABLE).write_text(_markdown(result, f"{typed.reward_model_path} on {dataset.name}/{typed.split}"))
+    log.info("wrote %s", out)
+    return out

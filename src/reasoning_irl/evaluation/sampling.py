@@ -1,0 +1,277 @@
+"""Load any policy for evaluation and sample N completions (+ one greedy) per problem.
+
+A policy is one of:
+
+* ``None``: the base model of the config's ``model`` section (a tiny model is built on first use);
+* a LoRA adapter folder (a run's ``final/`` or ``checkpoint-N/``, holding ``adapter_config.json``),
+  or a run folder holding ``final/``: the base is the adapter's ``base_model_name_or_path`` when
+  that loads, else the ``model`` section of the run's ``config.yaml`` (a tiny base whose relative
+  path does not exist from here is looked up in ``artifacts_dir`` and built there if absent);
+* a full checkpoint folder (``config.json``) or a hub id.
+
+Determinism (HF backend): every sampled row (problem, sample j) draws its random numbers from its
+own ``torch.Generator`` seeded by ``(seed, problem id, j)``, one uniform per generated token, and
+the token is taken by inverse-CDF on the temperature/top-p distribution. So the random stream of a
+sample does not depend on which other rows share its batch, on ``batch_size`` or on the order of
+problems. Given the same batch composition, results are bit-identical. Across compositions the
+left padding changes the floating-point logits in the last bits, which can flip a token only at a
+near tie of two cumulative probabilities (rare; the tests check equality on the tiny models).
+vLLM (GPU) seeds each request with the same per-problem seed; its kernels are not bit-stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+
+from reasoning_irl.config import ConfigError
+from reasoning_irl.data.prompts import render_prompt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PolicySpec:
+    base: str
+    """Folder or hub id of the base (or full) model."""
+    adapter: Optional[str] = None
+    """LoRA adapter folder applied on top, if any."""
+    tokenizer: Optional[str] = None
+    """Where the tokenizer is loaded from (the adapter folder when it has one)."""
+
+
+def _is_local(path: str) -> bool:
+    return path.startswith((".", "/", "~")) or Path(path).expanduser().exists()
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / "tokenizer_config.json").is_file()
+
+
+def _run_model_section(adapter: Path) -> Optional[dict]:
+    """The ``model`` section of the run's config.yaml beside (or above) an adapter folder."""
+    import yaml
+
+    for folder in (adapter, adapter.parent):
+        cfg_file = folder / "config.yaml"
+        if cfg_file.is_file():
+            data = yaml.safe_load(cfg_file.read_text()) or {}
+            if isinstance(data.get("model"), dict):
+                return data["model"]
+    return None
+
+
+def _resolve_base(name: str, model_section: Optional[dict], artifacts_dir: Optional[str], where: str) -> str:
+    """A loadable base path for an adapter's recorded base ``name``."""
+    from reasoning_irl.models.config import ModelConfig
+    from reasoning_irl.models.loading import resolve_model_path
+    from reasoning_irl.config import validate
+
+    section = dict(model_section or {})
+    if name and Path(name).expanduser().is_dir() and not (section.get("tiny") and artifacts_dir):
+        return str(Path(name).expanduser())
+    if section.get("tiny"):
+        candidates = [Path(name or section.get("name_or_path", ""))]
+        if artifacts_dir:
+            candidates.insert(0, Path(artifacts_dir) / Path(name or section["name_or_path"]).name)
+        for c in candidates:
+            if c.is_dir():
+                return str(c)
+        section["name_or_path"] = str(candidates[0])
+        return resolve_model_path(validate(section, ModelConfig, "model"))  # builds the tiny model
+    if name and not _is_local(name):
+        return name  # hub id
+    raise ConfigError(f"{where}: base model {name!r} of the adapter does not exist "
+                      "(and the run's config.yaml names no tiny model to rebuild)")
+
+
+def resolve_policy(policy: Optional[str], model_cfg: Any, artifacts_dir: Optional[str] = None) -> PolicySpec:
+    """Where to load ``policy`` from (see the module doc); one ConfigError line when it cannot be found."""
+    from reasoning_irl.models.loading import resolve_model_path
+
+    if policy is None:
+        base = resolve_model_path(model_cfg)
+        return PolicySpec(base=base, tokenizer=base)
+    path = Path(policy).expanduser()
+    if not path.exists():
+        if _is_local(policy):
+            raise ConfigError(f"policy: {policy} does not exist")
+        return PolicySpec(base=policy, tokenizer=policy)  # hub id
+    if not path.is_dir():
+        raise ConfigError(f"policy: {policy} is not a folder")
+    if not (path / "adapter_config.json").is_file() and (path / "final" / "adapter_config.json").is_file():
+        path = path / "final"
+    if (path / "adapter_config.json").is_file():
+        adapter_cfg = json.loads((path / "adapter_config.json").read_text())
+        name = adapter_cfg.get("base_model_name_or_path") or ""
+        section = _run_model_section(path)
+        if section is None and model_cfg is not None:
+            import dataclasses
+
+            section = dataclasses.asdict(model_cfg) if dataclasses.is_dataclass(model_cfg) else dict(model_cfg)
+        base = _resolve_base(name, section, artifacts_dir, "policy")
+        return PolicySpec(base=base, adapter=str(path), tokenizer=str(path) if _has_tokenizer(path) else base)
+    if (path / "config.json").is_file():
+        return PolicySpec(base=str(path), tokenizer=str(path))
+    raise ConfigError(f"policy: {policy} holds neither a LoRA adapter (adapter_config.json), a run's final/, "
+                      "nor a model (config.json)")
+
+
+def load_eval_policy(spec: PolicySpec, dtype: str = "auto", device: Optional[str] = None):
+    """``(model, tokenizer)`` in eval mode; a LoRA adapter is merged into the base for speed."""
+    from transformers import AutoModelForCausalLM
+
+    from reasoning_irl.models.loading import load_tokenizer, resolve_dtype
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(spec.base, dtype=resolve_dtype(dtype))
+        tokenizer = load_tokenizer(spec.tokenizer or spec.base)
+    except OSError as exc:
+        raise ConfigError(f"policy: cannot load {spec.base!r} ({str(exc).splitlines()[0]})") from None
+    if spec.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer
+
+
+def row_seed(seed: int, problem_id: str, sample_index: int) -> int:
+    """A stable 63-bit seed of one sample (independent of process, batch and problem order)."""
+    digest = hashlib.sha256(f"{seed}|{problem_id}|{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class PerRowSampler:
+    """Logits processor that samples every row from its own generator and returns a one-hot score,
+    so ``generate(do_sample=False)`` takes exactly that token. Rows with generator ``None`` stay greedy."""
+
+    def __init__(self, generators: list[Optional[torch.Generator]], temperature: float, top_p: float):
+        self.generators, self.temperature, self.top_p = generators, temperature, top_p
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        sampled = [b for b, g in enumerate(self.generators) if g is not None]
+        if not sampled or self.temperature == 0:
+            return scores
+        rows = torch.tensor(sampled, device=scores.device)
+        logits = scores[rows].float() / self.temperature
+        probs = torch.softmax(logits, dim=-1)
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        cum = sorted_p.cumsum(-1)
+        keep = (cum - sorted_p) < self.top_p  # smallest prefix whose mass reaches top_p (first always kept)
+        sorted_p = sorted_p * keep
+        cum = sorted_p.cumsum(-1)
+        u = torch.stack([torch.rand((), generator=self.generators[b]) for b in sampled]).to(scores.device)
+        u = u * cum[:, -1]
+        pick = torch.searchsorted(cum, u.unsqueeze(-1), right=True).clamp(max=cum.shape[-1] - 1)
+        # A zero-probability slot can only be picked at a float edge; step back onto a kept token.
+        pick = torch.minimum(pick, keep.sum(-1, keepdim=True) - 1)
+        token = order.gather(-1, pick).squeeze(-1)
+        out = scores.clone()
+        out[rows] = float("-inf")
+        out[rows, token] = 0.0
+        return out
+
+
+@dataclass
+class Sampled:
+    """Completions of one problem: ``samples[j]`` ids of sample j; ``greedy`` ids or None."""
+
+    samples: list[list[int]]
+    greedy: Optional[list[int]]
+
+
+def eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = [] if ids is None else ([ids] if isinstance(ids, int) else list(ids))
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def _cut(ids: list[int], eos: set[int]) -> list[int]:
+    """Generated ids up to and including the first end token (padding after it removed)."""
+    for k, t in enumerate(ids):
+        if t in eos:
+            return ids[: k + 1]
+    return ids
+
+
+@torch.inference_mode()
+def sample_hf(model: Any, tokenizer: Any, prompts: Sequence[list[dict]], problem_ids: Sequence[str], n: int,
+              temperature: float, top_p: float, max_new_tokens: int, seed: int, batch_size: int = 16,
+              greedy: bool = True, progress: bool = True) -> list[Sampled]:
+    """N seeded samples (+ one greedy) per problem with HF ``generate``: left padding, KV cache."""
+    from transformers import GenerationConfig, LogitsProcessorList
+    from tqdm.auto import tqdm
+
+    eos = eos_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    texts = [render_prompt(tokenizer, m) for m in prompts]
+    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    jobs = [(p, j) for p in range(len(prompts)) for j in ([-1] if greedy else []) + list(range(n))]
+    # Longest prompts first: less padding per batch (composition does not change the random draws).
+    jobs.sort(key=lambda job: -len(encoded[job[0]]))
+    gen_cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,
+                               eos_token_id=eos, pad_token_id=pad, use_cache=True)
+    device = next(model.parameters()).device
+    results: dict[tuple[int, int], list[int]] = {}
+    bar = tqdm(total=len(jobs), desc="sampling", unit="seq", disable=not progress)
+    for b in range(0, len(jobs), batch_size):
+        chunk = jobs[b: b + batch_size]
+        width = max(len(encoded[p]) for p, _ in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, (p, _) in enumerate(chunk):
+            row = encoded[p]
+            ids[r, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[r, width - len(row):] = 1
+        gens = [None if j < 0 else torch.Generator().manual_seed(row_seed(seed, problem_ids[p], j)) for p, j in chunk]
+        processor = PerRowSampler(gens, temperature, top_p)
+        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen_cfg,
+                             logits_processor=LogitsProcessorList([processor]))
+        for r, job in enumerate(chunk):
+            results[job] = _cut(out[r, width:].tolist(), set(eos))
+        bar.update(len(chunk))
+    bar.close()
+    return [Sampled(samples=[results[(p, j)] for j in range(n)], greedy=results[(p, -1)] if greedy else None)
+            for p in range(len(prompts))]
+
+
+def sample_vllm(spec: PolicySpec, tokenizer: Any, prompts: Sequence[list[dict]], problem_ids: Sequence[str], n: int,
+                temperature: float, top_p: float, max_new_tokens: int, seed: int, greedy: bool = True,
+                gpu_memory_utilization: float = 0.9) -> list[Sampled]:
+    """The same samples with vLLM (CUDA only); each request is seeded with the problem's seed."""
+    import importlib.util
+
+    if not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None:
+        raise ConfigError("sampling.use_vllm=true needs a CUDA GPU and the vllm package (pip install -e '.[gpu]'); "
+                          "set sampling.use_vllm=false on this machine")
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    llm = LLM(model=spec.base, tokenizer=spec.tokenizer or spec.base, enable_lora=spec.adapter is not None,
+              gpu_memory_utilization=gpu_memory_utilization, seed=seed)
+    lora = None
+    if spec.adapter:
+        from vllm.lora.request import LoRARequest
+
+        lora = LoRARequest("policy", 1, spec.adapter)
+    encoded = [tokenizer(render_prompt(tokenizer, m), add_special_tokens=False)["input_ids"] for m in prompts]
+    requests = [TokensPrompt(prompt_token_ids=e) for e in encoded]
+    params = [SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
+                             seed=row_seed(seed, pid, 0) % (2**31)) for pid in problem_ids]
+    outs = llm.generate(requests, params, lora_request=lora)
+    greedy_outs = None
+    if greedy:
+        greedy_outs = llm.generate(requests, SamplingParams(n=1, temperature=0.0, max_tokens=max_new_tokens),
+                                   lora_request=lora)
+    return [Sampled(samples=[list(c.token_ids) for c in o.outputs],
+                    greedy=list(greedy_outs[i].outputs[0].token_ids) if greedy_outs else None)
+            for i, o in enumerate(outs)]

@@ -1,0 +1,111 @@
+"""evaluate.py end to end on the tiny models: sample, grade, score, summarise; rescoring; one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from eval_helpers import SMALL, compose_eval, eval_artifacts, one_thread  # noqa: F401  (fixtures)
+
+from reasoning_irl.config import ConfigError
+from reasoning_irl.evaluation.policy_eval import run_evaluate
+
+SELECTORS = ["sum", "mean", "min", "last", "discounted_answer"]
+ROW_KEYS = {"problem_id", "sample_index", "greedy", "completion", "completion_ids", "tokens", "extracted_answer",
+            "correct", "rewards", "token_rewards", "answer_span", "scores"}
+
+
+@pytest.fixture(scope="module")
+def evaluated(eval_artifacts, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    cfg = compose_eval("evaluate", eval_artifacts, out, f"policy={eval_artifacts['adapter']}",
+                       f"reward_model_path={eval_artifacts['rm']}", "num_problems=4", *SMALL)
+    assert run_evaluate(cfg) == out
+    return out
+
+
+def test_outputs_and_every_metric(evaluated):
+    summary = json.loads((evaluated / "eval_summary.json").read_text())
+    assert summary["n_problems"] == 4 and summary["n_samples"] == 4 and summary["n_rows"] == 4 * 5
+    assert summary["config"]["policy"].endswith("final")
+    metrics = summary["metrics"]
+    expected = {"greedy_accuracy", "oracle@4"}
+    for k in (1, 2, 4):
+        expected |= {f"pass@{k}", f"maj@{k}", f"random@{k}|4"}
+        expected |= {f"success@{k}|4/{s}" for s in SELECTORS}
+    expected |= {f"weighted_vote/{s}" for s in SELECTORS}
+    assert expected <= set(metrics)
+    for name, m in metrics.items():
+        assert set(m) == {"value", "ci", "n"} and len(m["ci"]) == 2 and m["n"] == 4, name
+        assert m["ci"][0] <= m["value"] <= m["ci"][1], name
+    table = (evaluated / "eval_table.md").read_text()
+    assert "| metric | value | 95% CI |" in table and "| weighted_vote/min |" in table
+
+
+def test_result_rows(evaluated):
+    rows = [json.loads(line) for line in (evaluated / "eval_results.jsonl").read_text().splitlines()]
+    assert len(rows) == 20
+    for row in rows:
+        assert ROW_KEYS <= set(row)
+        assert row["greedy"] == (row["sample_index"] == -1)
+        assert len(row["tokens"]) == len(row["completion_ids"]) == len(row["token_rewards"])
+        assert "".join(row["tokens"]) == row["completion"]
+        assert set(row["scores"]) == set(SELECTORS)
+        assert set(row["rewards"]) >= {"correctness", "strict_format"}
+        assert row["rewards"]["correctness"] == float(row["correct"])
+    assert sorted(r["sample_index"] for r in rows if r["problem_id"] == rows[0]["problem_id"]) == [-1, 0, 1, 2, 3]
+
+
+def test_rescore_reproduces_scores_without_sampling(evaluated, eval_artifacts, tmp_path, monkeypatch):
+    import reasoning_irl.evaluation.sampling as sampling
+
+    def no_sampling(*a, **k):
+        raise AssertionError("rescoring must not sample")
+
+    monkeypatch.setattr(sampling, "sample_hf", no_sampling)
+    monkeypatch.setattr(sampling, "load_eval_policy", no_sampling)
+    cfg = compose_eval("evaluate", eval_artifacts, tmp_path, f"rescore_from={evaluated / 'eval_results.jsonl'}",
+                       f"reward_model_path={eval_artifacts['rm']}", *SMALL)
+    run_evaluate(cfg)
+    old = [json.loads(line) for line in (evaluated / "eval_results.jsonl").read_text().splitlines()]
+    new = [json.loads(line) for line in (tmp_path / "eval_results.jsonl").read_text().splitlines()]
+    assert len(old) == len(new)
+    for a, b in zip(old, new):
+        assert a["completion_ids"] == b["completion_ids"]
+        assert b["token_rewards"] == pytest.approx(a["token_rewards"], abs=1e-5)
+        assert b["scores"] == pytest.approx(a["scores"], abs=1e-4)
+    m_old = json.loads((evaluated / "eval_summary.json").read_text())["metrics"]
+    m_new = json.loads((tmp_path / "eval_summary.json").read_text())["metrics"]
+    assert m_old == m_new
+
+
+def test_without_reward_model_only_verifiable_metrics(eval_artifacts, tmp_path):
+    cfg = compose_eval("evaluate", eval_artifacts, tmp_path, "num_problems=2", "sampling.greedy=false", *SMALL)
+    run_evaluate(cfg)  # policy null: the model section's base (the tiny policy)
+    metrics = json.loads((tmp_path / "eval_summary.json").read_text())["metrics"]
+    assert "pass@4" in metrics and "greedy_accuracy" not in metrics
+    assert not any("/" in name for name in metrics)
+
+
+def test_config_errors(eval_artifacts, tmp_path):
+    for bad, match in [(["ks=[1,16]"], "exceed"), (["selectors=[nope]"], "unknown selector"),
+                       ([f"rescore_from={tmp_path / 'x.jsonl'}", f"reward_model_path={eval_artifacts['rm']}"], "does not exist"),
+                       ([f"reward_model_path={tmp_path}"], "not a saved reward model")]:
+        with pytest.raises(ConfigError, match=match):
+            run_evaluate(compose_eval("evaluate", eval_artifacts, tmp_path, *SMALL, *bad))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["policy=/no/such/policy"], "error: policy: /no/such/policy does not exist"),
+    (["no_such_key=1"], "error: no_such_key: unknown config key"),
+    (["rescore_from=/no/such/eval_results.jsonl", "reward_model=/no/such/rm"], "error: "),
+    (["sampling.temprature=0.5"], "error: sampling.temprature"),
+])
+def test_cli_errors_are_one_line(repo_root, tmp_path, args, message):
+    proc = subprocess.run([sys.executable, str(repo_root / "evaluate.py"), f"output_dir={tmp_path}", *args],
+                          cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
