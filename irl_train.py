@@ -1,18 +1,20 @@
 """AIRL: learn a dense token reward from expert traces while training the policy with it.
 
-    python irl_train.py experiment=tiny_airl [key=value ...]
+    python irl_train.py experiment=tiny_airl [+ablation=<name>] [key=value ...]
 """
 
 import hydra
 
-from reasoning_irl.training.airl.run import run_airl
-from reasoning_irl.training.entry import run_entry
+from reasoning_irl.training.entry import check_overrides, run_entry
 
 
 @hydra.main(config_path="configs", config_name="airl", version_base="1.3")
 def main(cfg) -> None:
+    from reasoning_irl.training.airl.run import run_airl  # torch/TRL load only when a job runs
+
     run_entry(run_airl, cfg)
 
 
 if __name__ == "__main__":
+    check_overrides("airl")
     main()

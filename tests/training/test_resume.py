@@ -21,7 +21,7 @@ from reasoning_irl.training.sft import run_sft
 from reasoning_irl.training.trainers import ReasoningSFTTrainer
 
 RUNNERS = {"sft": run_sft, "grpo": run_grpo}
-TIMING = {"step_time", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
+TIMING = {"step_time", "time/generate", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
 # sft-epochs: 12 problems -> 3 steps per epoch, so the resume point is an epoch boundary.
 # grpo-epochs: 6 prompts -> 3 generation batches per epoch (TRL's sampler reseeded per epoch by our trainer).
 # grpo-reuse: num_iterations=2 -> step 3's completions are reused at step 4, across the resume.

@@ -66,12 +66,17 @@ class TokenRewardModel(nn.Module):
                              target_modules=_lora_targets(base, list(lora.target_modules)))
             base = get_peft_model(base, cfg)
         self.backbone = base
+        # float32 whatever the backbone's dtype: it is trained, and AdamW steps of ~lr on a bf16 weight of ~0.03
+        # round away (PEFT keeps LoRA weights in float32 for the same reason). Hidden states are cast up to it.
         self.head = nn.Linear(self.hidden_size, 1)
-        self.head.to(dtype=next(base.parameters()).dtype)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Token logits ``(B, T)``; position ``t`` has seen tokens ``<= t`` only."""
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+    def forward(self, input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
+                inputs_embeds: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Token logits ``(B, T)``; position ``t`` has seen tokens ``<= t`` only.
+
+        ``inputs_embeds`` replaces ``input_ids`` (the WGAN gradient penalty differentiates w.r.t. them).
+        """
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
         hidden = out.last_hidden_state
         return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)
 
@@ -169,3 +174,21 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def load_reward_weights(model: TokenRewardModel, path: str | Path) -> None:
+    """Load a saved folder's trained weights (adapter or backbone, and head) into an existing model in place."""
+    folder = Path(path)
+    meta = read_metadata(folder)
+    if (meta["lora"] is None) != (model.lora is None) or meta["hidden_size"] != model.hidden_size:
+        raise ConfigError(f"{folder}: saved reward model does not match this one (lora or size differ)")
+    if model.lora is not None:
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model.backbone, load_file(str(folder / "adapter" / "adapter_model.safetensors")))
+    else:
+        from transformers import AutoModel
+
+        model.backbone.load_state_dict(AutoModel.from_pretrained(str(folder / "backbone")).state_dict())
+    head = load_file(str(folder / HEAD_FILE))
+    model.head.load_state_dict({k: v.to(model.head.weight.dtype) for k, v in head.items()})

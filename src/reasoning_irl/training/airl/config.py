@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
@@ -117,6 +118,8 @@ class AIRLMethod:
             bad("disc_updates_per_step and perturbations_per_expert must be >= 0")
         if self.disc_updates_per_step == 0 and not self.frozen_reward_model:
             bad("disc_updates_per_step=0 freezes the discriminator: set frozen_reward_model to a trained one")
+        if self.frozen_reward_model and not Path(self.frozen_reward_model).is_dir():
+            bad(f"frozen_reward_model: {self.frozen_reward_model} does not exist")
         if self.frozen_reward_model and self.disc_updates_per_step != 0:
             bad("frozen_reward_model needs disc_updates_per_step=0 (a frozen discriminator is never updated)")
         if not 0.0 <= self.expert_error_rate <= 1.0 or not 0.0 <= self.label_smoothing < 0.5:

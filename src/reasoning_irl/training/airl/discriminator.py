@@ -1,18 +1,22 @@
 """The discriminator: a token reward model, its optimizer, and how rows become its inputs.
 
 Every row is ``prompt ids + completion ids`` in the reward model's vocabulary, right-padded (the
-backbones take positions from the index). Expert and perturbed texts get the reward tokenizer's
-end-of-turn token appended, as does a policy sample that ended with the policy's one, so the
-presence of that token never tells the classes apart.
+backbones take positions from the index). The prompt is always the reward tokenizer's rendering of
+the record's messages, for training rows and for scored policy samples alike, so the discriminator
+scores exactly the kind of input it was trained on. Expert and perturbed texts get the reward
+tokenizer's end-of-turn token appended, as does a policy sample that ended with the policy's one,
+so the presence of that token never tells the classes apart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from reasoning_irl.data.prompts import render_prompt
 from reasoning_irl.training.airl.config import AIRLMethod
@@ -31,6 +35,14 @@ def right_pad(rows: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torc
         ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
         mask[i, : len(r)] = 1
     return ids.to(device), mask.to(device)
+
+
+def completion_mask_of(prompts: Sequence[list[int]], completions: Sequence[list[int]], like: torch.Tensor) -> torch.Tensor:
+    """1 on each row's completion positions of the right-padded ``prompt + completion`` batch ``like``."""
+    mask = torch.zeros_like(like)
+    for i, (p, c) in enumerate(zip(prompts, completions)):
+        mask[i, len(p): len(p) + len(c)] = 1
+    return mask
 
 
 class Discriminator:
@@ -54,10 +66,13 @@ class Discriminator:
             return
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=method.disc_learning_rate, weight_decay=method.disc_weight_decay)
-        scheduler = get_scheduler(method.disc_lr_scheduler_type, optimizer, num_warmup_steps=method.disc_warmup_steps,
-                                  num_training_steps=max(total_updates, 1))
-        # Prepared like the policy, so multi-process runs synchronise its gradients.
-        self.model, self.optimizer, self.scheduler = accelerator.prepare(model, optimizer, scheduler)
+        # Model and optimizer are prepared like the policy's, so multi-process runs synchronise the gradients.
+        # The scheduler is not: accelerate's wrapper steps it once per process and only on the policy's
+        # gradient-sync micro-steps, while it must step exactly once per discriminator update.
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.scheduler = get_scheduler(method.disc_lr_scheduler_type, self.optimizer.optimizer,
+                                       num_warmup_steps=method.disc_warmup_steps,
+                                       num_training_steps=max(total_updates, 1))
         self.model.train()
 
     @property
@@ -80,18 +95,38 @@ class Discriminator:
         alignment = align_completion(self.policy_tokenizer, self.tokenizer, completion_ids, completion_mask,
                                      shared=self.shared)
         ids = list(alignment.reward_ids)
-        real = [int(t) for t, m in zip(completion_ids, completion_mask) if m]
-        if not self.shared and real and real[-1] == self.policy_tokenizer.eos_token_id:
+        real = [k for k, m in enumerate(completion_mask) if m]
+        if not self.shared and real and int(completion_ids[real[-1]]) == self.policy_tokenizer.eos_token_id:
             ids.append(self.eos_id)
+            # The policy's end token is zero-width text, so the span map gives it the last text token; it is
+            # read at the appended reward end token instead (the position a sparse score is trained at).
+            index = list(alignment.index)
+            index[real[-1]] = len(ids) - 1
+            alignment = Alignment(reward_ids=ids, index=index)
         return ids, alignment
 
-    def _forward_scores(self, prompts: list[list[int]], completions: list[list[int]]) -> torch.Tensor:
+    def _forward_scores(self, prompts: list[list[int]], completions: list[list[int]],
+                        seed: Optional[int] = None) -> torch.Tensor:
         ids, mask = right_pad([p + c for p, c in zip(prompts, completions)], self.pad_id, self.accelerator.device)
-        completion_mask = torch.zeros_like(mask)
-        for i, (p, c) in enumerate(zip(prompts, completions)):
-            completion_mask[i, len(p): len(p) + len(c)] = 1
-        logits = self.model(input_ids=ids, attention_mask=mask)
-        return self.module.sequence_scores(logits, completion_mask)
+        with self._seeded(seed):
+            logits = self.model(input_ids=ids, attention_mask=mask)
+        return self.module.sequence_scores(logits, completion_mask_of(prompts, completions, mask))
+
+    @contextlib.contextmanager
+    def _seeded(self, seed: Optional[int]) -> Iterator[None]:
+        """Fixed dropout masks: the graph-free and the graph pass of a chunk must compute the same function."""
+        if seed is None:
+            yield
+            return
+        device = self.accelerator.device
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def _chunks(self, n: int, size: Optional[int] = None) -> list[range]:
+        size = size or self.method.disc_micro_batch_size
+        return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
     # --- update -----------------------------------------------------------------------------------
     def loss_from_scores(self, scores: torch.Tensor, rows: list[DiscRow]) -> torch.Tensor:
@@ -108,64 +143,118 @@ class Discriminator:
                 loss = loss + m.pairwise_margin_weight * pairwise_margin(scores, scores[neg], pair, m.pairwise_margin)
         return loss
 
+    @contextlib.contextmanager
+    def _synced(self) -> Iterator[None]:
+        """Let the prepared optimizer step: accelerate skips step/zero_grad on the policy's accumulation
+        micro-steps (sync_gradients False), and generation -- hence this update -- happens on the first one."""
+        state = self.accelerator.gradient_state
+        before = state.sync_gradients
+        state._set_sync_gradients(True)  # the transformers Trainer drives this flag the same way
+        try:
+            yield
+        finally:
+            state._set_sync_gradients(before)
+
     def update(self, rows: list[DiscRow], completions: list[list[int]]) -> dict[str, float]:
-        """``disc_updates_per_step`` optimizer steps on the step's rows; returns loss and accuracies."""
+        """``disc_updates_per_step`` optimizer steps on the step's rows.
+
+        Returns loss and accuracies of the scores computed BEFORE this step's updates, so they measure
+        how the discriminator does on fresh samples and perturbations, not on rows it was just fitted to.
+        """
         if self.frozen:
-            with torch.no_grad():
-                scores = self.scores(rows, completions)
+            scores = self.scores(rows, completions)
             return self.metrics(scores, rows, self.loss_from_scores(scores, rows))
         prompts = [self.prompt_ids(r.prompt) for r in rows]
-        size = self.method.disc_micro_batch_size
-        chunks = [range(i, min(i + size, len(rows))) for i in range(0, len(rows), size)]
-        for _ in range(self.method.disc_updates_per_step):
-            # Exact gradient in micro-batches: first dL/dscores from scores computed without a graph,
-            # then each chunk's scores are recomputed with one and back-propagated with that gradient.
-            with torch.no_grad():
-                scores = torch.cat([self._forward_scores([prompts[i] for i in c], [completions[i] for i in c]) for c in chunks])
-            leaf = scores.detach().float().requires_grad_(True)
-            loss = self.loss_from_scores(leaf, rows)
-            (grad,) = torch.autograd.grad(loss, leaf)
-            for k, c in enumerate(chunks):
-                chunk_scores = self._forward_scores([prompts[i] for i in c], [completions[i] for i in c])
-                self.accelerator.backward((chunk_scores.float() * grad[c.start: c.stop]).sum())
-            if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "gradient_penalty":
-                penalty = self.embedding_penalty(rows, prompts, completions)
-                if penalty is not None:
-                    self.accelerator.backward(self.method.gradient_penalty_weight * penalty)
-            params = [p for p in self.model.parameters() if p.requires_grad]
-            self.accelerator.clip_grad_norm_(params, self.method.disc_max_grad_norm)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "weight_clip":
-                clip_weights_of(params, self.method.weight_clip)
-        return self.metrics(scores.float(), rows, loss.detach())
+        chunks = self._chunks(len(rows))
+        first: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+        extra: dict[str, float] = {}
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        with self._synced():
+            for _ in range(self.method.disc_updates_per_step):
+                if len(chunks) == 1:  # everything fits one forward: the plain graph, no second pass
+                    scores = self._forward_scores(prompts, completions).float()
+                    loss = self.loss_from_scores(scores, rows)
+                    self.accelerator.backward(loss)
+                    scores, loss = scores.detach(), loss.detach()
+                else:
+                    scores, loss = self._micro_batched_backward(prompts, completions, rows, chunks)
+                if first is None:
+                    first = (scores, loss)
+                if not torch.isfinite(loss):
+                    # A non-finite loss never reaches the weights; the trainer stops the run on it.
+                    self.optimizer.zero_grad(set_to_none=True)
+                    return {**self.metrics(first[0], rows, loss), **extra}
+                if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "gradient_penalty":
+                    penalty = self.embedding_penalty(rows, prompts, completions)
+                    if penalty is not None:
+                        extra["disc/gradient_penalty"] = penalty
+                self.accelerator.clip_grad_norm_(params, self.method.disc_max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "weight_clip":
+                    clip_weights_of(params, self.method.weight_clip)
+        assert first is not None  # disc_updates_per_step >= 1 when not frozen
+        return {**self.metrics(first[0], rows, first[1]), **extra}
 
-    def embedding_penalty(self, rows: list[DiscRow], prompts, completions) -> Optional[torch.Tensor]:
-        """WGAN-GP on input embeddings: each negative paired with its own expert row, padded to one length."""
+    def _micro_batched_backward(self, prompts, completions, rows, chunks) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exact full-batch gradient in micro-batches; returns the (detached) scores and loss.
+
+        dL/dscores comes from scores computed without a graph (the loss couples all rows: class weights,
+        pairs); then each chunk's scores are recomputed with one, under the same dropout masks, and
+        back-propagated with that gradient.
+        """
+        seeds = torch.randint(0, 2**62, (len(chunks),)).tolist()
+        with torch.no_grad():
+            scores = torch.cat([self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], seed)
+                                for c, seed in zip(chunks, seeds)]).float()
+        leaf = scores.detach().requires_grad_(True)
+        loss = self.loss_from_scores(leaf, rows)
+        (grad,) = torch.autograd.grad(loss, leaf)
+        for c, seed in zip(chunks, seeds):
+            chunk_scores = self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], seed)
+            self.accelerator.backward((chunk_scores.float() * grad[c.start: c.stop]).sum())
+        return scores, loss.detach()
+
+    def embedding_penalty(self, rows: list[DiscRow], prompts, completions) -> Optional[float]:
+        """WGAN-GP on input embeddings, back-propagated here (weighted); returns the penalty's value.
+
+        Each negative is paired with its own expert row (same prompt, so the prompt positions line up) and
+        interpolated at the embedding level; the critic is the same sequence score the loss uses (completion
+        positions only). Pairs are processed in micro-batches; the mean over pairs is exact.
+        """
         pairs = [(expert_row(rows, r), i) for i, r in enumerate(rows) if r.label == 0]
         if not pairs:
             return None
-        seqs = [prompts[i] + completions[i] for pair in pairs for i in pair]
-        ids, mask = right_pad(seqs, self.pad_id, self.accelerator.device)
+        weight = self.method.gradient_penalty_weight
         embed = self.module.backbone.get_input_embeddings()
-        emb = embed(ids).detach()
-        expert_emb, negative_emb = emb[0::2], emb[1::2]
-        union = torch.maximum(mask[0::2], mask[1::2])
+        total = 0.0
+        for c in self._chunks(len(pairs), max(1, self.method.disc_micro_batch_size // 2)):  # 2 rows a pair
+            order = [i for k in c for i in pairs[k]]
+            ids, mask = right_pad([prompts[i] + completions[i] for i in order], self.pad_id, self.accelerator.device)
+            comp = completion_mask_of([prompts[i] for i in order], [completions[i] for i in order], mask)
+            with torch.no_grad():
+                emb = embed(ids)
+            attention = torch.maximum(mask[0::2], mask[1::2])
+            scored = torch.maximum(comp[0::2], comp[1::2])
 
-        def score(x: torch.Tensor) -> torch.Tensor:
-            hidden = self.module.backbone(inputs_embeds=x, attention_mask=union).last_hidden_state
-            logits = self.module.head(hidden.to(self.module.head.weight.dtype)).squeeze(-1)
-            return (logits * union).sum(-1) / union.sum(-1).clamp(min=1)
+            def score(x: torch.Tensor) -> torch.Tensor:
+                return self.module.sequence_scores(self.model(inputs_embeds=x, attention_mask=attention).float(), scored)
 
-        return gradient_penalty(score, expert_emb, negative_emb)
+            # The penalty differentiates the gradient: SDPA's fused kernels have no double backward, its math
+            # one has. The backward stays inside too, as gradient checkpointing recomputes the forward there.
+            with sdpa_kernel([SDPBackend.MATH]):
+                part = gradient_penalty(score, emb[0::2], emb[1::2]) * (len(c) / len(pairs))
+                self.accelerator.backward(weight * part)
+            total += part.item()
+        return total
 
     def scores(self, rows: list[DiscRow], completions: list[list[int]]) -> torch.Tensor:
+        """(N,) sequence scores of rows, without a graph."""
         prompts = [self.prompt_ids(r.prompt) for r in rows]
-        size = self.method.disc_micro_batch_size
-        return torch.cat([
-            self._forward_scores(prompts[i: i + size], completions[i: i + size]) for i in range(0, len(rows), size)
-        ]).float()
+        with torch.no_grad():
+            return torch.cat([self._forward_scores([prompts[i] for i in c], [completions[i] for i in c])
+                              for c in self._chunks(len(rows))]).float()
 
     @staticmethod
     def metrics(scores: torch.Tensor, rows: list[DiscRow], loss: torch.Tensor) -> dict[str, float]:
@@ -182,33 +271,33 @@ class Discriminator:
 
     # --- rewards for the policy -------------------------------------------------------------------
     @torch.no_grad()
-    def token_rewards(self, prompt_ids: list[list[int]], prompts: list[list[dict]], completion_ids: torch.Tensor,
-                      completion_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T) reward of every policy completion token: logit / reward_temperature (clipped).
+    def token_rewards(self, prompts: list[list[dict]], completion_ids: torch.Tensor, completion_mask: torch.Tensor,
+                      aligned: Optional[list[tuple[list[int], Alignment]]] = None) -> torch.Tensor:
+        """(B, T) reward of every policy completion token: logit / reward_temperature (clipped); 0 on padding.
 
-        Reward t is the score of policy token t itself (no shift): with a shared tokenizer the
-        policy's own ids are scored; otherwise each policy token takes the logit of the last reward
-        token that ends within it (see reasoning_irl.training.token_alignment).
+        Reward t is the score of policy token t itself (no shift): with a shared tokenizer the policy's own
+        ids are scored; otherwise each policy token takes the logit of the last reward token that ends
+        within it (see reasoning_irl.training.token_alignment). ``aligned`` passes :meth:`policy_ids` of
+        each row when the caller has them already.
         """
         was_training = self.model.training
         self.model.eval()
-        rows, starts, alignments = [], [], []
-        for b in range(completion_ids.size(0)):
-            ids, alignment = self.policy_ids(completion_ids[b].tolist(), completion_mask[b].tolist())
-            prompt = prompt_ids[b] if self.shared else self.prompt_ids(prompts[b])
+        if aligned is None:
+            aligned = [self.policy_ids(completion_ids[b].tolist(), completion_mask[b].tolist())
+                       for b in range(completion_ids.size(0))]
+        rows, starts = [], []
+        for b, (ids, _) in enumerate(aligned):
+            prompt = self.prompt_ids(prompts[b])
             rows.append(prompt + ids)
             starts.append(len(prompt))
-            alignments.append(alignment)
         out = torch.zeros(completion_ids.shape, dtype=torch.float32, device=completion_ids.device)
-        size = self.method.disc_micro_batch_size
-        for i in range(0, len(rows), size):
-            ids, mask = right_pad(rows[i: i + size], self.pad_id, self.accelerator.device)
+        for c in self._chunks(len(rows)):
+            ids, mask = right_pad(rows[c.start: c.stop], self.pad_id, self.accelerator.device)
             logits = self.model(input_ids=ids, attention_mask=mask).float()
-            for j in range(ids.size(0)):
-                a = alignments[i + j]
-                index = torch.tensor(a.index, device=logits.device)
-                picked = logits[j, starts[i + j] + index.clamp(min=0)]
-                out[i + j] = torch.where(index >= 0, picked, torch.zeros_like(picked))
+            for j, b in enumerate(c):
+                index = torch.tensor(aligned[b][1].index, device=logits.device)
+                picked = logits[j, starts[b] + index.clamp(min=0)]
+                out[b] = torch.where(index >= 0, picked, torch.zeros_like(picked)).to(out.device)
         if was_training:
             self.model.train()
         rewards = out / self.method.reward_temperature

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
+
+from accelerate.utils import DistributedType
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split
@@ -14,7 +17,7 @@ from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.disc_batch import corrupt_experts
-from reasoning_irl.training.grpo import grpo_arguments, prompt_rows
+from reasoning_irl.training.grpo import check_group_batch, grpo_arguments, prompt_rows
 from reasoning_irl.training.setup import start_run
 
 
@@ -36,7 +39,10 @@ def build_reward_model(typed: AIRLRunConfig):
     path = resolve_model_path(cfg)
     model = TokenRewardModel(path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype))
     if cfg.gradient_checkpointing:
-        model.backbone.gradient_checkpointing_enable()
+        backbone = model.backbone
+        # The transformers 5 name first (the old one warns); its default is non-reentrant, which lets
+        # gradients reach LoRA weights behind frozen embeddings and supports the WGAN-GP double backward.
+        (getattr(backbone, "activation_checkpointing_enable", None) or backbone.gradient_checkpointing_enable)()
     return model, load_tokenizer(path)
 
 
@@ -47,6 +53,7 @@ def run_airl(cfg: Any) -> Path:
     run = start_run(cfg, AIRLRunConfig, "airl")
     typed: AIRLRunConfig = run.cfg
     method, sampling = typed.method, typed.sampling
+    check_group_batch(typed)  # the expert row and the group advantages need whole groups per batch
     if sampling.use_vllm and method.expert_in_group != "none" and typed.model.backend == "unsloth":
         raise ConfigError("expert_in_group needs TRL-side generation; use model.backend=hf with vLLM")
     max_len = sampling.max_prompt_length + sampling.max_completion_length
@@ -71,9 +78,15 @@ def run_airl(cfg: Any) -> Path:
     trainer_kwargs["reward_funcs"] = get_reward_functions(list(method.outcome_rewards))
     # The discriminator needs the accelerator, which exists once the trainer does.
     trainer = ReasoningAIRLTrainer(**trainer_kwargs, discriminator=None, method=method)
+    accelerator = trainer.accelerator
+    if accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.mixed_precision == "fp16":
+        # Both share one engine / loss scaler between two optimizers that step on different schedules.
+        raise ConfigError("AIRL supports neither DeepSpeed nor fp16 mixed precision (use bf16 or fp32)")
+    # One discriminator update round per generated batch, and a batch feeds num_iterations policy steps.
+    generations = math.ceil(typed.training.max_steps / method.num_iterations)
     trainer.disc = Discriminator(
-        reward_model, reward_tokenizer, tokenizer, method, trainer.accelerator,
-        total_updates=typed.training.max_steps * max(method.disc_updates_per_step, 1), seed=typed.seed,
+        reward_model, reward_tokenizer, tokenizer, method, accelerator,
+        total_updates=generations * max(method.disc_updates_per_step, 1), seed=typed.seed,
     )
     trainer.run_fingerprint = run.fingerprint
     trainer.train(resume_from_checkpoint=run.resume_checkpoint)

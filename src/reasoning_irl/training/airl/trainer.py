@@ -23,7 +23,7 @@ from reasoning_irl.rewards import get_reward_functions
 from reasoning_irl.training.advantages import compute_advantages, mix_outcome
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator
-from reasoning_irl.training.disc_batch import build_disc_batch
+from reasoning_irl.training.disc_batch import DiscRow, build_disc_batch
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
 
 AIRL_STATE = "airl_state.pt"
@@ -63,8 +63,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         self._step_inputs = inputs
-        t0 = time.perf_counter()
-        output = super()._generate_and_score_completions(inputs)
+        output = super()._generate_and_score_completions(inputs)  # logs time/generate itself
         t1 = time.perf_counter()
         mode = "train" if self.model.training else "eval"
         with torch.enable_grad():
@@ -74,38 +73,53 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         metrics = self._metrics[mode]
         for key, value in disc_metrics.items():
             metrics[key].append(value)
-        metrics["time/generate"].append(t1 - t0)
         metrics["time/disc_update"].append(t2 - t1)
         metrics["time/score_and_advantage"].append(t3 - t2)
         return output
 
     def _airl_rewards(self, inputs, output, mode):
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
+        aligned = [self.disc.policy_ids(ids.tolist(), m.tolist()) for ids, m in zip(completion_ids, completion_mask)]
+        rows, completions = self._disc_rows(inputs, output, aligned)
+        disc_metrics = self.disc.update(rows, completions) if mode == "train" else {}
+        self._check_finite(disc_metrics.get("disc/loss", 0.0), "discriminator loss")
+        t2 = time.perf_counter()
+        rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
+        seq = (rewards.sum(-1) / completion_mask.sum(-1).clamp(min=1))
+        disc_metrics["reward/token_mean"] = seq.mean().item()
+        return rewards, disc_metrics, t2
+
+    def _is_expert_row(self, i: int) -> bool:
+        return self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
+
+    def _disc_rows(self, inputs, output, aligned) -> tuple[list[DiscRow], list[list[int]]]:
+        """The step's discriminator rows (each record once, with its own prompt) and their reward-side ids.
+
+        Policy rows are scored on the ids that were sampled (``aligned``), never on a re-tokenisation of
+        their text; the expert trace placed in a group is a positive, never a policy negative.
+        """
+        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         texts = self._tokenizer.batch_decode(
             [ids[m.bool()] for ids, m in zip(completion_ids, completion_mask)], skip_special_tokens=True)
-        # The step's records (each prompt once, in order) and their policy samples.
-        order, samples, sample_ids = {}, [], []
+        order: dict[Any, int] = {}
+        samples: list[list[str]] = []
+        sample_ids: list[list[list[int]]] = []
         for i, row in enumerate(inputs):
             if row["id"] not in order:
                 order[row["id"]] = len(order)
                 samples.append([])
-                sample_ids.append({})
-            is_expert_row = self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
-            if not is_expert_row:  # the expert row is a positive, never a negative
-                k = order[row["id"]]
-                samples[k].append(texts[i])
-                sample_ids[k][texts[i]] = self.disc.policy_ids(completion_ids[i].tolist(), completion_mask[i].tolist())[0]
+                sample_ids.append([])
+            if not self._is_expert_row(i):
+                samples[order[row["id"]]].append(texts[i])
+                sample_ids[order[row["id"]]].append(aligned[i][0])
         records = [next(r for r in inputs if r["id"] == rid) for rid in order]
-        rows = build_disc_batch(records, samples, self.method.perturbations, self.method.perturbations_per_expert, self.disc.rng)
-        completions = [sample_ids[r.source_index][r.completion] if r.kind == "policy" else self.disc.text_ids(r.completion) for r in rows]
-        disc_metrics = self.disc.update(rows, completions) if mode == "train" else {}
-        self._check_finite(disc_metrics.get("disc/loss", 0.0), "discriminator loss")
-        t2 = time.perf_counter()
-        prompt_ids = [ids[m.bool()].tolist() for ids, m in zip(output["prompt_ids"], output["prompt_mask"])]
-        rewards = self.disc.token_rewards(prompt_ids, [r["prompt"] for r in inputs], completion_ids, completion_mask)
-        seq = (rewards.sum(-1) / completion_mask.sum(-1).clamp(min=1))
-        disc_metrics["reward/token_mean"] = seq.mean().item()
-        return rewards, disc_metrics, t2
+        rows = build_disc_batch(records, samples, self.method.perturbations, self.method.perturbations_per_expert,
+                                self.disc.rng)
+        # build_disc_batch keeps each record's samples in order: hand out their ids in that order too.
+        queues = [iter(ids) for ids in sample_ids]
+        completions = [next(queues[r.source_index]) if r.kind == "policy" else self.disc.text_ids(r.completion)
+                       for r in rows]
+        return rows, completions
 
     def _advantages(self, inputs, output, rewards: torch.Tensor) -> torch.Tensor:
         """(B_local, T) advantages; groups may span processes, so they are computed on the gathered batch."""
@@ -161,6 +175,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
 
     # --- checkpoints --------------------------------------------------------------------------------
     def save_extra_state(self, checkpoint_dir: str) -> None:
+        super().save_extra_state(checkpoint_dir)  # the policy side: TRL's buffered generation batch
         if self.args.should_save:
             self.disc.module.save(Path(checkpoint_dir) / REWARD_MODEL_DIR, tokenizer=self.disc.tokenizer)
             torch.save(self.disc.state_dict(), Path(checkpoint_dir) / AIRL_STATE)

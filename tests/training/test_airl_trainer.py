@@ -1,0 +1,147 @@
+"""The AIRL trainer on one captured step: discriminator rows, advantages, the loss path, and every method knob."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+import torch
+
+from reasoning_irl.config import compose
+from reasoning_irl.rewards.perturbations import Perturbed
+from reasoning_irl.training import disc_batch
+from reasoning_irl.training.airl import run as airl_run
+from reasoning_irl.training.airl.discriminator import Discriminator
+from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
+
+# 48 tokens: the expert trace placed in each group fits whole, so its outcome (correctness) is 1.
+CHEAP = [
+    "dataset.num_train=4", "sampling.max_completion_length=48", "training.max_steps=1",
+    "method.disc_updates_per_step=1", "method.perturbations_per_expert=2", "training.save_steps=100",
+]
+
+
+@pytest.fixture(scope="module")
+def step(artifacts, tmp_path_factory):
+    """One real AIRL step; returns what the trainer saw and built (trainer, inputs, output, rows, completions)."""
+    seen: dict = {}
+    real_generate, real_update = ReasoningAIRLTrainer._generate_and_score_completions, Discriminator.update
+
+    def generate(self, inputs):
+        output = real_generate(self, inputs)
+        seen.update(trainer=self, inputs=inputs, output=output)
+        return output
+
+    def update(self, rows, completions):
+        seen.update(rows=rows, completions=completions)
+        return real_update(self, rows, completions)
+
+    out = tmp_path_factory.mktemp("airl_step")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ReasoningAIRLTrainer, "_generate_and_score_completions", generate)
+        mp.setattr(Discriminator, "update", update)
+        airl_run.run_airl(compose("airl", ["experiment=tiny_airl", f"output_root={out}", f"artifacts_dir={artifacts}", *CHEAP]))
+    seen["trainer"].model.train()
+    return seen
+
+
+def sample_texts(step) -> dict[str, list[list[int]]]:
+    """Per prompt (as JSON-ish key): the sampled completion ids of its non-expert rows."""
+    trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
+    found: dict[str, list[list[int]]] = {}
+    for i, row in enumerate(inputs):
+        if not trainer._is_expert_row(i):
+            ids = output["completion_ids"][i][output["completion_mask"][i].bool()].tolist()
+            found.setdefault(repr(row["prompt"]), []).append(ids)
+    return found
+
+
+def test_every_row_carries_its_own_prompt(step):
+    rows, completions, inputs = step["rows"], step["completions"], step["inputs"]
+    assert len({repr(r["prompt"]) for r in inputs}) == 2  # two records per step: a mix-up would show
+    targets = {repr(r["prompt"]): r["target"] for r in inputs}
+    samples = sample_texts(step)
+    for row, ids in zip(rows, completions):
+        key = repr(row.prompt)
+        if row.kind == "policy":
+            assert ids in samples[key]  # a sample of THIS prompt, scored on the ids that were sampled
+            samples[key].remove(ids)
+        else:
+            assert (row.completion == targets[key]) == (row.kind == "expert")
+    assert all(not left for left in samples.values())  # every policy sample became a negative once
+
+
+def test_unchanged_perturbed_text_and_group_expert_are_never_negatives(step, monkeypatch):
+    trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
+
+    def lazy_perturb(text, names, rng, k):  # a broken generator: returns the text itself, then a real change
+        return [Perturbed(text, None, "identity"), Perturbed(text + " 1", None, "append")]
+
+    monkeypatch.setattr(disc_batch, "perturb", lazy_perturb)
+    aligned = [trainer.disc.policy_ids(i.tolist(), m.tolist())
+               for i, m in zip(output["completion_ids"], output["completion_mask"])]
+    rows, _ = trainer._disc_rows(inputs, output, aligned)
+    targets = {r["target"] for r in inputs}
+    negatives = [r for r in rows if r.label == 0]
+    assert [r.perturbation for r in negatives if r.kind == "perturbed"] == ["append", "append"]
+    # The expert placed in each group (its last row) is a positive, never a policy negative.
+    assert not any(r.completion in targets for r in negatives)
+    assert sum(r.kind == "policy" for r in rows) == len(inputs) - 2
+
+
+def test_valid_tokens_with_zero_advantage_stay_loss_terms(step, monkeypatch):
+    """With A = 1 on each row's first token and exactly 0 elsewhere, the grpo loss is -mean_b(1 / len_b);
+    code that found padding by the advantage's value (A != 0) would drop the zeros and give -1."""
+    trainer, output = step["trainer"], step["output"]
+    mask = output["completion_mask"]
+    adv = torch.zeros(mask.shape)
+    adv[:, 0] = 1.0
+    batch = {k: output[k] for k in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")}
+    monkeypatch.setattr(trainer, "beta", 0.0)
+    loss = trainer.compute_loss(trainer.model, {**batch, "advantages": adv})
+    lengths = mask.sum(-1).float()
+    assert loss.item() == pytest.approx(-(1.0 / lengths).mean().item(), rel=1e-5)
+
+
+def observe(step, **change) -> dict:
+    """What a knob can change on the captured step: token rewards, advantages, rows, disc loss on fixed scores."""
+    trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
+    method = dataclasses.replace(step.setdefault("method", trainer.method), **change)
+    trainer.method = trainer.disc.method = method
+    ids, mask = output["completion_ids"], output["completion_mask"]
+    prompts = [r["prompt"] for r in inputs]
+    rewards = trainer.disc.token_rewards(prompts, ids, mask)
+    adv = trainer._advantages(inputs, output, rewards)
+    aligned = [trainer.disc.policy_ids(i.tolist(), m.tolist()) for i, m in zip(ids, mask)]
+    trainer.disc.rng = random.Random(5)  # the same perturbation draws for every setting
+    rows, _ = trainer._disc_rows(inputs, output, aligned)
+    fixed_rows, fixed_completions = step["rows"], step["completions"]
+    if "scores" not in step:
+        step["scores"] = trainer.disc.scores(fixed_rows, fixed_completions)
+    loss = trainer.disc.loss_from_scores(step["scores"], fixed_rows)
+    trainer.method = trainer.disc.method = step["method"]
+    return {"rewards": rewards, "advantages": adv, "rows": [(r.kind, r.completion) for r in rows], "loss": loss}
+
+
+KNOBS = [
+    ("reward_temperature", 3.0), ("reward_clip", 1e-3), ("gamma", 0.5), ("gamma", 1.0),
+    ("normalize_rewards", False), ("outcome_reward_weight", 1.0), ("expert_in_group", "none"),
+    ("expert_in_group", "balanced"), ("advantage", "prime"), ("advantage", "rloo"), ("advantage", "sparse"),
+    ("perturbations_per_expert", 0), ("perturbations_per_expert", 1), ("perturbations", ["shift_answer"]),
+    ("label_smoothing", 0.3), ("disc_temperature", 4.0), ("pairwise_margin_weight", 0.0),
+    ("pairwise_margin", 10.0), ("disc_loss", "wgan"),
+]
+
+
+@pytest.mark.parametrize(("knob", "value"), KNOBS, ids=[f"{k}={v}" for k, v in KNOBS])
+def test_every_knob_changes_what_it_should(step, knob, value):
+    base, changed = observe(step), observe(step, **{knob: value})
+    assert getattr(step["method"], knob) != value  # the preset is not already there
+    differs = {
+        "rewards": not torch.allclose(base["rewards"], changed["rewards"]),
+        "advantages": not torch.allclose(base["advantages"], changed["advantages"]),
+        "rows": base["rows"] != changed["rows"],
+        "loss": not torch.allclose(base["loss"], changed["loss"]),
+    }
+    assert any(differs.values()), f"method.{knob}={value!r} changed nothing"
