@@ -14,8 +14,9 @@ from reasoning_irl.config import ConfigError, compose, config_dir, validate
 from reasoning_irl.data import dataset_config
 from reasoning_irl.training.grpo import GRPORunConfig, run_grpo
 from reasoning_irl.training.sft import SFTRunConfig, run_sft
+from reasoning_irl.training.airl.config import AIRLRunConfig
 
-SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig}
+SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 PRESETS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
 
@@ -27,7 +28,7 @@ def _method(preset: str) -> str | None:
 def test_preset_composes_and_validates(preset):
     method = _method(preset)
     if method is None:
-        pytest.skip(f"{preset}: only the _sft and _grpo presets are covered here")
+        pytest.fail(f"{preset}: a preset name must end with its method (_sft, _grpo or _airl)")
     resolved = OmegaConf.to_container(compose(method, [f"experiment={preset}"]), resolve=True)
     typed = validate(resolved, SCHEMAS[method], "config")
     assert typed.method.name == method
@@ -90,3 +91,22 @@ def test_script_unknown_key_fails_with_one_line(repo_root, tmp_path):
     done = _script(repo_root, "experiment=tiny_grpo", "training.max_stepz=3", f"output_root={tmp_path}")
     assert done.returncode == 2
     assert done.stderr.strip() == "error: training.max_stepz: unknown config key"
+
+
+ABLATIONS = sorted(p.stem for p in (config_dir() / "ablation").glob("*.yaml"))
+NEEDS_PATH = {"frozen_disc": "method.frozen_reward_model", "warm_start": "model.init_adapter"}
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS)
+def test_ablation_overlay_composes_with_paper_and_tiny_presets(ablation, tmp_path):
+    for preset in ("tiny_airl", "gsm8k_qwen2.5-3b_airl"):
+        overrides = [f"experiment={preset}", f"+ablation={ablation}"]
+        if ablation in NEEDS_PATH:
+            # The overlay demands a folder: without one it is a clear error, with one it validates.
+            resolved = OmegaConf.to_container(compose("airl", overrides), resolve=True)
+            with pytest.raises(ConfigError, match=NEEDS_PATH[ablation]):
+                validate(resolved, AIRLRunConfig, "config")
+            overrides.append(f"{NEEDS_PATH[ablation]}={tmp_path}")
+        resolved = OmegaConf.to_container(compose("airl", overrides), resolve=True)
+        typed = validate(resolved, AIRLRunConfig, "config")
+        assert typed.method.name == "airl"
