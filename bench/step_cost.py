@@ -5,7 +5,9 @@
 Both runs use the tiny presets (a ~0.8M-parameter Qwen2 policy; the AIRL discriminator is the tiny
 reward preset), every completion forced to the same length so the generation work is identical.
 Step 1 (warm-up: model build, first kernels) is excluded. Extra arguments are Hydra overrides
-applied to both runs, e.g. ``model=qwen2.5-3b-instruct reward_model=qwen2.5-0.5b-instruct`` on a GPU.
+applied to both runs, e.g. ``model=qwen2.5-3b-instruct`` on a GPU; ``--airl KEY=VALUE`` applies to AIRL only
+(``--airl method.disc_updates_per_step=1 --airl method.perturbations_per_expert=2`` gives the paper's
+discriminator work per step; the tiny preset itself does 16 updates on 8 perturbations per expert).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--completion-length", type=int, default=48)
     parser.add_argument("--out", default=None, help="output root (default: a temporary folder)")
+    parser.add_argument("--airl", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for the AIRL run only (repeatable), e.g. method.disc_updates_per_step=1")
     args, overrides = parser.parse_known_args(argv)
     out = args.out or tempfile.mkdtemp(prefix="step_cost-")
     length = args.completion_length
@@ -46,7 +50,7 @@ def main(argv: list[str]) -> int:
         *overrides,
     ]
     grpo = measure(run_grpo, "grpo", ["experiment=tiny_grpo", "run_name=bench-grpo", *common], args.steps)
-    airl = measure(run_airl, "airl", ["experiment=tiny_airl", "run_name=bench-airl", *common], args.steps)
+    airl = measure(run_airl, "airl", ["experiment=tiny_airl", "run_name=bench-airl", *common, *args.airl], args.steps)
     print(f"seconds per step (mean of steps 2..{args.steps}, completions of {length} tokens)")
     print(f"{'phase':28s} {'GRPO':>8s} {'AIRL':>8s}")
     for key in PHASES:
