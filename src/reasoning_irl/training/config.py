@@ -5,7 +5,7 @@ Every key has a type and a one-line doc; :func:`reasoning_irl.config.validate` r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
@@ -98,6 +98,26 @@ class SamplingConfig:
             raise ConfigError("sampling.num_generations must be >= 2 (group-relative advantages need a group)")
         if self.vllm_mode not in ("colocate", "server"):
             raise ConfigError(f"sampling.vllm_mode must be colocate or server, got {self.vllm_mode!r}")
+
+
+@dataclass
+class RunSettings:
+    """Keys every training run has; each entry script's run config adds its method (and sampling) sections."""
+
+    run_name: str = "run"
+    """Run folder name under output_root."""
+    output_root: str = "outputs"
+    """Where run folders live."""
+    artifacts_dir: str = "artifacts"
+    """Where project-built tiny models live."""
+    seed: int = 0
+    """Seed of data order, initialisation, sampling and perturbations."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The policy."""
+    dataset: Any = None
+    """Validated separately against the named dataset's own schema."""
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def section(cfg: Any, key: str) -> Any:

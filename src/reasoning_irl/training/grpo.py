@@ -10,11 +10,10 @@ from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
-from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.registry import UnknownNameError
 from reasoning_irl.training.callbacks import MetricsJsonl
-from reasoning_irl.training.config import LoggingConfig, SamplingConfig, TrainingConfig
+from reasoning_irl.training.config import RunSettings, SamplingConfig
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 from reasoning_irl.training.setup import Run, start_run, trainer_arguments
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
@@ -61,21 +60,10 @@ class GRPOMethod:
 
 
 @dataclass
-class GRPORunConfig:
+class GRPORunConfig(RunSettings):
     run_name: str = "grpo"
-    """Run folder name under output_root."""
-    output_root: str = "outputs"
-    """Where run folders live."""
-    artifacts_dir: str = "artifacts"
-    """Where project-built tiny models live."""
-    seed: int = 0
-    """Seed of data order, initialisation and sampling."""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    dataset: Any = None
     method: GRPOMethod = field(default_factory=GRPOMethod)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def prompt_rows(records: list[dict[str, Any]], tokenizer: Any, max_prompt_length: int):

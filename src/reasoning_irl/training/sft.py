@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_irl.data import load_split, to_hf_dataset
-from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.training.callbacks import MetricsJsonl
-from reasoning_irl.training.config import LoggingConfig, TrainingConfig
+from reasoning_irl.training.config import RunSettings
 from reasoning_irl.training.setup import start_run, trainer_arguments
 from reasoning_irl.training.trainers import ReasoningSFTTrainer
 
@@ -24,20 +23,9 @@ class SFTMethod:
 
 
 @dataclass
-class SFTRunConfig:
+class SFTRunConfig(RunSettings):
     run_name: str = "sft"
-    """Run folder name under output_root."""
-    output_root: str = "outputs"
-    """Where run folders live."""
-    artifacts_dir: str = "artifacts"
-    """Where project-built tiny models live."""
-    seed: int = 0
-    """Seed of data order, initialisation and sampling."""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    dataset: Any = None
     method: SFTMethod = field(default_factory=SFTMethod)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def sft_rows(records: list[dict[str, Any]]):

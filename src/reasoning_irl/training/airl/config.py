@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings, ModelConfig, TinySpec
 from reasoning_irl.training.advantages import ADVANTAGES
-from reasoning_irl.training.config import LoggingConfig, SamplingConfig, TrainingConfig
+from reasoning_irl.training.config import RunSettings, SamplingConfig
 from reasoning_irl.training.discriminator_losses import DISC_LOSSES
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 
@@ -138,22 +138,12 @@ def default_reward_model() -> ModelConfig:
 
 
 @dataclass
-class AIRLRunConfig:
+class AIRLRunConfig(RunSettings):
     run_name: str = "airl"
-    """Run folder name under output_root."""
-    output_root: str = "outputs"
-    """Where run folders live."""
-    artifacts_dir: str = "artifacts"
-    """Where project-built tiny models live."""
-    seed: int = 0
-    """Seed of data order, initialisation, sampling and perturbations."""
-    model: ModelConfig = field(default_factory=ModelConfig)
     reward_model: ModelConfig = field(default_factory=default_reward_model)
-    dataset: Any = None
+    """The discriminator's backbone (a LoRA reward model is built on it)."""
     method: AIRLMethod = field(default_factory=AIRLMethod)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 __all__ = ["AIRLMethod", "AIRLRunConfig", "TinySpec"]
