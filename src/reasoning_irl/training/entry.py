@@ -31,9 +31,42 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
         fail(str(exc))
 
 
+_SWEEP_MARKERS = (",", "range(", "choice(", "glob(", "interval(")
+
+
+def swept_keys(argv: list[str]) -> list[str]:
+    """Keys a multirun command line sweeps over (``seed=1,2``, ``+ablation=sparse,wgan``, ``x=range(3)``)."""
+    keys = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if value and not arg.startswith("-") and any(m in value for m in _SWEEP_MARKERS):
+            keys.append(key.lstrip("+~"))
+    return keys
+
+
+def sweep_run_name(cfg: Any) -> None:
+    """In a Hydra multirun, give each job its own run folder: ``<run_name>/<swept key=value,...>``.
+
+    Without this, ``-m seed=1 +ablation=sparse,wgan`` would send both jobs to one folder (the second
+    then refuses to overwrite the first's checkpoints).
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    swept = set(swept_keys(sys.argv[1:]))
+    parts = [o.lstrip("+~") for o in HydraConfig.get().overrides.task if o.lstrip("+~").split("=", 1)[0] in swept]
+    job = ",".join(sorted(parts)) or f"job{HydraConfig.get().job.num}"
+    with open_dict(cfg):
+        cfg.run_name = f"{cfg.run_name}/{job}"
+
+
 def run_entry(fn: Callable[[Any], Any], cfg: Any) -> Any:
     logging.getLogger().setLevel(logging.INFO)
     try:
+        sweep_run_name(cfg)
         result = fn(cfg)
     except ConfigError as exc:
         fail(str(exc))
