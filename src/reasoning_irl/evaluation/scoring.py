@@ -25,7 +25,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from reasoning_irl.data.prompts import render_prompt
-from reasoning_irl.training.token_alignment import Alignment, align_completion, same_tokenizer
+from reasoning_irl.training.token_alignment import policy_alignment, same_tokenizer
 
 
 @dataclass
@@ -42,20 +42,6 @@ def _pad_id(tokenizer: Any) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
-def policy_alignment(policy_tokenizer: Any, reward_tokenizer: Any, completion_ids: Sequence[int],
-                     shared: bool) -> tuple[list[int], Alignment]:
-    """Reward-side completion ids and the map back to policy tokens (as ``Discriminator.policy_ids``)."""
-    ids = [int(i) for i in completion_ids]
-    alignment = align_completion(policy_tokenizer, reward_tokenizer, ids, None, shared=shared)
-    reward_ids = list(alignment.reward_ids)
-    if not shared and ids and ids[-1] == policy_tokenizer.eos_token_id:
-        reward_ids.append(reward_tokenizer.eos_token_id)
-        index = list(alignment.index)
-        index[-1] = len(reward_ids) - 1
-        alignment = Alignment(reward_ids=reward_ids, index=index)
-    return reward_ids, alignment
-
-
 def build_rows(reward_tokenizer: Any, policy_tokenizer: Any, prompts: Sequence[list[dict]],
                completion_ids: Sequence[Sequence[int]]) -> list[ScoringRow]:
     """The reward-model input of every (prompt messages, policy completion ids) pair."""
@@ -69,7 +55,7 @@ def build_rows(reward_tokenizer: Any, policy_tokenizer: Any, prompts: Sequence[l
         if key not in cache:
             cache[key] = reward_tokenizer(render_prompt(reward_tokenizer, messages), add_special_tokens=False)["input_ids"]
         prompt = cache[key]
-        reward_ids, alignment = policy_alignment(policy_tokenizer, reward_tokenizer, ids, shared)
+        reward_ids, alignment = policy_alignment(policy_tokenizer, reward_tokenizer, ids, shared=shared)
         rows.append(ScoringRow(ids=list(prompt) + reward_ids, start=len(prompt), index=list(alignment.index)))
     return rows
 

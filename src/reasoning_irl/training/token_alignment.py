@@ -93,6 +93,27 @@ def align_completion(policy_tokenizer: Any, reward_tokenizer: Any, policy_comple
     return Alignment(reward_ids=reward_ids, index=[next(it) if m else -1 for m in mask])
 
 
+def policy_alignment(policy_tokenizer: Any, reward_tokenizer: Any, completion_ids: Sequence[int],
+                     completion_mask: Optional[Sequence[int]] = None,
+                     shared: Optional[bool] = None) -> tuple[list[int], Alignment]:
+    """:func:`align_completion`, plus the end token: with different tokenizers a completion that ended
+    with the policy's end token gets the reward tokenizer's end token appended, and the policy end
+    token is read there (its text is empty, so the span map would give it the last text token; the
+    appended end token is where a sparse score is trained). Returns (reward-side ids, alignment)."""
+    if shared is None:
+        shared = same_tokenizer(policy_tokenizer, reward_tokenizer)
+    alignment = align_completion(policy_tokenizer, reward_tokenizer, completion_ids, completion_mask, shared=shared)
+    ids = list(alignment.reward_ids)
+    mask = [1] * len(completion_ids) if completion_mask is None else list(completion_mask)
+    real = [k for k, m in enumerate(mask) if m]
+    if not shared and real and int(completion_ids[real[-1]]) == policy_tokenizer.eos_token_id:
+        ids.append(reward_tokenizer.eos_token_id)
+        index = list(alignment.index)
+        index[real[-1]] = len(ids) - 1
+        alignment = Alignment(reward_ids=ids, index=index)
+    return ids, alignment
+
+
 def align_rewards(completion_logits: torch.Tensor, alignment: Alignment) -> torch.Tensor:
     """Per-policy-token rewards ``(len(alignment.index),)`` from the logits of the reward-side
     completion tokens (``completion_logits[j]`` = logit of ``alignment.reward_ids[j]``)."""

@@ -24,7 +24,8 @@ from reasoning_irl.training.discriminator_losses import (
     DISC_LOSSES, disc_accuracy, gradient_penalty, pairwise_margin,
 )
 from reasoning_irl.training.disc_batch import DiscRow
-from reasoning_irl.training.token_alignment import Alignment, align_completion, same_tokenizer
+from reasoning_irl.evaluation.scoring import ScoringRow, score_rows
+from reasoning_irl.training.token_alignment import Alignment, policy_alignment, same_tokenizer
 
 
 def right_pad(rows: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,18 +93,7 @@ class Discriminator:
 
     def policy_ids(self, completion_ids: Sequence[int], completion_mask: Sequence[int]) -> tuple[list[int], Alignment]:
         """Reward-side completion ids of one policy sample and the map back to its policy tokens."""
-        alignment = align_completion(self.policy_tokenizer, self.tokenizer, completion_ids, completion_mask,
-                                     shared=self.shared)
-        ids = list(alignment.reward_ids)
-        real = [k for k, m in enumerate(completion_mask) if m]
-        if not self.shared and real and int(completion_ids[real[-1]]) == self.policy_tokenizer.eos_token_id:
-            ids.append(self.eos_id)
-            # The policy's end token is zero-width text, so the span map gives it the last text token; it is
-            # read at the appended reward end token instead (the position a sparse score is trained at).
-            index = list(alignment.index)
-            index[real[-1]] = len(ids) - 1
-            alignment = Alignment(reward_ids=ids, index=index)
-        return ids, alignment
+        return policy_alignment(self.policy_tokenizer, self.tokenizer, completion_ids, completion_mask, shared=self.shared)
 
     def _forward_scores(self, prompts: list[list[int]], completions: list[list[int]],
                         seed: Optional[int] = None) -> torch.Tensor:
@@ -280,30 +270,20 @@ class Discriminator:
         within it (see reasoning_irl.training.token_alignment). ``aligned`` passes :meth:`policy_ids` of
         each row when the caller has them already.
         """
-        was_training = self.model.training
-        self.model.eval()
         if aligned is None:
             aligned = [self.policy_ids(completion_ids[b].tolist(), completion_mask[b].tolist())
                        for b in range(completion_ids.size(0))]
-        rows, starts = [], []
-        for b, (ids, _) in enumerate(aligned):
+        rows = []
+        for b, (ids, alignment) in enumerate(aligned):
             prompt = self.prompt_ids(prompts[b])
-            rows.append(prompt + ids)
-            starts.append(len(prompt))
+            rows.append(ScoringRow(ids=prompt + ids, start=len(prompt), index=list(alignment.index)))
+        # The evaluators' batched scorer: one implementation of "reward t = logit at policy token t".
+        scored = score_rows(self.model, rows, self.pad_id, self.method.reward_temperature,
+                            self.method.disc_micro_batch_size, self.method.reward_clip)
         out = torch.zeros(completion_ids.shape, dtype=torch.float32, device=completion_ids.device)
-        for c in self._chunks(len(rows)):
-            ids, mask = right_pad(rows[c.start: c.stop], self.pad_id, self.accelerator.device)
-            logits = self.model(input_ids=ids, attention_mask=mask).float()
-            for j, b in enumerate(c):
-                index = torch.tensor(aligned[b][1].index, device=logits.device)
-                picked = logits[j, starts[b] + index.clamp(min=0)]
-                out[b] = torch.where(index >= 0, picked, torch.zeros_like(picked)).to(out.device)
-        if was_training:
-            self.model.train()
-        rewards = out / self.method.reward_temperature
-        if self.method.reward_clip is not None:
-            rewards = rewards.clamp(-self.method.reward_clip, self.method.reward_clip)
-        return rewards * completion_mask
+        for b, values in enumerate(scored):
+            out[b, : len(values)] = torch.tensor(values, dtype=torch.float32)
+        return out * completion_mask
 
     # --- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
