@@ -53,6 +53,44 @@ def test_batched_equals_loop(setup, shared):
     assert len({round(x, 6) for r in batched for x in r}) > 5  # really varying rewards
 
 
+@pytest.fixture(scope="module")
+def samples(setup):
+    """N samples per prompt, like evaluation: groups of 1, 2 and 5 rows (different prompt lengths), an empty
+    completion inside a group, and another record's completion under a repeated prompt."""
+    _, _, ptok, prompts, completions = setup
+    pick = [(0, 0), (0, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 0), (6, 6), (3, 7), (3, 8), (0, 9), (3, None)]
+    return [prompts[p] for p, _ in pick], [[] if c is None else completions[c] for _, c in pick]
+
+
+def test_prompt_sharing_equals_loop_and_whole_rows(setup, samples, shared):
+    model, rtok, ptok, _, _ = setup
+    prompts, completions = samples
+    loop = score_policy_tokens_loop(model, rtok, ptok, prompts, completions, temperature=2.0, clip=1.5)
+    for batch_size in (1, 2, 4, 32):
+        for share in (True, False):
+            got = score_policy_tokens(model, rtok, ptok, prompts, completions, temperature=2.0, clip=1.5,
+                                      batch_size=batch_size, share_prompts=share)
+            assert [len(r) for r in got] == [len(c) for c in completions]
+            for a, b in zip(got, loop):
+                assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_a_shared_prompt_runs_once(setup, samples):
+    model, rtok, ptok, _, _ = setup
+    prompts, completions = samples
+    seen = []
+    hook = model.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape),
+                                       with_kwargs=True)
+    try:
+        score_policy_tokens(model, rtok, ptok, prompts, completions, batch_size=32)
+        shared_tokens, seen[:] = sum(s.numel() for s in seen), []
+        score_policy_tokens(model, rtok, ptok, prompts, completions, batch_size=32, share_prompts=False)
+        whole_tokens = sum(s.numel() for s in seen)
+    finally:
+        hook.remove()
+    assert shared_tokens < whole_tokens * 0.7
+
+
 def test_order_and_batch_size_do_not_matter(setup):
     model, rtok, ptok, prompts, completions = setup
     a = score_policy_tokens(model, rtok, ptok, prompts, completions, batch_size=3)
@@ -61,11 +99,14 @@ def test_order_and_batch_size_do_not_matter(setup):
         assert x == pytest.approx(y, abs=1e-5)
 
 
-def test_same_as_discriminator_token_rewards(setup, shared):
+@pytest.mark.parametrize("data", ["distinct", "samples"])
+def test_same_as_discriminator_token_rewards(setup, samples, shared, data):
     from reasoning_irl.training.airl.config import AIRLMethod
     from reasoning_irl.training.airl.discriminator import Discriminator
 
     model, rtok, ptok, prompts, completions = setup
+    if data == "samples":  # shared prompts, and padded rows (index -1) through the prompt cache
+        prompts, completions = samples
     method = AIRLMethod(disc_updates_per_step=0, reward_temperature=2.0, reward_clip=3.0, disc_micro_batch_size=4)
     accelerator = SimpleNamespace(device=torch.device("cpu"), unwrap_model=lambda m: m)
     disc = Discriminator(model, rtok, ptok, method, accelerator, total_updates=1, seed=0)

@@ -134,3 +134,16 @@ def test_empty_and_all_padding(tokenizers):
     assert align_completion(policy, reward, []) == Alignment(reward_ids=[], index=[])
     with pytest.raises(ValueError, match="completion_mask"):
         align_completion(policy, policy, [1, 2], [1])
+
+
+def test_char_spans_equal_per_prefix_decoding(tokenizers):
+    """The batched backend decode gives the spans of one HF ``decode`` per prefix (multi-byte, special tokens)."""
+    for tok in tokenizers:
+        ids = tok("é→ 3 " + COMPLETION, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        ids = ids[:3] + [tok.eos_token_id] + ids[3:] + list(range(300))  # > one 256-prefix block
+        full, prev, expected = len(tok.decode(ids, skip_special_tokens=True)), 0, []
+        for i in range(len(ids)):
+            end = min(full, max(prev, len(tok.decode(ids[: i + 1], skip_special_tokens=True))))
+            expected.append((prev, end))
+            prev = end
+        assert policy_char_spans(tok, ids) == expected

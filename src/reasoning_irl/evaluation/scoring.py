@@ -12,8 +12,10 @@ Semantics are exactly those of the AIRL trainer (:meth:`Discriminator.token_rewa
 * reward ``t`` refers to policy token ``t`` itself (no shift); reward = logit / temperature,
   optionally clipped to ``[-clip, clip]``.
 
-:func:`score_policy_tokens` sorts rows by length and pads each batch once; results come back in
-input order. :func:`score_policy_tokens_loop` is the one-row-at-a-time reference (tests, bench).
+:func:`score_policy_tokens` batches: a prompt shared by several rows (the N samples of a problem) runs
+once and its completions continue from its key/value cache; other rows are sorted by length and padded
+once per batch. Results come back in input order. :func:`score_policy_tokens_loop` is the
+one-row-at-a-time reference (tests, bench).
 """
 
 from __future__ import annotations
@@ -73,42 +75,124 @@ def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _finish(logits: torch.Tensor, row: ScoringRow, temperature: float, clip: Optional[float]) -> list[float]:
-    """Per-policy-token rewards of one row from its (T,) logits."""
-    if not row.index:
-        return []
-    index = torch.tensor(row.index, dtype=torch.long, device=logits.device)
-    picked = logits[row.start + index.clamp(min=0)]
-    rewards = torch.where(index >= 0, picked, torch.zeros_like(picked)) / temperature
+def _padded(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``(ids, mask)`` of token lists, built with one tensor call each (not one per row)."""
+    width = max(map(len, seqs))
+    ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
+    mask = (torch.arange(width) < torch.tensor([len(s) for s in seqs])[:, None]).long()
+    return ids, mask
+
+
+def _rewards(logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence[int], temperature: float,
+             clip: Optional[float]) -> list[list[float]]:
+    """Per-policy-token rewards of ``rows`` from their ``(B, W)`` logits with one gather and one ``tolist``
+    (per-row tensor ops cost more than the gather); row ``j``'s completion starts at column ``offsets[j]``;
+    index -1 (padding) gives 0. A row without completion tokens only has -1s: its read is clamped in range."""
+    width = logits.shape[1]
+    flat = [j * width + min(off + max(k, 0), width - 1) for j, (row, off) in enumerate(zip(rows, offsets))
+            for k in row.index]
+    if not flat:
+        return [[] for _ in rows]
+    values = logits.reshape(-1)[torch.tensor(flat, device=logits.device)] / temperature
     if clip is not None:
-        rewards = rewards.clamp(-clip, clip)
-    return rewards.float().cpu().tolist()
+        values = values.clamp(-clip, clip)
+    picked, out, k = values.float().cpu().tolist(), [], 0
+    for row in rows:
+        out.append([v if i >= 0 else 0.0 for i, v in zip(row.index, picked[k: k + len(row.index)])])
+        k += len(row.index)
+    return out
+
+
+def _can_share_prompts(model: Any) -> bool:
+    """A token reward model whose backbone layers all attend to the full prefix (a prompt cache is valid)."""
+    from reasoning_irl.models.reward_model import TokenRewardModel
+
+    inner = getattr(model, "module", model)  # DDP-wrapped in multi-process training
+    config = getattr(getattr(inner, "backbone", None), "config", None)
+    types = getattr(config, "layer_types", None) or ["full_attention"]
+    return isinstance(inner, TokenRewardModel) and config is not None and all(t == "full_attention" for t in types)
+
+
+def _score_full(model: Any, rows: Sequence[ScoringRow], order: list[int], pad_id: int, batch_size: int,
+                score: Any) -> None:
+    """Whole rows, longest first, right-padded once per batch."""
+    device = _device(model)
+    order = sorted(order, key=lambda i: -len(rows[i].ids))
+    for b in range(0, len(order), batch_size):
+        chunk = order[b: b + batch_size]
+        ids, mask = _padded([rows[i].ids for i in chunk], pad_id)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).float()
+        score(chunk, logits, [rows[i].start for i in chunk])
+
+
+def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, list[int]], pad_id: int,
+                  batch_size: int, score: Any) -> None:
+    """Rows grouped by prompt: each prompt runs once (``batch_size`` prompts a batch, kept as a key/value cache);
+    its completions then continue from that cache in length-sorted batches of ``batch_size`` rows, at positions
+    ``start..`` with the padded prompt slots masked out -- the same logits as the whole rows, minus the repeats."""
+    from transformers import DynamicCache
+
+    device = _device(model)
+    prompts = sorted(groups, key=len, reverse=True)
+    for p in range(0, len(prompts), batch_size):
+        chunk = prompts[p: p + batch_size]
+        ids, prompt_mask = _padded(chunk, pad_id)
+        prompt_mask, cache = prompt_mask.to(device), DynamicCache()
+        model(input_ids=ids.to(device), attention_mask=prompt_mask, past_key_values=cache, use_cache=True)
+        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        members = sorted(((j, i) for j, key in enumerate(chunk) for i in groups[key]),
+                         key=lambda m: rows[m[1]].start - len(rows[m[1]].ids))
+        for b in range(0, len(members), batch_size):
+            part = members[b: b + batch_size]
+            batch = [rows[i] for _, i in part]
+            tails = [r.ids[r.start:] for r in batch]
+            if not tails[0]:  # longest first: no completion tokens in this batch
+                score([i for _, i in part], torch.zeros((len(part), 1)), [0] * len(part))
+                continue
+            width, used = len(tails[0]), max(r.start for r in batch)  # prompt slots this batch needs
+            sel = torch.tensor([j for j, _ in part], device=device)
+            past = DynamicCache([(k[sel, :, :used], v[sel, :, :used]) for k, v in kv])
+            tail_ids, tail_mask = _padded(tails, pad_id)
+            mask = torch.cat([prompt_mask[sel, :used], tail_mask.to(device)], dim=1)
+            starts = torch.tensor([r.start for r in batch], device=device)
+            positions = starts[:, None] + torch.arange(width, device=device)
+            logits = model(input_ids=tail_ids.to(device), attention_mask=mask, position_ids=positions,
+                           past_key_values=past, use_cache=True).float()
+            score([i for _, i in part], logits, [0] * len(part))
 
 
 @torch.inference_mode()
 def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, temperature: float = 1.0,
-               batch_size: int = 32, clip: Optional[float] = None) -> list[list[float]]:
-    """Batched forward of prepared rows: longest first, right-padded once per batch, input order restored."""
+               batch_size: int = 32, clip: Optional[float] = None, share_prompts: bool = True) -> list[list[float]]:
+    """Batched rewards of prepared rows, in input order; every forward holds at most ``batch_size`` rows.
+
+    Rows that share a prompt (N samples of one problem) run it once when ``share_prompts`` and the model
+    allows it; the others are scored as whole padded rows. Both give the loop's rewards up to float rounding.
+    """
     if temperature <= 0:
         raise ValueError(f"reward temperature must be > 0, got {temperature}")
+    batch_size = max(1, batch_size)
+    out: list[Optional[list[float]]] = [None] * len(rows)
+
+    def score(indices: list[int], logits: torch.Tensor, offsets: list[int]) -> None:
+        for i, values in zip(indices, _rewards(logits, [rows[i] for i in indices], offsets, temperature, clip)):
+            out[i] = values
+
+    groups: dict[tuple, list[int]] = {}
+    if share_prompts and _can_share_prompts(reward_model):
+        for i, row in enumerate(rows):
+            if row.start:
+                groups.setdefault(tuple(row.ids[: row.start]), []).append(i)
+        groups = {key: members for key, members in groups.items() if len(members) > 1}
+    shared = {i for members in groups.values() for i in members}
     was_training = reward_model.training
     reward_model.eval()
-    device = _device(reward_model)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i].ids))
-    out: list[Optional[list[float]]] = [None] * len(rows)
     try:
-        for b in range(0, len(order), max(1, batch_size)):
-            chunk = order[b: b + batch_size]
-            width = len(rows[chunk[0]].ids)
-            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for j, i in enumerate(chunk):
-                n = len(rows[i].ids)
-                ids[j, :n] = torch.tensor(rows[i].ids, dtype=torch.long)
-                mask[j, :n] = 1
-            logits = reward_model(input_ids=ids.to(device), attention_mask=mask.to(device)).float()
-            for j, i in enumerate(chunk):
-                out[i] = _finish(logits[j], rows[i], temperature, clip)
+        if groups:
+            _score_shared(reward_model, rows, groups, pad_id, batch_size, score)
+        rest = [i for i in range(len(rows)) if i not in shared]
+        if rest:
+            _score_full(reward_model, rows, rest, pad_id, batch_size, score)
     finally:
         if was_training:
             reward_model.train()
@@ -117,15 +201,15 @@ def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, tempe
 
 def score_policy_tokens(reward_model: Any, reward_tokenizer: Any, policy_tokenizer: Any,
                         prompts: Sequence[list[dict]], completion_ids: Sequence[Sequence[int]],
-                        temperature: float = 1.0, batch_size: int = 32,
-                        clip: Optional[float] = None) -> list[list[float]]:
+                        temperature: float = 1.0, batch_size: int = 32, clip: Optional[float] = None,
+                        share_prompts: bool = True) -> list[list[float]]:
     """``rewards[i][t]`` = reward of policy token ``t`` of completion ``i`` (``len == len(completion_ids[i])``).
 
     ``completion_ids`` hold real tokens only (no padding); an end token the policy generated is kept
     and scored like in training.
     """
     rows = build_rows(reward_tokenizer, policy_tokenizer, prompts, completion_ids)
-    return score_rows(reward_model, rows, _pad_id(reward_tokenizer), temperature, batch_size, clip)
+    return score_rows(reward_model, rows, _pad_id(reward_tokenizer), temperature, batch_size, clip, share_prompts)
 
 
 @torch.inference_mode()
@@ -141,7 +225,7 @@ def score_policy_tokens_loop(reward_model: Any, reward_tokenizer: Any, policy_to
     for row in rows:
         ids = torch.tensor([row.ids], dtype=torch.long, device=device)
         logits = reward_model(input_ids=ids, attention_mask=torch.ones_like(ids)).float()
-        out.append(_finish(logits[0], row, temperature, clip))
+        out.extend(_rewards(logits, [row], [row.start], temperature, clip))
     if was_training:
         reward_model.train()
     return out

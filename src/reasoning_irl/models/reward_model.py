@@ -71,12 +71,15 @@ class TokenRewardModel(nn.Module):
         self.head = nn.Linear(self.hidden_size, 1)
 
     def forward(self, input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
-                inputs_embeds: Optional[torch.Tensor] = None) -> torch.Tensor:
+                inputs_embeds: Optional[torch.Tensor] = None, **backbone_kwargs: Any) -> torch.Tensor:
         """Token logits ``(B, T)``; position ``t`` has seen tokens ``<= t`` only.
 
         ``inputs_embeds`` replaces ``input_ids`` (the WGAN gradient penalty differentiates w.r.t. them).
+        ``backbone_kwargs`` (``past_key_values``, ``position_ids``, ``use_cache``) go to the backbone: batched
+        scoring runs a prompt shared by several completions once and continues each from its key/value cache.
         """
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                            **backbone_kwargs)
         hidden = out.last_hidden_state
         return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)
 
