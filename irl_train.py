@@ -3,9 +3,11 @@
     python irl_train.py experiment=tiny_airl [+ablation=<name>] [key=value ...]
 """
 
+import sys
+
 import hydra
 
-from reasoning_irl.training.entry import check_overrides, run_entry
+from reasoning_irl.training.entry import check_overrides, replica_overrides, run_entry
 
 
 @hydra.main(config_path="configs", config_name="airl", version_base="1.3")
@@ -17,4 +19,5 @@ def main(cfg) -> None:
 
 if __name__ == "__main__":
     check_overrides("airl")
+    sys.argv += replica_overrides()  # under accelerate launch: Hydra writes the run folder once
     main()

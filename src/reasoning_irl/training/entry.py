@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 from typing import Any, Callable, Optional
 
@@ -19,10 +21,17 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+SWEPT_KEYS_ENV = "REASONING_IRL_SWEPT_KEYS"
+"""Set by :func:`check_overrides` for a multirun: the swept keys, for jobs that run where ``sys.argv`` is not the
+command line (a SLURM job started by the submitit launcher sees submitit's own argv; the environment goes along)."""
+
+
 def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     """Compose once before Hydra runs, so a bad override (unknown key, missing preset) ends in one line
-    and exit code 2 instead of Hydra's multi-line report."""
+    and exit code 2 instead of Hydra's multi-line report. For a multirun, record the swept keys (SWEPT_KEYS_ENV)."""
     argv = sys.argv[1:] if argv is None else argv
+    if "-m" in argv or "--multirun" in argv:
+        os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(argv))
     if any(arg.split("=", 1)[0] in _HYDRA_ONLY for arg in argv):
         return
     try:
@@ -32,6 +41,8 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
 
 
 _SWEEP_MARKERS = (",", "range(", "choice(", "glob(", "interval(")
+# A list, dict or quoted string is one value, whatever commas it holds (``ks=[1,4,8]`` sweeps nothing).
+_ONE_VALUE = re.compile(r"\[[^\]]*\]|\{[^}]*\}|'[^']*'|\"[^\"]*\"")
 
 
 def swept_keys(argv: list[str]) -> list[str]:
@@ -39,6 +50,7 @@ def swept_keys(argv: list[str]) -> list[str]:
     keys = []
     for arg in argv:
         key, _, value = arg.partition("=")
+        value = _ONE_VALUE.sub("", value)
         if value and not arg.startswith("-") and any(m in value for m in _SWEEP_MARKERS):
             keys.append(key.lstrip("+~"))
     return keys
@@ -56,11 +68,23 @@ def sweep_run_name(cfg: Any) -> None:
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return
-    swept = set(swept_keys(sys.argv[1:]))
+    env = os.environ.get(SWEPT_KEYS_ENV)
+    swept = set(env.split(",") if env is not None else swept_keys(sys.argv[1:]))
     parts = [o.lstrip("+~") for o in HydraConfig.get().overrides.task if o.lstrip("+~").split("=", 1)[0] in swept]
     job = ",".join(sorted(parts)) or f"job{HydraConfig.get().job.num}"
     with open_dict(cfg):
         cfg.run_name = f"{cfg.run_name}/{job}"
+
+
+def replica_overrides() -> list[str]:
+    """Hydra overrides for the non-main processes of a multi-process run (``RANK`` > 0, set by ``accelerate
+    launch``/torchrun): no ``.hydra/`` folder and no log file of their own, so the run folder's metadata is
+    written once, by the main process; they log to the console only."""
+    from reasoning_irl.training.run_dir import is_main_process
+
+    if is_main_process():
+        return []
+    return ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
 
 
 def run_entry(fn: Callable[[Any], Any], cfg: Any) -> Any:

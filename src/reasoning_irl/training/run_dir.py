@@ -41,6 +41,15 @@ def _umask() -> int:
     return mask
 
 
+def is_main_process() -> bool:
+    """Whether this process writes the run folder: the only one, or rank 0 of ``accelerate launch``/torchrun.
+
+    Read from ``RANK`` rather than from a process group, which does not exist yet when the folder is prepared
+    (joining one early is no option: transformers' ``save_pretrained`` then writes nothing on the other ranks,
+    so a tiny model built there would be incomplete)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def run_fingerprint(cfg: dict[str, Any]) -> str:
     """A short hash of the identity keys of a resolved config."""
     identity = {k: cfg.get(k) for k in IDENTITY_KEYS}
@@ -85,8 +94,11 @@ def resolve_resume(run_dir: Path, resume_from: Optional[str], fingerprint: str) 
     return str(path)
 
 
-def prepare_run_dir(output_root: str, run_name: str, cfg: dict[str, Any], resume_from: Optional[str]) -> Path:
-    """Create the run folder and write config.yaml; refuse to clobber a run that has checkpoints."""
+def prepare_run_dir(output_root: str, run_name: str, cfg: dict[str, Any], resume_from: Optional[str],
+                    write: bool = True) -> Path:
+    """Create the run folder and write config.yaml; refuse to clobber a run that has checkpoints.
+
+    ``write=False`` only checks (the non-main processes of a multi-process run)."""
     run_dir = Path(output_root) / run_name
     config_file = run_dir / "config.yaml"
     if resume_from is None and checkpoints(run_dir):
@@ -99,7 +111,8 @@ def prepare_run_dir(output_root: str, run_name: str, cfg: dict[str, Any], resume
         if run_fingerprint(old) != run_fingerprint(cfg):
             changed = [k for k in IDENTITY_KEYS if old.get(k) != cfg.get(k)]
             raise ConfigError(f"run folder {run_dir} holds another run ({', '.join(changed)} differ); choose another run_name")
-    atomic_write_text(config_file, yaml.safe_dump(cfg, sort_keys=False))
+    if write:
+        atomic_write_text(config_file, yaml.safe_dump(cfg, sort_keys=False))
     return run_dir
 
 

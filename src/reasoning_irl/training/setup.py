@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data import dataset_config
 from reasoning_irl.training.config import LoggingConfig, TrainingConfig
-from reasoning_irl.training.run_dir import prepare_run_dir, resolve_resume, run_fingerprint
+from reasoning_irl.training.run_dir import is_main_process, prepare_run_dir, resolve_resume, run_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,10 @@ def start_run(cfg: Any, schema: type, method: str) -> Run:
     fingerprint = run_fingerprint(resolved)
     run_dir = Path(typed.output_root) / typed.run_name
     resume = resolve_resume(run_dir, typed.training.resume_from, fingerprint)
-    prepare_run_dir(typed.output_root, typed.run_name, resolved, resume)
+    # Under `accelerate launch`, every process checks the folder (so all refuse a bad one together) but only the
+    # main process writes it. The others need nothing from it before training, and they cannot pass the Trainer's
+    # first collective (model preparation) until the main process has written it and reached it too.
+    prepare_run_dir(typed.output_root, typed.run_name, resolved, resume, write=is_main_process())
     # Seed before the model is built: the LoRA A matrices are drawn from the global RNG when the adapter is
     # created, which happens before the Trainer seeds; unseeded, two runs with one seed start from different adapters.
     seed_everything(typed.seed)

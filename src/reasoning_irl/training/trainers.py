@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
-
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,39 @@ def completion_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torc
     return F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100)
 
 
-class ReasoningSFTTrainer(AtomicCheckpointMixin, SFTTrainer):
+def _mean(values) -> Optional[float]:
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+class RankMeanMetricsMixin:
+    """Every logged metric is its mean over the processes of a multi-process run.
+
+    TRL averages ``self._metrics`` over the logging window in each process, and only the main process writes
+    metrics.jsonl and the tracker; a metric computed on a process's own rows (discriminator loss and accuracy,
+    timings) would be rank 0's alone. This runs before TRL's ``log`` (every process calls it at the same steps)
+    and replaces each window and each number in ``logs`` by the mean over the ranks that have a finite value.
+    Metrics TRL already gathered are equal on every rank, so their mean is unchanged.
+    """
+
+    def log(self, logs: dict[str, float], start_time: Optional[float] = None) -> None:
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            window = self._metrics["train" if self.model.training else "eval"]
+            local = ({key: _mean(values) for key, values in window.items()},
+                     {key: _mean([value]) for key, value in logs.items()})
+            ranks = gather_object([local])
+            for key in set().union(*(r[0] for r in ranks)):
+                if (value := _mean([r[0].get(key) for r in ranks])) is not None:
+                    window[key] = [value]
+            for key in logs:
+                if (mean := _mean([r[1].get(key) for r in ranks])) is not None:
+                    logs[key] = mean
+        super().log(logs, start_time)
+
+
+class ReasoningSFTTrainer(RankMeanMetricsMixin, AtomicCheckpointMixin, SFTTrainer):
     """TRL's SFTTrainer (data handling, completion-only masks) with our own loss and atomic checkpoints."""
 
     loss_impl = "reasoning_irl.completion_cross_entropy"
@@ -61,7 +94,7 @@ GENERATION_BUFFER = "generation_buffer-{rank}.pt"
 """Per-rank file in a checkpoint: TRL's buffered generation batch, when the next step would reuse it."""
 
 
-class ReasoningGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
+class ReasoningGRPOTrainer(RankMeanMetricsMixin, AtomicCheckpointMixin, GRPOTrainer):
     """TRL's GRPOTrainer (sampling, rewards, reference model) with our own clipped policy loss.
 
     ``inputs["advantages"]`` may be (B,) or (B, T); the AIRL trainer supplies per-token advantages.

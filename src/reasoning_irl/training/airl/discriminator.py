@@ -67,9 +67,9 @@ class Discriminator:
             return
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=method.disc_learning_rate, weight_decay=method.disc_weight_decay)
-        # Model and optimizer are prepared like the policy's, so multi-process runs synchronise the gradients.
-        # The scheduler is not: accelerate's wrapper steps it once per process and only on the policy's
-        # gradient-sync micro-steps, while it must step exactly once per discriminator update.
+        # Model and optimizer are prepared like the policy's (DDP in a multi-process run; update() averages the
+        # gradients across processes). The scheduler is not: accelerate's wrapper steps it once per process and only
+        # on the policy's gradient-sync micro-steps, while it must step exactly once per discriminator update.
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.scheduler = get_scheduler(method.disc_lr_scheduler_type, self.optimizer.optimizer,
                                        num_warmup_steps=method.disc_warmup_steps,
@@ -159,7 +159,10 @@ class Discriminator:
         first: Optional[tuple[torch.Tensor, torch.Tensor]] = None
         extra: dict[str, float] = {}
         params = [p for p in self.model.parameters() if p.requires_grad]
-        with self._synced():
+        # DDP would all-reduce in every backward, but each process builds its own rows, so processes may run
+        # different numbers of backward passes (micro-batches, penalty pairs): the collectives would pair up wrongly
+        # or hang. Backward passes run unsynchronised; gradients are averaged once per update (_average_gradients).
+        with self._synced(), self.accelerator.no_sync(self.model):
             for _ in range(self.method.disc_updates_per_step):
                 if len(chunks) == 1:  # everything fits one forward: the plain graph, no second pass
                     scores = self._forward_scores(prompts, completions).float()
@@ -170,14 +173,17 @@ class Discriminator:
                     scores, loss = self._micro_batched_backward(prompts, completions, rows, chunks)
                 if first is None:
                     first = (scores, loss)
-                if not torch.isfinite(loss):
-                    # A non-finite loss never reaches the weights; the trainer stops the run on it.
+                if not self._finite_everywhere(loss):
+                    # A non-finite loss never reaches the weights; the trainer stops the run on it. A process whose
+                    # own loss is finite reports NaN, so that every process stops, not only the one that diverged.
                     self.optimizer.zero_grad(set_to_none=True)
-                    return {**self.metrics(first[0], rows, loss), **extra}
+                    reported = loss if not torch.isfinite(loss) else torch.full_like(loss, float("nan"))
+                    return {**self.metrics(first[0], rows, reported), **extra}
                 if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "gradient_penalty":
                     penalty = self.embedding_penalty(rows, prompts, completions)
                     if penalty is not None:
                         extra["disc/gradient_penalty"] = penalty
+                self._average_gradients(params)
                 self.accelerator.clip_grad_norm_(params, self.method.disc_max_grad_norm)
                 self.optimizer.step()
                 self.scheduler.step()
@@ -186,6 +192,35 @@ class Discriminator:
                     clip_weights_of(params, self.method.weight_clip)
         assert first is not None  # disc_updates_per_step >= 1 when not frozen
         return {**self.metrics(first[0], rows, first[1]), **extra}
+
+    def _distributed(self) -> bool:
+        return isinstance(self.model, torch.nn.parallel.DistributedDataParallel)
+
+    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite in every process (they must all skip a step, or all take it)."""
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        if self._distributed():
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
+
+    def _average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """The mean of the processes' gradients (one flat all-reduce per dtype), as DDP's synchronised backward
+        would give, after backward passes run under no_sync."""
+        if not self._distributed():
+            return
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        world = torch.distributed.get_world_size()
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for p in params:
+            if p.grad is None:  # every process must contribute the same tensors
+                p.grad = torch.zeros_like(p)
+            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
+        for grads in by_dtype.values():
+            flat = _flatten_dense_tensors(grads)
+            torch.distributed.all_reduce(flat)
+            for grad, synced in zip(grads, _unflatten_dense_tensors(flat.div_(world), grads)):
+                grad.copy_(synced)
 
     def _micro_batched_backward(self, prompts, completions, rows, chunks) -> tuple[torch.Tensor, torch.Tensor]:
         """The exact full-batch gradient in micro-batches; returns the (detached) scores and loss.

@@ -82,6 +82,10 @@ def run_airl(cfg: Any) -> Path:
     if accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.mixed_precision == "fp16":
         # Both share one engine / loss scaler between two optimizers that step on different schedules.
         raise ConfigError("AIRL supports neither DeepSpeed nor fp16 mixed precision (use bf16 or fp32)")
+    if accelerator.distributed_type == DistributedType.FSDP:
+        # The discriminator averages its gradients itself, once per update (processes run different numbers of
+        # backward passes); that needs whole, DDP-replicated parameters, not FSDP shards.
+        raise ConfigError("AIRL runs on one process or with DDP (configs/accelerate/ddp.yaml), not FSDP")
     # One discriminator update round per generated batch, and a batch feeds num_iterations policy steps.
     generations = math.ceil(typed.training.max_steps / method.num_iterations)
     trainer.disc = Discriminator(

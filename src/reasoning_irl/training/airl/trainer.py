@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import gather_object
 
 from reasoning_irl.rewards import get_reward_functions
 from reasoning_irl.training.advantages import compute_advantages, mix_outcome
@@ -27,6 +28,8 @@ from reasoning_irl.training.disc_batch import DiscRow, build_disc_batch
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
 
 AIRL_STATE = "airl_state.pt"
+RANK_RNGS = "rng_per_process"
+"""Key in AIRL_STATE: every process's perturbation RNG state, by process index."""
 REWARD_MODEL_DIR = "reward_model"
 
 
@@ -144,6 +147,9 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self._metrics[mode]["advantage/std"].append(adv[valid].std().item() if valid.sum() > 1 else 0.0)
         self._metrics[mode]["advantage/abs_max"].append(adv[valid].abs().max().item())
         self._metrics[mode]["outcome/mean"].append(all_outcome.mean().item())
+        # The policy's own accuracy: expert rows placed in the groups are always correct and would inflate it.
+        sampled = torch.tensor([not self._is_expert_row(i) for i in range(all_outcome.numel())])
+        self._metrics[mode]["outcome/policy_mean"].append(all_outcome[sampled.to(all_outcome.device)].mean().item())
         rank, n = acc.process_index, rewards.size(0)
         return adv[rank * n: (rank + 1) * n, : rewards.size(1)].to(rewards.device)
 
@@ -162,8 +168,10 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         t0 = time.perf_counter()
         loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        self._check_finite(loss.detach().item(), "policy loss")
-        self._metrics["train" if self.model.training else "eval"]["time/policy_loss"].append(time.perf_counter() - t0)
+        metrics = self._metrics["train" if self.model.training else "eval"]
+        # The policy loss the parent just logged is gathered over the processes: all of them stop on a NaN in one.
+        self._check_finite(metrics["policy_loss"][-1], "policy loss")
+        metrics["time/policy_loss"].append(time.perf_counter() - t0)
         return loss
 
     def _check_finite(self, value: float, what: str) -> None:
@@ -176,9 +184,11 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     # --- checkpoints --------------------------------------------------------------------------------
     def save_extra_state(self, checkpoint_dir: str) -> None:
         super().save_extra_state(checkpoint_dir)  # the policy side: TRL's buffered generation batch
+        # Each process perturbs its own records, so each has its own perturbation RNG state (all of them are saved).
+        rngs = gather_object([self.disc.rng.getstate()])
         if self.args.should_save:
             self.disc.module.save(Path(checkpoint_dir) / REWARD_MODEL_DIR, tokenizer=self.disc.tokenizer)
-            torch.save(self.disc.state_dict(), Path(checkpoint_dir) / AIRL_STATE)
+            torch.save({**self.disc.state_dict(), RANK_RNGS: rngs}, Path(checkpoint_dir) / AIRL_STATE)
 
     def save_final(self, run_dir: Path) -> Path:
         final = super().save_final(run_dir)
@@ -193,4 +203,8 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         from reasoning_irl.models.reward_model import load_reward_weights
 
         load_reward_weights(self.disc.module, Path(checkpoint) / REWARD_MODEL_DIR)
-        self.disc.load_state_dict(torch.load(Path(checkpoint) / AIRL_STATE, weights_only=False))
+        state = torch.load(Path(checkpoint) / AIRL_STATE, weights_only=False)
+        rngs = state.get(RANK_RNGS) or []
+        if len(rngs) == self.accelerator.num_processes:  # resumed with as many processes: each takes its own
+            state["rng"] = rngs[self.accelerator.process_index]
+        self.disc.load_state_dict(state)

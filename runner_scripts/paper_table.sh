@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One paper table: train SFT, GRPO and AIRL for a model pair (every seed), evaluate the base policy and the three
+# trained ones (pass@k, and reranking by the AIRL reward model of the same seed), diagnose the reward model, then
+# build the figures (first seed) and the table over seeds. paper_gsm8k.sh and paper_medreason.sh call this.
+#   runner_scripts/paper_table.sh <task: gsm8k | medreason> <model pair> [training overrides ...]
+# Presets: configs/experiment/<task>_<pair>_{sft,grpo,airl}.yaml. Every stage is a Hydra multirun over the seeds
+# (jobs run one after another here, side by side on a cluster with LAUNCHER=slurm); a stage waits for the last.
+# Environment (all optional):
+#   SEEDS               comma-separated training seeds (default 0); each seed is also its evaluation's seed
+#   OUT                 output folder (default outputs/paper/<task>_<pair>)
+#   DATA_PATH           dataset.path of the GRPO preset's data set (GRPO training, evaluate.py): a local copy
+#   EXPERT_DATA_PATH    dataset.path of the SFT/AIRL presets' data set (expert traces; also evaluate_irl.py)
+#   EVAL_ARGS           extra overrides for evaluate.py and evaluate_irl.py, space-separated (e.g. num_problems=200)
+#   LAUNCHER, DRY_RUN, PYTHON   see common.sh
+# Training overrides given after the pair go to the three training scripts only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USAGE="runner_scripts/paper_${1:-<task>}.sh <model pair> [training overrides ...]"
+source runner_scripts/common.sh
+
+[ $# -ge 1 ] || usage "missing the task"
+TASK=$1
+shift
+PAIRS=$(cd configs/experiment && ls "${TASK}"_*_airl.yaml 2>/dev/null | sed "s/^${TASK}_//; s/_airl.yaml$//" | tr '\n' ' ')
+[ -n "$PAIRS" ] || usage "no presets for task '$TASK' in configs/experiment"
+USAGE="$USAGE   (model pairs: ${PAIRS% })"
+[ $# -ge 1 ] || usage "missing the model pair"
+PAIR=$1
+shift
+for method in sft grpo airl; do
+    [ -f "configs/experiment/${TASK}_${PAIR}_${method}.yaml" ] || usage "unknown model pair '$PAIR' for $TASK"
+done
+
+SEEDS=${SEEDS:-0}
+[[ "$SEEDS" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage "SEEDS must be comma-separated integers, got '$SEEDS'"
+OUT=${OUT:-outputs/paper/${TASK}_${PAIR}}
+read -r -a EVAL_EXTRA <<< "${EVAL_ARGS:-}"
+# choice(...) makes even one seed a sweep, so every run folder is named <method>/seed=<s> (see README, Sweeps).
+SWEEP=(-m "${LAUNCH[@]}" "seed=choice($SEEDS)" "output_root=$OUT")
+GRPO_DATA=(${DATA_PATH:+"dataset.path=$DATA_PATH"})
+EXPERT_DATA=(${EXPERT_DATA_PATH:+"dataset.path=$EXPERT_DATA_PATH"})
+
+run "$PYTHON" sft_train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_sft" run_name=sft "${EXPERT_DATA[@]}" "$@"
+run "$PYTHON" train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_grpo" run_name=grpo "${GRPO_DATA[@]}" "$@"
+run "$PYTHON" irl_train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_airl" run_name=airl "${EXPERT_DATA[@]}" "$@"
+
+# Every policy on the GRPO preset's data set (the real test split), reranked by the AIRL reward model of its seed.
+# ${...} below is left to Hydra: each job fills in its own seed and output_root.
+REWARD_MODEL="reward_model_path='\${output_root}/airl/seed=\${seed}/reward_model'"
+for method in base sft grpo airl; do
+    POLICY=()
+    [ "$method" = base ] || POLICY=("policy='\${output_root}/$method/seed=\${seed}/final'")
+    run "$PYTHON" evaluate.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_grpo" "run_name=$method" "${POLICY[@]}" \
+        "$REWARD_MODEL" "hydra.sweep.dir=$OUT/eval/$method" "${GRPO_DATA[@]}" "${EVAL_EXTRA[@]}"
+done
+# The reward model on the expert traces it learned from, and its scores of the AIRL policy's samples.
+run "$PYTHON" evaluate_irl.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_airl" run_name=airl "$REWARD_MODEL" \
+    "samples_from='\${output_root}/eval/airl/seed=\${seed}-test/eval_results.jsonl'" \
+    "hydra.sweep.dir=$OUT/eval_irl/airl" "${EXPERT_DATA[@]}" "${EVAL_EXTRA[@]}"
+
+FIRST=${SEEDS%%,*}
+run "$PYTHON" figures/make_figures.py "$OUT/eval/base/seed=$FIRST-test" "$OUT/eval/sft/seed=$FIRST-test" \
+    "$OUT/eval/grpo/seed=$FIRST-test" "$OUT/eval/airl/seed=$FIRST-test" --labels base sft grpo airl \
+    --irl "$OUT/eval_irl/airl/seed=$FIRST-test" --out "$OUT/figures"
+run "$PYTHON" -m reasoning_irl.evaluation.aggregate "$OUT/eval" --out "$OUT/table"

@@ -1,0 +1,120 @@
+"""The runner scripts: dry runs print commands that compose with the real presets; bad arguments fail fast."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from reasoning_irl.config import compose, validate
+from reasoning_irl.training.airl.config import AIRLRunConfig
+from reasoning_irl.training.grpo import GRPORunConfig
+from reasoning_irl.training.sft import SFTRunConfig
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "runner_scripts"
+BASH = shutil.which("bash")
+CONFIG_OF = {"sft_train.py": ("sft", SFTRunConfig), "train.py": ("grpo", GRPORunConfig),
+             "irl_train.py": ("airl", AIRLRunConfig), "evaluate.py": ("evaluate", None),
+             "evaluate_irl.py": ("evaluate_irl", None)}
+
+
+def script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BASH, str(SCRIPTS / name), *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, **env})
+
+
+def commands(out: str) -> list[list[str]]:
+    return [shlex.split(line[2:]) for line in out.splitlines() if line.startswith("+ ") and "export" not in line]
+
+
+def check_composes(argv: list[str]) -> None:
+    """A printed Hydra command, as one job of its sweep: it must compose (and training ones validate)."""
+    name, schema = CONFIG_OF[Path(argv[1]).name]
+    overrides = [re.sub(r"^seed=choice\((\d+).*\)$", r"seed=\1", a) for a in argv[2:] if a != "-m"]
+    cfg = compose(name, overrides)
+    if schema is not None:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        validate({k: v for k, v in resolved.items() if k != "hydra"}, schema, "config")
+
+
+@pytest.mark.parametrize("name, pair", [("paper_gsm8k.sh", "llama-3.1-8b"), ("paper_medreason.sh", "qwen2.5-7b")])
+def test_paper_script_dry_run_prints_the_whole_table(name, pair):
+    done = script(name, pair, "training.max_steps=10", SEEDS="0,1", LAUNCHER="slurm", EVAL_ARGS="num_problems=20")
+    assert done.returncode == 0, done.stderr
+    cmds = commands(done.stdout)
+    entries = [Path(c[1]).name for c in cmds]
+    assert entries == ["sft_train.py", "train.py", "irl_train.py", *["evaluate.py"] * 4, "evaluate_irl.py",
+                       "make_figures.py", "-m"]
+    task = name[len("paper_"):-len(".sh")]
+    for cmd in cmds[:8]:
+        assert {"-m", "hydra/launcher=slurm", "seed=choice(0,1)"} <= set(cmd)
+        check_composes(cmd)
+    assert [a for c in cmds[:3] for a in c if a.startswith("experiment=")] == [
+        f"experiment={task}_{pair}_{m}" for m in ("sft", "grpo", "airl")]
+    assert all("training.max_steps=10" in c for c in cmds[:3]) and all("num_problems=20" in c for c in cmds[3:8])
+    assert cmds[-1][-4:] == ["reasoning_irl.evaluation.aggregate", f"outputs/paper/{task}_{pair}/eval", "--out",
+                             f"outputs/paper/{task}_{pair}/table"]
+
+
+@pytest.mark.parametrize("args, message", [((), "missing the model pair"), (("gpt-5",), "unknown model pair 'gpt-5'")])
+def test_paper_script_fails_fast_with_usage(args, message):
+    done = script("paper_gsm8k.sh", *args)
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr.splitlines()[0] == f"error: {message}" + ("" if args == () else " for gsm8k")
+    assert done.stderr.splitlines()[1].startswith("usage: runner_scripts/paper_gsm8k.sh <model pair>")
+    assert "qwen2.5-3b qwen2.5-7b" in done.stderr
+
+
+def test_unknown_launcher_is_refused():
+    done = script("paper_gsm8k.sh", "qwen2.5-3b", LAUNCHER="pbs")
+    assert done.returncode == 2 and "LAUNCHER must be local or slurm" in done.stderr
+
+
+def test_single_node_dry_run_pins_and_launches_through_accelerate(tmp_path):
+    done = script("run_single_node.sh", "irl_train.py", "experiment=tiny_airl", GPUS="0,1", NUM_PROCESSES="2",
+                  THREADS="3", NUMA_NODE="", OMP_NUM_THREADS="", MKL_NUM_THREADS="")
+    assert done.returncode == 0, done.stderr
+    assert "+ export CUDA_VISIBLE_DEVICES=0,1 OMP_NUM_THREADS=3 MKL_NUM_THREADS=3" in done.stdout
+    (cmd,) = commands(done.stdout)
+    assert cmd[1:4] == ["-m", "accelerate.commands.launch", "--config_file"]
+    assert cmd[cmd.index("--num_processes") + 1] == "2" and cmd[-2:] == ["irl_train.py", "experiment=tiny_airl"]
+
+
+def test_single_node_runs_pinned_with_numactl_when_present(tmp_path):
+    """A real run (a tiny Python entry), under a stand-in numactl that records its arguments."""
+    entry = tmp_path / "entry.py"
+    entry.write_text("import os, sys\nprint('ran', os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'], "
+                     "os.environ['CUDA_VISIBLE_DEVICES'], *sys.argv[1:])\n")
+    numactl = tmp_path / "numactl"
+    numactl.write_text(f'#!/bin/sh\necho "$1 $2" > {tmp_path}/numactl.args\nshift 2\nexec "$@"\n')
+    numactl.chmod(0o755)
+    done = script("run_single_node.sh", str(entry), "a=1", DRY_RUN="0", GPUS="3", NUMA_NODE="1", THREADS="5",
+                  NUM_PROCESSES="1", OMP_NUM_THREADS="", MKL_NUM_THREADS="", PATH=f"{tmp_path}:{os.environ['PATH']}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "ran 5 5 3 a=1"
+    assert (tmp_path / "numactl.args").read_text().split() == ["--cpunodebind=1", "--membind=1"]
+
+
+def test_single_node_without_numactl_runs_unbound_and_says_so(tmp_path):
+    for tool in ("dirname", "nproc"):  # a PATH that has what the script needs, and surely no numactl
+        (tmp_path / tool).symlink_to(shutil.which(tool))
+    done = script("run_single_node.sh", "evaluate.py", NUMA_NODE="0", PATH=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "note: numactl not found; NUMA_NODE=0 ignored" in done.stderr
+    (cmd,) = commands(done.stdout)
+    assert cmd == [sys.executable, "evaluate.py"]
+
+
+def test_single_node_fails_fast_without_an_entry():
+    done = script("run_single_node.sh")
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "error: missing the entry script",
+        "usage: runner_scripts/run_single_node.sh <entry script: irl_train.py | sft_train.py | train.py | "
+        "evaluate.py | evaluate_irl.py> [overrides ...]"]
