@@ -27,8 +27,8 @@ def close(actual, expected):
     torch.testing.assert_close(actual, t(expected), atol=ATOL, rtol=0)
 
 
-# Group of 2, full mask: row means 2 and 1 -> mu = 1.5, population sigma = 0.5.
-# r' row0 = [(1-1.5)/.5, (3-1.5)/.5] = [-1, 3]; row1 = [(0-1.5)/.5, (2-1.5)/.5] = [-3, 1].
+# Group of 2, full mask: returns 4 and 2 -> mu = 3, population sigma = 1; mu / T = 1.5.
+# r' row0 = [(1-1.5)/1, (3-1.5)/1] = [-.5, 1.5]; row1 = [(0-1.5)/1, (2-1.5)/1] = [-1.5, .5].
 R2 = t([[1.0, 3.0], [0.0, 2.0]])
 M2 = torch.ones(2, 2)
 
@@ -38,12 +38,12 @@ def test_registry_names():
 
 
 def test_grpo_gamma_zero_is_normalised_reward():
-    close(compute_advantages("grpo", R2, M2, 2, gamma=0.0), [[-1, 3], [-3, 1]])
+    close(compute_advantages("grpo", R2, M2, 2, gamma=0.0), [[-.5, 1.5], [-1.5, .5]])
 
 
 def test_grpo_gamma_one_is_suffix_sum():
-    # Suffix sums of [-1, 3] and [-3, 1].
-    close(compute_advantages("grpo", R2, M2, 2, gamma=1.0), [[2, 3], [-2, 1]])
+    # Suffix sums of [-.5, 1.5] and [-1.5, .5]; the first token's value is the z-score +-1.
+    close(compute_advantages("grpo", R2, M2, 2, gamma=1.0), [[1, 1.5], [-1, .5]])
 
 
 def test_gamma_half_three_tokens():
@@ -67,24 +67,27 @@ def test_ragged_mask_skips_padding_anywhere():
 
 
 def test_group_of_three_with_padding():
-    # Means: row0 [2,4] -> 3, row1 [1,pad] -> 1, row2 [2,2] -> 2; mu = 2,
-    # sigma = sqrt((1 + 1 + 0) / 3) = sqrt(2/3).
-    s = math.sqrt(2 / 3)
+    # Returns: row0 [2,4] -> 6 (T=2), row1 [1,pad] -> 1 (T=1), row2 [2,2] -> 4 (T=2); mu = 11/3,
+    # sigma = sqrt(((7/3)^2 + (8/3)^2 + (1/3)^2) / 3) = sqrt(114/27). mu/T = 11/6, 11/3, 11/6.
+    s = math.sqrt(114 / 27)
     rewards = t([[2, 4], [1, 50], [2, 2]])
     mask = t([[1, 1], [1, 0], [1, 1]])
-    close(compute_advantages("grpo", rewards, mask, 3, gamma=0.0), [[0, 2 / s], [-1 / s, 0], [0, 0]])
-    close(compute_advantages("grpo", rewards, mask, 3, gamma=1.0), [[2 / s, 2 / s], [-1 / s, 0], [0, 0]])
+    close(compute_advantages("grpo", rewards, mask, 3, gamma=0.0),
+          [[1 / 6 / s, 13 / 6 / s], [-8 / 3 / s, 0], [1 / 6 / s, 1 / 6 / s]])
+    # gamma = 1: each row's first value is its z-score (6 - 11/3) / s, (1 - 11/3) / s, (4 - 11/3) / s.
+    close(compute_advantages("grpo", rewards, mask, 3, gamma=1.0),
+          [[7 / 3 / s, 13 / 6 / s], [-8 / 3 / s, 0], [1 / 3 / s, 1 / 6 / s]])
 
 
 def test_groups_are_consecutive_rows():
     # Two groups of 2: the second group is R2 + 10, which normalises to the same values.
     rewards = torch.cat([R2, R2 + 10])
     adv = compute_advantages("grpo", rewards, torch.ones(4, 2), 2, gamma=0.0)
-    close(adv, [[-1, 3], [-3, 1], [-1, 3], [-3, 1]])
+    close(adv, [[-.5, 1.5], [-1.5, .5], [-.5, 1.5], [-1.5, .5]])
 
 
 def test_zero_std_group_gives_zeros_not_nan():
-    # Both rows have mean token reward 2, so the group carries no relative signal.
+    # Both rows have return 4, so the group carries no relative signal.
     adv = compute_advantages("grpo", t([[1, 3], [2, 2]]), M2, 2, gamma=1.0)
     assert torch.equal(adv, torch.zeros(2, 2))
     assert torch.equal(group_normalize(t([0.1, 0.1, 0.1]), 3), torch.zeros(3))

@@ -12,7 +12,7 @@ from reasoning_irl.config import compose
 from reasoning_irl.rewards.perturbations import Perturbed
 from reasoning_irl.training import disc_batch
 from reasoning_irl.training.airl import run as airl_run
-from reasoning_irl.training.airl.discriminator import Discriminator
+from reasoning_irl.training.airl.discriminator import Discriminator, expert_row
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 
 # 48 tokens: the expert trace placed in each group fits whole, so its outcome (correctness) is 1.
@@ -90,6 +90,28 @@ def test_unchanged_perturbed_text_and_group_expert_are_never_negatives(step, mon
     assert sum(r.kind == "policy" for r in rows) == len(inputs) - 2
 
 
+def test_extra_experts_are_positives_with_their_own_prompts_and_perturbations(step, monkeypatch):
+    trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
+    monkeypatch.setattr(trainer, "method", dataclasses.replace(trainer.method, disc_extra_experts=5))
+    aligned = [trainer.disc.policy_ids(i.tolist(), m.tolist())
+               for i, m in zip(output["completion_ids"], output["completion_mask"])]
+    rows, completions = trainer._disc_rows(inputs, output, aligned)
+    own = {repr(r["prompt"]) for r in inputs}
+    train = {repr(r["prompt"]): r["target"] for r in trainer.train_dataset}
+    extra = [r for r in rows if repr(r.prompt) not in own]
+    # Every other training record (fewer than 5 exist) joins as one expert plus its perturbed copies, never
+    # as a policy sample; each perturbed copy is paired with the expert of its own prompt.
+    assert {repr(r.prompt) for r in extra} == set(train) - own and len(set(train) - own) >= 1
+    assert sorted({r.kind for r in extra}) == ["expert", "perturbed"]
+    for r in extra:
+        assert (r.completion == train[repr(r.prompt)]) == (r.kind == "expert")
+        if r.kind == "perturbed":
+            assert rows[expert_row(rows, r)].prompt == r.prompt
+    assert sum(r.kind == "policy" for r in rows) == len(inputs) - 2  # the step's samples, unchanged
+    positives = [r for r in rows if r.label == 1]
+    assert sum(r.weight for r in positives) == pytest.approx(1.0) and len(completions) == len(rows)
+
+
 def test_valid_tokens_with_zero_advantage_stay_loss_terms(step, monkeypatch):
     """With A = 1 on each row's first token and exactly 0 elsewhere, the grpo loss is -mean_b(1 / len_b);
     code that found padding by the advantage's value (A != 0) would drop the zeros and give -1."""
@@ -130,7 +152,7 @@ KNOBS = [
     ("expert_in_group", "balanced"), ("advantage", "prime"), ("advantage", "rloo"), ("advantage", "sparse"),
     ("perturbations_per_expert", 0), ("perturbations_per_expert", 1), ("perturbations", ["shift_answer"]),
     ("label_smoothing", 0.3), ("disc_temperature", 4.0), ("pairwise_margin_weight", 0.0),
-    ("pairwise_margin", 10.0), ("disc_loss", "wgan"),
+    ("pairwise_margin", 10.0), ("disc_loss", "wgan"), ("disc_extra_experts", 2),
 ]
 
 

@@ -112,16 +112,20 @@ def grpo_advantages(
 ) -> torch.Tensor:
     """Group-normalised token rewards, then the discounted reverse recursion.
 
-    r'_t = (r_t - mu_g) / (sigma_g + eps), where mu_g / sigma_g are the mean / std over
-    the group of each sequence's mean token reward (sequence score / length). Using the
-    per-sequence mean puts long and short completions on one scale. ``normalize=False``
-    gives r'_t = r_t. Degenerate groups (sigma_g < eps) give r' = 0.
+    The sequence score is the return S_i = sum_t r_t; mu_g / sigma_g are its mean / std over
+    the group, and r'_t = (r_t - mu_g / T_i) / (sigma_g + eps) with T_i the row's valid tokens.
+    So sum_t r'_t = (S_i - mu_g) / sigma_g, the sequence's GRPO z-score: the dense reward
+    spreads GRPO's advantage over the tokens, and with gamma = 1 the first token's advantage
+    is exactly that z-score. (Dividing token rewards by the std of per-token *means* instead
+    makes advantages ~T times larger, which swamps the KL term.) ``normalize=False`` gives
+    r'_t = r_t. Degenerate groups (sigma_g < eps) give r' = 0.
     """
     r, m = _check(rewards, mask, group_size)
     if normalize:
-        mu, sigma = _group_stats(mean_token_reward(r, m), group_size)
-        r = (r - mu[:, None]) / (sigma[:, None] + eps)
-        r = torch.where((sigma < eps)[:, None], torch.zeros_like(r), r)
+        mu, sigma = _group_stats(r.sum(dim=1), group_size)
+        lengths = m.sum(dim=1).clamp(min=1).to(torch.float32)
+        r = (r - (mu / lengths)[:, None]) / (sigma[:, None] + eps)
+        r = torch.where((sigma < eps)[:, None] | ~m, torch.zeros_like(r), r)
     return discounted_reverse_sum(r, m, gamma)
 
 

@@ -59,6 +59,9 @@ class AIRLMethod:
     """Hard-negative generators (reasoning_irl.rewards.PERTURBATIONS) drawn from."""
     perturbations_per_expert: int = 2
     """Perturbed copies of each expert trace per step (0 = no perturbed negatives)."""
+    disc_extra_experts: int = 0
+    """Expert demonstrations drawn (seeded) from the training set and added to each step's discriminator
+    batch as positives, with their own perturbed copies: more positives per update at no sampling cost."""
     frozen_reward_model: Optional[str] = None
     """Load a saved reward model folder and never update it (with disc_updates_per_step=0)."""
     # --- token reward and advantages ---
@@ -114,8 +117,8 @@ class AIRLMethod:
             bad(f"expert_in_group must be one of {', '.join(EXPERT_IN_GROUP)}, got {self.expert_in_group!r}")
         if self.disc_micro_batch_size < 1:
             bad("disc_micro_batch_size must be >= 1")
-        if self.disc_updates_per_step < 0 or self.perturbations_per_expert < 0:
-            bad("disc_updates_per_step and perturbations_per_expert must be >= 0")
+        if self.disc_updates_per_step < 0 or self.perturbations_per_expert < 0 or self.disc_extra_experts < 0:
+            bad("disc_updates_per_step, perturbations_per_expert and disc_extra_experts must be >= 0")
         if self.disc_updates_per_step == 0 and not self.frozen_reward_model:
             bad("disc_updates_per_step=0 freezes the discriminator: set frozen_reward_model to a trained one")
         if self.frozen_reward_model and not Path(self.frozen_reward_model).is_dir():

@@ -116,6 +116,10 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
                 samples[order[row["id"]]].append(texts[i])
                 sample_ids[order[row["id"]]].append(aligned[i][0])
         records = [next(r for r in inputs if r["id"] == rid) for rid in order]
+        extra = self._extra_experts(set(order))
+        records += extra
+        samples += [[] for _ in extra]
+        sample_ids += [[] for _ in extra]
         rows = build_disc_batch(records, samples, self.method.perturbations, self.method.perturbations_per_expert,
                                 self.disc.rng)
         # build_disc_batch keeps each record's samples in order: hand out their ids in that order too.
@@ -123,6 +127,17 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         completions = [next(queues[r.source_index]) if r.kind == "policy" else self.disc.text_ids(r.completion)
                        for r in rows]
         return rows, completions
+
+    def _extra_experts(self, taken: set) -> list[dict]:
+        """``disc_extra_experts`` training records other than the step's own, drawn with the discriminator's
+        RNG (saved in checkpoints, so a resumed run draws the same ones)."""
+        k = self.method.disc_extra_experts
+        if k == 0:
+            return []
+        if not hasattr(self, "_train_ids"):
+            self._train_ids = list(self.train_dataset["id"])
+        pool = [i for i, rid in enumerate(self._train_ids) if rid not in taken]
+        return [self.train_dataset[i] for i in self.disc.rng.sample(pool, min(k, len(pool)))]
 
     def _advantages(self, inputs, output, rewards: torch.Tensor) -> torch.Tensor:
         """(B_local, T) advantages; groups may span processes, so they are computed on the gathered batch."""
