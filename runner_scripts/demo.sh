@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The miniature paper on a CPU (`make demo`): base policy, then SFT / GRPO / AIRL from it with the same
+# number of policy updates, evaluation of all four, reranking by the AIRL reward, reward-model diagnostics,
+# one table and the figures, all under one output folder.
+#
+#   bash runner_scripts/demo.sh                 # seed 0, writes outputs/demo-s0/
+#   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
+#
+# Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), THREADS (torch
+# threads per process), BASE_STEPS, METHOD_STEPS,
+# EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a
+# smaller dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
+# continues where it stopped; delete OUT to start over.
+set -euo pipefail
+
+SEED=${SEED:-0}
+OUT=${OUT:-outputs/demo-s${SEED}}
+PYTHON=${PYTHON:-.venv/bin/python}
+ARTIFACTS=${ARTIFACTS:-artifacts}
+THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
+BASE_STEPS=${BASE_STEPS:-400}
+METHOD_STEPS=${METHOD_STEPS:-100}
+EVAL_PROBLEMS=${EVAL_PROBLEMS:-200}
+EVAL_SAMPLES=${EVAL_SAMPLES:-8}
+IRL_PROBLEMS=${IRL_PROBLEMS:-200}
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
+
+cd "$(dirname "$0")/.."
+[ -x "$PYTHON" ] || { echo "error: $PYTHON not found; run 'make install' first (or set PYTHON)" >&2; exit 2; }
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS WANDB_MODE=${WANDB_MODE:-disabled}
+mkdir -p "$OUT"
+STARTED=$SECONDS
+
+run() {  # print, run, time one command
+    echo "+ $*"
+    local t0=$SECONDS
+    "$@"
+    echo "  ($((SECONDS - t0)) s)"
+}
+
+stage() {  # stage <title> <marker file>: 0 if it must run
+    echo
+    echo "=== $1"
+    if [ -e "$2" ]; then echo "  done already ($2); skipped"; return 1; fi
+    return 0
+}
+
+COMMON=(seed="$SEED" output_root="$OUT" artifacts_dir="$ARTIFACTS" "${EXTRA_ARGS[@]}")
+
+if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-qwen2-reward/config.json"; then
+    [ -e "$ARTIFACTS/tiny-qwen2-policy/config.json" ] ||
+        run "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-policy" --preset policy
+    run "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
+fi
+
+if stage "2/6 base policy and reward backbone: short SFT on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
+    [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
+        run "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
+    run "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
+fi
+
+for method in sft grpo airl; do
+    script=$([ $method = sft ] && echo sft_train.py || { [ $method = grpo ] && echo train.py || echo irl_train.py; })
+    if stage "3/6 $method from the base ($METHOD_STEPS policy updates)" "$OUT/demo_$method-s$SEED/final/run_info.json"; then
+        run "$PYTHON" "$script" experiment=demo_$method training.max_steps="$METHOD_STEPS" "${COMMON[@]}"
+    fi
+done
+
+REWARD="$OUT/demo_airl-s$SEED/reward_model"
+KS="1,$EVAL_SAMPLES"
+[ "$EVAL_SAMPLES" -le 4 ] || KS="1,4,$EVAL_SAMPLES"
+for method in base sft grpo airl; do
+    if stage "4/6 evaluate $method: greedy, pass@k over $EVAL_SAMPLES samples, rerank by the AIRL reward" "$OUT/eval/$method/eval_summary.json"; then
+        run "$PYTHON" evaluate.py experiment=demo_$method policy="$OUT/demo_$method-s$SEED/final" \
+            reward_model="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
+            sampling.max_new_tokens=48 "ks=[$KS]" progress=false \
+            output_dir="$OUT/eval/$method" "${COMMON[@]}"
+    fi
+done
+
+if stage "5/6 reward-model diagnostics: experts vs perturbed copies, first-error localisation" "$OUT/eval_irl/irl_diagnostics.json"; then
+    run "$PYTHON" evaluate_irl.py experiment=demo_airl reward_model="$REWARD" num_problems="$IRL_PROBLEMS" \
+        samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" "${COMMON[@]}"
+fi
+
+echo
+echo "=== 6/6 table and figures"
+FIGURES=("$PYTHON" figures/make_figures.py "$OUT/eval/base" "$OUT/eval/sft" "$OUT/eval/grpo" "$OUT/eval/airl"
+         --labels base SFT GRPO AIRL --irl "$OUT/eval_irl" --out "$OUT/figures")
+echo "+ ${FIGURES[*]} > $OUT/figures.log"
+"${FIGURES[@]}" > "$OUT/figures.log"
+tail -n 1 "$OUT/figures.log"
+echo
+"$PYTHON" runner_scripts/demo_report.py "$OUT" | tee "$OUT/demo_table.md"
+echo
+echo "demo finished in $((SECONDS - STARTED)) s; table: $OUT/demo_table.md, figures and tokens.html: $OUT/figures/"

@@ -1,0 +1,97 @@
+"""`make demo` shortened: every stage of runner_scripts/demo.sh on a few problems and a few steps.
+
+The full demo's learning claims are measured by the demo itself (docs/RESULTS.md); here the pipeline is
+checked end to end: the stages run in order, each method is trained from the base, evaluated and
+reranked by the AIRL reward, the table and the figures are written, and a second call skips every
+completed stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reasoning_irl.models import ensure_tiny_model
+
+SHORT = {
+    "BASE_STEPS": "30", "METHOD_STEPS": "2", "EVAL_PROBLEMS": "6", "EVAL_SAMPLES": "2", "IRL_PROBLEMS": "6",
+    "THREADS": "1", "EXTRA": "dataset.num_train=64 dataset.num_test=8 training.per_device_batch_size=8",
+}
+
+
+def run_demo(repo_root: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(repo_root / "runner_scripts" / "demo.sh")], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def demo(repo_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    for preset in ("policy", "reward"):
+        ensure_tiny_model(root / "artifacts" / f"tiny-qwen2-{preset}", arch="qwen2", preset=preset)
+    env = {**SHORT, "OUT": str(root / "out"), "ARTIFACTS": str(root / "artifacts"), "PYTHON": sys.executable}
+    first = run_demo(repo_root, env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return root / "out", env, first
+
+
+def test_every_stage_runs_and_the_table_is_printed(demo):
+    out, _, proc = demo
+    for stage in ("2/6", "3/6 sft", "3/6 grpo", "3/6 airl", "4/6 evaluate base", "4/6 evaluate airl", "5/6", "6/6"):
+        assert f"=== {stage}" in proc.stdout
+    assert "done already" not in proc.stdout.split("=== 2/6")[1]  # nothing but the prebuilt models was skipped
+    for label in ("base", "SFT", "GRPO", "AIRL"):
+        assert f"| {label} |" in proc.stdout
+    assert (out / "demo_table.md").read_text() in proc.stdout
+    # Methods start from the base policy: their adapters name it as their base model.
+    for method in ("sft", "grpo", "airl"):
+        adapter = json.loads((out / f"demo_{method}-s0" / "final" / "adapter_config.json").read_text())
+        assert Path(adapter["base_model_name_or_path"]).resolve() == (out / "demo_base-s0" / "final").resolve()
+
+
+def test_every_method_is_reranked_by_the_airl_reward(demo):
+    out, _, _ = demo
+    for method in ("base", "sft", "grpo", "airl"):
+        summary = json.loads((out / "eval" / method / "eval_summary.json").read_text())
+        assert Path(summary["reward_model"]).resolve() == (out / "demo_airl-s0" / "reward_model").resolve()
+        assert {"greedy_accuracy", "pass@1", "pass@2", "random@1|2", "success@1|2/mean"} <= set(summary["metrics"])
+    diag = json.loads((out / "eval_irl" / "irl_diagnostics.json").read_text())
+    assert diag["n_perturbed"] > 0 and 0.0 <= diag["pairwise_accuracy"]["value"] <= 1.0
+
+
+def test_figures_and_html_view_are_written(demo):
+    out, _, _ = demo
+    figures = out / "figures"
+    for name in ("pass_at_k.png", "pass_at_k.pdf", "pass_at_k.md", "tokens.html"):
+        assert (figures / name).stat().st_size > 0, name
+
+
+def test_a_second_call_skips_completed_stages(demo, repo_root):
+    out, env, _ = demo
+    again = run_demo(repo_root, env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("done already") == 10  # models, bases, 3 methods, 4 evaluations, diagnostics
+    assert "sft_train.py" not in again.stdout and "evaluate.py" not in again.stdout
+
+
+def test_missing_python_fails_fast(repo_root, tmp_path):
+    proc = run_demo(repo_root, {"PYTHON": str(tmp_path / "no-python"), "OUT": str(tmp_path / "out")})
+    assert proc.returncode == 2 and "make install" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_cells_hand_computed(repo_root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_report", repo_root / "runner_scripts" / "demo_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    assert report.cell({"value": 0.2, "ci": [0.1, 0.3]}) == "0.200 [0.100, 0.300]"
+    # Over seeds: mean 0.3, sample sd sqrt(((0.2-0.3)^2 + (0.4-0.3)^2) / 1) = 0.1414.
+    assert report.cell({"value": 0.2}, {"value": 0.4}) == "0.300 ± 0.141"
+    assert report.cell(None) == "–" and report.cell({"value": 0.2}, {"value": None}) == "–"
