@@ -78,5 +78,6 @@ def metrics_table(metrics: dict[str, dict], title: str = "") -> str:
     for name in sorted(metrics, key=metric_order):
         m = metrics[name]
         lo, hi = (m.get("ci") or [None, None])[:2]
-        lines.append(f"| {name} | {fmt(m.get('value'))} | [{fmt(lo)}, {fmt(hi)}] | {m.get('n', '')} |")
+        cell = name.replace("|", "\\|")  # success@1|8 would otherwise split the markdown row
+        lines.append(f"| {cell} | {fmt(m.get('value'))} | [{fmt(lo)}, {fmt(hi)}] | {m.get('n', '')} |")
     return "\n".join(lines) + "\n"
