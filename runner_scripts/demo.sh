@@ -27,14 +27,15 @@ read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 
 cd "$(dirname "$0")/.."
 [ -x "$PYTHON" ] || { echo "error: $PYTHON not found; run 'make install' first (or set PYTHON)" >&2; exit 2; }
+USAGE="runner_scripts/demo.sh (settings through the environment, see its header)"
+source runner_scripts/common.sh  # run: print a command, then run it
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS WANDB_MODE=${WANDB_MODE:-disabled}
 mkdir -p "$OUT"
 STARTED=$SECONDS
 
-run() {  # print, run, time one command
-    echo "+ $*"
+timed() {  # run one command and say how long it took
     local t0=$SECONDS
-    "$@"
+    run "$@"
     echo "  ($((SECONDS - t0)) s)"
 }
 
@@ -49,20 +50,20 @@ COMMON=(seed="$SEED" output_root="$OUT" artifacts_dir="$ARTIFACTS" "${EXTRA_ARGS
 
 if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-qwen2-reward/config.json"; then
     [ -e "$ARTIFACTS/tiny-qwen2-policy/config.json" ] ||
-        run "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-policy" --preset policy
-    run "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
+        timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-policy" --preset policy
+    timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
 fi
 
 if stage "2/6 base policy and reward backbone: short SFT on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
     [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
-        run "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
-    run "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
+        timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
+    timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
 fi
 
+declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
 for method in sft grpo airl; do
-    script=$([ $method = sft ] && echo sft_train.py || { [ $method = grpo ] && echo train.py || echo irl_train.py; })
     if stage "3/6 $method from the base ($METHOD_STEPS policy updates)" "$OUT/demo_$method-s$SEED/final/run_info.json"; then
-        run "$PYTHON" "$script" experiment=demo_$method training.max_steps="$METHOD_STEPS" "${COMMON[@]}"
+        timed "$PYTHON" "${SCRIPT[$method]}" experiment=demo_$method training.max_steps="$METHOD_STEPS" "${COMMON[@]}"
     fi
 done
 
@@ -71,7 +72,7 @@ KS="1,$EVAL_SAMPLES"
 [ "$EVAL_SAMPLES" -le 4 ] || KS="1,4,$EVAL_SAMPLES"
 for method in base sft grpo airl; do
     if stage "4/6 evaluate $method: greedy, pass@k over $EVAL_SAMPLES samples, rerank by the AIRL reward" "$OUT/eval/$method/eval_summary.json"; then
-        run "$PYTHON" evaluate.py experiment=demo_$method policy="$OUT/demo_$method-s$SEED/final" \
+        timed "$PYTHON" evaluate.py experiment=demo_$method policy="$OUT/demo_$method-s$SEED/final" \
             reward_model="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
             sampling.max_new_tokens=48 "ks=[$KS]" progress=false \
             output_dir="$OUT/eval/$method" "${COMMON[@]}"
@@ -79,7 +80,7 @@ for method in base sft grpo airl; do
 done
 
 if stage "5/6 reward-model diagnostics: experts vs perturbed copies, first-error localisation" "$OUT/eval_irl/irl_diagnostics.json"; then
-    run "$PYTHON" evaluate_irl.py experiment=demo_airl reward_model="$REWARD" num_problems="$IRL_PROBLEMS" \
+    timed "$PYTHON" evaluate_irl.py experiment=demo_airl reward_model="$REWARD" num_problems="$IRL_PROBLEMS" \
         samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" "${COMMON[@]}"
 fi
 

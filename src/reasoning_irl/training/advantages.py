@@ -125,7 +125,7 @@ def grpo_advantages(
         mu, sigma = _group_stats(r.sum(dim=1), group_size)
         lengths = m.sum(dim=1).clamp(min=1).to(torch.float32)
         r = (r - (mu / lengths)[:, None]) / (sigma[:, None] + eps)
-        r = torch.where((sigma < eps)[:, None] | ~m, torch.zeros_like(r), r)
+        r = torch.where((sigma < eps)[:, None], torch.zeros_like(r), r)  # padding: skipped by the recursion
     return discounted_reverse_sum(r, m, gamma)
 
 

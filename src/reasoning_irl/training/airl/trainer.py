@@ -44,6 +44,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self.method = method
         self._outcome_funcs = get_reward_functions(list(method.outcome_rewards))
         self._step_inputs: list[dict[str, Any]] = []
+        self._train_ids = list(self.train_dataset["id"])  # pool of disc_extra_experts draws
 
     # --- sampling, with the expert trace inside the group -------------------------------------------
     def _generate(self, prompts: list):
@@ -134,8 +135,6 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         k = self.method.disc_extra_experts
         if k == 0:
             return []
-        if not hasattr(self, "_train_ids"):
-            self._train_ids = list(self.train_dataset["id"])
         pool = [i for i, rid in enumerate(self._train_ids) if rid not in taken]
         return [self.train_dataset[i] for i in self.disc.rng.sample(pool, min(k, len(pool)))]
 
@@ -152,9 +151,8 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         all_outcome = acc.gather(outcome)
         if m.outcome_reward_weight:
             adv = mix_outcome(adv, all_outcome, all_mask, self.num_generations, m.outcome_reward_weight)
+        expert = torch.tensor([self._is_expert_row(i) for i in range(adv.size(0))], device=adv.device)
         if m.expert_in_group == "balanced":
-            expert = torch.zeros(adv.size(0), dtype=torch.bool, device=adv.device)
-            expert[self.num_generations - 1:: self.num_generations] = True
             adv[expert] = adv[expert] / self.num_generations
         mode = "train" if self.model.training else "eval"
         valid = all_mask.bool()
@@ -163,8 +161,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self._metrics[mode]["advantage/abs_max"].append(adv[valid].abs().max().item())
         self._metrics[mode]["outcome/mean"].append(all_outcome.mean().item())
         # The policy's own accuracy: expert rows placed in the groups are always correct and would inflate it.
-        sampled = torch.tensor([not self._is_expert_row(i) for i in range(all_outcome.numel())])
-        self._metrics[mode]["outcome/policy_mean"].append(all_outcome[sampled.to(all_outcome.device)].mean().item())
+        self._metrics[mode]["outcome/policy_mean"].append(all_outcome[~expert.to(all_outcome.device)].mean().item())
         rank, n = acc.process_index, rewards.size(0)
         return adv[rank * n: (rank + 1) * n, : rewards.size(1)].to(rewards.device)
 
