@@ -263,3 +263,37 @@ def test_head_trains_at_a_small_lr_on_a_bf16_backbone(paths, accelerator):
     before = disc.module.head.weight.detach().clone()
     disc.update(*rows_of(disc))
     assert (disc.module.head.weight != before).float().mean() > 0.9
+
+
+def test_structured_scores_are_the_plain_scores_minus_the_mean_policy_log_prob(paths, accelerator):
+    disc = make_disc(paths, accelerator, structured_discriminator=True)
+    rows, completions = rows_of(disc)
+    # Hand-picked log pi per token: a row's score drops by exactly the mean over its completion tokens.
+    logps = [torch.full((len(c),), -0.5 * (i + 1)) for i, c in enumerate(completions)]
+    logps[0] = torch.linspace(-3.0, 0.0, len(completions[0]))
+    plain, structured = disc.scores(rows, completions), disc.scores(rows, completions, logps)
+    expected = plain - torch.stack([lp.mean() for lp in logps])
+    torch.testing.assert_close(structured, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_structured_update_needs_the_policy_log_probs_and_uses_them(paths, accelerator):
+    rows, completions = rows_of(make_disc(paths, accelerator))
+    with pytest.raises(ValueError, match="policy log-probabilities"):
+        make_disc(paths, accelerator, structured_discriminator=True).update(rows, completions)
+    low = [torch.full((len(c),), -4.0 if r.label else -0.1) for r, c in zip(rows, completions)]
+    losses = [make_disc(paths, accelerator, structured_discriminator=True).update(rows, completions, lp)["disc/loss"]
+              for lp in (low, [-x for x in low])]
+    # Experts the policy finds unlikely already score high (f - log pi): the loss is lower than when it is reversed.
+    assert losses[0] < losses[1]
+    micro = [make_disc(paths, accelerator, structured_discriminator=True, disc_micro_batch_size=size)
+             .update(rows, completions, low)["disc/loss"] for size in (1, 64)]
+    assert micro[0] == pytest.approx(micro[1], rel=1e-5) == losses[0]  # the policy term reaches every micro-batch
+
+
+def test_structured_discriminator_needs_a_shared_tokenizer(paths, accelerator):
+    from reasoning_irl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="share a tokenizer"):
+        make_disc(paths, accelerator, reward="llama", structured_discriminator=True)
+    with pytest.raises(ConfigError, match="reward_mode dense"):
+        AIRLMethod(structured_discriminator=True, reward_mode="sparse", advantage="sparse").check()

@@ -33,9 +33,9 @@ def step(artifacts, tmp_path_factory):
         seen.update(trainer=self, inputs=inputs, output=output)
         return output
 
-    def update(self, rows, completions):
+    def update(self, rows, completions, policy_logps=None):
         seen.update(rows=rows, completions=completions)
-        return real_update(self, rows, completions)
+        return real_update(self, rows, completions, policy_logps)
 
     out = tmp_path_factory.mktemp("airl_step")
     with pytest.MonkeyPatch.context() as mp:
@@ -124,6 +124,42 @@ def test_valid_tokens_with_zero_advantage_stay_loss_terms(step, monkeypatch):
     loss = trainer.compute_loss(trainer.model, {**batch, "advantages": adv})
     lengths = mask.sum(-1).float()
     assert loss.item() == pytest.approx(-(1.0 / lengths).mean().item(), rel=1e-5)
+
+
+def test_policy_log_probs_of_every_row_are_the_policy_scoring_it_alone(step):
+    """The structured discriminator's log pi: batched (left-padded prompts, right-padded completions) equals
+    each row scored alone, for sampled, expert and perturbed rows alike."""
+    trainer, rows, completions = step["trainer"], step["rows"], step["completions"]
+    logps = trainer._policy_logps(rows, completions)
+    assert [len(lp) for lp in logps] == [len(c) for c in completions]
+    kinds = {r.kind for r in rows}
+    assert kinds == {"expert", "policy", "perturbed"}
+    for kind in kinds:
+        i = next(k for k, r in enumerate(rows) if r.kind == kind)
+        prompt = trainer._policy_prompt(rows[i].prompt)
+        ids = torch.tensor([prompt + completions[i]])
+        with torch.no_grad():
+            logits = trainer.model(input_ids=ids).logits[0].float() / trainer.temperature
+        alone = logits[len(prompt) - 1: -1].log_softmax(-1).gather(-1, ids[0, len(prompt):, None]).squeeze(-1)
+        torch.testing.assert_close(logps[i], alone, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("structured", [False, True])
+def test_the_update_gets_policy_log_probs_only_with_the_structured_discriminator(step, monkeypatch, structured):
+    trainer, seen = step["trainer"], {}
+
+    def update(rows, completions, policy_logps=None):
+        seen.update(rows=rows, completions=completions, logps=policy_logps)
+        return {"disc/loss": 0.0}
+
+    monkeypatch.setattr(trainer.disc, "update", update)
+    monkeypatch.setattr(trainer, "method", dataclasses.replace(trainer.method, structured_discriminator=structured))
+    trainer._airl_rewards(step["inputs"], step["output"], "train")
+    if not structured:
+        assert seen["logps"] is None
+        return
+    assert [len(lp) for lp in seen["logps"]] == [len(c) for c in seen["completions"]]
+    assert all(bool((lp <= 0).all()) for lp in seen["logps"])
 
 
 def observe(step, **change) -> dict:

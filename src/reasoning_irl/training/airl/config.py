@@ -62,6 +62,11 @@ class AIRLMethod:
     disc_extra_experts: int = 0
     """Expert demonstrations drawn (seeded) from the training set and added to each step's discriminator
     batch as positives, with their own perturbed copies: more positives per update at no sampling cost."""
+    structured_discriminator: bool = False
+    """AIRL's structured discriminator D = exp(f) / (exp(f) + π): a token's discriminator logit is f - log π(token),
+    with f the reward model's score and π the current policy (detached), and f alone is the learned reward (for
+    the policy and for reranking). A plain classifier's logit tends to log p_E - log π, which also rewards what
+    the policy finds unlikely. Needs a shared policy/reward tokenizer and reward_mode dense."""
     frozen_reward_model: Optional[str] = None
     """Load a saved reward model folder and never update it (with disc_updates_per_step=0)."""
     # --- token reward and advantages ---
@@ -111,6 +116,8 @@ class AIRLMethod:
                 bad(f"{key} {getattr(self, key)!r} unknown; choose one of: {', '.join(names)}")
         if self.reward_mode == "sparse" and self.advantage != "sparse":
             bad("advantage must be sparse when reward_mode is sparse (a sequence score has no per-token reward-to-go)")
+        if self.structured_discriminator and self.reward_mode != "dense":
+            bad("structured_discriminator needs reward_mode dense (the policy term is subtracted token by token)")
         if self.wgan_lipschitz not in ("gradient_penalty", "weight_clip"):
             bad(f"wgan_lipschitz must be gradient_penalty or weight_clip, got {self.wgan_lipschitz!r}")
         if self.expert_in_group not in EXPERT_IN_GROUP:

@@ -6,6 +6,10 @@ the record's messages, for training rows and for scored policy samples alike, so
 scores exactly the kind of input it was trained on. Expert and perturbed texts get the reward
 tokenizer's end-of-turn token appended, as does a policy sample that ended with the policy's one,
 so the presence of that token never tells the classes apart.
+
+With ``structured_discriminator`` (AIRL's D = exp(f) / (exp(f) + π)) the caller passes each row's policy
+log-probabilities, and a token's discriminator logit is the reward model's score f minus log π; the token
+rewards handed out are f alone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Iterator, Optional, Sequence
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from reasoning_irl.config import ConfigError
 from reasoning_irl.data.prompts import render_prompt
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.discriminator_losses import (
@@ -38,6 +43,14 @@ def right_pad(rows: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torc
     return ids.to(device), mask.to(device)
 
 
+def cached_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], cache: dict[str, list[int]]) -> list[int]:
+    """Token ids of ``messages`` rendered through ``tokenizer``'s chat template, memoised in ``cache``."""
+    key = json.dumps(messages, sort_keys=True)
+    if key not in cache:
+        cache[key] = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    return cache[key]
+
+
 def completion_mask_of(prompts: Sequence[list[int]], completions: Sequence[list[int]], like: torch.Tensor) -> torch.Tensor:
     """1 on each row's completion positions of the right-padded ``prompt + completion`` batch ``like``."""
     mask = torch.zeros_like(like)
@@ -54,6 +67,9 @@ class Discriminator:
         self.method, self.accelerator = method, accelerator
         self.tokenizer, self.policy_tokenizer = tokenizer, policy_tokenizer
         self.shared = same_tokenizer(policy_tokenizer, tokenizer)
+        if method.structured_discriminator and not self.shared:
+            raise ConfigError("method.structured_discriminator needs the policy and the reward model to share a "
+                              "tokenizer: the policy's log-probabilities are subtracted token by token")
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.rng = random.Random(f"{seed}-airl-perturbations")
@@ -82,11 +98,7 @@ class Discriminator:
 
     # --- inputs -----------------------------------------------------------------------------------
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
-        key = json.dumps(messages, sort_keys=True)
-        if key not in self._prompt_cache:
-            text = render_prompt(self.tokenizer, messages)
-            self._prompt_cache[key] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self._prompt_cache[key]
+        return cached_prompt_ids(self.tokenizer, messages, self._prompt_cache)
 
     def text_ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
@@ -95,11 +107,16 @@ class Discriminator:
         """Reward-side completion ids of one policy sample and the map back to its policy tokens."""
         return policy_alignment(self.policy_tokenizer, self.tokenizer, completion_ids, completion_mask, shared=self.shared)
 
-    def _forward_scores(self, prompts: list[list[int]], completions: list[list[int]],
-                        seed: Optional[int] = None) -> torch.Tensor:
+    def _forward_scores(self, prompts: list[list[int]], completions: list[list[int]], seed: Optional[int] = None,
+                        policy_logps: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
         ids, mask = right_pad([p + c for p, c in zip(prompts, completions)], self.pad_id, self.accelerator.device)
         with self._seeded(seed):
             logits = self.model(input_ids=ids, attention_mask=mask)
+        if policy_logps is not None:  # structured discriminator: logit = f - log pi on the completion tokens
+            placed = torch.zeros_like(logits)
+            for i, (p, lp) in enumerate(zip(prompts, policy_logps)):
+                placed[i, len(p): len(p) + len(lp)] = lp.to(placed)
+            logits = logits - placed
         return self.module.sequence_scores(logits, completion_mask_of(prompts, completions, mask))
 
     @contextlib.contextmanager
@@ -145,14 +162,19 @@ class Discriminator:
         finally:
             state._set_sync_gradients(before)
 
-    def update(self, rows: list[DiscRow], completions: list[list[int]]) -> dict[str, float]:
+    def update(self, rows: list[DiscRow], completions: list[list[int]],
+               policy_logps: Optional[list[torch.Tensor]] = None) -> dict[str, float]:
         """``disc_updates_per_step`` optimizer steps on the step's rows.
+
+        ``policy_logps`` (one (len(completion),) tensor per row) is required with ``structured_discriminator``.
 
         Returns loss and accuracies of the scores computed BEFORE this step's updates, so they measure
         how the discriminator does on fresh samples and perturbations, not on rows it was just fitted to.
         """
+        if self.method.structured_discriminator and policy_logps is None:
+            raise ValueError("structured_discriminator: update() needs the policy log-probabilities of every row")
         if self.frozen:
-            scores = self.scores(rows, completions)
+            scores = self.scores(rows, completions, policy_logps)
             return self.metrics(scores, rows, self.loss_from_scores(scores, rows))
         prompts = [self.prompt_ids(r.prompt) for r in rows]
         chunks = self._chunks(len(rows))
@@ -165,12 +187,12 @@ class Discriminator:
         with self._synced(), self.accelerator.no_sync(self.model):
             for _ in range(self.method.disc_updates_per_step):
                 if len(chunks) == 1:  # everything fits one forward: the plain graph, no second pass
-                    scores = self._forward_scores(prompts, completions).float()
+                    scores = self._forward_scores(prompts, completions, policy_logps=policy_logps).float()
                     loss = self.loss_from_scores(scores, rows)
                     self.accelerator.backward(loss)
                     scores, loss = scores.detach(), loss.detach()
                 else:
-                    scores, loss = self._micro_batched_backward(prompts, completions, rows, chunks)
+                    scores, loss = self._micro_batched_backward(prompts, completions, rows, chunks, policy_logps)
                 if first is None:
                     first = (scores, loss)
                 if not self._finite_everywhere(loss):
@@ -222,7 +244,8 @@ class Discriminator:
             for grad, synced in zip(grads, _unflatten_dense_tensors(flat.div_(world), grads)):
                 grad.copy_(synced)
 
-    def _micro_batched_backward(self, prompts, completions, rows, chunks) -> tuple[torch.Tensor, torch.Tensor]:
+    def _micro_batched_backward(self, prompts, completions, rows, chunks,
+                                policy_logps=None) -> tuple[torch.Tensor, torch.Tensor]:
         """The exact full-batch gradient in micro-batches; returns the (detached) scores and loss.
 
         dL/dscores comes from scores computed without a graph (the loss couples all rows: class weights,
@@ -230,14 +253,18 @@ class Discriminator:
         back-propagated with that gradient.
         """
         seeds = torch.randint(0, 2**62, (len(chunks),)).tolist()
+
+        def forward(c: range, seed: int) -> torch.Tensor:
+            logps = None if policy_logps is None else [policy_logps[i] for i in c]
+            return self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], seed, logps)
+
         with torch.no_grad():
-            scores = torch.cat([self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], seed)
-                                for c, seed in zip(chunks, seeds)]).float()
+            scores = torch.cat([forward(c, seed) for c, seed in zip(chunks, seeds)]).float()
         leaf = scores.detach().requires_grad_(True)
         loss = self.loss_from_scores(leaf, rows)
         (grad,) = torch.autograd.grad(loss, leaf)
         for c, seed in zip(chunks, seeds):
-            chunk_scores = self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], seed)
+            chunk_scores = forward(c, seed)
             self.accelerator.backward((chunk_scores.float() * grad[c.start: c.stop]).sum())
         return scores, loss.detach()
 
@@ -274,12 +301,15 @@ class Discriminator:
             total += part.item()
         return total
 
-    def scores(self, rows: list[DiscRow], completions: list[list[int]]) -> torch.Tensor:
-        """(N,) sequence scores of rows, without a graph."""
+    def scores(self, rows: list[DiscRow], completions: list[list[int]],
+               policy_logps: Optional[list[torch.Tensor]] = None) -> torch.Tensor:
+        """(N,) sequence scores of rows (discriminator logits: f - log pi when policy_logps are given), no graph."""
         prompts = [self.prompt_ids(r.prompt) for r in rows]
         with torch.no_grad():
-            return torch.cat([self._forward_scores([prompts[i] for i in c], [completions[i] for i in c])
-                              for c in self._chunks(len(rows))]).float()
+            return torch.cat([
+                self._forward_scores([prompts[i] for i in c], [completions[i] for i in c],
+                                     policy_logps=None if policy_logps is None else [policy_logps[i] for i in c])
+                for c in self._chunks(len(rows))]).float()
 
     @staticmethod
     def metrics(scores: torch.Tensor, rows: list[DiscRow], loss: torch.Tensor) -> dict[str, float]:

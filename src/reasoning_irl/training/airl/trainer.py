@@ -3,7 +3,8 @@
 One step (``_generate_and_score_completions``):
 1. TRL samples G completions per prompt (optionally one of them replaced by the expert trace);
 2. the discriminator batch is built: experts vs policy samples and K perturbed experts, each row
-   with its own prompt (reasoning_irl.training.disc_batch);
+   with its own prompt (reasoning_irl.training.disc_batch); with ``structured_discriminator`` every
+   row's tokens are also scored by the current policy (the log π of AIRL's D = exp(f) / (exp(f) + π));
 3. the discriminator takes ``disc_updates_per_step`` optimizer steps;
 4. every policy row is scored by the updated discriminator: token reward = logit / temperature;
 5. (B, T) advantages from the registry estimator (+ optional verifiable outcome mix);
@@ -23,8 +24,9 @@ from accelerate.utils import gather_object
 from reasoning_irl.rewards import get_reward_functions
 from reasoning_irl.training.advantages import compute_advantages, mix_outcome
 from reasoning_irl.training.airl.config import AIRLMethod
-from reasoning_irl.training.airl.discriminator import Discriminator
+from reasoning_irl.training.airl.discriminator import Discriminator, cached_prompt_ids, right_pad
 from reasoning_irl.training.disc_batch import DiscRow, build_disc_batch
+from reasoning_irl.training.policy_loss import completion_logps
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
 
 AIRL_STATE = "airl_state.pt"
@@ -45,6 +47,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self._outcome_funcs = get_reward_functions(list(method.outcome_rewards))
         self._step_inputs: list[dict[str, Any]] = []
         self._train_ids = list(self.train_dataset["id"])  # pool of disc_extra_experts draws
+        self._policy_prompts: dict[str, list[int]] = {}
 
     # --- sampling, with the expert trace inside the group -------------------------------------------
     def _generate(self, prompts: list):
@@ -85,7 +88,8 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         aligned = [self.disc.policy_ids(ids.tolist(), m.tolist()) for ids, m in zip(completion_ids, completion_mask)]
         rows, completions = self._disc_rows(inputs, output, aligned)
-        disc_metrics = self.disc.update(rows, completions) if mode == "train" else {}
+        logps = self._policy_logps(rows, completions) if self.method.structured_discriminator else None
+        disc_metrics = self.disc.update(rows, completions, logps) if mode == "train" else {}
         self._check_finite(disc_metrics.get("disc/loss", 0.0), "discriminator loss")
         t2 = time.perf_counter()
         rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
@@ -128,6 +132,36 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         completions = [next(queues[r.source_index]) if r.kind == "policy" else self.disc.text_ids(r.completion)
                        for r in rows]
         return rows, completions
+
+    @torch.no_grad()
+    def _policy_logps(self, rows: list[DiscRow], completions: list[list[int]]) -> list[torch.Tensor]:
+        """log π of every completion token of every row under the current policy, at the sampling temperature.
+
+        The completions are reward-side ids, which are the policy's own ids: the structured discriminator
+        requires a shared tokenizer. Prompts are left-padded and completions right-padded, as in the policy
+        loss, so only completion positions are projected to the vocabulary.
+        """
+        tok = self._tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        device = self.accelerator.device
+        out: list[torch.Tensor] = []
+        for chunk in self.disc._chunks(len(rows)):
+            prompts = [self._policy_prompt(rows[i].prompt) for i in chunk]
+            width = max(len(p) for p in prompts)
+            prompt_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+            prompt_mask = torch.zeros_like(prompt_ids)
+            for k, p in enumerate(prompts):
+                prompt_ids[k, width - len(p):] = torch.tensor(p, dtype=torch.long)
+                prompt_mask[k, width - len(p):] = 1
+            prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+            comp_ids, comp_mask = right_pad([completions[i] for i in chunk], pad, device)
+            logps = completion_logps(self.model, torch.cat([prompt_ids, comp_ids], 1),
+                                     torch.cat([prompt_mask, comp_mask], 1), comp_ids.size(1), self.temperature)
+            out += [logps[k, : len(completions[i])].float() for k, i in enumerate(chunk)]
+        return out
+
+    def _policy_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        return cached_prompt_ids(self._tokenizer, messages, self._policy_prompts)
 
     def _extra_experts(self, taken: set) -> list[dict]:
         """``disc_extra_experts`` training records other than the step's own, drawn with the discriminator's
