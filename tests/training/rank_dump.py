@@ -37,8 +37,8 @@ def install(dump_dir: Path) -> None:
     local_metrics: list[dict] = []
     update, save_final = Discriminator.update, AtomicCheckpointMixin.save_final
 
-    def recording_update(self, rows, completions):
-        metrics = update(self, rows, completions)
+    def recording_update(self, rows, completions, policy_logps=None):
+        metrics = update(self, rows, completions, policy_logps)
         local_metrics.append(dict(metrics))
         return metrics
 

@@ -26,6 +26,7 @@ AIRL = [
     "experiment=tiny_airl", "run_name=ddp", "dataset.num_train=8", "dataset.num_test=2",
     "training.per_device_batch_size=4", "training.save_steps=1", "sampling.max_completion_length=6",
     "method.disc_updates_per_step=2", "method.perturbations_per_expert=2",
+    "method.structured_discriminator=true",  # the policy's log-probabilities come from the DDP-wrapped policy
 ]
 
 
