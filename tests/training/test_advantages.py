@@ -34,7 +34,7 @@ M2 = torch.ones(2, 2)
 
 
 def test_registry_names():
-    assert {"grpo", "prime", "rloo", "sparse"} <= set(ADVANTAGES.names())
+    assert {"grpo", "grpo_token_rms", "prime", "rloo", "sparse"} <= set(ADVANTAGES.names())
 
 
 def test_grpo_gamma_zero_is_normalised_reward():
@@ -100,6 +100,24 @@ RP = t([[1, 2, 3], [0, 1, 7]])
 MP = t([[1, 1, 1], [1, 1, 0]])
 
 
+def test_grpo_token_rms_scales_by_token_rms():
+    # R2 centred as in grpo: [[-.5, 1.5], [-1.5, .5]]; token RMS = sqrt((.25 + 2.25 + 2.25 + .25) / 4) = sqrt(1.25).
+    s = math.sqrt(1.25)
+    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=0.0), [[-.5 / s, 1.5 / s], [-1.5 / s, .5 / s]])
+    # gamma = 1: suffix sums [1 / s, 1.5 / s] and [-1 / s, .5 / s].
+    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=1.0), [[1 / s, 1.5 / s], [-1 / s, .5 / s]])
+    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=0.0, normalize=False), [[-.5, 1.5], [-1.5, .5]])
+
+
+def test_grpo_token_rms_keeps_a_tight_group_small():
+    # Two groups of one-token rows: sums (4, 2) and (1.2, 0.8) -> centred (1, -1) and (.2, -.2).
+    # grpo gives both groups +-1; here the RMS is sqrt((1 + 1 + .04 + .04) / 4) = sqrt(.52).
+    rewards = t([[4.0], [2.0], [1.2], [0.8]])
+    s = math.sqrt(0.52)
+    close(compute_advantages("grpo", rewards, torch.ones(4, 1), 2, gamma=0.0)[:, 0:1], [[1], [-1], [1], [-1]])
+    close(compute_advantages("grpo_token_rms", rewards, torch.ones(4, 1), 2, gamma=0.0), [[1 / s], [-1 / s], [.2 / s], [-.2 / s]])
+
+
 def test_prime_leave_one_out():
     # Baseline of row0 = mean of row1 = 0.5 -> r' = [0.5, 1.5, 2.5];
     # baseline of row1 = mean of row0 = 2 -> r' = [-2, -1, pad].
@@ -157,7 +175,7 @@ def test_mask_not_value_marks_padding():
 
 
 @pytest.mark.parametrize("gamma", [1.0, 0.99])
-@pytest.mark.parametrize("name", ["grpo", "prime", "rloo", "sparse"])
+@pytest.mark.parametrize("name", ["grpo", "grpo_token_rms", "prime", "rloo", "sparse"])
 def test_long_sequences_are_finite(name, gamma):
     torch.manual_seed(0)
     rewards = torch.randn(4, 8192, dtype=torch.bfloat16)

@@ -185,7 +185,8 @@ def observe(step, **change) -> dict:
 KNOBS = [
     ("reward_temperature", 3.0), ("reward_clip", 1e-3), ("gamma", 0.5), ("gamma", 1.0),
     ("normalize_rewards", False), ("outcome_reward_weight", 1.0), ("expert_in_group", "none"),
-    ("expert_in_group", "balanced"), ("advantage", "prime"), ("advantage", "rloo"), ("advantage", "sparse"),
+    ("expert_in_group", "balanced"), ("advantage", "grpo_token_rms"), ("advantage", "prime"), ("advantage", "rloo"),
+    ("advantage", "sparse"),
     ("perturbations_per_expert", 0), ("perturbations_per_expert", 1), ("perturbations", ["shift_answer"]),
     ("label_smoothing", 0.3), ("disc_temperature", 4.0), ("pairwise_margin_weight", 0.0),
     ("pairwise_margin", 10.0), ("disc_loss", "wgan"), ("disc_extra_experts", 2),

@@ -122,10 +122,42 @@ def grpo_advantages(
     """
     r, m = _check(rewards, mask, group_size)
     if normalize:
-        mu, sigma = _group_stats(r.sum(dim=1), group_size)
-        lengths = m.sum(dim=1).clamp(min=1).to(torch.float32)
-        r = (r - (mu / lengths)[:, None]) / (sigma[:, None] + eps)
+        centred, sigma = _group_centred(r, m, group_size)
+        r = centred / (sigma[:, None] + eps)
         r = torch.where((sigma < eps)[:, None], torch.zeros_like(r), r)  # padding: skipped by the recursion
+    return discounted_reverse_sum(r, m, gamma)
+
+
+def _group_centred(r: torch.Tensor, m: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``r_t - mu_g / T_i`` (0 on padding), whose row sums are S_i - mu_g, and each row's group return std."""
+    mu, sigma = _group_stats(r.sum(dim=1), group_size)
+    lengths = m.sum(dim=1).clamp(min=1).to(torch.float32)
+    return torch.where(m, r - (mu / lengths)[:, None], torch.zeros_like(r)), sigma
+
+
+@ADVANTAGES.register("grpo_token_rms")
+def grpo_token_rms_advantages(
+    rewards: torch.Tensor,
+    mask: torch.Tensor,
+    group_size: int,
+    gamma: float = 1.0,
+    normalize: bool = True,
+    eps: float = DEFAULT_EPS,
+) -> torch.Tensor:
+    """GRPO's group centring, scaled by the batch's token-level RMS instead of the group's std.
+
+    r'_t = (r_t - mu_g / T_i) / rms, with rms the root mean square of ``r_t - mu_g / T_i`` over every
+    valid token of the batch, then the discounted reverse recursion. ``grpo`` divides by the std of
+    *sequence* returns, which can be far smaller than the token rewards when they cancel within a
+    sequence (a learned reward's per-token values easily do): advantages of tens of units, and the
+    policy steps far from its reference. Here every token reward has unit scale whatever the group's
+    spread. ``normalize=False`` skips the scaling (centring only).
+    """
+    r, m = _check(rewards, mask, group_size)
+    r, _ = _group_centred(r, m, group_size)
+    if normalize:
+        rms = (r.pow(2).sum() / m.sum().clamp(min=1)).sqrt()
+        r = r / (rms + eps) if rms >= eps else torch.zeros_like(r)
     return discounted_reverse_sum(r, m, gamma)
 
 

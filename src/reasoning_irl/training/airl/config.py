@@ -75,7 +75,7 @@ class AIRLMethod:
     reward_clip: Optional[float] = None
     """Clip token rewards to [-c, c] (null = no clipping)."""
     advantage: str = "grpo"
-    """A name in reasoning_irl.training.advantages.ADVANTAGES: grpo | prime | rloo | sparse."""
+    """A name in reasoning_irl.training.advantages.ADVANTAGES: grpo | grpo_token_rms | prime | rloo | sparse."""
     gamma: float = 0.9
     """Discount of the reward-to-go A_t = r_t + γ·A_{t+1} (grpo, prime)."""
     normalize_rewards: bool = True
