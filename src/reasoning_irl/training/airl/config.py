@@ -77,7 +77,7 @@ class AIRLMethod:
     advantage: str = "grpo"
     """A name in reasoning_irl.training.advantages.ADVANTAGES: grpo | grpo_token_rms | prime | rloo | sparse."""
     gamma: float = 0.9
-    """Discount of the reward-to-go A_t = r_t + γ·A_{t+1} (grpo, prime)."""
+    """Discount of the reward-to-go A_t = r_t + γ·A_{t+1} (grpo, grpo_token_rms, prime)."""
     normalize_rewards: bool = True
     """Group-normalise token rewards before the reward-to-go (grpo, sparse)."""
     outcome_reward_weight: float = 0.0
