@@ -12,7 +12,7 @@ import torch
 
 def build_artifacts(root: Path) -> dict[str, Path]:
     """Tiny Qwen2 policy + reward backbones, a LoRA policy adapter (run-style final/ with config.yaml),
-    and a saved TokenRewardModel with a random head. Idempotent."""
+    and saved TokenRewardModels with a random head (one plain, one with lm_prior). Idempotent."""
     from reasoning_irl.models import ensure_tiny_model
     from reasoning_irl.models.config import LoraSettings
     from reasoning_irl.models.loading import load_tokenizer
@@ -28,6 +28,14 @@ def build_artifacts(root: Path) -> dict[str, Path]:
             with torch.no_grad():
                 rm.head.weight.normal_(0, 1.0)  # a non-constant reward
         rm.save(rm_dir, tokenizer=load_tokenizer(str(backbone)))
+    rm_lm_dir = root / "rm_lm_prior"
+    if not (rm_lm_dir / "reward_model.json").is_file():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            rm = TokenRewardModel(str(backbone), lora=LoraSettings(r=4, alpha=8), lm_prior=True)
+            with torch.no_grad():
+                rm.head.weight.normal_(0, 0.3)  # log-density plus a non-constant head
+        rm.save(rm_lm_dir, tokenizer=load_tokenizer(str(backbone)))
     if not (run_dir / "final" / "adapter_config.json").is_file():
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForCausalLM
@@ -48,7 +56,7 @@ def build_artifacts(root: Path) -> dict[str, Path]:
         cfg_file.write_text(json.dumps(cfg))
         (run_dir / "config.yaml").write_text(
             "model:\n  name_or_path: artifacts/tiny-qwen2-policy\n  tiny: {arch: qwen2, preset: policy}\n")
-    return {"root": root, "policy": policy, "backbone": backbone, "rm": rm_dir, "run": run_dir,
+    return {"root": root, "policy": policy, "backbone": backbone, "rm": rm_dir, "rm_lm_prior": rm_lm_dir, "run": run_dir,
             "adapter": run_dir / "final"}
 
 

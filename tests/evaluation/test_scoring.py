@@ -14,12 +14,14 @@ from reasoning_irl.evaluation import scoring
 from reasoning_irl.evaluation.scoring import score_policy_tokens, score_policy_tokens_loop, token_texts
 
 
-@pytest.fixture(scope="module")
-def setup(eval_artifacts):
+@pytest.fixture(scope="module", params=["rm", "rm_lm_prior"])
+def setup(eval_artifacts, request):
+    """Each test runs with a plain reward model and with one whose token score reads the previous position's
+    LM prediction (lm_prior), so the prompt-cache path must hand the first completion token its prediction."""
     from reasoning_irl.models.loading import load_tokenizer
     from reasoning_irl.models.reward_model import load_reward_model
 
-    model, rtok = load_reward_model(eval_artifacts["rm"])
+    model, rtok = load_reward_model(eval_artifacts[request.param])
     ptok = load_tokenizer(str(eval_artifacts["policy"]))
     records = load_split({"name": "synthetic", "num_test": 12}, "test")
     rng = random.Random(0)

@@ -10,7 +10,8 @@ import torch
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models import ensure_tiny_model
 from reasoning_irl.models.config import LoraSettings
-from reasoning_irl.models.reward_model import META_FILE, TokenRewardModel, load_reward_model
+from reasoning_irl.models.reward_model import (META_FILE, TokenRewardModel, load_reward_model, load_reward_weights,
+                                               next_token_logps)
 
 LORA = LoraSettings(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
 
@@ -130,3 +131,46 @@ def test_folder_that_is_not_a_reward_model(backbone, tmp_path):
     (tmp_path / "bad" / META_FILE).write_text("{not json")
     with pytest.raises(ConfigError, match="not a saved reward model"):
         load_reward_model(tmp_path / "bad")
+
+
+def test_next_token_logps_by_hand():
+    # Vocabulary of 2: logits (0, 0) give token 0 log 1/2; (log 3, 0) give token 1 log 1/4 (token 0: log 3/4).
+    logits = torch.tensor([[[0.0, 0.0], [float(torch.log(torch.tensor(3.0))), 0.0], [5.0, 5.0]]])
+    ids = torch.tensor([[1, 0, 1]])
+    expected = torch.log(torch.tensor([[1.0, 0.5, 0.25]]))
+    expected[0, 0] = 0.0  # position 0 has no prediction
+    torch.testing.assert_close(next_token_logps(logits, ids), expected)
+
+
+@pytest.mark.parametrize("lora", [None, LORA])
+def test_lm_prior_starts_as_the_backbone_log_density(backbone, tokenizer, lora):
+    from transformers import AutoModelForCausalLM
+
+    model = TokenRewardModel(backbone, lora=lora, lm_prior=True).eval()
+    lm = AutoModelForCausalLM.from_pretrained(backbone).eval()
+    ids = _ids(tokenizer)
+    with torch.no_grad():
+        got = model(ids, torch.ones_like(ids))
+        logps = torch.log_softmax(lm(input_ids=ids).logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
+    assert got[0, 0].item() == 0.0
+    torch.testing.assert_close(got[0, 1:], logps, rtol=1e-5, atol=1e-5)
+    assert (got[0, 1:] < 0).all()
+
+
+def test_lm_prior_save_load_and_mismatch(backbone, tokenizer, tmp_path):
+    torch.manual_seed(0)
+    model = TokenRewardModel(backbone, lora=LORA, lm_prior=True).eval()
+    _perturb_lora(model)
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.5)
+    out = model.save(tmp_path / "rm", tokenizer)
+    assert json.loads((out / META_FILE).read_text())["lm_prior"] is True
+    loaded, _ = load_reward_model(out)
+    ids = _ids(tokenizer)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(ids, torch.ones_like(ids)), model(ids, torch.ones_like(ids)),
+                                   rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="lm_prior"):
+        load_reward_weights(TokenRewardModel(backbone, lora=LORA), out)
+    with pytest.raises(ValueError, match="input_ids"):
+        model(inputs_embeds=torch.zeros(1, 3, model.hidden_size))

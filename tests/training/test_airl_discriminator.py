@@ -42,14 +42,15 @@ def accelerator():
     return Accelerator(cpu=True)
 
 
-def reward_model(path, seed: int = 0, dropout: float = 0.0, lora: bool = True) -> TokenRewardModel:
+def reward_model(path, seed: int = 0, dropout: float = 0.0, lora: bool = True, lm_prior: bool = False):
     torch.manual_seed(seed)  # the LoRA and head initialisation
-    return TokenRewardModel(str(path), lora=LoraSettings(r=4, alpha=8, dropout=dropout) if lora else None)
+    return TokenRewardModel(str(path), lora=LoraSettings(r=4, alpha=8, dropout=dropout) if lora else None,
+                            lm_prior=lm_prior)
 
 
 def make_disc(paths, accelerator, policy="policy", reward="reward", seed=0, dropout=0.0, **method):
     tokenizer = load_tokenizer(str(paths[reward]))
-    model = reward_model(paths[reward], seed=seed, dropout=dropout)
+    model = reward_model(paths[reward], seed=seed, dropout=dropout, lm_prior=method.get("reward_lm_prior", False))
     m = AIRLMethod(**{"disc_learning_rate": 1e-2, "perturbations_per_expert": 2, **method})
     return Discriminator(model, tokenizer, load_tokenizer(str(paths[policy])), m, accelerator, total_updates=10, seed=3)
 
@@ -297,3 +298,26 @@ def test_structured_discriminator_needs_a_shared_tokenizer(paths, accelerator):
         make_disc(paths, accelerator, reward="llama", structured_discriminator=True)
     with pytest.raises(ConfigError, match="reward_mode dense"):
         AIRLMethod(structured_discriminator=True, reward_mode="sparse", advantage="sparse").check()
+
+
+def test_lm_prior_rewards_start_as_the_backbone_log_density_and_train(paths, accelerator):
+    from transformers import AutoModelForCausalLM
+
+    disc = make_disc(paths, accelerator, reward_lm_prior=True, structured_discriminator=True)
+    tok = disc.policy_tokenizer
+    real = tok("<think>\n20 - 6 = 14\n</think>", add_special_tokens=False)["input_ids"]
+    ids, mask = padded([real], filler=tok.pad_token_id)
+    prompt = disc.prompt_ids(RECORDS[1]["prompt"])
+    full = torch.tensor([prompt + real])
+    with torch.no_grad():
+        lm = AutoModelForCausalLM.from_pretrained(str(paths["reward"])).eval()
+        logps = torch.log_softmax(lm(input_ids=full).logits[0, :-1], -1).gather(-1, full[0, 1:, None])[:, 0]
+    before = disc.token_rewards([RECORDS[1]["prompt"]], ids, mask)[0]
+    torch.testing.assert_close(before[: len(real)], logps[len(prompt) - 1:], atol=1e-5, rtol=1e-5)  # f = log p
+    rows, completions = rows_of(disc)
+    low = [torch.full((len(c),), -4.0 if r.label else -0.1) for r, c in zip(rows, completions)]
+    micro = [make_disc(paths, accelerator, reward_lm_prior=True, structured_discriminator=True,
+                       disc_micro_batch_size=size).update(rows, completions, low)["disc/loss"] for size in (1, 64)]
+    assert micro[0] == pytest.approx(micro[1], rel=1e-5)
+    disc.update(rows, completions, low)
+    assert not torch.allclose(disc.token_rewards([RECORDS[1]["prompt"]], ids, mask)[0], before)

@@ -128,8 +128,10 @@ def _score_full(model: Any, rows: Sequence[ScoringRow], order: list[int], pad_id
 def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, list[int]], pad_id: int,
                   batch_size: int, score: Any) -> None:
     """Rows grouped by prompt: each prompt runs once (``batch_size`` prompts a batch, kept as a key/value cache);
-    its completions then continue from that cache in length-sorted batches of ``batch_size`` rows, at positions
-    ``start..`` with the padded prompt slots masked out -- the same logits as the whole rows, minus the repeats."""
+    its completions then continue from that cache in length-sorted batches of ``batch_size`` rows -- the same
+    logits as the whole rows, minus the repeats. The continuation starts one token early, at the prompt's last
+    token (position ``start - 1``, its cache slot masked out), so a model whose token score reads the previous
+    position's prediction (``lm_prior``) sees it for the first completion token too."""
     from transformers import DynamicCache
 
     device = _device(model)
@@ -145,20 +147,22 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
         for b in range(0, len(members), batch_size):
             part = members[b: b + batch_size]
             batch = [rows[i] for _, i in part]
-            tails = [r.ids[r.start:] for r in batch]
-            if not tails[0]:  # longest first: no completion tokens in this batch
+            if len(batch[0].ids) == batch[0].start:  # longest first: no completion tokens in this batch
                 score([i for _, i in part], torch.zeros((len(part), 1)), [0] * len(part))
                 continue
-            width, used = len(tails[0]), max(r.start for r in batch)  # prompt slots this batch needs
+            tails = [r.ids[r.start - 1:] for r in batch]
+            width = len(tails[0])
+            starts = torch.tensor([r.start - 1 for r in batch], device=device)  # cached prompt slots per row
+            used = int(starts.max())
             sel = torch.tensor([j for j, _ in part], device=device)
             past = DynamicCache([(k[sel, :, :used], v[sel, :, :used]) for k, v in kv])
             tail_ids, tail_mask = _padded(tails, pad_id)
-            mask = torch.cat([prompt_mask[sel, :used], tail_mask.to(device)], dim=1)
-            starts = torch.tensor([r.start for r in batch], device=device)
+            cached = (torch.arange(used, device=device)[None, :] < starts[:, None]).long()
+            mask = torch.cat([cached, tail_mask.to(device)], dim=1)
             positions = starts[:, None] + torch.arange(width, device=device)
             logits = model(input_ids=tail_ids.to(device), attention_mask=mask, position_ids=positions,
                            past_key_values=past, use_cache=True).float()
-            score([i for _, i in part], logits, [0] * len(part))
+            score([i for _, i in part], logits, [1] * len(part))
 
 
 @torch.inference_mode()
@@ -181,7 +185,7 @@ def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, tempe
     groups: dict[tuple, list[int]] = {}
     if share_prompts and _can_share_prompts(reward_model):
         for i, row in enumerate(rows):
-            if row.start:
+            if row.start >= 2:  # the cache holds the prompt minus its last token
                 groups.setdefault(tuple(row.ids[: row.start]), []).append(i)
         groups = {key: members for key, members in groups.items() if len(members) > 1}
     shared = {i for members in groups.values() for i in members}

@@ -5,9 +5,15 @@
 prefix. Batches must be right-padded: Qwen2/Llama take positions from the sequence index, so left
 padding would shift the positions of the real tokens.
 
+With ``lm_prior`` the backbone keeps its LM head and a token's logit is ``log p(token | prefix)`` under
+that head plus the scalar head's value, the scalar head starting at zero: the reward starts as the
+backbone's log-density of the text (AIRL's optimal f is the expert's log-density, up to shaping) and
+training moves both terms. A backbone SFT'd on expert traces then starts as a checker of the policy's
+tokens instead of a random scorer. Position 0 of an input has no prediction and gets the head value only.
+
 A saved reward model is a folder::
 
-    reward_model.json   format marker + backbone name_or_path, mode, lora settings, hidden size
+    reward_model.json   format marker + backbone name_or_path, mode, lora settings, hidden size, lm_prior
     head.safetensors    the scalar head (weight, bias)
     adapter/            the LoRA adapter (when lora is set), or
     backbone/           the full backbone weights (when lora is None)
@@ -44,19 +50,19 @@ def _lora_targets(model: nn.Module, wanted: list[str]) -> list[str]:
 
 
 class TokenRewardModel(nn.Module):
-    """Backbone (``AutoModel``, no LM head) + optional LoRA + ``Linear(hidden, 1)`` on every position."""
+    """Backbone (``AutoModel``; ``AutoModelForCausalLM`` with ``lm_prior``) + optional LoRA +
+    ``Linear(hidden, 1)`` on every position."""
 
     def __init__(self, backbone_name_or_path: str, mode: str = "dense", lora: Optional[LoraSettings] = None,
-                 dtype: Optional[torch.dtype] = None, _backbone: Optional[nn.Module] = None):
+                 dtype: Optional[torch.dtype] = None, _backbone: Optional[nn.Module] = None, lm_prior: bool = False):
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"reward model mode must be one of {MODES}, got {mode!r}")
-        from transformers import AutoModel
-
         self.backbone_name_or_path = str(backbone_name_or_path)  # stored as given: no invented abs paths
         self.mode = mode
         self.lora = lora
-        base = _backbone if _backbone is not None else AutoModel.from_pretrained(
+        self.lm_prior = bool(lm_prior)
+        base = _backbone if _backbone is not None else backbone_class(self.lm_prior).from_pretrained(
             self.backbone_name_or_path, **({"dtype": dtype} if dtype is not None else {}))
         self.hidden_size = int(base.config.hidden_size)
         if lora is not None and _backbone is None:
@@ -69,19 +75,29 @@ class TokenRewardModel(nn.Module):
         # float32 whatever the backbone's dtype: it is trained, and AdamW steps of ~lr on a bf16 weight of ~0.03
         # round away (PEFT keeps LoRA weights in float32 for the same reason). Hidden states are cast up to it.
         self.head = nn.Linear(self.hidden_size, 1)
+        if self.lm_prior:  # f = log p(token | prefix) at the start
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
                 inputs_embeds: Optional[torch.Tensor] = None, **backbone_kwargs: Any) -> torch.Tensor:
         """Token logits ``(B, T)``; position ``t`` has seen tokens ``<= t`` only.
 
-        ``inputs_embeds`` replaces ``input_ids`` (the WGAN gradient penalty differentiates w.r.t. them).
-        ``backbone_kwargs`` (``past_key_values``, ``position_ids``, ``use_cache``) go to the backbone: batched
-        scoring runs a prompt shared by several completions once and continues each from its key/value cache.
+        ``inputs_embeds`` replaces ``input_ids`` (the WGAN gradient penalty differentiates w.r.t. them; not
+        with ``lm_prior``, whose log-density term needs the token ids). ``backbone_kwargs`` (``past_key_values``,
+        ``position_ids``, ``use_cache``) go to the backbone: batched scoring runs a prompt shared by several
+        completions once and continues each from its key/value cache.
         """
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+        if not self.lm_prior:
+            out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                                **backbone_kwargs)
+            return self.head(out.last_hidden_state.to(self.head.weight.dtype)).squeeze(-1)
+        if input_ids is None:
+            raise ValueError("a reward model with lm_prior scores token ids (input_ids), not inputs_embeds")
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
                             **backbone_kwargs)
-        hidden = out.last_hidden_state
-        return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)
+        scores = self.head(out.hidden_states[-1].to(self.head.weight.dtype)).squeeze(-1)
+        return scores + next_token_logps(out.logits, input_ids).to(scores.dtype)
 
     def sequence_scores(self, token_logits: torch.Tensor, completion_mask: torch.Tensor,
                         mode: Optional[str] = None) -> torch.Tensor:
@@ -108,7 +124,7 @@ class TokenRewardModel(nn.Module):
             "r": self.lora.r, "alpha": self.lora.alpha, "dropout": self.lora.dropout,
             "target_modules": list(self.lora.target_modules)}
         return {"format": FORMAT, "backbone": self.backbone_name_or_path, "mode": self.mode,
-                "lora": lora, "hidden_size": self.hidden_size}
+                "lora": lora, "hidden_size": self.hidden_size, "lm_prior": self.lm_prior}
 
     def save(self, path: str | Path, tokenizer: Any = None) -> Path:
         """Write the folder atomically: build it in a temp sibling, then rename over ``path``."""
@@ -139,6 +155,21 @@ class TokenRewardModel(nn.Module):
         return out
 
 
+def backbone_class(lm_prior: bool):
+    """The transformers auto class a backbone loads with: the causal LM (LM head kept) for ``lm_prior``."""
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    return AutoModelForCausalLM if lm_prior else AutoModel
+
+
+def next_token_logps(lm_logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """``(B, T)``: position ``t`` holds ``log p(input_ids[t] | input_ids[<t])`` from the logits at ``t - 1``;
+    position 0 (no prediction) holds 0. Computed as gather minus logsumexp, in float32."""
+    logits = lm_logits[:, :-1].float()
+    picked = logits.gather(-1, input_ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    return torch.cat([picked.new_zeros(picked.shape[0], 1), picked], dim=1)
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The folder's ``reward_model.json``; one clear error when the folder is not a reward model."""
     meta_path = Path(path) / META_FILE
@@ -156,20 +187,22 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
 
     The tokenizer is the folder's own (falling back to the backbone's when none was saved).
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     folder = Path(path)
     meta = read_metadata(folder)
     kw = {"dtype": dtype} if dtype is not None else {}
     lora = None if meta["lora"] is None else LoraSettings(**meta["lora"])
+    lm_prior = bool(meta.get("lm_prior", False))  # folders written before the option have none
+    auto = backbone_class(lm_prior)
     if lora is not None:
         from peft import PeftModel
 
-        base = AutoModel.from_pretrained(meta["backbone"], **kw)
+        base = auto.from_pretrained(meta["backbone"], **kw)
         backbone = PeftModel.from_pretrained(base, str(folder / "adapter"), is_trainable=True)
     else:
-        backbone = AutoModel.from_pretrained(str(folder / "backbone"), **kw)
-    model = TokenRewardModel(meta["backbone"], mode=meta["mode"], lora=lora, _backbone=backbone)
+        backbone = auto.from_pretrained(str(folder / "backbone"), **kw)
+    model = TokenRewardModel(meta["backbone"], mode=meta["mode"], lora=lora, _backbone=backbone, lm_prior=lm_prior)
     head = load_file(str(folder / HEAD_FILE))
     model.head.load_state_dict({k: v.to(model.head.weight.dtype) for k, v in head.items()})
     tok_source = folder if (folder / "tokenizer_config.json").is_file() else meta["backbone"]
@@ -183,15 +216,15 @@ def load_reward_weights(model: TokenRewardModel, path: str | Path) -> None:
     """Load a saved folder's trained weights (adapter or backbone, and head) into an existing model in place."""
     folder = Path(path)
     meta = read_metadata(folder)
-    if (meta["lora"] is None) != (model.lora is None) or meta["hidden_size"] != model.hidden_size:
-        raise ConfigError(f"{folder}: saved reward model does not match this one (lora or size differ)")
+    if ((meta["lora"] is None) != (model.lora is None) or meta["hidden_size"] != model.hidden_size
+            or bool(meta.get("lm_prior", False)) != model.lm_prior):
+        raise ConfigError(f"{folder}: saved reward model does not match this one (lora, size or lm_prior differ)")
     if model.lora is not None:
         from peft import set_peft_model_state_dict
 
         set_peft_model_state_dict(model.backbone, load_file(str(folder / "adapter" / "adapter_model.safetensors")))
     else:
-        from transformers import AutoModel
-
-        model.backbone.load_state_dict(AutoModel.from_pretrained(str(folder / "backbone")).state_dict())
+        saved = backbone_class(model.lm_prior).from_pretrained(str(folder / "backbone"))
+        model.backbone.load_state_dict(saved.state_dict())
     head = load_file(str(folder / HEAD_FILE))
     model.head.load_state_dict({k: v.to(model.head.weight.dtype) for k, v in head.items()})

@@ -67,6 +67,11 @@ class AIRLMethod:
     with f the reward model's score and π the current policy (detached), and f alone is the learned reward (for
     the policy and for reranking). A plain classifier's logit tends to log p_E - log π, which also rewards what
     the policy finds unlikely. Needs a shared policy/reward tokenizer and reward_mode dense."""
+    reward_lm_prior: bool = False
+    """The reward model keeps its backbone's LM head: a token's f = log p(token | prefix) under the backbone
+    plus the scalar head (started at 0), so f starts as the log-density of a backbone SFT'd on expert traces
+    (AIRL's optimal f is the expert's log-density up to shaping) and both terms train. Not with the WGAN
+    gradient penalty (it differentiates input embeddings; the log-density needs token ids)."""
     frozen_reward_model: Optional[str] = None
     """Load a saved reward model folder and never update it (with disc_updates_per_step=0)."""
     # --- token reward and advantages ---
@@ -118,6 +123,8 @@ class AIRLMethod:
             bad("advantage must be sparse when reward_mode is sparse (a sequence score has no per-token reward-to-go)")
         if self.structured_discriminator and self.reward_mode != "dense":
             bad("structured_discriminator needs reward_mode dense (the policy term is subtracted token by token)")
+        if self.reward_lm_prior and self.disc_loss == "wgan" and self.wgan_lipschitz == "gradient_penalty":
+            bad("reward_lm_prior does not work with the WGAN gradient penalty (use wgan_lipschitz=weight_clip or bce)")
         if self.wgan_lipschitz not in ("gradient_penalty", "weight_clip"):
             bad(f"wgan_lipschitz must be gradient_penalty or weight_clip, got {self.wgan_lipschitz!r}")
         if self.expert_in_group not in EXPERT_IN_GROUP:

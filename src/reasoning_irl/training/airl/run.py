@@ -32,12 +32,16 @@ def build_reward_model(typed: AIRLRunConfig):
         model, tokenizer = load_reward_model(method.frozen_reward_model)
         if model.mode != method.reward_mode:
             raise ConfigError(f"frozen reward model is {model.mode} but method.reward_mode is {method.reward_mode}")
+        if model.lm_prior != method.reward_lm_prior:
+            raise ConfigError(f"frozen reward model has lm_prior={model.lm_prior} but method.reward_lm_prior is "
+                              f"{method.reward_lm_prior}")
         return model, tokenizer
     cfg = typed.reward_model
     if cfg.backend == "unsloth" or cfg.load_in_4bit:
         raise ConfigError("reward_model: the discriminator loads with transformers (backend hf, no 4-bit)")
     path = resolve_model_path(cfg)
-    model = TokenRewardModel(path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype))
+    model = TokenRewardModel(path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype),
+                             lm_prior=method.reward_lm_prior)
     if cfg.gradient_checkpointing:
         backbone = model.backbone
         # The transformers 5 name first (the old one warns); its default is non-reentrant, which lets
