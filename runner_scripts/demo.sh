@@ -7,7 +7,7 @@
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
 # Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), THREADS (torch
-# threads per process), BASE_STEPS, METHOD_STEPS,
+# threads per process), BASE_STEPS, REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
 # EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a
 # smaller dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
 # continues where it stopped; delete OUT to start over.
@@ -18,7 +18,8 @@ OUT=${OUT:-outputs/demo-s${SEED}}
 PYTHON=${PYTHON:-.venv/bin/python}
 ARTIFACTS=${ARTIFACTS:-artifacts}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
-BASE_STEPS=${BASE_STEPS:-400}
+BASE_STEPS=${BASE_STEPS:-600}
+REWARD_STEPS=${REWARD_STEPS:-1500}
 METHOD_STEPS=${METHOD_STEPS:-100}
 EVAL_PROBLEMS=${EVAL_PROBLEMS:-200}
 EVAL_SAMPLES=${EVAL_SAMPLES:-8}
@@ -54,10 +55,10 @@ if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-q
     timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
 fi
 
-if stage "2/6 base policy and reward backbone: short SFT on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
+if stage "2/6 base policy (short SFT) and reward backbone (longer SFT) on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
     [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
         timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
-    timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
+    timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
 fi
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)

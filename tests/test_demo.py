@@ -19,7 +19,7 @@ import pytest
 from reasoning_irl.models import ensure_tiny_model
 
 SHORT = {
-    "BASE_STEPS": "30", "METHOD_STEPS": "2", "EVAL_PROBLEMS": "6", "EVAL_SAMPLES": "2", "IRL_PROBLEMS": "6",
+    "BASE_STEPS": "30", "REWARD_STEPS": "30", "METHOD_STEPS": "2", "EVAL_PROBLEMS": "6", "EVAL_SAMPLES": "2", "IRL_PROBLEMS": "6",
     "THREADS": "1", "EXTRA": "dataset.num_train=64 dataset.num_test=8 training.per_device_batch_size=8",
 }
 
