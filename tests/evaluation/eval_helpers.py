@@ -20,22 +20,16 @@ def build_artifacts(root: Path) -> dict[str, Path]:
 
     policy = ensure_tiny_model(root / "tiny-qwen2-policy", arch="qwen2", preset="policy")
     backbone = ensure_tiny_model(root / "tiny-qwen2-reward", arch="qwen2", preset="reward")
-    rm_dir, run_dir = root / "rm", root / "run"
-    if not (rm_dir / "reward_model.json").is_file():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            rm = TokenRewardModel(str(backbone), lora=LoraSettings(r=4, alpha=8))
-            with torch.no_grad():
-                rm.head.weight.normal_(0, 1.0)  # a non-constant reward
-        rm.save(rm_dir, tokenizer=load_tokenizer(str(backbone)))
-    rm_lm_dir = root / "rm_lm_prior"
-    if not (rm_lm_dir / "reward_model.json").is_file():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            rm = TokenRewardModel(str(backbone), lora=LoraSettings(r=4, alpha=8), lm_prior=True)
-            with torch.no_grad():
-                rm.head.weight.normal_(0, 0.3)  # log-density plus a non-constant head
-        rm.save(rm_lm_dir, tokenizer=load_tokenizer(str(backbone)))
+    rm_dir, rm_lm_dir, run_dir = root / "rm", root / "rm_lm_prior", root / "run"
+    # head std: a non-constant reward on its own, or added to the log-density (lm_prior)
+    for folder, lm_prior, head_std in ((rm_dir, False, 1.0), (rm_lm_dir, True, 0.3)):
+        if not (folder / "reward_model.json").is_file():
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                rm = TokenRewardModel(str(backbone), lora=LoraSettings(r=4, alpha=8), lm_prior=lm_prior)
+                with torch.no_grad():
+                    rm.head.weight.normal_(0, head_std)
+            rm.save(folder, tokenizer=load_tokenizer(str(backbone)))
     if not (run_dir / "final" / "adapter_config.json").is_file():
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForCausalLM

@@ -140,7 +140,7 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
         chunk = prompts[p: p + batch_size]
         ids, prompt_mask = _padded(chunk, pad_id)
         prompt_mask, cache = prompt_mask.to(device), DynamicCache()
-        model(input_ids=ids.to(device), attention_mask=prompt_mask, past_key_values=cache, use_cache=True)
+        getattr(model, "module", model).fill_cache(ids.to(device), prompt_mask, cache)  # DDP-wrapped in training
         kv = [(layer.keys, layer.values) for layer in cache.layers]
         members = sorted(((j, i) for j, key in enumerate(chunk) for i in groups[key]),
                          key=lambda m: rows[m[1]].start - len(rows[m[1]].ids))

@@ -99,6 +99,13 @@ class TokenRewardModel(nn.Module):
         scores = self.head(out.hidden_states[-1].to(self.head.weight.dtype)).squeeze(-1)
         return scores + next_token_logps(out.logits, input_ids).to(scores.dtype)
 
+    def fill_cache(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, past_key_values: Any) -> None:
+        """Run a prefix through the backbone only, to fill ``past_key_values``: the prompt pass of batched
+        scoring discards the scores, so neither head runs (with ``lm_prior`` one position is projected)."""
+        extra = {"logits_to_keep": 1} if self.lm_prior else {}
+        self.backbone(input_ids=input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
+                      use_cache=True, **extra)
+
     def sequence_scores(self, token_logits: torch.Tensor, completion_mask: torch.Tensor,
                         mode: Optional[str] = None) -> torch.Tensor:
         """One score per row, from the completion tokens only (``completion_mask`` 1 there).
@@ -179,6 +186,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ConfigError(f"{path} is not a saved reward model (no valid {META_FILE})")
+    meta.setdefault("lm_prior", False)  # folders written before the option have none
     return meta
 
 
@@ -193,7 +201,7 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
     meta = read_metadata(folder)
     kw = {"dtype": dtype} if dtype is not None else {}
     lora = None if meta["lora"] is None else LoraSettings(**meta["lora"])
-    lm_prior = bool(meta.get("lm_prior", False))  # folders written before the option have none
+    lm_prior = bool(meta["lm_prior"])
     auto = backbone_class(lm_prior)
     if lora is not None:
         from peft import PeftModel
@@ -217,7 +225,7 @@ def load_reward_weights(model: TokenRewardModel, path: str | Path) -> None:
     folder = Path(path)
     meta = read_metadata(folder)
     if ((meta["lora"] is None) != (model.lora is None) or meta["hidden_size"] != model.hidden_size
-            or bool(meta.get("lm_prior", False)) != model.lm_prior):
+            or bool(meta["lm_prior"]) != model.lm_prior):
         raise ConfigError(f"{folder}: saved reward model does not match this one (lora, size or lm_prior differ)")
     if model.lora is not None:
         from peft import set_peft_model_state_dict
