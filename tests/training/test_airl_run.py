@@ -176,6 +176,8 @@ def test_nan_discriminator_loss_stops_the_run_and_keeps_the_last_checkpoint(arti
     (["method.disc_updates_per_step=0"], "set frozen_reward_model"),  # frozen, but nothing to load
     (["method.frozen_reward_model={folder}"], "needs disc_updates_per_step=0"),  # frozen, yet updated
     (["method.reward_lm_prior=true", "method.disc_loss=wgan"], "gradient penalty"),  # needs token ids
+    (["method.structured_discriminator=false", "method.policy_reward=f_minus_logpi"], "needs structured"),
+    (["method.policy_reward=logpi"], "policy_reward must be one of f, f_minus_logpi"),
 ])
 def test_invalid_combinations_are_one_config_error(artifacts, tmp_path, overrides, says):
     overrides = [o.format(folder=tmp_path) for o in overrides]

@@ -162,6 +162,29 @@ def test_the_update_gets_policy_log_probs_only_with_the_structured_discriminator
     assert all(bool((lp <= 0).all()) for lp in seen["logps"])
 
 
+def test_f_minus_logpi_policy_reward_is_f_less_each_token_log_prob_scored_alone(step, monkeypatch):
+    """AIRL's log D - log(1-D): the token reward f minus log π(token) under the policy at the sampling
+    temperature, each row scored alone as a check of the batched (left-padded) pass; 0 on padding."""
+    trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
+    monkeypatch.setattr(trainer.disc, "update", lambda rows, completions, policy_logps=None: {"disc/loss": 0.0})
+    method = dataclasses.replace(trainer.method, structured_discriminator=True)
+    monkeypatch.setattr(trainer, "method", method)
+    f, _, _ = trainer._airl_rewards(inputs, output, "train")
+    monkeypatch.setattr(trainer, "method", dataclasses.replace(method, policy_reward="f_minus_logpi"))
+    rewards, metrics, _ = trainer._airl_rewards(inputs, output, "train")
+    mask = output["completion_mask"]
+    assert "reward/policy_token_mean" in metrics and bool((rewards[mask == 0] == 0).all())
+    for b in (0, mask.size(0) - 1):  # a sampled row and a group's expert row
+        prompt = output["prompt_ids"][b][output["prompt_mask"][b].bool()]
+        comp = output["completion_ids"][b][mask[b].bool()]
+        ids = torch.cat([prompt, comp])[None]
+        with torch.no_grad():
+            logits = trainer.model(input_ids=ids).logits[0].float() / trainer.temperature
+        alone = logits[len(prompt) - 1: -1].log_softmax(-1).gather(-1, comp[:, None]).squeeze(-1)
+        torch.testing.assert_close(rewards[b, : len(comp)], f[b, : len(comp)] - alone, atol=1e-4, rtol=1e-4)
+        assert bool((alone < 0).all())
+
+
 def observe(step, **change) -> dict:
     """What a knob can change on the captured step: token rewards, advantages, rows, disc loss on fixed scores."""
     trainer, inputs, output = step["trainer"], step["inputs"], step["output"]

@@ -14,6 +14,7 @@ from reasoning_irl.training.discriminator_losses import DISC_LOSSES
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 
 EXPERT_IN_GROUP = ("none", "one", "balanced")
+POLICY_REWARDS = ("f", "f_minus_logpi")
 
 
 @dataclass
@@ -75,6 +76,11 @@ class AIRLMethod:
     frozen_reward_model: Optional[str] = None
     """Load a saved reward model folder and never update it (with disc_updates_per_step=0)."""
     # --- token reward and advantages ---
+    policy_reward: str = "f"
+    """The policy's token reward. f: the reward model's score (what reranking uses) | f_minus_logpi: AIRL's
+    log D - log(1-D) = f - log π(token), with π the policy at sampling time. The second is entropy-regularised
+    RL on f: its optimum is π ∝ exp(f), and with reward_lm_prior each token's reward says how much more
+    likely the reward model finds that token than the policy does. Needs structured_discriminator."""
     reward_temperature: float = 1.0
     """Token reward = discriminator logit (log D - log(1-D)) / reward_temperature."""
     reward_clip: Optional[float] = None
@@ -123,6 +129,10 @@ class AIRLMethod:
             bad("advantage must be sparse when reward_mode is sparse (a sequence score has no per-token reward-to-go)")
         if self.structured_discriminator and self.reward_mode != "dense":
             bad("structured_discriminator needs reward_mode dense (the policy term is subtracted token by token)")
+        if self.policy_reward not in POLICY_REWARDS:
+            bad(f"policy_reward must be one of {', '.join(POLICY_REWARDS)}, got {self.policy_reward!r}")
+        if self.policy_reward == "f_minus_logpi" and not self.structured_discriminator:
+            bad("policy_reward f_minus_logpi needs structured_discriminator (without it f is already log D - log(1-D))")
         if self.reward_lm_prior and self.disc_loss == "wgan" and self.wgan_lipschitz == "gradient_penalty":
             bad("reward_lm_prior does not work with the WGAN gradient penalty (use wgan_lipschitz=weight_clip or bce)")
         if self.wgan_lipschitz not in ("gradient_penalty", "weight_clip"):

@@ -6,7 +6,8 @@ One step (``_generate_and_score_completions``):
    with its own prompt (reasoning_irl.training.disc_batch); with ``structured_discriminator`` every
    row's tokens are also scored by the current policy (the log π of AIRL's D = exp(f) / (exp(f) + π));
 3. the discriminator takes ``disc_updates_per_step`` optimizer steps;
-4. every policy row is scored by the updated discriminator: token reward = logit / temperature;
+4. every policy row is scored by the updated discriminator: token reward = logit / temperature (minus the
+   policy's log π of the token with ``policy_reward: f_minus_logpi``, AIRL's log D - log(1-D));
 5. (B, T) advantages from the registry estimator (+ optional verifiable outcome mix);
 6. our clipped GRPO loss (ReasoningGRPOTrainer.compute_loss) updates the policy.
 """
@@ -95,7 +96,21 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
         seq = (rewards.sum(-1) / completion_mask.sum(-1).clamp(min=1))
         disc_metrics["reward/token_mean"] = seq.mean().item()
+        if self.method.policy_reward == "f_minus_logpi":
+            rewards = (rewards - self._sampled_logps(output)) * completion_mask
+            disc_metrics["reward/policy_token_mean"] = (rewards.sum(-1) / completion_mask.sum(-1).clamp(min=1)).mean().item()
         return rewards, disc_metrics, t2
+
+    @torch.no_grad()
+    def _sampled_logps(self, output) -> torch.Tensor:
+        """(B, T) log π of the step's completion tokens under the current policy at the sampling temperature
+        (the structured discriminator's shared tokenizer makes them the reward tokens too)."""
+        prompt_ids, prompt_mask = output["prompt_ids"], output["prompt_mask"]
+        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
+        ids, mask = torch.cat([prompt_ids, completion_ids], 1), torch.cat([prompt_mask, completion_mask], 1)
+        parts = [completion_logps(self.model, ids[c.start:c.stop], mask[c.start:c.stop], completion_ids.size(1),
+                                  self.temperature) for c in self.disc._chunks(ids.size(0))]
+        return torch.cat(parts).float() * completion_mask
 
     def _is_expert_row(self, i: int) -> bool:
         return self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
