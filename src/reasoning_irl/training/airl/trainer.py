@@ -23,7 +23,7 @@ import torch
 from accelerate.utils import gather_object
 
 from reasoning_irl.rewards import get_reward_functions
-from reasoning_irl.training.advantages import compute_advantages, mix_outcome
+from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator, cached_prompt_ids, right_pad
 from reasoning_irl.training.disc_batch import DiscRow, build_disc_batch
@@ -94,11 +94,10 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self._check_finite(disc_metrics.get("disc/loss", 0.0), "discriminator loss")
         t2 = time.perf_counter()
         rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
-        seq = (rewards.sum(-1) / completion_mask.sum(-1).clamp(min=1))
-        disc_metrics["reward/token_mean"] = seq.mean().item()
+        disc_metrics["reward/token_mean"] = mean_token_reward(rewards, completion_mask).mean().item()
         if self.method.policy_reward == "f_minus_logpi":
             rewards = (rewards - self._sampled_logps(output)) * completion_mask
-            disc_metrics["reward/policy_token_mean"] = (rewards.sum(-1) / completion_mask.sum(-1).clamp(min=1)).mean().item()
+            disc_metrics["reward/policy_token_mean"] = mean_token_reward(rewards, completion_mask).mean().item()
         return rewards, disc_metrics, t2
 
     @torch.no_grad()
