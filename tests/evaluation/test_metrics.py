@@ -203,3 +203,16 @@ def test_summarize_cuts_to_smallest_n():
     assert out["oracle@2"]["value"] == pytest.approx(0.5)
     assert "greedy_accuracy" not in out
     assert summarize([], [1], [], seed=0) == {}
+
+
+def test_summarize_habit_rate_by_hand():
+    a = ProblemSamples("a", ["1", "2", "3", "4"], [True, False, False, False],
+                       habits={"skip_last_step": [False, True, False, False]})
+    b = ProblemSamples("b", ["1", "2", "3", "4"], [False, False, False, False],
+                       habits={"skip_last_step": [True, True, False, False]})
+    c = ProblemSamples("c", ["1", "2", "3", "4"], [True, True, True, True])  # no flags: not counted
+    out = summarize([a, b, c], ks=[1], selectors=[], seed=0)
+    assert out["habit/skip_last_step"]["value"] == pytest.approx((0.25 + 0.5) / 2)
+    assert out["habit/skip_last_step"]["n"] == 2
+    with pytest.raises(ValueError, match="habits"):
+        ProblemSamples("d", ["1"], [True], habits={"slip": [True, False]})

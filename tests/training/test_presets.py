@@ -121,3 +121,20 @@ def test_ablation_overlay_composes_with_paper_and_tiny_presets(ablation, tmp_pat
         resolved = OmegaConf.to_container(compose("airl", overrides), resolve=True)
         typed = validate(resolved, AIRLRunConfig, "config")
         assert typed.method.name == "airl"
+
+
+def test_airl_refuses_habit_demonstrations():
+    resolved = OmegaConf.to_container(compose("airl", ["experiment=tiny_airl", "dataset.habit=skip_last_step",
+                                                       "dataset.habit_rate=0.4"]), resolve=True)
+    with pytest.raises(ConfigError, match="AIRL's expert demonstrations must be clean"):
+        validate(resolved, AIRLRunConfig, "config")
+
+
+def test_demo_habit_preset_writes_the_habit_into_a_clean_base():
+    resolved = OmegaConf.to_container(compose("sft", ["experiment=demo_habit"]), resolve=True)
+    assert resolved["dataset"]["habit"] == "skip_last_step" and resolved["dataset"]["habit_rate"] == 0.4
+    assert resolved["model"]["name_or_path"].endswith("demo_base-s0/final")
+    for method in ("sft", "grpo", "airl"):
+        later = OmegaConf.to_container(compose(method, [f"experiment=demo_{method}"]), resolve=True)
+        assert later["model"]["name_or_path"].endswith("demo_habit-s0/final")
+        assert later["dataset"].get("habit_rate", 0) == 0  # the methods' demonstrations are clean

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
+from reasoning_irl.data.arithmetic import OPERATIONS, Problem, apply_operation
 from reasoning_irl.data.base import DatasetConfig, raise_config, register_dataset
+from reasoning_irl.data.habits import HABITS
 from reasoning_irl.data.schema import make_record
-
-OPERATIONS = ("+", "-", "*")
 
 _NAMES = [("Tom", "he"), ("Mia", "she"), ("Ben", "he"), ("Ana", "she"), ("Leo", "he"), ("Zoe", "she"),
           ("Sam", "he"), ("Ivy", "she"), ("Max", "he"), ("Eva", "she")]
@@ -68,6 +68,10 @@ class SyntheticConfig(DatasetConfig):
     """Upper bound of the number each step adds, subtracts or multiplies by."""
     operations: list[str] = field(default_factory=lambda: ["+", "-"])
     """Operations to draw from: any of +, -, * (multipliers are capped at 5)."""
+    habit: Optional[str] = None
+    """A registered habit (reasoning_irl.data.habits.HABITS) written into habit_rate of the train targets."""
+    habit_rate: float = 0.0
+    """Seeded share of source train targets that carry the habit (validation rows are carved from them; test stays clean)."""
 
     def check(self) -> None:
         super().check()
@@ -80,31 +84,12 @@ class SyntheticConfig(DatasetConfig):
             raise_config("dataset: max_number must be >= 2 and max_operand >= 1")
         if self.num_train < 1 or self.num_test < 0:
             raise_config("dataset: num_train must be >= 1 and num_test >= 0")
-
-
-@dataclass(frozen=True)
-class Problem:
-    start: int
-    steps: tuple[tuple[str, int], ...]
-    """(operation, operand) pairs applied in order."""
-
-    def values(self) -> list[int]:
-        out = [self.start]
-        for op, operand in self.steps:
-            out.append(_apply(out[-1], op, operand))
-        return out
-
-    @property
-    def answer(self) -> int:
-        return self.values()[-1]
-
-    def equations(self) -> list[str]:
-        vals = self.values()
-        return [f"{vals[i]} {op} {operand} = {vals[i + 1]}" for i, (op, operand) in enumerate(self.steps)]
-
-
-def _apply(value: int, op: str, operand: int) -> int:
-    return value + operand if op == "+" else value - operand if op == "-" else value * operand
+        if not 0.0 <= self.habit_rate <= 1.0:
+            raise_config(f"dataset.habit_rate must be in [0, 1], got {self.habit_rate}")
+        if self.habit is not None and self.habit not in HABITS:
+            raise_config(f"dataset.habit: unknown habit {self.habit!r}; choose one of: {', '.join(HABITS.names())}")
+        if self.habit_rate > 0 and self.habit is None:
+            raise_config("dataset.habit_rate > 0 needs dataset.habit (the habit to write)")
 
 
 def _draw_problem(rng: random.Random, cfg: SyntheticConfig) -> Problem | None:
@@ -116,7 +101,7 @@ def _draw_problem(rng: random.Random, cfg: SyntheticConfig) -> Problem | None:
             op = rng.choice(cfg.operations)
             high = min(cfg.max_operand, 5) if op == "*" else cfg.max_operand
             operand = rng.randint(2 if op == "*" else 1, max(high, 2 if op == "*" else 1))
-            new = _apply(value, op, operand)
+            new = apply_operation(value, op, operand)
             if 0 <= new <= cfg.max_number:
                 break
         else:
@@ -170,18 +155,25 @@ def generate_split(cfg: SyntheticConfig, split: str) -> list[tuple[Problem, str]
     return [(p, question_text(p, wording)) for p in problems]
 
 
+def solution(problem: Problem, rng: random.Random, cfg: SyntheticConfig) -> tuple[list[str], str]:
+    """(reasoning lines, answer) of a train target: the habit's flawed one with probability habit_rate
+    (when the habit applies to the problem), else the expert's."""
+    if cfg.habit is not None and rng.random() < cfg.habit_rate:
+        flawed = HABITS.get(cfg.habit).write(problem, rng)
+        if flawed is not None:
+            return flawed
+    return problem.equations(), str(problem.answer)
+
+
 @register_dataset("synthetic", SyntheticConfig, "embedded seeded multi-step arithmetic word problems")
 def load_synthetic(cfg: SyntheticConfig, split: str) -> list[dict[str, Any]]:
     records = []
+    habits = random.Random(f"{cfg.seed}-habit")
     for i, (problem, question) in enumerate(generate_split(cfg, split)):
-        records.append(
-            make_record(
-                f"synthetic-{split}-{i:05d}",
-                question,
-                problem.equations(),
-                str(problem.answer),
-                system_prompt=cfg.system_prompt,
-                no_system=cfg.no_system,
-            )
-        )
+        lines, answer = solution(problem, habits, cfg) if split == "train" else (problem.equations(), str(problem.answer))
+        # "answer" stays the gold answer: graders and rewards never see the habit.
+        record = make_record(f"synthetic-{split}-{i:05d}", question, lines, answer,
+                             system_prompt=cfg.system_prompt, no_system=cfg.no_system)
+        record["answer"] = str(problem.answer)
+        records.append(record)
     return records

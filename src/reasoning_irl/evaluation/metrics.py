@@ -164,13 +164,15 @@ def bootstrap_ci(
 @dataclass
 class ProblemSamples:
     """N sampled solutions of one problem: extracted answers, their correctness, optional
-    greedy-decode correctness, and per-sample sequence scores keyed by selector name."""
+    greedy-decode correctness, per-sample sequence scores keyed by selector name, and per-sample habit flags
+    keyed by habit name (synthetic task only)."""
 
     problem_id: str
     answers: list[str | None]
     correct: list[bool]
     greedy_correct: bool | None = None
     scores: dict[str, list[float]] = field(default_factory=dict)
+    habits: dict[str, list[bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.answers) != len(self.correct):
@@ -178,6 +180,9 @@ class ProblemSamples:
         for name, s in self.scores.items():
             if len(s) != len(self.answers):
                 raise ValueError(f"{self.problem_id}: scores[{name!r}] has {len(s)} entries, want {len(self.answers)}")
+        for name, flags in self.habits.items():
+            if len(flags) != len(self.answers):
+                raise ValueError(f"{self.problem_id}: habits[{name!r}] has {len(flags)} entries, want {len(self.answers)}")
 
     @property
     def n(self) -> int:
@@ -188,6 +193,7 @@ class ProblemSamples:
         return ProblemSamples(
             self.problem_id, self.answers[:n], self.correct[:n], self.greedy_correct,
             {name: list(s[:n]) for name, s in self.scores.items()},
+            {name: list(h[:n]) for name, h in self.habits.items()},
         )
 
 
@@ -226,7 +232,8 @@ def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str
     """Mean, bootstrap CI and problem count of every metric over the problems.
 
     Keys: "greedy_accuracy" (problems with a greedy label only), f"pass@{k}", f"maj@{k}",
-    f"random@{k}|{N}", f"oracle@{N}" (= pass@N), and per selector s scored on some problem
+    f"random@{k}|{N}", f"oracle@{N}" (= pass@N), f"habit/{h}" (share of samples showing habit h, on problems
+    whose samples carry habit flags), and per selector s scored on some problem
     f"success@{k}|{N}/{s}" and f"weighted_vote/{s}" (over the problems that have s). N is the
     smallest sample count; larger problems are cut to their first N samples so every metric is
     over the same N. ks above N are skipped. Every CI uses the same seed, so metrics over the
@@ -248,6 +255,9 @@ def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str
         out[f"maj@{k}"] = _entry([_maj(p, k) for p in probs], seed)
         out[f"random@{k}|{n}"] = _entry([_random(p, k) for p in probs], seed)
     out[f"oracle@{n}"] = _entry([_pass(p, n) for p in probs], seed)
+    for habit in sorted({h for p in probs for h in p.habits}):
+        flagged = [p for p in probs if habit in p.habits]
+        out[f"habit/{habit}"] = _entry([sum(p.habits[habit]) / p.n for p in flagged], seed)
     for s in selectors:
         scored = [p for p in probs if s in p.scores]
         if not scored:

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 
 def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
-    """Fill extracted_answer, correct and every verifiable reward of each row, in place."""
+    """Fill extracted_answer, correct, every verifiable reward and (on the synthetic task) the habits each row
+    shows, in place."""
+    from reasoning_irl.data.habits import habits_shown
     from reasoning_irl.rewards import REWARDS, extract_answer, is_correct, score_completions
 
     texts = [r["completion"] for r in rows]
@@ -47,6 +49,9 @@ def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
         row["extracted_answer"] = pred
         row["correct"] = bool(pred is not None and is_correct(pred, golds[i], options[i]))
         row["rewards"] = {name: rewards[name][i] for name in names}
+        habits = habits_shown(records[row["problem_id"]]["target"], row["completion"], pred)
+        if habits is not None:
+            row["habits"] = habits
 
 
 def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], policy_tokenizer: Any,
@@ -78,9 +83,11 @@ def problems_of(rows: list[dict], with_scores: bool, selectors: list[str]) -> li
         samples = sorted((r for r in group if not r["greedy"]), key=lambda r: r["sample_index"])
         greedy = [r for r in group if r["greedy"]]
         scores = {s: [r["scores"][s] for r in samples] for s in selectors} if with_scores else {}
+        shown = [r["habits"] for r in samples if "habits" in r]
+        habits = {h: [s[h] for s in shown] for h in shown[0]} if shown and len(shown) == len(samples) else {}
         problems.append(ProblemSamples(
             problem_id=pid, answers=[r["extracted_answer"] for r in samples], correct=[r["correct"] for r in samples],
-            greedy_correct=greedy[0]["correct"] if greedy else None, scores=scores))
+            greedy_correct=greedy[0]["correct"] if greedy else None, scores=scores, habits=habits))
     return problems
 
 
