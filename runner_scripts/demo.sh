@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The miniature paper on a CPU (`make demo`): base policy, then SFT / GRPO / AIRL from it with the same
-# number of policy updates, evaluation of all four, reranking by the AIRL reward, reward-model diagnostics,
+# The miniature paper on a CPU (`make demo`): a base policy in two phases (clean SFT: the arithmetic; then SFT
+# on a mixture with a habit: the flaw), then SFT / GRPO / AIRL from it with the same number of policy updates,
+# evaluation of all four, reranking by the AIRL reward, reward-model diagnostics,
 # one table and the figures, all under one output folder.
 #
 #   bash runner_scripts/demo.sh                 # seed 0, writes outputs/demo-s0/
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
 # Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), THREADS (torch
-# threads per process), BASE_STEPS, REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
+# threads per process), BASE_STEPS, HABIT_STEPS, REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
 # EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a
 # smaller dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
 # continues where it stopped; delete OUT to start over.
@@ -19,6 +20,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 ARTIFACTS=${ARTIFACTS:-artifacts}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
 BASE_STEPS=${BASE_STEPS:-600}
+HABIT_STEPS=${HABIT_STEPS:-300}
 REWARD_STEPS=${REWARD_STEPS:-1500}
 METHOD_STEPS=${METHOD_STEPS:-100}
 EVAL_PROBLEMS=${EVAL_PROBLEMS:-200}
@@ -55,9 +57,11 @@ if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-q
     timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
 fi
 
-if stage "2/6 base policy (short SFT) and reward backbone (longer SFT) on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
+if stage "2/6 base policy (clean SFT, then SFT with the habit) and reward backbone (longer SFT on the expert traces)" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
     [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
         timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
+    [ -e "$OUT/demo_habit-s$SEED/final/run_info.json" ] ||
+        timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" "${COMMON[@]}"
     timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
 fi
 
@@ -71,9 +75,10 @@ done
 REWARD="$OUT/demo_airl-s$SEED/reward_model"
 KS="1,$EVAL_SAMPLES"
 [ "$EVAL_SAMPLES" -le 4 ] || KS="1,4,$EVAL_SAMPLES"
+declare -A POLICY=([base]=demo_habit [sft]=demo_sft [grpo]=demo_grpo [airl]=demo_airl)
 for method in base sft grpo airl; do
     if stage "4/6 evaluate $method: greedy, pass@k over $EVAL_SAMPLES samples, rerank by the AIRL reward" "$OUT/eval/$method/eval_summary.json"; then
-        timed "$PYTHON" evaluate.py experiment=demo_$method policy="$OUT/demo_$method-s$SEED/final" \
+        timed "$PYTHON" evaluate.py experiment=demo_$method policy="$OUT/${POLICY[$method]}-s$SEED/final" \
             reward_model="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
             sampling.max_new_tokens=48 "ks=[$KS]" progress=false \
             output_dir="$OUT/eval/$method" "${COMMON[@]}"

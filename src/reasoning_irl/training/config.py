@@ -38,6 +38,13 @@ class TrainingConfig:
     """Keep at most this many checkpoints (null keeps all)."""
     resume_from: Optional[str] = None
     """null | auto (latest checkpoint of this run, if any) | a checkpoint folder."""
+    eval_steps: int = 0
+    """Every this many updates (and before the first), greedy accuracy on a fixed validation slice is logged
+    to metrics.jsonl as held_out/* (the learning curve); 0 turns it off."""
+    eval_problems: int = 64
+    """Size of that slice: the first this many problems of the validation split."""
+    eval_max_new_tokens: Optional[int] = None
+    """Tokens decoded per held-out problem; null = sampling.max_completion_length (GRPO, AIRL) or method.max_length (SFT)."""
 
     def check(self) -> None:
         for key in ("max_steps", "per_device_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
@@ -45,6 +52,9 @@ class TrainingConfig:
                 raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
         # A resumed run starts a fresh logging window at its checkpoint; a checkpoint inside a window would
         # make the first logged averages after a resume differ from the uninterrupted run's.
+        if self.eval_steps < 0 or self.eval_problems < 1:
+            raise ConfigError(f"training.eval_steps must be >= 0 and training.eval_problems >= 1, got "
+                              f"{self.eval_steps} and {self.eval_problems}")
         if self.save_steps % self.logging_steps:
             raise ConfigError(f"training.save_steps ({self.save_steps}) must be a multiple of "
                               f"training.logging_steps ({self.logging_steps})")

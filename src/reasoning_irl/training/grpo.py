@@ -14,6 +14,7 @@ from reasoning_irl.models.loading import load_policy
 from reasoning_irl.registry import UnknownNameError
 from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.config import RunSettings, SamplingConfig
+from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 from reasoning_irl.training.setup import Run, start_run, trainer_arguments
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
@@ -109,6 +110,8 @@ def grpo_arguments(run: Run, config_cls: type) -> Any:
         reward_weights=[term.weight for term in getattr(method, "rewards", [])] or None,
         remove_unused_columns=False,
         log_completions=False,
+        # TRL checks that evaluation batches hold whole groups; the held-out evaluation decodes on its own.
+        per_device_eval_batch_size=sampling.num_generations,
     )
 
 
@@ -130,14 +133,17 @@ def run_grpo(cfg: Any) -> Path:
     max_len = typed.sampling.max_prompt_length + typed.sampling.max_completion_length
     model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
     train = prompt_rows(load_split(run.dataset, "train"), tokenizer, typed.sampling.max_prompt_length)
+    held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
     trainer = ReasoningGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=grpo_arguments(run, GRPOConfig),
         train_dataset=train,
+        eval_dataset=to_hf_dataset(held_out.records) if held_out else None,
         processing_class=tokenizer,
         callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
     )
+    trainer.held_out = held_out
     trainer.run_fingerprint = run.fingerprint
     trainer.train(resume_from_checkpoint=run.resume_checkpoint)
     trainer.save_final(run.run_dir)

@@ -106,6 +106,11 @@ def trainer_arguments(run: Run, training: TrainingConfig) -> dict[str, Any]:
         save_strategy="steps",
         save_steps=training.save_steps,
         save_total_limit=training.save_total_limit,
+        # The held-out learning curve (training/held_out.py) rides on the Trainer's evaluation schedule; the point
+        # before training is taken once, not again when a run resumes.
+        eval_strategy="steps" if training.eval_steps else "no",
+        eval_steps=training.eval_steps or None,
+        eval_on_start=bool(training.eval_steps) and run.resume_checkpoint is None,
         # TRL defaults gradient checkpointing to True; the model config decides (the tiny presets turn it off).
         # (activation_checkpointing is the transformers 5 name; the old one warns.)
         activation_checkpointing=cfg.model.gradient_checkpointing,

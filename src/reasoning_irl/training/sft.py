@@ -10,6 +10,7 @@ from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.config import RunSettings
+from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import start_run, trainer_arguments
 from reasoning_irl.training.trainers import ReasoningSFTTrainer
 
@@ -46,13 +47,16 @@ def run_sft(cfg: Any) -> Path:
         max_length=typed.method.max_length,
         completion_only_loss=True,
     )
+    held_out = held_out_slice(run.dataset, typed.training, typed.method.max_length)
     trainer = ReasoningSFTTrainer(
         model=model,
         args=args,
         train_dataset=sft_rows(load_split(run.dataset, "train")),
+        eval_dataset=sft_rows(held_out.records) if held_out else None,
         processing_class=tokenizer,
         callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
     )
+    trainer.held_out = held_out
     trainer.run_fingerprint = run.fingerprint
     trainer.train(resume_from_checkpoint=run.resume_checkpoint)
     trainer.save_final(run.run_dir)

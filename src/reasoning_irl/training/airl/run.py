@@ -10,7 +10,7 @@ from typing import Any
 from accelerate.utils import DistributedType
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.data import load_split
+from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy, load_tokenizer, resolve_dtype, resolve_model_path
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.airl.discriminator import Discriminator
@@ -18,6 +18,7 @@ from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.disc_batch import corrupt_experts
 from reasoning_irl.training.grpo import check_group_batch, grpo_arguments, prompt_rows
+from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import start_run
 
 
@@ -69,11 +70,13 @@ def run_airl(cfg: Any) -> Path:
     train = prompt_rows(records, tokenizer, sampling.max_prompt_length)
     reward_model, reward_tokenizer = build_reward_model(typed)
     args = grpo_arguments(run, GRPOConfig)
+    held_out = held_out_slice(run.dataset, typed.training, sampling.max_completion_length)
     trainer_kwargs = dict(
         model=model,
         reward_funcs=[],  # replaced below: the outcome rewards are logged by the trainer itself
         args=args,
         train_dataset=train,
+        eval_dataset=to_hf_dataset(held_out.records) if held_out else None,
         processing_class=tokenizer,
         callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
     )
@@ -96,6 +99,7 @@ def run_airl(cfg: Any) -> Path:
         reward_model, reward_tokenizer, tokenizer, method, accelerator,
         total_updates=generations * max(method.disc_updates_per_step, 1), seed=typed.seed,
     )
+    trainer.held_out = held_out
     trainer.run_fingerprint = run.fingerprint
     trainer.train(resume_from_checkpoint=run.resume_checkpoint)
     trainer.save_final(run.run_dir)
