@@ -8,9 +8,10 @@
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
 # Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), THREADS (torch
-# threads per process), BASE_STEPS, HABIT_STEPS, REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
-# EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a
-# smaller dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
+# threads per process), BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
+# runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
+# EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a smaller
+# dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
 # continues where it stopped; delete OUT to start over.
 set -euo pipefail
 
@@ -20,6 +21,8 @@ PYTHON=${PYTHON:-.venv/bin/python}
 ARTIFACTS=${ARTIFACTS:-artifacts}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
 BASE_STEPS=${BASE_STEPS:-600}
+HABIT=${HABIT:-skip_last_step}
+HABIT_RATE=${HABIT_RATE:-0.4}
 HABIT_STEPS=${HABIT_STEPS:-300}
 REWARD_STEPS=${REWARD_STEPS:-1500}
 METHOD_STEPS=${METHOD_STEPS:-100}
@@ -61,7 +64,8 @@ if stage "2/6 base policy (clean SFT, then SFT with the habit) and reward backbo
     [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
         timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
     [ -e "$OUT/demo_habit-s$SEED/final/run_info.json" ] ||
-        timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" "${COMMON[@]}"
+        timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" \
+            dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
     timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
 fi
 
@@ -97,7 +101,9 @@ FIGURES=("$PYTHON" figures/make_figures.py "$OUT/eval/base" "$OUT/eval/sft" "$OU
 echo "+ ${FIGURES[*]} > $OUT/figures.log"
 "${FIGURES[@]}" > "$OUT/figures.log"
 tail -n 1 "$OUT/figures.log"
+run "$PYTHON" figures/curves.py --run SFT "$OUT/demo_sft-s$SEED" --run GRPO "$OUT/demo_grpo-s$SEED" \
+    --run AIRL "$OUT/demo_airl-s$SEED" --habit "$HABIT" --out "$OUT/figures"
 echo
-"$PYTHON" runner_scripts/demo_report.py "$OUT" | tee "$OUT/demo_table.md"
+"$PYTHON" runner_scripts/demo_report.py "$OUT" --habit "$HABIT" | tee "$OUT/demo_table.md"
 echo
 echo "demo finished in $((SECONDS - STARTED)) s; table: $OUT/demo_table.md, figures and tokens.html: $OUT/figures/"

@@ -3,11 +3,13 @@
     python runner_scripts/demo_report.py outputs/demo-s0 [--selector mean]
     python runner_scripts/demo_report.py outputs/demo-s0 outputs/demo-s1 outputs/demo-s2   # over seeds
 
-Reads <demo>/eval/<method>/eval_summary.json for base, sft, grpo and airl and
+Reads <demo>/eval/<method>/eval_summary.json (and eval_results.jsonl) for base, sft, grpo and airl and
 <demo>/eval_irl/irl_diagnostics.json; prints markdown: one row per method (greedy accuracy, pass@k at
-T=1, maj@N, reranking by the AIRL reward against the random-selection baseline), then the reward model's
-diagnostics. One folder: each value with its 95% bootstrap CI over problems; several (one per seed):
-the mean ± the standard deviation over seeds. Exit 2 when a file is missing.
+T=1, maj@N, reranking by the AIRL reward against the random-selection baseline, the base's habit rate),
+then each method's paired change against the base, then the reward model's diagnostics. One folder: each
+value with its 95% bootstrap CI over problems; several (one per seed): the mean ± the standard deviation
+over seeds. The paired changes resample the same problems for both policies (every method is evaluated on
+the same problems with the same sampling seeds), within each seed. Exit 2 when a file is missing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import statistics
 import sys
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 METHODS = [("base", "base"), ("sft", "SFT"), ("grpo", "GRPO"), ("airl", "AIRL")]
 
@@ -35,16 +39,93 @@ def cell(*entries: Optional[dict]) -> str:
     return f"{entries[0]['value']:.3f}{ci}"
 
 
-def method_table(runs: list[dict[str, dict]], selector: str) -> list[str]:
+def habits_of(runs: list[dict[str, dict]], habit: Optional[str] = None) -> list[str]:
+    """``habit/<habit>`` when one is named; else every habit metric that some method shows at all (the others
+    would be columns of 0)."""
+    if habit:
+        return [f"habit/{habit}"]
+    names = {name for run in runs for s in run.values() for name, e in s["metrics"].items()
+             if name.startswith("habit/") and (e or {}).get("value")}
+    return sorted(names)
+
+
+def method_table(runs: list[dict[str, dict]], selector: str, habits: list[str]) -> list[str]:
     """``runs``: one {method key: eval summary} per demo folder."""
     n = runs[0]["base"]["n_samples"]
     ks = sorted({int(name[len("pass@"):]) for run in runs for s in run.values() for name in s["metrics"]
                  if name.startswith("pass@")})
-    names = ["greedy_accuracy"] + [f"pass@{k}" for k in ks] + [f"maj@{n}", f"success@1|{n}/{selector}", f"random@1|{n}"]
-    header = ["method", "greedy"] + [f"pass@{k}" for k in ks] + [f"maj@{n}", f"rerank@1\\|{n} ({selector})", f"random@1\\|{n}"]
+    names = (["greedy_accuracy"] + [f"pass@{k}" for k in ks] + [f"maj@{n}", f"success@1|{n}/{selector}",
+                                                                 f"random@1|{n}"] + habits)
+    header = (["method", "greedy"] + [f"pass@{k}" for k in ks] + [f"maj@{n}", f"rerank@1\\|{n} ({selector})",
+                                                                  f"random@1\\|{n}"] + [h.replace("/", ": ") for h in habits])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, label in METHODS:
         row = [label] + [cell(*(run[key]["metrics"].get(name) for run in runs)) for name in names]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def per_problem(rows: list[dict], habit: Optional[str] = None) -> dict[str, float]:
+    """{problem: share of its sampled (not greedy) rows that are correct, or that show ``habit``}."""
+    hits: dict[str, list[float]] = {}
+    for row in rows:
+        if not row.get("greedy"):
+            value = row["correct"] if habit is None else (row.get("habits") or {}).get(habit, False)
+            hits.setdefault(row["problem_id"], []).append(float(value))
+    return {pid: sum(v) / len(v) for pid, v in hits.items()}
+
+
+def paired_change(pairs: list[tuple[dict[str, float], dict[str, float]]], seed: int = 0,
+                  resamples: int = 2000) -> dict:
+    """Mean over seeds of (method - base) on the problems both have, with a 95% paired bootstrap CI: each
+    resample draws problems with replacement within every seed and takes the same draw for both policies."""
+    diffs = [np.array([m[p] - b[p] for p in sorted(set(m) & set(b))]) for m, b in pairs]
+    rng = np.random.default_rng(seed)
+    stats = np.mean([d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1) for d in diffs], axis=0)
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    return {"value": float(np.mean([d.mean() for d in diffs])), "ci": [float(lo), float(hi)]}
+
+
+def change_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list[str]:
+    """Each method's paired change against the base: pass@1 and every habit rate shown."""
+    header = ["method", "Δ pass@1 vs base"] + [f"Δ {h.replace('/', ': ')} vs base" for h in habits]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, label in METHODS[1:]:
+        row = [label]
+        for habit in [None] + [h.removeprefix("habit/") for h in habits]:
+            pairs = [(per_problem(r[key], habit), per_problem(r["base"], habit)) for r in results]
+            change = paired_change(pairs)
+            row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def ablation_table(folders: list[Path], names: list[str], habits: list[str], selector: str) -> list[str]:
+    """AIRL and each ablation (eval/ablation_<name> in every demo folder): pass@1, habit rates, reranking, and
+    the paired change against the full AIRL run of the same seed. A name missing in some folder is marked."""
+    def load(folder: Path, key: str) -> Optional[tuple[dict, list[dict]]]:
+        summary, rows = folder / "eval" / key / "eval_summary.json", folder / "eval" / key / "eval_results.jsonl"
+        if not (summary.is_file() and rows.is_file()):
+            return None
+        return (json.loads(summary.read_text(encoding="utf-8")),
+                [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines() if line.strip()])
+
+    full = [load(f, "airl") for f in folders]
+    n = full[0][0]["n_samples"]
+    shown = [None] + [h.removeprefix("habit/") for h in habits]
+    header = (["AIRL variant", "pass@1"] + [h.replace("/", ": ") for h in habits] + [f"rerank@1\\|{n} ({selector})",
+              "Δ pass@1 vs AIRL"] + [f"Δ {h.replace('/', ': ')} vs AIRL" for h in habits])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in ["(full)"] + names:
+        got = full if name == "(full)" else [load(f, f"ablation_{name}") for f in folders]
+        if any(g is None for g in got):
+            lines.append(f"| {name} | " + " | ".join(["not run or failed"] + ["–"] * (len(header) - 2)) + " |")
+            continue
+        metrics = [g[0]["metrics"] for g in got]
+        row = [name] + [cell(*(m.get(key) for m in metrics)) for key in ["pass@1", *habits, f"success@1|{n}/{selector}"]]
+        for habit in shown:
+            change = paired_change([(per_problem(g[1], habit), per_problem(a[1], habit)) for g, a in zip(got, full)])
+            row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -71,32 +152,45 @@ def irl_lines(diags: list[dict]) -> list[str]:
     return lines
 
 
-def read_demo(folder: Path) -> tuple[dict[str, dict], dict]:
+def read_demo(folder: Path) -> tuple[dict[str, dict], dict, dict[str, list[dict]]]:
+    """(eval summaries by method, reward-model diagnostics, eval_results rows by method) of one demo folder."""
     paths = {key: folder / "eval" / key / "eval_summary.json" for key, _ in METHODS}
     paths["irl"] = folder / "eval_irl" / "irl_diagnostics.json"
-    missing = [str(p) for p in paths.values() if not p.is_file()]
+    results = {key: folder / "eval" / key / "eval_results.jsonl" for key, _ in METHODS}
+    missing = [str(p) for p in [*paths.values(), *results.values()] if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)}; run runner_scripts/demo.sh first")
     data = {key: json.loads(p.read_text(encoding="utf-8")) for key, p in paths.items()}
-    return data, data.pop("irl")
+    rows = {key: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+            for key, p in results.items()}
+    return data, data.pop("irl"), rows
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("demo_dirs", type=Path, nargs="+", help="one demo folder, or one per seed")
     parser.add_argument("--selector", default="mean", help="rerank selector shown in the main table")
+    parser.add_argument("--habit", default=None, help="the habit whose rate is shown (default: every habit shown)")
+    parser.add_argument("--ablations", nargs="*", default=None, metavar="NAME",
+                        help="also the AIRL ablation table (eval/ablation_<NAME>, runner_scripts/demo_ablations.sh)")
     args = parser.parse_args(argv)
     try:
         demos = [read_demo(folder) for folder in args.demo_dirs]
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    runs, diags = [d[0] for d in demos], [d[1] for d in demos]
+    runs, diags, results = [d[0] for d in demos], [d[1] for d in demos], [d[2] for d in demos]
     base = runs[0]["base"]
     spread = "95% bootstrap CIs over problems" if len(runs) == 1 else f"mean ± sd over {len(runs)} seeds"
     print(f"# Miniature paper: {base['n_problems']} held-out synthetic problems, N={base['n_samples']} samples "
           f"at T=1 ({spread})\n")
-    print("\n".join(method_table(runs, args.selector)))
+    habits = habits_of(runs, args.habit)
+    print("\n".join(method_table(runs, args.selector, habits)))
+    print(f"\nPaired change against the base (mean over {len(runs)} seed(s), 95% paired bootstrap CI over problems):\n")
+    print("\n".join(change_table(results, habits)))
+    if args.ablations is not None:
+        print(f"\nAIRL ablations from the same base ({spread}; Δ: paired against the full AIRL run of each seed):\n")
+        print("\n".join(ablation_table(args.demo_dirs, args.ablations, habits, args.selector)))
     print("\nReward model (AIRL discriminator) against ground truth:\n")
     print("\n".join(irl_lines(diags)))
     return 0

@@ -17,11 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reasoning_irl.models import ensure_tiny_model
 
 SHORT = {
-    "BASE_STEPS": "30", "REWARD_STEPS": "30", "METHOD_STEPS": "2", "EVAL_PROBLEMS": "6", "EVAL_SAMPLES": "2", "IRL_PROBLEMS": "6",
+    "BASE_STEPS": "30", "HABIT_STEPS": "10", "REWARD_STEPS": "30", "METHOD_STEPS": "2", "EVAL_PROBLEMS": "6", "EVAL_SAMPLES": "2", "IRL_PROBLEMS": "6",
     "THREADS": "1", "EXTRA": "dataset.num_train=64 dataset.num_test=8 training.per_device_batch_size=8",
 }
 
@@ -50,10 +51,13 @@ def test_every_stage_runs_and_the_table_is_printed(demo):
     for label in ("base", "SFT", "GRPO", "AIRL"):
         assert f"| {label} |" in proc.stdout
     assert (out / "demo_table.md").read_text() in proc.stdout
-    # Methods start from the base policy: their adapters name it as their base model.
+    # Methods start from the habit base: their adapters name it as their base model.
     for method in ("sft", "grpo", "airl"):
         adapter = json.loads((out / f"demo_{method}-s0" / "final" / "adapter_config.json").read_text())
-        assert Path(adapter["base_model_name_or_path"]).resolve() == (out / "demo_base-s0" / "final").resolve()
+        assert Path(adapter["base_model_name_or_path"]).resolve() == (out / "demo_habit-s0" / "final").resolve()
+    habit = yaml.safe_load((out / "demo_habit-s0" / "config.yaml").read_text())
+    assert habit["dataset"]["habit"] == "skip_last_step" and habit["model"]["name_or_path"].endswith("demo_base-s0/final")
+    assert "| method | Δ pass@1 vs base | Δ habit: skip_last_step vs base |" in proc.stdout
 
 
 def test_every_method_is_reranked_by_the_airl_reward(demo):
@@ -69,7 +73,7 @@ def test_every_method_is_reranked_by_the_airl_reward(demo):
 def test_figures_and_html_view_are_written(demo):
     out, _, _ = demo
     figures = out / "figures"
-    for name in ("pass_at_k.png", "pass_at_k.pdf", "pass_at_k.md", "tokens.html"):
+    for name in ("pass_at_k.png", "pass_at_k.pdf", "pass_at_k.md", "tokens.html", "learning_curve.png"):
         assert (figures / name).stat().st_size > 0, name
 
 
@@ -97,3 +101,23 @@ def test_report_cells_hand_computed(repo_root):
     # Over seeds: mean 0.3, sample sd sqrt(((0.2-0.3)^2 + (0.4-0.3)^2) / 1) = 0.1414.
     assert report.cell({"value": 0.2}, {"value": 0.4}) == "0.300 ± 0.141"
     assert report.cell(None) == "–" and report.cell({"value": 0.2}, {"value": None}) == "–"
+
+
+def test_paired_change_hand_computed(repo_root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_report", repo_root / "runner_scripts" / "demo_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    rows = [{"problem_id": "a", "greedy": True, "correct": False},  # greedy rows are not samples
+            {"problem_id": "a", "greedy": False, "correct": True, "habits": {"slip": False}},
+            {"problem_id": "a", "greedy": False, "correct": False, "habits": {"slip": True}},
+            {"problem_id": "b", "greedy": False, "correct": False, "habits": {"slip": True}}]
+    assert report.per_problem(rows) == {"a": 0.5, "b": 0.0}
+    assert report.per_problem(rows, "slip") == {"a": 0.5, "b": 1.0}
+    # Every problem gains exactly 0.25: the paired change is 0.25 with a zero-width CI, whatever the draw.
+    same = report.paired_change([({"a": 0.75, "b": 0.25}, {"a": 0.5, "b": 0.0})])
+    assert same["value"] == 0.25 and same["ci"] == [0.25, 0.25]
+    # Two seeds: the mean of the per-seed means (0.5 and -0.5).
+    two = report.paired_change([({"a": 1.0}, {"a": 0.5}), ({"a": 0.0}, {"a": 0.5})])
+    assert two["value"] == 0.0 and two["ci"] == [0.0, 0.0]

@@ -14,6 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from reasoning_irl.config import compose, validate
+from reasoning_irl.evaluation.config import rewrite_reward_model_arg
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig
 from reasoning_irl.training.sft import SFTRunConfig
@@ -118,3 +119,25 @@ def test_single_node_fails_fast_without_an_entry():
         "error: missing the entry script",
         "usage: runner_scripts/run_single_node.sh <entry script: irl_train.py | sft_train.py | train.py | "
         "evaluate.py | evaluate_irl.py> [overrides ...]"]
+
+
+def test_demo_ablations_dry_run_prints_one_run_per_seed_and_overlay(tmp_path):
+    names = sorted(p.stem for p in (SCRIPTS.parent / "configs" / "ablation").glob("*.yaml"))
+    done = script("demo_ablations.sh", SEEDS="0 1", OUT_PREFIX=str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    cmds = commands(done.stdout)
+    trains = [c for c in cmds if Path(c[1]).name == "irl_train.py"]
+    evals = [c for c in cmds if Path(c[1]).name == "evaluate.py"]
+    assert len(trains) == len(evals) == 2 * len(names)
+    for cmd in trains + evals:
+        # A folder an overlay needs is the demo's own (not made by a dry run): an existing one stands in for it.
+        needs = ("method.frozen_reward_model=", "model.init_adapter=")
+        cmd = [f"{c.split('=')[0]}={tmp_path}" if c.startswith(needs) else c for c in cmd]
+        check_composes(cmd[:2] + rewrite_reward_model_arg(cmd[2:]))  # as evaluate.py reads its arguments
+    assert Path(cmds[-1][1]).name == "demo_report.py" and cmds[-1][-len(names):] == names
+    assert done.stdout.count("bash runner_scripts/demo.sh") == 2
+
+
+def test_demo_ablations_refuses_an_unknown_overlay():
+    done = script("demo_ablations.sh", ABLATIONS="sparse nope")
+    assert done.returncode == 2 and "unknown ablation 'nope'" in done.stderr
