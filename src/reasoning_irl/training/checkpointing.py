@@ -2,7 +2,8 @@
 
 The Trainer writes ``checkpoint-<step>/`` in place; a crash mid-save would leave a folder that
 looks like the latest checkpoint. Here every checkpoint is written under ``<run_dir>/.staging/``
-and renamed into place only when complete, together with ``run_info.json`` (the run's identity).
+and renamed into place only when complete, together with ``run_info.json`` (the run's identity), and
+only when none of its weights is NaN or inf.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from reasoning_irl.training.divergence import first_non_finite, unpublished
 from reasoning_irl.training.run_dir import RUN_INFO, checkpoints, publish_folder
 
 STAGING = ".staging"
@@ -44,6 +46,7 @@ class AtomicCheckpointMixin:
         finally:
             del self._get_output_dir
         self.accelerator.wait_for_everyone()
+        self._refuse_non_finite(staging_root / name, name, run_dir)
         if self.args.should_save:
             (staging_root / name / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
             publish_folder(staging_root / name, run_dir / name)
@@ -60,6 +63,7 @@ class AtomicCheckpointMixin:
         if self.args.should_save:
             shutil.rmtree(staging, ignore_errors=True)
         self.save_model(str(staging))
+        self._refuse_non_finite(staging, "final", run_dir)
         if self.args.should_save:
             (staging / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
             publish_folder(staging, run_dir / "final")
@@ -67,3 +71,14 @@ class AtomicCheckpointMixin:
         self.accelerator.wait_for_everyone()
         return run_dir / "final"
 
+    def _refuse_non_finite(self, staged: Path, what: str, run_dir: Path) -> None:
+        """The last line of defence: a staged folder holding a NaN/inf tensor is deleted, never published."""
+        from accelerate.utils import broadcast_object_list
+
+        bad = first_non_finite(staged) if self.args.should_save else None
+        bad = broadcast_object_list([bad])[0]  # the main process read the files: every process stops with it
+        if bad is None:
+            return
+        if self.args.should_save:
+            shutil.rmtree(run_dir / STAGING, ignore_errors=True)
+        raise unpublished(what, bad, self.state.global_step, run_dir)

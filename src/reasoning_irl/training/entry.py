@@ -1,4 +1,5 @@
-"""The shared body of the Hydra entry scripts: run, and turn config errors into one line and exit code 2."""
+"""The shared body of the Hydra entry scripts: run, and turn errors into one line: exit code 2 for a config error
+(bad input: nothing was trained), 3 for a run that diverged (NaN/inf; every published checkpoint is finite)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ _HYDRA_ONLY = {"-m", "--multirun", "-cn", "--config-name", "-cp", "--config-path
                "-h", "--help", "--hydra-help", "-i", "--info", "-sc", "--shell-completion"}
 
 
-def fail(message: str) -> None:
+CONFIG_ERROR_EXIT, DIVERGED_EXIT = 2, 3
+
+
+def fail(message: str, code: int = CONFIG_ERROR_EXIT) -> None:
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)
 
 
 SWEPT_KEYS_ENV = "REASONING_IRL_SWEPT_KEYS"
@@ -88,11 +92,15 @@ def replica_overrides() -> list[str]:
 
 
 def run_entry(fn: Callable[[Any], Any], cfg: Any) -> Any:
+    from reasoning_irl.training.divergence import TrainingDiverged  # torch loads only when a job runs
+
     logging.getLogger().setLevel(logging.INFO)
     try:
         sweep_run_name(cfg)
         result = fn(cfg)
     except ConfigError as exc:
         fail(str(exc))
+    except TrainingDiverged as exc:
+        fail(str(exc), DIVERGED_EXIT)
     print(f"done: {result}")
     return result

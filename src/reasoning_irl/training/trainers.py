@@ -13,6 +13,7 @@ from trl import GRPOTrainer, SFTTrainer
 from trl.trainer.utils import RepeatSampler
 
 from reasoning_irl.training.checkpointing import AtomicCheckpointMixin
+from reasoning_irl.training.divergence import DivergenceGuardMixin
 from reasoning_irl.training.policy_loss import clipped_policy_loss, completion_logps
 
 
@@ -55,8 +56,9 @@ class RankMeanMetricsMixin:
         super().log(logs, start_time)
 
 
-class ReasoningSFTTrainer(RankMeanMetricsMixin, AtomicCheckpointMixin, SFTTrainer):
-    """TRL's SFTTrainer (data handling, completion-only masks) with our own loss and atomic checkpoints."""
+class ReasoningSFTTrainer(DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, SFTTrainer):
+    """TRL's SFTTrainer (data handling, completion-only masks) with our own loss, atomic checkpoints and the
+    divergence guard."""
 
     loss_impl = "reasoning_irl.completion_cross_entropy"
     # Our loss is a micro-batch mean; the Trainer divides it by the accumulation steps.
@@ -94,7 +96,7 @@ GENERATION_BUFFER = "generation_buffer-{rank}.pt"
 """Per-rank file in a checkpoint: TRL's buffered generation batch, when the next step would reuse it."""
 
 
-class ReasoningGRPOTrainer(RankMeanMetricsMixin, AtomicCheckpointMixin, GRPOTrainer):
+class ReasoningGRPOTrainer(DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, GRPOTrainer):
     """TRL's GRPOTrainer (sampling, rewards, reference model) with our own clipped policy loss.
 
     ``inputs["advantages"]`` may be (B,) or (B, T); the AIRL trainer supplies per-token advantages.
