@@ -8,16 +8,41 @@ only when none of its weights is NaN or inf.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import pickle
+import re
 import shutil
 from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from reasoning_irl.config import ConfigError
 from reasoning_irl.training.divergence import first_non_finite, unpublished
 from reasoning_irl.training.run_dir import RUN_INFO, checkpoints, publish_folder
 
 STAGING = ".staging"
+
+
+def safe_load(path: Path, map_location: Any = None) -> Any:
+    """``torch.load`` that never runs code: tensors and plain data only; anything else is one ConfigError line."""
+    with refusing_code(path):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
+@contextlib.contextmanager
+def refusing_code(where: Any) -> Iterator[None]:
+    """Turn torch's weights-only refusal (a file that would import or call something) into one line."""
+    try:
+        yield
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        reason = f"it would load {found.group(1)}" if found else (str(exc).splitlines() or ["unreadable"])[0][:200]
+        raise ConfigError(f"refused to load {where}: it holds more than tensors and plain data ({reason}); "
+                          "a damaged or tampered file: delete that checkpoint or resume from another") from None
 
 
 class AtomicCheckpointMixin:
@@ -30,6 +55,15 @@ class AtomicCheckpointMixin:
 
     def save_extra_state(self, checkpoint_dir: str) -> None:
         """Write more state into a checkpoint being staged (e.g. a discriminator). Called on every rank."""
+
+    # transformers loads these files with weights_only=True already; a refused file becomes one line here.
+    def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]):
+        with refusing_code(checkpoint):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _load_rng_state(self, checkpoint: Optional[str]):
+        with refusing_code(checkpoint):
+            super()._load_rng_state(checkpoint)
 
     def _save_checkpoint(self, model, trial):
         run_dir = Path(self._get_output_dir(trial=trial))

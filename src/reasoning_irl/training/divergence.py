@@ -85,8 +85,9 @@ class DivergenceGuardMixin:
     def train(self, *args, **kwargs):
         try:
             return super().train(*args, **kwargs)
-        except TrainingDiverged:
-            self._close_progress_bar()  # else it redraws itself below the error line when the process exits
+        except Exception:
+            # Else the bar shares the one-line error's line, or redraws itself below it when the process exits.
+            self._close_progress_bar()
             raise
 
     def _close_progress_bar(self) -> None:

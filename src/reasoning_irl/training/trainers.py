@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from trl import GRPOTrainer, SFTTrainer
 from trl.trainer.utils import RepeatSampler
 
-from reasoning_irl.training.checkpointing import AtomicCheckpointMixin
+from reasoning_irl.training.checkpointing import AtomicCheckpointMixin, safe_load
 from reasoning_irl.training.divergence import DivergenceGuardMixin
 from reasoning_irl.training.policy_loss import clipped_policy_loss, completion_logps
 
@@ -140,7 +140,7 @@ class ReasoningGRPOTrainer(DivergenceGuardMixin, RankMeanMetricsMixin, AtomicChe
         self._step = self.state.global_step * self.args.gradient_accumulation_steps
         path = Path(checkpoint) / GENERATION_BUFFER.format(rank=self.args.process_index)
         if path.is_file():
-            saved = torch.load(path, map_location=self.accelerator.device, weights_only=False)
+            saved = safe_load(path, map_location=self.accelerator.device)
             self._step, self._buffered_inputs = saved["step"], saved["buffer"]
 
     def _vllm_correction(self) -> bool:

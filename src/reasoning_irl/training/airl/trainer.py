@@ -26,7 +26,7 @@ from reasoning_irl.rewards import get_reward_functions
 from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator, cached_prompt_ids, right_pad
-from reasoning_irl.training.checkpointing import STAGING
+from reasoning_irl.training.checkpointing import STAGING, safe_load
 from reasoning_irl.training.disc_batch import DiscRow, build_disc_batch
 from reasoning_irl.training.policy_loss import completion_logps
 from reasoning_irl.training.run_dir import publish_folder
@@ -257,7 +257,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         from reasoning_irl.models.reward_model import load_reward_weights
 
         load_reward_weights(self.disc.module, Path(checkpoint) / REWARD_MODEL_DIR)
-        state = torch.load(Path(checkpoint) / AIRL_STATE, weights_only=False)
+        state = safe_load(Path(checkpoint) / AIRL_STATE)
         rngs = state.get(RANK_RNGS) or []
         if len(rngs) == self.accelerator.num_processes:  # resumed with as many processes: each takes its own
             state["rng"] = rngs[self.accelerator.process_index]
