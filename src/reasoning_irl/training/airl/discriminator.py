@@ -172,6 +172,7 @@ class Discriminator:
 
         Returns loss and accuracies of the scores computed BEFORE this step's updates, so they measure
         how the discriminator does on fresh samples and perturbations, not on rows it was just fitted to.
+        Raises NonFiniteValue (before the optimizer steps) when the loss or the gradient norm is NaN or inf.
         """
         if self.method.structured_discriminator and policy_logps is None:
             raise ValueError("structured_discriminator: update() needs the policy log-probabilities of every row")
