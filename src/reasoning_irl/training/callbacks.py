@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from reasoning_irl.config import ConfigError
+from reasoning_irl.training.run_dir import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 
 SUMMARY_KEY = "train_runtime"
@@ -18,7 +24,7 @@ class MetricsJsonl(TrainerCallback):
 
     On resume, lines past the restored step are dropped first, and so is the end-of-training summary
     row of the interrupted call (it carries ``train_runtime``), so a resumed run's file equals the
-    uninterrupted run's.
+    uninterrupted run's. A last line torn by a run killed mid-write is dropped too (:func:`read_rows`).
     """
 
     def __init__(self, path: Path):
@@ -27,8 +33,8 @@ class MetricsJsonl(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero or not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line and _keep(json.loads(line), state.global_step)]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        kept = [json.dumps(row) for row in read_rows(self.path) if _keep(row, state.global_step)]
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -43,3 +49,19 @@ class MetricsJsonl(TrainerCallback):
 
 def _keep(row: dict, step: int) -> bool:
     return row.get("step", 0) <= step and SUMMARY_KEY not in row
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a metrics.jsonl. A damaged last line is what a run killed mid-write leaves: it is dropped,
+    with a warning. A damaged line before it is no torn write: refused in one line, the file left as it is."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise ConfigError(f"{path}: line {number} is not JSON (damaged); repair or remove it, "
+                                  "then resume") from None
+            log.warning("%s: dropped its last line, torn by an interrupted write: %.60s", path, line)
+    return rows

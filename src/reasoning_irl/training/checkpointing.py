@@ -2,20 +2,47 @@
 
 The Trainer writes ``checkpoint-<step>/`` in place; a crash mid-save would leave a folder that
 looks like the latest checkpoint. Here every checkpoint is written under ``<run_dir>/.staging/``
-and renamed into place only when complete, together with ``run_info.json`` (the run's identity).
+and renamed into place only when complete, together with ``run_info.json`` (the run's identity), and
+only when none of its weights is NaN or inf.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import pickle
+import re
 import shutil
 from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from reasoning_irl.config import ConfigError
+from reasoning_irl.training.divergence import first_non_finite, unpublished
 from reasoning_irl.training.run_dir import RUN_INFO, checkpoints, publish_folder
 
 STAGING = ".staging"
+
+
+def safe_load(path: Path, map_location: Any = None) -> Any:
+    """``torch.load`` that never runs code: tensors and plain data only; anything else is one ConfigError line."""
+    with refusing_code(path):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
+@contextlib.contextmanager
+def refusing_code(where: Any) -> Iterator[None]:
+    """Turn torch's weights-only refusal (a file that would import or call something) into one line."""
+    try:
+        yield
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        reason = f"it would load {found.group(1)}" if found else (str(exc).splitlines() or ["unreadable"])[0][:200]
+        raise ConfigError(f"refused to load {where}: it holds more than tensors and plain data ({reason}); "
+                          "a damaged or tampered file: delete that checkpoint or resume from another") from None
 
 
 class AtomicCheckpointMixin:
@@ -28,6 +55,15 @@ class AtomicCheckpointMixin:
 
     def save_extra_state(self, checkpoint_dir: str) -> None:
         """Write more state into a checkpoint being staged (e.g. a discriminator). Called on every rank."""
+
+    # transformers loads these files with weights_only=True already; a refused file becomes one line here.
+    def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]):
+        with refusing_code(checkpoint):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _load_rng_state(self, checkpoint: Optional[str]):
+        with refusing_code(checkpoint):
+            super()._load_rng_state(checkpoint)
 
     def _save_checkpoint(self, model, trial):
         run_dir = Path(self._get_output_dir(trial=trial))
@@ -44,6 +80,7 @@ class AtomicCheckpointMixin:
         finally:
             del self._get_output_dir
         self.accelerator.wait_for_everyone()
+        self._refuse_non_finite(staging_root / name, name, run_dir)
         if self.args.should_save:
             (staging_root / name / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
             publish_folder(staging_root / name, run_dir / name)
@@ -60,6 +97,7 @@ class AtomicCheckpointMixin:
         if self.args.should_save:
             shutil.rmtree(staging, ignore_errors=True)
         self.save_model(str(staging))
+        self._refuse_non_finite(staging, "final", run_dir)
         if self.args.should_save:
             (staging / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
             publish_folder(staging, run_dir / "final")
@@ -67,3 +105,14 @@ class AtomicCheckpointMixin:
         self.accelerator.wait_for_everyone()
         return run_dir / "final"
 
+    def _refuse_non_finite(self, staged: Path, what: str, run_dir: Path) -> None:
+        """The last line of defence: a staged folder holding a NaN/inf tensor is deleted, never published."""
+        from accelerate.utils import broadcast_object_list
+
+        bad = first_non_finite(staged) if self.args.should_save else None
+        bad = broadcast_object_list([bad])[0]  # the main process read the files: every process stops with it
+        if bad is None:
+            return
+        if self.args.should_save:
+            shutil.rmtree(run_dir / STAGING, ignore_errors=True)
+        raise unpublished(what, bad, self.state.global_step, run_dir)

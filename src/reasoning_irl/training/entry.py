@@ -1,4 +1,5 @@
-"""The shared body of the Hydra entry scripts: run, and turn config errors into one line and exit code 2."""
+"""The shared body of the Hydra entry scripts: run, and turn errors into one line: exit code 2 for a config error
+(bad input: nothing was trained), 3 for a run that diverged (NaN/inf; every published checkpoint is finite)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ _HYDRA_ONLY = {"-m", "--multirun", "-cn", "--config-name", "-cp", "--config-path
                "-h", "--help", "--hydra-help", "-i", "--info", "-sc", "--shell-completion"}
 
 
-def fail(message: str) -> None:
+CONFIG_ERROR_EXIT, DIVERGED_EXIT = 2, 3
+
+
+def fail(message: str, code: int = CONFIG_ERROR_EXIT) -> None:
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)
 
 
 SWEPT_KEYS_ENV = "REASONING_IRL_SWEPT_KEYS"
@@ -27,17 +31,40 @@ command line (a SLURM job started by the submitit launcher sees submitit's own a
 
 
 def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
-    """Compose once before Hydra runs, so a bad override (unknown key, missing preset) ends in one line
-    and exit code 2 instead of Hydra's multi-line report. For a multirun, record the swept keys (SWEPT_KEYS_ENV)."""
+    """Compose and check once before Hydra runs, so a bad override (unknown key, missing preset, invalid option
+    pair) ends in one line and exit code 2 instead of Hydra's multi-line report, and before Hydra writes anything.
+    For a multirun, record the swept keys (SWEPT_KEYS_ENV)."""
     argv = sys.argv[1:] if argv is None else argv
-    if "-m" in argv or "--multirun" in argv:
+    # A multirun's jobs are checked one by one (each gets its own run_name): only composition is checked here.
+    is_multirun = "-m" in argv or "--multirun" in argv
+    if is_multirun:
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(argv))
     if any(arg.split("=", 1)[0] in _HYDRA_ONLY for arg in argv):
         return
     try:
-        compose(config_name, [arg for arg in argv if "=" in arg and not arg.startswith("-")])
+        cfg = compose(config_name, [arg for arg in argv if "=" in arg and not arg.startswith("-")])
+        if config_name in RUN_SCHEMAS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
+            check_job(config_name, cfg)
     except ConfigError as exc:
         fail(str(exc))
+
+
+# The run config of each training script, imported only here: the check needs the schema, which pulls in torch/TRL.
+RUN_SCHEMAS = {"sft": ("reasoning_irl.training.sft", "SFTRunConfig"),
+               "grpo": ("reasoning_irl.training.grpo", "GRPORunConfig"),
+               "airl": ("reasoning_irl.training.airl.config", "AIRLRunConfig")}
+_NO_JOB = {"-c", "--cfg"}  # Hydra prints the config and runs nothing
+
+
+def check_job(config_name: str, cfg: Any) -> None:
+    """The job's whole config check (schema, option pairs, run folder, resume), before Hydra creates the run folder
+    and writes ``.hydra/`` into it: a refused config leaves no new folder and an existing one untouched."""
+    import importlib
+
+    from reasoning_irl.training.setup import check_run
+
+    module, schema = RUN_SCHEMAS[config_name]
+    check_run(cfg, getattr(importlib.import_module(module), schema), config_name)
 
 
 _SWEEP_MARKERS = (",", "range(", "choice(", "glob(", "interval(")
@@ -88,11 +115,15 @@ def replica_overrides() -> list[str]:
 
 
 def run_entry(fn: Callable[[Any], Any], cfg: Any) -> Any:
+    from reasoning_irl.training.divergence import TrainingDiverged  # torch loads only when a job runs
+
     logging.getLogger().setLevel(logging.INFO)
     try:
         sweep_run_name(cfg)
         result = fn(cfg)
     except ConfigError as exc:
         fail(str(exc))
+    except TrainingDiverged as exc:
+        fail(str(exc), DIVERGED_EXIT)
     print(f"done: {result}")
     return result

@@ -39,6 +39,17 @@ def to_dict(cfg: Any) -> dict:
 
 def start_run(cfg: Any, schema: type, method: str) -> Run:
     """Validate ``cfg`` against ``schema`` (the script's run config), check the method, create the run folder."""
+    run = check_run(cfg, schema, method)
+    prepare_run_dir(run.cfg.output_root, run.cfg.run_name, run.resolved, run.resume_checkpoint,
+                    write=is_main_process())
+    # Seed before the model is built: the LoRA A matrices are drawn from the global RNG when the adapter is
+    # created, which happens before the Trainer seeds; unseeded, two runs with one seed start from different adapters.
+    seed_everything(run.cfg.seed)
+    return run
+
+
+def check_run(cfg: Any, schema: type, method: str) -> Run:
+    """Every check :func:`start_run` makes, writing nothing (the entry scripts run it before Hydra writes)."""
     resolved = to_dict(cfg)
     resolved.pop("hydra", None)
     # Checked before validation: another method's section would otherwise fail on its first foreign key,
@@ -54,12 +65,9 @@ def start_run(cfg: Any, schema: type, method: str) -> Run:
     run_dir = Path(typed.output_root) / typed.run_name
     resume = resolve_resume(run_dir, typed.training.resume_from, fingerprint)
     # Under `accelerate launch`, every process checks the folder (so all refuse a bad one together) but only the
-    # main process writes it. The others need nothing from it before training, and they cannot pass the Trainer's
-    # first collective (model preparation) until the main process has written it and reached it too.
-    prepare_run_dir(typed.output_root, typed.run_name, resolved, resume, write=is_main_process())
-    # Seed before the model is built: the LoRA A matrices are drawn from the global RNG when the adapter is
-    # created, which happens before the Trainer seeds; unseeded, two runs with one seed start from different adapters.
-    seed_everything(typed.seed)
+    # main process writes it (start_run). The others need nothing from it before training, and they cannot pass the
+    # Trainer's first collective (model preparation) until the main process has written it and reached it too.
+    prepare_run_dir(typed.output_root, typed.run_name, resolved, resume, write=False)
     return Run(typed, dataset, run_dir, resume, fingerprint, resolved)
 
 

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from trl import GRPOTrainer, SFTTrainer
 from trl.trainer.utils import RepeatSampler
 
-from reasoning_irl.training.checkpointing import AtomicCheckpointMixin
+from reasoning_irl.training.checkpointing import AtomicCheckpointMixin, safe_load
+from reasoning_irl.training.divergence import DivergenceGuardMixin
 from reasoning_irl.training.held_out import HeldOutEvalMixin
 from reasoning_irl.training.policy_loss import clipped_policy_loss, completion_logps
 
@@ -56,8 +57,10 @@ class RankMeanMetricsMixin:
         super().log(logs, start_time)
 
 
-class ReasoningSFTTrainer(HeldOutEvalMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, SFTTrainer):
-    """TRL's SFTTrainer (data handling, completion-only masks) with our own loss and atomic checkpoints."""
+class ReasoningSFTTrainer(HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin,
+                          SFTTrainer):
+    """TRL's SFTTrainer (data handling, completion-only masks) with our own loss, atomic checkpoints, the
+    divergence guard and the held-out learning curve."""
 
     loss_impl = "reasoning_irl.completion_cross_entropy"
     # Our loss is a micro-batch mean; the Trainer divides it by the accumulation steps.
@@ -95,7 +98,8 @@ GENERATION_BUFFER = "generation_buffer-{rank}.pt"
 """Per-rank file in a checkpoint: TRL's buffered generation batch, when the next step would reuse it."""
 
 
-class ReasoningGRPOTrainer(HeldOutEvalMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, GRPOTrainer):
+class ReasoningGRPOTrainer(HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin,
+                           GRPOTrainer):
     """TRL's GRPOTrainer (sampling, rewards, reference model) with our own clipped policy loss.
 
     ``inputs["advantages"]`` may be (B,) or (B, T); the AIRL trainer supplies per-token advantages.
@@ -139,7 +143,7 @@ class ReasoningGRPOTrainer(HeldOutEvalMixin, RankMeanMetricsMixin, AtomicCheckpo
         self._step = self.state.global_step * self.args.gradient_accumulation_steps
         path = Path(checkpoint) / GENERATION_BUFFER.format(rank=self.args.process_index)
         if path.is_file():
-            saved = torch.load(path, map_location=self.accelerator.device, weights_only=False)
+            saved = safe_load(path, map_location=self.accelerator.device)
             self._step, self._buffered_inputs = saved["step"], saved["buffer"]
 
     def _vllm_correction(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 from typing import Any, Iterator, Optional, Sequence
 
@@ -29,6 +30,7 @@ from reasoning_irl.training.discriminator_losses import (
     DISC_LOSSES, disc_accuracy, gradient_penalty, pairwise_margin,
 )
 from reasoning_irl.training.disc_batch import DiscRow
+from reasoning_irl.training.divergence import NonFiniteValue
 from reasoning_irl.evaluation.scoring import ScoringRow, score_rows
 from reasoning_irl.training.token_alignment import Alignment, policy_alignment, same_tokenizer
 
@@ -170,6 +172,7 @@ class Discriminator:
 
         Returns loss and accuracies of the scores computed BEFORE this step's updates, so they measure
         how the discriminator does on fresh samples and perturbations, not on rows it was just fitted to.
+        Raises NonFiniteValue (before the optimizer steps) when the loss or the gradient norm is NaN or inf.
         """
         if self.method.structured_discriminator and policy_logps is None:
             raise ValueError("structured_discriminator: update() needs the policy log-probabilities of every row")
@@ -196,24 +199,31 @@ class Discriminator:
                 if first is None:
                     first = (scores, loss)
                 if not self._finite_everywhere(loss):
-                    # A non-finite loss never reaches the weights; the trainer stops the run on it. A process whose
-                    # own loss is finite reports NaN, so that every process stops, not only the one that diverged.
+                    # A non-finite loss never reaches the weights. A process whose own loss is finite reports NaN,
+                    # so that every process stops, not only the one that diverged.
                     self.optimizer.zero_grad(set_to_none=True)
-                    reported = loss if not torch.isfinite(loss) else torch.full_like(loss, float("nan"))
-                    return {**self.metrics(first[0], rows, reported), **extra}
+                    raise NonFiniteValue("discriminator loss", loss.item() if not torch.isfinite(loss) else math.nan)
                 if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "gradient_penalty":
                     penalty = self.embedding_penalty(rows, prompts, completions)
                     if penalty is not None:
                         extra["disc/gradient_penalty"] = penalty
                 self._average_gradients(params)
-                self.accelerator.clip_grad_norm_(params, self.method.disc_max_grad_norm)
-                self.optimizer.step()
-                self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "weight_clip":
-                    clip_weights_of(params, self.method.weight_clip)
+                self._clipped_step(params)
         assert first is not None  # disc_updates_per_step >= 1 when not frozen
         return {**self.metrics(first[0], rows, first[1]), **extra}
+
+    def _clipped_step(self, params: list[torch.nn.Parameter]) -> None:
+        """Clip and step, unless the gradient norm is NaN/inf (then the update is dropped and the run stops).
+        The gradients are averaged already, so every process sees the same norm and takes the same decision."""
+        norm = self.accelerator.clip_grad_norm_(params, self.method.disc_max_grad_norm)
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteValue("discriminator grad norm", norm.item())
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "weight_clip":
+            clip_weights_of(params, self.method.weight_clip)
 
     def _distributed(self) -> bool:
         return isinstance(self.model, torch.nn.parallel.DistributedDataParallel)

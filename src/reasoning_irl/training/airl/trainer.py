@@ -14,7 +14,7 @@ One step (``_generate_and_score_completions``):
 
 from __future__ import annotations
 
-import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -26,18 +26,16 @@ from reasoning_irl.rewards import get_reward_functions
 from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator, cached_prompt_ids, right_pad
+from reasoning_irl.training.checkpointing import STAGING, safe_load
 from reasoning_irl.training.disc_batch import DiscRow, build_disc_batch
 from reasoning_irl.training.policy_loss import completion_logps
+from reasoning_irl.training.run_dir import publish_folder
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
 
 AIRL_STATE = "airl_state.pt"
 RANK_RNGS = "rng_per_process"
 """Key in AIRL_STATE: every process's perturbation RNG state, by process index."""
 REWARD_MODEL_DIR = "reward_model"
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or inf; the last complete checkpoint is kept."""
 
 
 class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
@@ -90,8 +88,8 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         aligned = [self.disc.policy_ids(ids.tolist(), m.tolist()) for ids, m in zip(completion_ids, completion_mask)]
         rows, completions = self._disc_rows(inputs, output, aligned)
         logps = self._policy_logps(rows, completions) if self.method.structured_discriminator else None
+        # The update raises NonFiniteValue on a NaN/inf loss or gradient norm; the divergence guard stops the run.
         disc_metrics = self.disc.update(rows, completions, logps) if mode == "train" else {}
-        self._check_finite(disc_metrics.get("disc/loss", 0.0), "discriminator loss")
         t2 = time.perf_counter()
         rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
         disc_metrics["reward/token_mean"] = mean_token_reward(rewards, completion_mask).mean().item()
@@ -224,22 +222,12 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
             total = [a + (b or 0.0) for a, b in zip(total, values)]
         return torch.tensor(total, dtype=torch.float32, device=output["completion_ids"].device)
 
-    # --- loss guard -------------------------------------------------------------------------------
+    # --- policy loss (its NaN/inf is stopped by the divergence guard of ReasoningGRPOTrainer) ------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         t0 = time.perf_counter()
         loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        metrics = self._metrics["train" if self.model.training else "eval"]
-        # The policy loss the parent just logged is gathered over the processes: all of them stop on a NaN in one.
-        self._check_finite(metrics["policy_loss"][-1], "policy loss")
-        metrics["time/policy_loss"].append(time.perf_counter() - t0)
+        self._metrics["train" if self.model.training else "eval"]["time/policy_loss"].append(time.perf_counter() - t0)
         return loss
-
-    def _check_finite(self, value: float, what: str) -> None:
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"{what} is {value} at step {self.state.global_step}; stopping. The last complete checkpoint "
-                f"in {self.args.output_dir} is intact: lower the learning rates or clip rewards, then resume from it"
-            )
 
     # --- checkpoints --------------------------------------------------------------------------------
     def save_extra_state(self, checkpoint_dir: str) -> None:
@@ -252,8 +240,14 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
 
     def save_final(self, run_dir: Path) -> Path:
         final = super().save_final(run_dir)
+        staging = run_dir / STAGING  # emptied by the policy's save_final: it holds only the reward model now
         if self.args.should_save:
-            self.disc.module.save(run_dir / REWARD_MODEL_DIR, tokenizer=self.disc.tokenizer)
+            self.disc.module.save(staging / REWARD_MODEL_DIR, tokenizer=self.disc.tokenizer)
+        self._refuse_non_finite(staging, REWARD_MODEL_DIR, run_dir)
+        if self.args.should_save:
+            publish_folder(staging / REWARD_MODEL_DIR, run_dir / REWARD_MODEL_DIR)
+            shutil.rmtree(staging, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
         return final
 
     def _load_optimizer_and_scheduler(self, checkpoint):
@@ -263,7 +257,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         from reasoning_irl.models.reward_model import load_reward_weights
 
         load_reward_weights(self.disc.module, Path(checkpoint) / REWARD_MODEL_DIR)
-        state = torch.load(Path(checkpoint) / AIRL_STATE, weights_only=False)
+        state = safe_load(Path(checkpoint) / AIRL_STATE)
         rngs = state.get(RANK_RNGS) or []
         if len(rngs) == self.accelerator.num_processes:  # resumed with as many processes: each takes its own
             state["rng"] = rngs[self.accelerator.process_index]

@@ -1,0 +1,19 @@
+"""The tiny-run fixtures of tests/training (one tiny policy, one torch thread, the test reward), shared here."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+TRAINING_TESTS = Path(__file__).resolve().parents[1] / "training"
+sys.path.insert(0, str(TRAINING_TESTS))  # tiny_runs, as the training tests import it
+
+_spec = importlib.util.spec_from_file_location("training_fixtures", TRAINING_TESTS / "conftest.py")
+_fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_fixtures)
+
+artifacts = _fixtures.artifacts
+compose_run = _fixtures.compose_run
+lend_test_reward = _fixtures.lend_test_reward
+one_torch_thread = _fixtures.one_torch_thread
