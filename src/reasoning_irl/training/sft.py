@@ -40,6 +40,7 @@ def run_sft(cfg: Any) -> Path:
 
     run = start_run(cfg, SFTRunConfig, "sft")
     typed: SFTRunConfig = run.cfg
+    records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     model, tokenizer = load_policy(typed.model, max_seq_length=typed.method.max_length)
     args = SFTConfig(
         **trainer_arguments(run, typed.training),
@@ -49,7 +50,7 @@ def run_sft(cfg: Any) -> Path:
     trainer = ReasoningSFTTrainer(
         model=model,
         args=args,
-        train_dataset=sft_rows(load_split(run.dataset, "train")),
+        train_dataset=sft_rows(records),
         processing_class=tokenizer,
         callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
     )
