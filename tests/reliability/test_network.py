@@ -96,6 +96,7 @@ def test_offline_wandb_writes_into_the_run_folder(eval_artifacts, tmp_path, user
         run_dir = run_sft(cfg)
     finally:
         wandb.finish()  # the Trainer leaves the run open; later tests must not log into it
+        wandb.teardown()  # nor reuse this test's settings (its folder)
     assert os.environ["WANDB_MODE"] == "offline"
     assert list((run_dir / "wandb").glob("offline-run-*")), "wandb wrote no offline run into the run folder"
     assert not (tmp_path / "wandb").exists()
