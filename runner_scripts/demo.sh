@@ -12,7 +12,8 @@
 # runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
 # EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a smaller
 # dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
-# continues where it stopped; delete OUT to start over.
+# continues where it stopped (an evaluation stage runs only while its summary is missing, so it may replace
+# the partial files of an interrupted run: overwrite=true); delete OUT to start over.
 set -euo pipefail
 
 SEED=${SEED:-0}
@@ -85,13 +86,13 @@ for method in base sft grpo airl; do
         timed "$PYTHON" evaluate.py experiment=demo_$method policy="$OUT/${POLICY[$method]}-s$SEED/final" \
             reward_model="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
             sampling.max_new_tokens=48 "ks=[$KS]" progress=false \
-            output_dir="$OUT/eval/$method" "${COMMON[@]}"
+            output_dir="$OUT/eval/$method" overwrite=true "${COMMON[@]}"
     fi
 done
 
 if stage "5/6 reward-model diagnostics: experts vs perturbed copies, first-error localisation" "$OUT/eval_irl/irl_diagnostics.json"; then
     timed "$PYTHON" evaluate_irl.py experiment=demo_airl reward_model="$REWARD" num_problems="$IRL_PROBLEMS" \
-        samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" "${COMMON[@]}"
+        samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${COMMON[@]}"
 fi
 
 echo

@@ -50,11 +50,13 @@ REWARD_MODEL="reward_model_path='\${output_root}/airl/seed=\${seed}/reward_model
 for method in base sft grpo airl; do
     POLICY=()
     [ "$method" = base ] || POLICY=("policy='\${output_root}/$method/seed=\${seed}/final'")
-    run "$PYTHON" evaluate.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_grpo" "run_name=$method" "${POLICY[@]}" \
+    run "$PYTHON" evaluate.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_grpo" "${POLICY[@]}" \
+        "output_dir='\${output_root}/eval/$method/seed=\${seed}-\${split}'" \
         "$REWARD_MODEL" "hydra.sweep.dir=$OUT/eval/$method" "${GRPO_DATA[@]}" "${EVAL_EXTRA[@]}"
 done
 # The reward model on the expert traces it learned from, and its scores of the AIRL policy's samples.
-run "$PYTHON" evaluate_irl.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_airl" run_name=airl "$REWARD_MODEL" \
+run "$PYTHON" evaluate_irl.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_airl" "$REWARD_MODEL" \
+    "output_dir='\${output_root}/eval_irl/airl/seed=\${seed}-\${split}'" \
     "samples_from='\${output_root}/eval/airl/seed=\${seed}-test/eval_results.jsonl'" \
     "hydra.sweep.dir=$OUT/eval_irl/airl" "${EXPERT_DATA[@]}" "${EVAL_EXTRA[@]}"
 

@@ -1,4 +1,5 @@
-"""The tiny-run fixtures of tests/training (one tiny policy, one torch thread, the test reward), shared here."""
+"""The tiny-run fixtures of tests/training (one tiny policy, one torch thread, the test reward) and the evaluation
+tests' helpers, shared here."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-TRAINING_TESTS = Path(__file__).resolve().parents[1] / "training"
-sys.path.insert(0, str(TRAINING_TESTS))  # tiny_runs, as the training tests import it
+TESTS = Path(__file__).resolve().parents[1]
+TRAINING_TESTS = TESTS / "training"
+for helpers in (TESTS / "evaluation", TRAINING_TESTS):  # eval_helpers and tiny_runs, as those tests import them
+    if str(helpers) not in sys.path:
+        sys.path.insert(0, str(helpers))
 
 _spec = importlib.util.spec_from_file_location("training_fixtures", TRAINING_TESTS / "conftest.py")
 _fixtures = importlib.util.module_from_spec(_spec)

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError, config_dir, validate
+from reasoning_irl.evaluation.output_dir import register_resolver
 from reasoning_irl.models.config import ModelConfig
+
+register_resolver()  # before Hydra composes configs/evaluate*.yaml, whose run folder is ${eval_output_dir:...}
 
 
 @dataclass
@@ -121,10 +124,13 @@ class EvalConfig:
     """Policy / reward model dtype: auto | float32 | bfloat16 | float16."""
     progress: bool = True
     """Show tqdm progress bars."""
-    output_dir: str = "outputs/eval"
-    """Where eval_results.jsonl, eval_summary.json and eval_table.md are written."""
+    output_dir: Optional[str] = None
+    """Where eval_results.jsonl, eval_summary.json and eval_table.md are written; null = derived from the policy
+    (<output_root>/eval/<policy name>-<split>) or, with rescore_from, <its folder>-rescored (see evaluation.output_dir)."""
+    overwrite: bool = False
+    """Write into an output_dir that already holds files (else refused, so earlier results are never lost)."""
     output_root: str = "outputs"
-    """Root of run folders (used by the default output_dir)."""
+    """Root of the default output_dir (and of run folders, for naming the policy)."""
     artifacts_dir: str = "artifacts"
     """Where project-built tiny models live (tiny adapter bases are looked up here)."""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -134,7 +140,7 @@ class EvalConfig:
     sampling: EvalSampling = field(default_factory=EvalSampling)
     """Sampling settings."""
     run_name: Optional[str] = None
-    """(training presets) names the default output folder."""
+    """(training presets) ignored (the default output_dir is named after what is evaluated)."""
     training: Any = None
     """(training presets) ignored."""
     method: Any = None
@@ -191,16 +197,19 @@ class IRLEvalConfig:
     """Rows per reward-model forward."""
     dtype: str = "auto"
     """Reward model dtype: auto | float32 | bfloat16 | float16."""
-    output_dir: str = "outputs/eval_irl"
-    """Where irl_diagnostics.json/.md and irl_traces.jsonl are written."""
+    output_dir: Optional[str] = None
+    """Where irl_diagnostics.json/.md and irl_traces.jsonl are written; null = derived from the reward model
+    (<output_root>/eval_irl/<reward model name>-<split>, see evaluation.output_dir)."""
+    overwrite: bool = False
+    """Write into an output_dir that already holds files (else refused, so earlier results are never lost)."""
     output_root: str = "outputs"
-    """Root of run folders (used by the default output_dir)."""
+    """Root of the default output_dir (and of run folders, for naming the reward model)."""
     artifacts_dir: str = "artifacts"
     """(presets) where tiny models live."""
     dataset: Any = None
     """Dataset section (validated by its own dataset schema)."""
     run_name: Optional[str] = None
-    """(training presets) names the default output folder."""
+    """(training presets) ignored (the default output_dir is named after what is evaluated)."""
     model: Any = None
     """(training presets) ignored."""
     sampling: Any = None

@@ -25,6 +25,7 @@ from typing import Any, Optional
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split
 from reasoning_irl.evaluation.config import EvalConfig, typed_config
+from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
 from reasoning_irl.evaluation.outputs import (
     RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, metrics_table, read_jsonl, write_json, write_jsonl,
 )
@@ -154,6 +155,8 @@ def sample_rows(typed: EvalConfig, spec: Any, records: list[dict]) -> tuple[list
 def run_evaluate(cfg: Any) -> Path:
     """Evaluate one policy (or rescore a results file); returns the output folder."""
     typed, dataset, resolved = typed_config(cfg, EvalConfig)
+    out = output_dir_of(typed, "evaluate")
+    check_output_dir(out, {"rescore_from": typed.rescore_from}, typed.overwrite, "evaluate.log")
     start = time.time()
     from reasoning_irl.evaluation.sampling import resolve_policy
     from reasoning_irl.models.loading import load_tokenizer
@@ -190,7 +193,6 @@ def run_evaluate(cfg: Any) -> Path:
 
     problems = problems_of(rows, with_rm, typed.selectors)
     metrics = summarize(problems, typed.ks, typed.selectors if with_rm else [], typed.seed)
-    out = Path(typed.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     n_samples = min((p.n for p in problems), default=0)
     write_jsonl(out / RESULTS_FILE, rows)

@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 from reasoning_irl.data import load_split, reasoning_steps
 from reasoning_irl.evaluation.config import IRLEvalConfig, typed_config
+from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
 from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,8 @@ def _markdown(result: dict, title: str) -> str:
 def run_evaluate_irl(cfg: Any) -> Path:
     """Score expert and perturbed traces (and optionally samples); returns the output folder."""
     typed, dataset, resolved = typed_config(cfg, IRLEvalConfig)
+    out = output_dir_of(typed, "evaluate_irl")
+    check_output_dir(out, {"samples_from": typed.samples_from}, typed.overwrite, "evaluate_irl.log")
     start = time.time()
     import torch
 
@@ -198,7 +201,6 @@ def run_evaluate_irl(cfg: Any) -> Path:
         _score_samples(rows, {r["id"]: r for r in all_records}, model, tokenizer, typed)
         result["samples"] = samples_auroc(rows, typed.selectors)
     result["seconds"] = round(time.time() - start, 2)
-    out = Path(typed.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / IRL_TRACES, traces)
     write_json(out / IRL_JSON, result)

@@ -9,21 +9,17 @@ and softmax weighting well defined).
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Sequence
 
 import numpy as np
 
-from reasoning_irl.data.schema import ANSWER_CLOSE, ANSWER_OPEN
 from reasoning_irl.registry import Registry
+from reasoning_irl.rewards.extraction import last_answer_span
 
 __all__ = ["SELECTORS", "answer_token_span", "discounted_returns", "score_all"]
 
 Selector = Callable[[Sequence[float] | np.ndarray, "tuple[int, int] | None", float], float]
 SELECTORS: Registry[Selector] = Registry("rerank selector")
-
-# Same pattern as rewards.extraction: non-greedy, so each block closes at its own </answer>.
-_ANSWER_BLOCK = re.compile(re.escape(ANSWER_OPEN) + r"(.*?)" + re.escape(ANSWER_CLOSE), re.DOTALL)
 
 
 def _as_array(token_rewards: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -106,10 +102,10 @@ def answer_token_span(token_texts: Sequence[str]) -> tuple[int, int] | None:
     (start == end) at the token where the content would begin; no closed block gives None.
     """
     text = "".join(token_texts)
-    blocks = list(_ANSWER_BLOCK.finditer(text))
-    if not blocks:
+    span = last_answer_span(text)  # one pass, so a long completion of unclosed tags stays cheap
+    if span is None:
         return None
-    raw_start, raw_end = blocks[-1].span(1)
+    raw_start, raw_end = span
     content = text[raw_start:raw_end]
     cs = raw_start + (len(content) - len(content.lstrip()))
     ce = raw_end - (len(content) - len(content.rstrip()))

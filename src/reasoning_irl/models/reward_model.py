@@ -131,7 +131,8 @@ class TokenRewardModel(nn.Module):
             "r": self.lora.r, "alpha": self.lora.alpha, "dropout": self.lora.dropout,
             "target_modules": list(self.lora.target_modules)}
         return {"format": FORMAT, "backbone": self.backbone_name_or_path, "mode": self.mode,
-                "lora": lora, "hidden_size": self.hidden_size, "lm_prior": self.lm_prior}
+                "lora": lora, "hidden_size": self.hidden_size, "lm_prior": self.lm_prior,
+                "model_type": getattr(self.backbone.config, "model_type", None)}
 
     def save(self, path: str | Path, tokenizer: Any = None) -> Path:
         """Write the folder atomically: build it in a temp sibling, then rename over ``path``."""
@@ -190,6 +191,21 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def check_backbone_fits(folder: Path, meta: dict[str, Any], backbone: str) -> None:
+    """Refuse, in one line naming what differs, a backbone the saved head and adapter were not trained on
+    (its config is read before any weights, which would otherwise fail in a shape-mismatch traceback)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(backbone)
+    saved_type, hidden = meta.get("model_type"), getattr(config, "hidden_size", None)
+    if saved_type and saved_type != config.model_type:
+        raise ConfigError(f"{folder}: trained on a {saved_type} backbone, but {backbone} is a {config.model_type} "
+                          "(architecture differs)")
+    if meta.get("hidden_size") != hidden:
+        raise ConfigError(f"{folder}: the head takes hidden_size {meta.get('hidden_size')}, but backbone {backbone} "
+                          f"has hidden_size {hidden}")
+
+
 def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
     """``(model, tokenizer)`` rebuilt from a folder written by :meth:`TokenRewardModel.save`.
 
@@ -203,6 +219,7 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
     lora = None if meta["lora"] is None else LoraSettings(**meta["lora"])
     lm_prior = bool(meta["lm_prior"])
     auto = backbone_class(lm_prior)
+    check_backbone_fits(folder, meta, str(folder / "backbone") if lora is None else meta["backbone"])
     if lora is not None:
         from peft import PeftModel
 
@@ -212,6 +229,9 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
         backbone = auto.from_pretrained(str(folder / "backbone"), **kw)
     model = TokenRewardModel(meta["backbone"], mode=meta["mode"], lora=lora, _backbone=backbone, lm_prior=lm_prior)
     head = load_file(str(folder / HEAD_FILE))
+    width = head["weight"].shape[-1] if "weight" in head else None
+    if width != model.hidden_size:
+        raise ConfigError(f"{folder}: {HEAD_FILE} takes hidden_size {width} but the backbone has {model.hidden_size}")
     model.head.load_state_dict({k: v.to(model.head.weight.dtype) for k, v in head.items()})
     tok_source = folder if (folder / "tokenizer_config.json").is_file() else meta["backbone"]
     tokenizer = AutoTokenizer.from_pretrained(str(tok_source))

@@ -14,6 +14,7 @@ Numeric rules of :func:`parse_number` (gold and prediction both go through them)
   more ASCII letters (``18 dollars``, ``10 km/h``, ``3 hours per day``); single letters and glued
   words are refused because they look like variables (``3 x``, ``3xy``, hence also ``5cm``);
 - an optional final ``.`` (sentence end).
+- at most ``MAX_NUMBER_CHARS`` (1000) characters in all; a longer answer is not a number.
 
 Not numbers: scientific notation, mixed numbers (``1 1/2``), spaces as thousands separators,
 words before the number. Two numbers compare exactly as fractions (``0.333`` != ``1/3``).
@@ -30,7 +31,8 @@ that can blow up sympy (long text, power towers, huge exponents or factorials) a
 Multiple choice (:func:`is_correct_choice`): a letter that is an option key, case-insensitive, as
 ``C``, ``(C)``, ``C.``, ``C)``, ``C: text``, ``Option C``, ``Answer: C``, ``The answer is (C)``
 (wrong if the text after it is another option's text), or else the exact text of the gold option
-ignoring case, spaces and punctuation. Anything else is wrong.
+ignoring case, spaces and punctuation. Anything else is wrong, as is a prediction longer than
+``MAX_CHOICE_CHARS`` (2000) characters.
 """
 
 from __future__ import annotations
@@ -52,14 +54,22 @@ from math_verify import LatexExtractionConfig, parse, verify
 
 MATH_VERIFY_TIMEOUT_S = 5.0
 MAX_SYMBOLIC_CHARS = 300
+MAX_NUMBER_CHARS = 1000
+MAX_CHOICE_CHARS = 2000
+"""A multiple-choice prediction longer than this is wrong without reading it (its per-character
+normalisation is linear but slow on megabytes); option texts and ways of naming a letter are far shorter."""
+"""Longer answers are not read as plain numbers (parse_number -> None): keeps its unwrapping loop and regex
+bounded on adversarial text; a real numeric answer is far shorter."""
 
+# Possessive whitespace runs (``\s*+``, each before an item that cannot start with whitespace): the same
+# matches, but a failing match no longer tries every split of a long run between adjacent ``\s*`` (cubic).
 _NUMBER = re.compile(
-    r"""(?P<sign1>[-+]?)\s*(?P<cur>[$€£]?)\s*(?P<sign2>[-+]?)\s*
+    r"""(?P<sign1>[-+]?)\s*+(?P<cur>[$€£]?)\s*+(?P<sign2>[-+]?)\s*+
     (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+)
-    (?:\s*/\s*(?P<den>\d+))?
-    \s*%?\s*[$€£]?
-    (?:\s+[A-Za-z]{2,}(?:/[A-Za-z]+)?){0,3}
-    \s*\.?""",
+    (?:\s*+/\s*+(?P<den>\d+))?
+    (?:\s*+%)?(?:\s*+[$€£])?
+    (?:\s++[A-Za-z]{2,}+(?:/[A-Za-z]++)?){0,3}
+    \s*+\.?""",
     re.VERBOSE,
 )
 _WRAPPERS = (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
@@ -125,7 +135,7 @@ def _balanced(text: str) -> bool:
 
 def parse_number(text: Any) -> Fraction | None:
     """The exact value of a plain numeric answer (rules in the module docstring), else ``None``."""
-    if text is None:
+    if text is None or len(str(text)) > MAX_NUMBER_CHARS:
         return None
     text = _unwrap(str(text).replace("\u2212", "-").replace("\\$", "$").replace("\\%", "%"))
     match = _NUMBER.fullmatch(text)
@@ -272,7 +282,7 @@ def is_correct_choice(pred: str, gold_letter: str, options: Any) -> bool:
     ``C. difficile colitis``) are read as text.
     """
     opts = normalize_options(options)
-    if pred is None or gold_letter is None or not opts:
+    if pred is None or gold_letter is None or not opts or len(str(pred)) > MAX_CHOICE_CHARS:
         return False
     gold = str(gold_letter).strip().strip("().:").strip().upper()
     if gold not in opts:  # gold given as option text

@@ -9,6 +9,9 @@
 
 and returns ``None`` when none of them is present. An unclosed ``<answer>`` (a truncated
 generation) is not an answer block.
+
+Every finder scans each character at most once (``str.find``, one brace scan per region), so grading
+time stays proportional to the completion's length whatever the model writes.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from typing import Any
 
 from reasoning_irl.data.schema import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
 
-_ANSWER_BLOCK = re.compile(re.escape(ANSWER_OPEN) + r"(.*?)" + re.escape(ANSWER_CLOSE), re.DOTALL)
 _BOXED = "\\boxed{"
+_BRACE = re.compile(r"[{}]")
 
 
 def _content_text(content: Any) -> str:
@@ -64,29 +67,51 @@ def completion_text(completion: Any) -> str:
     return str(completion)
 
 
+def last_answer_span(text: str) -> tuple[int, int] | None:
+    """[start, end) character span of the content of the last ``<answer>...</answer>`` block, or ``None``.
+
+    Blocks are read left to right, each ending at the first ``</answer>`` after its ``<answer>`` (as a
+    lazy regex would pair them), but in one pass: a regex retries every unclosed ``<answer>`` to the end.
+    """
+    found, pos = None, 0
+    while (start := text.find(ANSWER_OPEN, pos)) != -1:
+        end = text.find(ANSWER_CLOSE, start + len(ANSWER_OPEN))
+        if end == -1:
+            break
+        found, pos = (start + len(ANSWER_OPEN), end), end + len(ANSWER_CLOSE)
+    return found
+
+
 def last_answer_block(text: str) -> str | None:
     """Stripped content of the last ``<answer>...</answer>`` block, or ``None``."""
-    blocks = _ANSWER_BLOCK.findall(text)
-    return blocks[-1].strip() if blocks else None
+    span = last_answer_span(text)
+    return text[span[0] : span[1]].strip() if span is not None else None
+
+
+def _box_end(text: str, brace: int, limit: int) -> int | None:
+    """Position of the ``}`` closing the ``{`` at ``brace``, searched before ``limit``; None if unclosed."""
+    depth = 0
+    for m in _BRACE.finditer(text, brace, limit):
+        depth += 1 if m.group() == "{" else -1
+        if depth == 0:
+            return m.start()
+    return None
 
 
 def last_boxed(text: str) -> str | None:
     """Content of the last balanced ``\\boxed{...}``, or ``None``.
 
     Scans from the last occurrence backwards so a truncated trailing box falls back to an earlier one.
+    An earlier box can only close before the ``{`` of a later unclosed box (inside it, its depth stays
+    above the later box's), so each scan stops there: every character is scanned at most once.
     """
-    start = text.rfind(_BOXED)
+    limit, start = len(text), text.rfind(_BOXED)
     while start != -1:
-        depth, i = 1, start + len(_BOXED)
-        while i < len(text):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start + len(_BOXED) : i].strip()
-            i += 1
-        start = text.rfind(_BOXED, 0, start)
+        brace = start + len(_BOXED) - 1
+        end = _box_end(text, brace, limit)
+        if end is not None:
+            return text[brace + 1 : end].strip()
+        limit, start = brace, text.rfind(_BOXED, 0, start)
     return None
 
 

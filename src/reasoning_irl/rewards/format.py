@@ -12,6 +12,9 @@
   scores 0.5; with ``"abc"`` after ``</answer>`` it scores 0.5 - 0.003 = 0.497.
 - :func:`numeric_answer`: 1.0 iff the ``<answer>`` block parses as a plain number
   (:func:`~reasoning_irl.rewards.correctness.parse_number`); else 0.0.
+
+Each runs in time linear in the text (string searches, or a regex only once each tag is known to occur
+exactly once), so an adversarial completion cannot stall grading.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from reasoning_irl.rewards.extraction import last_answer_block
 _TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
 _T_OPEN, _T_CLOSE, _A_OPEN, _A_CLOSE = (re.escape(t) for t in _TAGS)
 _STRICT = re.compile(rf"{_T_OPEN}\n(.*)\n{_T_CLOSE}\n{_A_OPEN}\n(.*)\n{_A_CLOSE}\n?", re.DOTALL)
-_SOFT = re.compile(rf"{_T_OPEN}.*?{_T_CLOSE}\s*{_A_OPEN}.*?{_A_CLOSE}", re.DOTALL)
+_SPACE = re.compile(r"\s*")
 
 TAG_CREDIT_MILLIS = 125  # 0.125 per placement, counted in thousandths so sums are exact decimals
 TRAILING_PENALTY_MILLIS = 1  # 0.001 per character after </answer>
@@ -33,6 +36,10 @@ TRAILING_PENALTY_MILLIS = 1  # 0.001 per character after </answer>
 
 def strict_format(text: str) -> float:
     """1.0 for exactly the expert layout (see module docstring), else 0.0."""
+    # The layout holds each tag once and its bodies none; checking that first also keeps the greedy
+    # regex linear (with many candidate tags it would backtrack over each).
+    if any(text.count(tag) != 1 for tag in _TAGS):
+        return 0.0
     match = _STRICT.fullmatch(text)
     if not match:
         return 0.0
@@ -43,8 +50,22 @@ def strict_format(text: str) -> float:
 
 
 def soft_format(text: str) -> float:
-    """1.0 if a think block is followed by an answer block anywhere, whitespace-tolerant; else 0.0."""
-    return 1.0 if _SOFT.search(text) else 0.0
+    """1.0 if a think block is followed by an answer block anywhere, whitespace-tolerant; else 0.0.
+
+    Same as searching ``<think>.*?</think>\\s*<answer>.*?</answer>`` (DOTALL), in one pass: some ``</think>``
+    after the first ``<think>`` is followed, past whitespace, by ``<answer>`` with a ``</answer>`` later on.
+    """
+    first = text.find(THINK_OPEN)
+    last_close = text.rfind(ANSWER_CLOSE)
+    if first == -1 or last_close == -1:
+        return 0.0
+    pos = first + len(THINK_OPEN)
+    while (close := text.find(THINK_CLOSE, pos)) != -1:
+        after = _SPACE.match(text, close + len(THINK_CLOSE)).end()
+        if text.startswith(ANSWER_OPEN, after) and last_close >= after + len(ANSWER_OPEN):
+            return 1.0
+        pos = max(after, close + 1)  # whitespace runs are disjoint, so the scan stays linear
+    return 0.0
 
 
 def tag_count(text: str) -> float:

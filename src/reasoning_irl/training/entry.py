@@ -83,22 +83,30 @@ def swept_keys(argv: list[str]) -> list[str]:
     return keys
 
 
+def sweep_job_name() -> Optional[str]:
+    """In a Hydra multirun, this job's swept ``key=value,...`` (``job<n>`` when none is known); else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    env = os.environ.get(SWEPT_KEYS_ENV)
+    swept = set(env.split(",") if env is not None else swept_keys(sys.argv[1:]))
+    parts = [o.lstrip("+~") for o in HydraConfig.get().overrides.task if o.lstrip("+~").split("=", 1)[0] in swept]
+    return ",".join(sorted(parts)) or f"job{HydraConfig.get().job.num}"
+
+
 def sweep_run_name(cfg: Any) -> None:
     """In a Hydra multirun, give each job its own run folder: ``<run_name>/<swept key=value,...>``.
 
     Without this, ``-m seed=1 +ablation=sparse,wgan`` would send both jobs to one folder (the second
     then refuses to overwrite the first's checkpoints).
     """
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
     from omegaconf import open_dict
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    job = sweep_job_name()
+    if job is None:
         return
-    env = os.environ.get(SWEPT_KEYS_ENV)
-    swept = set(env.split(",") if env is not None else swept_keys(sys.argv[1:]))
-    parts = [o.lstrip("+~") for o in HydraConfig.get().overrides.task if o.lstrip("+~").split("=", 1)[0] in swept]
-    job = ",".join(sorted(parts)) or f"job{HydraConfig.get().job.num}"
     with open_dict(cfg):
         cfg.run_name = f"{cfg.run_name}/{job}"
 

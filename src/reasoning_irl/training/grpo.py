@@ -123,17 +123,17 @@ def run_grpo(cfg: Any) -> Path:
 
     run = start_run(cfg, GRPORunConfig, "grpo")
     typed: GRPORunConfig = run.cfg
-    if typed.sampling.use_vllm and not _has_cuda():
-        raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
+    check_vllm(typed.sampling.use_vllm)
     check_group_batch(typed)
     try:
         reward_funcs = get_reward_functions([term.name for term in typed.method.rewards])
     except UnknownNameError as exc:  # the message lists the registered rewards
         raise ConfigError(f"method.rewards: {exc}") from None
     max_len = typed.sampling.max_prompt_length + typed.sampling.max_completion_length
-    model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
-    train = prompt_rows(load_split(run.dataset, "train"), tokenizer, typed.sampling.max_prompt_length)
+    records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
+    model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
+    train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
     trainer = ReasoningGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -159,6 +159,12 @@ def check_group_batch(typed: GRPORunConfig) -> None:
             f"training.per_device_batch_size x gradient_accumulation_steps x processes = {per_step} completions "
             f"is not a multiple of sampling.num_generations={typed.sampling.num_generations}"
         )
+
+
+def check_vllm(use_vllm: bool) -> None:
+    """sampling.use_vllm needs a CUDA GPU (and vLLM); refused in one line before anything loads."""
+    if use_vllm and not _has_cuda():
+        raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
 
 
 def _has_cuda() -> bool:

@@ -60,9 +60,11 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
                           f"(e.g. experiment=tiny_{method})")
     typed = validate(resolved, schema, "config")
     dataset = dataset_config(resolved.get("dataset"))
-    configure_tracking(typed.logging, typed.run_name)  # may refuse (missing tracker package): before any folder
-    fingerprint = run_fingerprint(resolved)
     run_dir = Path(typed.output_root) / typed.run_name
+    # may refuse (missing tracker package, no credentials): before any folder
+    configure_tracking(typed.logging, typed.run_name, run_dir)
+    disable_hub_telemetry()
+    fingerprint = run_fingerprint(resolved)
     resume = resolve_resume(run_dir, typed.training.resume_from, fingerprint)
     # Under `accelerate launch`, every process checks the folder (so all refuse a bad one together) but only the
     # main process writes it (start_run). The others need nothing from it before training, and they cannot pass the
@@ -77,20 +79,56 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)
 
 
-def configure_tracking(logging_cfg: LoggingConfig, run_name: str) -> None:
-    """Point wandb at the configured project/entity through its environment; never log in here."""
+def disable_hub_telemetry() -> None:
+    """No call home: TRL pings the hub each time a trainer is built unless hub telemetry is off. The
+    environment variable covers child processes; the constant is what an already imported hub library reads."""
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    import huggingface_hub.constants
+
+    huggingface_hub.constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
+def wandb_key_known() -> bool:
+    """An API key in the environment or in the netrc file ``wandb login`` writes (read locally, no network)."""
+    import netrc
+    from urllib.parse import urlsplit
+
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlsplit(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    path = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    try:
+        return netrc.netrc(path).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+_WANDB_DIR_SET: list[str] = []  # the WANDB_DIR values this process set (a user's own is kept)
+
+
+def configure_tracking(logging_cfg: LoggingConfig, run_name: str, run_dir: Optional[Path] = None) -> None:
+    """Point wandb at the configured project/entity (and its files at the run folder) through its
+    environment; never log in here, and refuse online logging without credentials in one line."""
     package = {"wandb": ["wandb"], "tensorboard": ["tensorboard", "tensorboardX"]}.get(logging_cfg.report_to, [])
     if package and not any(importlib.util.find_spec(name) for name in package):
         # Refused here in one line; the Trainer would fail later with a traceback.
         raise ConfigError(f"logging.report_to={logging_cfg.report_to} needs the {package[0]} package "
                           f"(pip install {package[0]}), or set logging.report_to=none")
-    if logging_cfg.report_to == "wandb":
-        os.environ.setdefault("WANDB_PROJECT", logging_cfg.project)
-        if logging_cfg.entity:
-            os.environ.setdefault("WANDB_ENTITY", logging_cfg.entity)
-        if not os.environ.get("WANDB_API_KEY") and os.environ.get("WANDB_MODE") is None:
-            log.warning("no WANDB_API_KEY: logging to wandb offline (set WANDB_MODE to override)")
-            os.environ["WANDB_MODE"] = "offline"
+    if logging_cfg.report_to != "wandb":
+        return
+    mode = os.environ.get("WANDB_MODE")
+    if mode is None and not wandb_key_known():
+        log.warning("no wandb credentials: logging to wandb offline (set WANDB_MODE to override)")
+        os.environ["WANDB_MODE"] = mode = "offline"
+    if mode in ("online", "run") and not wandb_key_known():
+        raise ConfigError("logging.report_to=wandb is online but no wandb credentials were found: "
+                          "run `wandb login`, or set WANDB_MODE=offline")
+    os.environ.setdefault("WANDB_PROJECT", logging_cfg.project)
+    if logging_cfg.entity:
+        os.environ.setdefault("WANDB_ENTITY", logging_cfg.entity)
+    if run_dir is not None and os.environ.get("WANDB_DIR") in (None, *_WANDB_DIR_SET):
+        os.environ["WANDB_DIR"] = str(Path(run_dir).resolve())  # wandb/ inside the run folder, not the cwd
+        _WANDB_DIR_SET.append(os.environ["WANDB_DIR"])
 
 
 def trainer_arguments(run: Run, training: TrainingConfig) -> dict[str, Any]:

@@ -41,17 +41,18 @@ def run_sft(cfg: Any) -> Path:
 
     run = start_run(cfg, SFTRunConfig, "sft")
     typed: SFTRunConfig = run.cfg
+    records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
+    held_out = held_out_slice(run.dataset, typed.training, typed.method.max_length)
     model, tokenizer = load_policy(typed.model, max_seq_length=typed.method.max_length)
     args = SFTConfig(
         **trainer_arguments(run, typed.training),
         max_length=typed.method.max_length,
         completion_only_loss=True,
     )
-    held_out = held_out_slice(run.dataset, typed.training, typed.method.max_length)
     trainer = ReasoningSFTTrainer(
         model=model,
         args=args,
-        train_dataset=sft_rows(load_split(run.dataset, "train")),
+        train_dataset=sft_rows(records),
         eval_dataset=sft_rows(held_out.records) if held_out else None,
         processing_class=tokenizer,
         callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],

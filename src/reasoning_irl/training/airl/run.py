@@ -17,7 +17,7 @@ from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.disc_batch import corrupt_experts
-from reasoning_irl.training.grpo import check_group_batch, grpo_arguments, prompt_rows
+from reasoning_irl.training.grpo import check_group_batch, check_vllm, grpo_arguments, prompt_rows
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import start_run
 
@@ -58,19 +58,20 @@ def run_airl(cfg: Any) -> Path:
     run = start_run(cfg, AIRLRunConfig, "airl")
     typed: AIRLRunConfig = run.cfg
     method, sampling = typed.method, typed.sampling
+    check_vllm(sampling.use_vllm)
     check_group_batch(typed)  # the expert row and the group advantages need whole groups per batch
     if sampling.use_vllm and method.expert_in_group != "none" and typed.model.backend == "unsloth":
         raise ConfigError("expert_in_group needs TRL-side generation; use model.backend=hf with vLLM")
     max_len = sampling.max_prompt_length + sampling.max_completion_length
+    records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
+    held_out = held_out_slice(run.dataset, typed.training, sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=sampling.use_vllm)
-    records = load_split(run.dataset, "train")
     if method.expert_error_rate > 0:
         records = corrupt_experts(records, method.expert_error_rate, method.perturbations,
                                   random.Random(f"{typed.seed}-expert-errors"))
     train = prompt_rows(records, tokenizer, sampling.max_prompt_length)
     reward_model, reward_tokenizer = build_reward_model(typed)
     args = grpo_arguments(run, GRPOConfig)
-    held_out = held_out_slice(run.dataset, typed.training, sampling.max_completion_length)
     trainer_kwargs = dict(
         model=model,
         reward_funcs=[],  # replaced below: the outcome rewards are logged by the trainer itself
