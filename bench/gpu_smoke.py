@@ -63,7 +63,8 @@ class Smoke:
         self.policy: Optional[Path] = None
         self.reward: Optional[Path] = None
 
-    def attempt(self, path: str, fn: Callable[[], Any]) -> Any:
+    def attempt(self, path: str, fn: Callable[[], Any], key: Optional[str] = None) -> Any:
+        """``fn()``, recorded as ran or failed; a result is kept in the figures under ``key``."""
         free_gpu()
         start = time.perf_counter()
         try:
@@ -71,12 +72,16 @@ class Smoke:
         except Exception as exc:  # recorded and reported; the next path still runs
             traceback.print_exc()
             self.outcomes.append((path, "failed", one_line(exc)))
+            self.write()
             return None
+        if key:
+            self.figures[key] = result
         memory = f", peak GPU {peak_gib()} GiB" if self.cuda else ""
         self.outcomes.append((path, "ran", f"{time.perf_counter() - start:.1f} s{memory}"))
+        self.write()
         return result
 
-    def optional(self, path: str, module: str, fn: Callable[[], Any]) -> Any:
+    def optional(self, path: str, module: str, fn: Callable[[], Any], key: str) -> Any:
         """``fn`` only where CUDA and ``module`` are there; else one 'skipped' line."""
         missing = "no CUDA device" if not self.cuda else (
             f"{module} not installed" if importlib.util.find_spec(module) is None else None)
@@ -84,7 +89,7 @@ class Smoke:
             print(f"skipped: {path} ({missing})", flush=True)
             self.outcomes.append((path, "skipped", missing))
             return None
-        return self.attempt(path, fn)
+        return self.attempt(path, fn, key)
 
     # --- models -------------------------------------------------------------------------------------------
     def build(self, preset: str) -> Path:
@@ -182,27 +187,29 @@ class Smoke:
         self.reward = self.attempt("build random reward model", lambda: self.build(self.size["reward"]))
         if self.policy is None or self.reward is None:
             return self.report()
-        self.figures["grpo"] = self.attempt("GRPO steps (HF generate)", self.grpo)
-        self.figures["airl"] = self.attempt("AIRL steps (HF generate)", self.airl)
-        self.figures["sample_hf"] = self.attempt("evaluation sampling, HF (LoRA merged)", lambda: self.sample("hf"))
-        self.figures["load_4bit"] = self.optional("4-bit load + LoRA step", "bitsandbytes",
-                                                  lambda: self.load_and_step(backend="hf", load_in_4bit=True))
-        self.figures["load_unsloth"] = self.optional("unsloth load + LoRA step", "unsloth",
-                                                     lambda: self.load_and_step(backend="unsloth"))
-        self.figures["sample_vllm"] = self.optional("evaluation sampling, vLLM (LoRA adapter)", "vllm",
-                                                    lambda: self.sample("vllm"))
-        self.figures["grpo_vllm"] = self.optional(
-            "GRPO steps (vLLM colocate)", "vllm",
-            lambda: self.grpo(["sampling.use_vllm=true", "sampling.vllm_gpu_memory_utilization=0.3"], "grpo-vllm", 2))
+        self.attempt("GRPO steps (HF generate)", self.grpo, "grpo")
+        self.attempt("AIRL steps (HF generate)", self.airl, "airl")
+        self.attempt("evaluation sampling, HF (LoRA merged)", lambda: self.sample("hf"), "sample_hf")
+        self.optional("4-bit load + LoRA step", "bitsandbytes",
+                      lambda: self.load_and_step(backend="hf", load_in_4bit=True), "load_4bit")
+        self.optional("unsloth load + LoRA step", "unsloth", lambda: self.load_and_step(backend="unsloth"),
+                      "load_unsloth")
+        self.optional("evaluation sampling, vLLM (LoRA adapter)", "vllm", lambda: self.sample("vllm"), "sample_vllm")
+        vllm_grpo = ["sampling.use_vllm=true", "sampling.vllm_gpu_memory_utilization=0.3"]
+        self.optional("GRPO steps (vLLM colocate)", "vllm", lambda: self.grpo(vllm_grpo, "grpo-vllm", 2), "grpo_vllm")
         return self.report()
 
     def report(self) -> int:
+        print("\n" + "\n".join(self.write()), flush=True)
+        return 1 if any(status == "failed" for _, status, _ in self.outcomes) else 0
+
+    def write(self) -> list[str]:
+        """gpu_smoke.json as it stands (rewritten after every path, so a run cut short keeps what it measured)."""
         summary = self.summary()
-        print("\n" + "\n".join(summary), flush=True)
         (self.out / "gpu_smoke.json").write_text(json.dumps(
             {"size": self.args.size, "steps": self.args.steps, "device": device_name(), "torch": torch.__version__,
              "outcomes": self.outcomes, "figures": self.figures, "summary": summary}, indent=2) + "\n")
-        return 1 if any(status == "failed" for _, status, _ in self.outcomes) else 0
+        return summary
 
     def summary(self) -> list[str]:
         s = self.size
@@ -215,7 +222,7 @@ class Smoke:
                      f"samples x {s['length']} tokens = {tokens} generated tokens per step")
         if "step_time" in grpo:
             lines.append(f"  GRPO s/step {grpo['step_time']:.2f} (generate {grpo['time/generate']:.2f} s: "
-                         f"{tokens / grpo['time/generate']:.0f} tokens/s), peak GPU {grpo['peak_gib']} GiB")
+                         f"{tokens / grpo['time/generate']:.0f} tokens/s){memory(grpo)}")
         if "step_time" in airl:
             lines.append(f"  AIRL s/step {airl['step_time']:.2f} (generate {airl['time/generate']:.2f} s), "
                          f"peak GPU {airl['peak_gib']} GiB")
@@ -225,8 +232,12 @@ class Smoke:
             got = self.figures.get(key)
             if got:
                 lines.append(f"  {key}: {got['tokens']} tokens in {got['seconds']:.2f} s = "
-                             f"{got['tokens_per_s']:.0f} tokens/s, peak GPU {got['peak_gib']} GiB")
+                             f"{got['tokens_per_s']:.0f} tokens/s{memory(got)}")
         return lines
+
+
+def memory(figures: dict[str, Any]) -> str:
+    return f", peak GPU {figures['peak_gib']} GiB" if figures.get("peak_gib") is not None else ""
 
 
 def device_name() -> str:
