@@ -224,8 +224,8 @@ class Smoke:
             lines.append(f"  GRPO s/step {grpo['step_time']:.2f} (generate {grpo['time/generate']:.2f} s: "
                          f"{tokens / grpo['time/generate']:.0f} tokens/s){memory(grpo)}")
         if "step_time" in airl:
-            lines.append(f"  AIRL s/step {airl['step_time']:.2f} (generate {airl['time/generate']:.2f} s), "
-                         f"peak GPU {airl['peak_gib']} GiB")
+            lines.append(f"  AIRL s/step {airl['step_time']:.2f} (generate {airl['time/generate']:.2f} s, "
+                         f"discriminator update {airl.get('time/disc_update', float('nan')):.2f} s){memory(airl)}")
         if "step_time" in grpo and "step_time" in airl:
             lines.append(f"  AIRL / GRPO step time {airl['step_time'] / grpo['step_time']:.2f}x")
         for key in ("sample_hf", "sample_vllm"):
