@@ -207,7 +207,7 @@ class Smoke:
         """gpu_smoke.json as it stands (rewritten after every path, so a run cut short keeps what it measured)."""
         summary = self.summary()
         (self.out / "gpu_smoke.json").write_text(json.dumps(
-            {"size": self.args.size, "steps": self.args.steps, "device": device_name(), "torch": torch.__version__,
+            {"size": self.args.size, "steps": self.args.steps, "device": device_name(), "versions": versions(),
              "outcomes": self.outcomes, "figures": self.figures, "summary": summary}, indent=2) + "\n")
         return summary
 
@@ -238,6 +238,16 @@ class Smoke:
 
 def memory(figures: dict[str, Any]) -> str:
     return f", peak GPU {figures['peak_gib']} GiB" if figures.get("peak_gib") is not None else ""
+
+
+def versions() -> dict[str, str]:
+    """The versions this run imported (on a machine given wheels, theirs rather than the machine's own)."""
+    found = {}
+    for name in ("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "bitsandbytes"):
+        module = sys.modules.get(name)
+        if module is not None:
+            found[name] = getattr(module, "__version__", "?")
+    return found
 
 
 def device_name() -> str:
