@@ -5,6 +5,7 @@
 # one line. Prints a table of what ran / was skipped / failed and the step times; writes $OUT/gpu_smoke.json.
 #   runner_scripts/gpu_smoke.sh
 #   DEVICE=cpu SIZE=tiny runner_scripts/gpu_smoke.sh          (the same run on a CPU in about a minute)
+# At the paper size HF generation dominates: about 60-90 s per step on one H200, about 10 minutes in all.
 # Environment (all optional):
 #   DEVICE   cuda | cpu (default cuda; cpu hides the GPUs)
 #   SIZE     paper (a Qwen2.5-3B-architecture policy, 0.5B reward model, 2 prompts x 16 samples x 824 tokens;
