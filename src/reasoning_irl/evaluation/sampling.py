@@ -142,6 +142,19 @@ def load_eval_policy(spec: PolicySpec, dtype: str = "auto", device: Optional[str
     return model.to(device).eval(), tokenizer
 
 
+# The adapter ranks vLLM can serve (its max_lora_rank must be one of these; its default, 16, refuses r=128).
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_lora_rank(adapter: str) -> int:
+    """The smallest rank vLLM accepts as max_lora_rank that holds the adapter's own rank."""
+    rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]
+    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
+    if not fits:
+        raise ConfigError(f"policy: vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, the adapter has r={rank}")
+    return fits[0]
+
+
 def sample_vllm(spec: PolicySpec, tokenizer: Any, prompts: Sequence[list[dict]], problem_ids: Sequence[str], n: int,
                 temperature: float, top_p: float, max_new_tokens: int, seed: int, greedy: bool = True,
                 gpu_memory_utilization: float = 0.9) -> list[Sampled]:
@@ -154,8 +167,9 @@ def sample_vllm(spec: PolicySpec, tokenizer: Any, prompts: Sequence[list[dict]],
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
-    llm = LLM(model=spec.base, tokenizer=spec.tokenizer or spec.base, enable_lora=spec.adapter is not None,
-              gpu_memory_utilization=gpu_memory_utilization, seed=seed)
+    lora_kw = {"enable_lora": True, "max_lora_rank": vllm_lora_rank(spec.adapter)} if spec.adapter else {}
+    llm = LLM(model=spec.base, tokenizer=spec.tokenizer or spec.base, gpu_memory_utilization=gpu_memory_utilization,
+              seed=seed, **lora_kw)
     lora = None
     if spec.adapter:
         from vllm.lora.request import LoRARequest

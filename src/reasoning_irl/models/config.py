@@ -28,7 +28,7 @@ class TinySpec:
     arch: str = "qwen2"
     """qwen2 | llama: the architecture of a project-built tiny model."""
     preset: str = "policy"
-    """policy | reward: the size preset (see reasoning_irl.models.tiny)."""
+    """policy | reward (a size preset), or a kept architecture: configs/architectures/<name>.json."""
 
 
 @dataclass
