@@ -1,10 +1,11 @@
-"""Learning curves: held-out greedy accuracy (and a habit's rate) against policy updates, one line per method.
+"""Learning curves: held-out accuracy (and a habit's rate) against policy updates, one line per method.
 
     python figures/curves.py --run SFT outputs/demo-s0/demo_sft-s0 --run GRPO outputs/demo-s0/demo_grpo-s0 \
         --run AIRL outputs/demo-s0/demo_airl-s0 [--habit skip_last_step] --out outputs/demo-s0/figures
 
 A ``--run LABEL DIR`` may be repeated with one label (one DIR per seed): the line is the mean over seeds, the
-band their min-max. Reads the ``held_out/*`` rows ``training.eval_steps`` writes to each run's metrics.jsonl.
+band their min-max. Reads the ``held_out/*`` rows ``training.eval_steps`` writes to each run's metrics.jsonl:
+pass@1 over the samples (greedy accuracy for runs that sampled none) and the habit's share of samples.
 Writes learning_curve.png/.pdf; exit 2 when a run folder has no held-out rows.
 """
 
@@ -22,6 +23,7 @@ if __package__ in (None, ""):
 from figures.plots import RC, WIDTH, plt, save  # noqa: E402
 
 ACCURACY = "held_out/greedy_accuracy"
+PASS1 = "held_out/pass@1"
 
 
 def read_curve(run_dir: Path, key: str) -> dict[int, float]:
@@ -45,8 +47,9 @@ def _mean_band(curves: list[dict[int, float]]) -> tuple[list[int], list[float], 
 
 
 def learning_curves(runs: dict[str, list[Path]], out: Path, habit: Optional[str] = None) -> list[Path]:
-    keys = [(ACCURACY, "held-out greedy accuracy")] + ([(f"held_out/habit/{habit}", f"habit rate ({habit})")]
-                                                       if habit else [])
+    sampled = all(read_curve(d, PASS1) for dirs in runs.values() for d in dirs)
+    accuracy = (PASS1, "held-out pass@1 (T=1)") if sampled else (ACCURACY, "held-out greedy accuracy")
+    keys = [accuracy] + ([(f"held_out/habit/{habit}", f"habit rate ({habit})")] if habit else [])
     with plt.rc_context(RC):
         fig, axes = plt.subplots(1, len(keys), figsize=(WIDTH, 2.4), squeeze=False)
         for ax, (key, title) in zip(axes[0], keys):

@@ -36,7 +36,7 @@ def habit_base(artifacts, tmp_path_factory):
 def test_grpo_removes_the_habit_on_held_out_problems(habit_base, artifacts):
     run_dir = run_grpo(compose("grpo", [
         "experiment=demo_grpo", f"training.max_steps={GRPO_STEPS}", f"training.eval_steps={GRPO_STEPS}",
-        "training.eval_problems=64", *_common(artifacts, habit_base)]))
+        "training.eval_problems=64", "training.eval_samples=4", *_common(artifacts, habit_base)]))
     curve = {row["step"]: row[HABIT] for row in read_metrics(run_dir) if HABIT in row}
     assert sorted(curve) == [0, GRPO_STEPS]
     assert curve[0] >= 0.2, f"the base should show the habit, got {curve[0]:.3f}"

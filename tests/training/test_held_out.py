@@ -26,9 +26,16 @@ def test_grade_by_hand():
                    _target(["4 + 2 = 6"], "6"),  # skipped the last step
                    "no answer at all"]
     out = grade(records, completions)
-    assert out["held_out/greedy_accuracy"] == pytest.approx(1 / 3)
-    assert out["held_out/habit/skip_last_step"] == pytest.approx(1 / 3)
+    assert out["held_out/greedy_accuracy"] == pytest.approx(1 / 3) and "held_out/pass@1" not in out
+    assert out["held_out/habit/skip_last_step"] == pytest.approx(1 / 3)  # over the greedy answers
     assert out["held_out/habit/slip"] == 0 and out["held_out/habit/swap_operator"] == 0
+    # With samples: pass@1 and the habit rates are over the 4 samples (2 right, 1 skipped, 1 slipped).
+    samples = [[completions[0], _target(["12 + 5 = 17"], "17")],
+               [_target(["4 + 2 = 7", "7 + 3 = 10"], "10"), _target(["4 + 2 = 6", "6 + 3 = 9"], "9")], []]
+    out = grade(records, completions, samples)
+    assert out["held_out/greedy_accuracy"] == pytest.approx(1 / 3) and out["held_out/pass@1"] == pytest.approx(2 / 4)
+    assert out["held_out/habit/skip_last_step"] == pytest.approx(1 / 4)
+    assert out["held_out/habit/slip"] == pytest.approx(1 / 4) and out["held_out/habit/swap_operator"] == 0
     assert grade([{"answer": "B", "target": "<think>\nprose\n</think>\n<answer>\nB\n</answer>"}],
                  ["<answer>B</answer>"]) == {"held_out/greedy_accuracy": 1.0}  # no habits off the synthetic task
 
@@ -43,7 +50,8 @@ def test_sft_and_grpo_log_the_curve_before_and_every_eval_steps(compose_run, met
     curve = _curve(run(compose_run(method, *EVAL)))
     assert sorted(curve) == [0, 2, 4]
     for row in curve.values():
-        assert 0 <= row["held_out/greedy_accuracy"] <= 1 and "held_out/habit/skip_last_step" in row
+        assert 0 <= row["held_out/greedy_accuracy"] <= 1 and 0 <= row["held_out/pass@1"] <= 1
+        assert "held_out/habit/skip_last_step" in row
         assert "loss" not in row  # its own row: the training window is not flushed by it
 
 
@@ -57,5 +65,5 @@ def test_airl_logs_the_curve(artifacts, tmp_path):
 def test_curve_needs_validation_rows(compose_run):
     with pytest.raises(ConfigError, match="training.eval_steps needs validation problems"):
         run_sft(compose_run("sft", *EVAL, "dataset.validation_size=0"))
-    with pytest.raises(ConfigError, match="training.eval_steps must be >= 0"):
+    with pytest.raises(ConfigError, match="training.eval_steps and eval_samples must be >= 0"):
         run_sft(compose_run("sft", "training.eval_steps=-1"))

@@ -43,6 +43,8 @@ class TrainingConfig:
     to metrics.jsonl as held_out/* (the learning curve); 0 turns it off."""
     eval_problems: int = 64
     """Size of that slice: the first this many problems of the validation split."""
+    eval_samples: int = 4
+    """Samples per held-out problem at T=1 (held_out/pass@1 and the habit rates); 0 decodes greedily only."""
     eval_max_new_tokens: Optional[int] = None
     """Tokens decoded per held-out problem; null = sampling.max_completion_length (GRPO, AIRL) or method.max_length (SFT)."""
 
@@ -52,9 +54,9 @@ class TrainingConfig:
                 raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
         # A resumed run starts a fresh logging window at its checkpoint; a checkpoint inside a window would
         # make the first logged averages after a resume differ from the uninterrupted run's.
-        if self.eval_steps < 0 or self.eval_problems < 1:
-            raise ConfigError(f"training.eval_steps must be >= 0 and training.eval_problems >= 1, got "
-                              f"{self.eval_steps} and {self.eval_problems}")
+        if self.eval_steps < 0 or self.eval_problems < 1 or self.eval_samples < 0:
+            raise ConfigError(f"training.eval_steps and eval_samples must be >= 0 and training.eval_problems >= 1, "
+                              f"got {self.eval_steps}, {self.eval_samples} and {self.eval_problems}")
         if self.save_steps % self.logging_steps:
             raise ConfigError(f"training.save_steps ({self.save_steps}) must be a multiple of "
                               f"training.logging_steps ({self.logging_steps})")

@@ -1,8 +1,11 @@
 """Held-out accuracy during training (``training.eval_steps``): the learning curve of every trainer.
 
 Every ``eval_steps`` updates (and once before the first), the policy decodes a fixed slice of the validation
-split greedily, and ``held_out/greedy_accuracy`` (with ``held_out/habit/<name>`` on the synthetic task: the
-share of those answers showing each habit) is logged to metrics.jsonl and the tracker at that step. The
+split greedily and, with ``eval_samples`` > 0, samples that many seeded completions per problem at T=1 (top-p
+0.95, as evaluate.py). ``held_out/greedy_accuracy``, ``held_out/pass@1`` (the sampled share correct) and, on the
+synthetic task, ``held_out/habit/<name>`` (the share of samples showing each habit; of greedy answers when
+nothing is sampled) are logged to metrics.jsonl and the tracker at that step. A habit a model has learned at a
+rate below one half rarely decides its greedy answer, which is why the rates are read off samples. The
 Trainer's own evaluation schedule triggers it (``eval_strategy="steps"``); :class:`HeldOutEvalMixin` replaces
 the Trainer's ``evaluate`` so no evaluation loss loop runs. Every process decodes the whole slice (a few dozen
 problems), so all ranks log the same numbers and none waits for another.
@@ -28,31 +31,46 @@ class HeldOutSlice:
     records: list[dict]
     """The first ``training.eval_problems`` validation records (prompt, gold answer, expert target)."""
     max_new_tokens: int
+    samples: int = 4
+    """Seeded samples per problem at T=1, top-p 0.95 (the same draws at every evaluation)."""
     batch_size: int = 32
 
     def measure(self, model: Any, tokenizer: Any) -> dict[str, float]:
-        """Greedy accuracy and habit rates of ``model`` on the slice (the model's train/eval mode is kept)."""
+        """Accuracy and habit rates of ``model`` on the slice (the model's train/eval mode is kept)."""
         was_training = model.training
         model.eval()
         try:
             decoded = sample_hf(model, tokenizer, [r["prompt"] for r in self.records], [r["id"] for r in self.records],
-                                n=0, temperature=1.0, top_p=1.0, max_new_tokens=self.max_new_tokens, seed=0,
-                                batch_size=self.batch_size, greedy=True, progress=False)
+                                n=self.samples, temperature=1.0, top_p=0.95, max_new_tokens=self.max_new_tokens,
+                                seed=0, batch_size=self.batch_size, greedy=True, progress=False)
         finally:
             model.train(was_training)
-        return grade(self.records, [tokenizer.decode(d.greedy, skip_special_tokens=True) for d in decoded])
+
+        def text(ids: list[int]) -> str:
+            return tokenizer.decode(ids, skip_special_tokens=True)
+
+        return grade(self.records, [text(d.greedy) for d in decoded], [[text(s) for s in d.samples] for d in decoded])
 
 
-def grade(records: list[dict], completions: list[str]) -> dict[str, float]:
-    """{held_out/greedy_accuracy, held_out/habit/<name>...} of one completion per record."""
-    correct, shown = 0, {}
-    for record, text in zip(records, completions):
-        answer = extract_answer(text)
-        correct += bool(answer is not None and is_correct(answer, record["answer"], record.get("options")))
-        for name, flag in (habits_shown(record["target"], text, answer) or {}).items():
-            shown[name] = shown.get(name, 0) + flag
-    n = max(len(records), 1)
-    return {f"{PREFIX}greedy_accuracy": correct / n, **{f"{PREFIX}habit/{h}": k / n for h, k in sorted(shown.items())}}
+def _tally(record: dict, text: str, shown: dict[str, int]) -> bool:
+    """Whether ``text`` answers ``record`` correctly; counts the habits it shows into ``shown``."""
+    answer = extract_answer(text)
+    for name, flag in (habits_shown(record["target"], text, answer) or {}).items():
+        shown[name] = shown.get(name, 0) + flag
+    return bool(answer is not None and is_correct(answer, record["answer"], record.get("options")))
+
+
+def grade(records: list[dict], greedy: list[str], samples: Optional[list[list[str]]] = None) -> dict[str, float]:
+    """{held_out/greedy_accuracy, held_out/pass@1 (with samples), held_out/habit/<name>...}: habit rates over the
+    samples when there are any, else over the greedy answers."""
+    greedy_shown: dict[str, int] = {}
+    out = {f"{PREFIX}greedy_accuracy": sum(_tally(r, t, greedy_shown) for r, t in zip(records, greedy)) / len(records)}
+    shown, count = greedy_shown, len(records)
+    if samples and any(samples):
+        shown, count = {}, sum(len(s) for s in samples)
+        correct = sum(_tally(r, t, shown) for r, texts in zip(records, samples) for t in texts)
+        out[f"{PREFIX}pass@1"] = correct / count
+    return {**out, **{f"{PREFIX}habit/{h}": k / count for h, k in sorted(shown.items())}}
 
 
 def held_out_slice(dataset: Any, training: Any, max_new_tokens: int) -> Optional[HeldOutSlice]:
@@ -62,7 +80,7 @@ def held_out_slice(dataset: Any, training: Any, max_new_tokens: int) -> Optional
     records = load_split(dataset, "validation")[: training.eval_problems]
     if not records:
         raise ConfigError("training.eval_steps needs validation problems: set dataset.validation_size > 0")
-    return HeldOutSlice(records, training.eval_max_new_tokens or max_new_tokens)
+    return HeldOutSlice(records, training.eval_max_new_tokens or max_new_tokens, training.eval_samples)
 
 
 class HeldOutEvalMixin:
