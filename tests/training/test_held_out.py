@@ -41,7 +41,9 @@ def test_grade_by_hand():
 
 
 def _curve(run_dir):
-    return {row["step"]: row for row in read_metrics(run_dir) if "held_out/greedy_accuracy" in row}
+    rows = [row for row in read_metrics(run_dir) if "held_out/greedy_accuracy" in row]
+    assert len({row["step"] for row in rows}) == len(rows), "a step was evaluated twice"
+    return {row["step"]: row for row in rows}
 
 
 @pytest.mark.parametrize("method", ["sft", "grpo"])

@@ -102,4 +102,7 @@ class HeldOutEvalMixin:
             self.log(dict(metrics))
         finally:
             self.model.train(was_training)
+        # As the Trainer's own evaluate does: clears should_evaluate, or the end of an epoch (or of training) in
+        # the same step would evaluate again.
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
