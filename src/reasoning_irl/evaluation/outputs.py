@@ -1,17 +1,10 @@
-"""Writing and reading evaluation outputs (JSON lines, JSON summaries, markdown tables).
-
-NaN/inf floats are written as JSON ``null`` (strict JSON, readable by any tool).
-"""
+"""Evaluation output files by name, and the markdown table of a summary (the files are written through
+:mod:`reasoning_irl.runs`)."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
-from typing import Any, Iterable, Optional
-
-from reasoning_irl.config import ConfigError
-from reasoning_irl.training.run_dir import atomic_write_text
+from typing import Optional
 
 RESULTS_FILE = "eval_results.jsonl"
 SUMMARY_FILE = "eval_summary.json"
@@ -19,40 +12,6 @@ TABLE_FILE = "eval_table.md"
 IRL_JSON = "irl_diagnostics.json"
 IRL_TABLE = "irl_diagnostics.md"
 IRL_TRACES = "irl_traces.jsonl"
-
-
-def json_safe(value: Any) -> Any:
-    """Replace non-finite floats by None, recursively (tuples become lists)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(json_safe(r), ensure_ascii=False) + "\n" for r in rows))
-
-
-def read_jsonl(path: str | Path, where: str = "file") -> list[dict]:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"{where}: {path} does not exist")
-    rows = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            raise ConfigError(f"{where}: {path} line {n} is not JSON") from None
-    return rows
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n")
 
 
 def fmt(x: Optional[float], digits: int = 3) -> str:

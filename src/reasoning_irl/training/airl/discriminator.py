@@ -26,13 +26,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data.prompts import render_prompt
 from reasoning_irl.training.airl.config import AIRLMethod
-from reasoning_irl.training.discriminator_losses import (
+from reasoning_irl.training.airl.losses import (
     DISC_LOSSES, disc_accuracy, gradient_penalty, pairwise_margin,
 )
-from reasoning_irl.training.disc_batch import DiscRow
+from reasoning_irl.models.scoring import ScoringRow, score_rows
+from reasoning_irl.models.token_alignment import Alignment, policy_alignment, same_tokenizer
+from reasoning_irl.training.airl.batch import DiscRow
 from reasoning_irl.training.divergence import NonFiniteValue
-from reasoning_irl.evaluation.scoring import ScoringRow, score_rows
-from reasoning_irl.training.token_alignment import Alignment, policy_alignment, same_tokenizer
 
 
 def right_pad(rows: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,7 +342,7 @@ class Discriminator:
 
         Reward t is the score of policy token t itself (no shift): with a shared tokenizer the policy's own
         ids are scored; otherwise each policy token takes the logit of the last reward token that ends
-        within it (see reasoning_irl.training.token_alignment). ``aligned`` passes :meth:`policy_ids` of
+        within it (see reasoning_irl.models.token_alignment). ``aligned`` passes :meth:`policy_ids` of
         each row when the caller has them already.
         """
         if aligned is None:
