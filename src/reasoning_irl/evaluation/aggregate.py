@@ -34,7 +34,8 @@ from typing import Any, Optional
 import yaml
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.evaluation.outputs import SUMMARY_FILE, fmt, metric_order
+from reasoning_irl.evaluation.metrics import metric_order
+from reasoning_irl.evaluation.outputs import SUMMARY_FILE, fmt
 from reasoning_irl.runs import CHECKPOINT_RE, atomic_write_text, write_json
 
 OUT_STEM = "sweep_table"

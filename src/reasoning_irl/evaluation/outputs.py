@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from reasoning_irl.evaluation.metrics import metric_order
+
 RESULTS_FILE = "eval_results.jsonl"
 SUMMARY_FILE = "eval_summary.json"
 TABLE_FILE = "eval_table.md"
@@ -18,16 +20,6 @@ def fmt(x: Optional[float], digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return f"{x:.{digits}f}"
-
-
-def metric_order(name: str) -> tuple:
-    """greedy, then the sampling metrics by k, then oracle, then the selector metrics."""
-    head = name.split("/")[0]
-    family = ["greedy_accuracy", "pass", "maj", "random", "oracle", "success", "weighted_vote"]
-    base = head.split("@")[0]
-    rank = family.index(base) if base in family else len(family)
-    digits = "".join(c if c.isdigit() else " " for c in head.split("|")[0]).split()
-    return ("/" in name, name.split("/")[1] if "/" in name else "", rank, int(digits[0]) if digits else 0, name)
 
 
 def metrics_table(metrics: dict[str, dict], title: str = "") -> str:
