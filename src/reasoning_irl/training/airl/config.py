@@ -118,7 +118,7 @@ class AIRLMethod:
         if self.reward_mode not in ("dense", "sparse"):
             bad(f"reward_mode must be dense or sparse, got {self.reward_mode!r}")
         choices = {
-            "disc_loss": [n for n in DISC_LOSSES.names() if n != "pairwise_margin"],  # the margin is an extra term
+            "disc_loss": [n for n, loss in DISC_LOSSES.items() if loss.standalone],
             "advantage": ADVANTAGES.names(),
             "loss_type": POLICY_LOSSES.names(),
         }
