@@ -52,3 +52,21 @@ def test_an_unregistered_advantage_estimator_is_refused():
     cfg = compose("airl", ["experiment=tiny_airl", "method.advantage=toy"])
     with pytest.raises(ConfigError, match="advantage 'toy' unknown"):
         validate(cfg, AIRLRunConfig, "config")
+
+
+def test_a_dataset_registers_by_being_in_the_data_package(tmp_path, monkeypatch):
+    import sys
+
+    import reasoning_irl.data as data
+
+    (tmp_path / "toy_rows.py").write_text(
+        "from reasoning_irl.data.base import DatasetConfig, register_dataset\n\n\n"
+        "@register_dataset('toy_rows', DatasetConfig, 'rows for a test')\n"
+        "def load(cfg, split):\n    return []\n")
+    monkeypatch.setattr(data, "__path__", [*data.__path__, str(tmp_path)])
+    try:
+        data._import_datasets()
+        assert "toy_rows" in data.DATASETS and data.dataset_config({"name": "toy_rows"}).name == "toy_rows"
+    finally:
+        data.DATASETS.remove("toy_rows")
+        sys.modules.pop("reasoning_irl.data.toy_rows", None)
