@@ -8,8 +8,8 @@ import sys
 
 import hydra
 
+from reasoning_irl.cli import check_overrides, run_entry
 from reasoning_irl.evaluation.config import rewrite_reward_model_arg
-from reasoning_irl.training.entry import check_overrides, run_entry
 
 
 @hydra.main(config_path="configs", config_name="evaluate_irl", version_base="1.3")

@@ -7,7 +7,7 @@ import sys
 
 import hydra
 
-from reasoning_irl.training.entry import check_overrides, replica_overrides, run_entry
+from reasoning_irl.cli import check_overrides, replica_overrides, run_entry
 
 
 @hydra.main(config_path="configs", config_name="airl", version_base="1.3")

@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
 
     from reasoning_irl.data import load_split
-    from reasoning_irl.evaluation.scoring import (
+    from reasoning_irl.models.scoring import (
         build_rows, merged_for_inference, score_policy_tokens, score_policy_tokens_loop,
     )
     from reasoning_irl.models import ensure_tiny_model

@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from figures.tables import mann_whitney, metric_entry, pair_trace, rerank_n, step_token_spans  # noqa: E402
+from figures.tables import metric_entry, pair_trace, rerank_n, step_token_spans  # noqa: E402
+from reasoning_irl.evaluation.diagnostics import mann_whitney  # noqa: E402
 
 WIDTH = 6.5  # inches: a full-width figure in a single-column paper
 RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8,

@@ -1,4 +1,4 @@
-"""Metric parsing, statistics and trace helpers, and the markdown / LaTeX tables.
+"""Metric parsing and trace helpers, and the markdown / LaTeX tables.
 
 The evaluators encode the metric's parameters in its name (``success@1|8/sum``); parsing
 lives here once so the plots and the tables agree on what a metric means.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -21,29 +21,6 @@ _PATTERNS = {
     "success": re.compile(r"^success@(\d+)\|(\d+)/(.+)$"),
     "vote": re.compile(r"^weighted_vote/(.+)$"),
 }
-
-
-def mann_whitney(pos: Sequence[float], neg: Sequence[float]) -> tuple[float, float, float]:
-    """(U, AUROC, two-sided p) for pos vs neg; mid-ranks for ties, normal approximation.
-
-    Written in numpy because scipy is not a dependency; AUROC = U / (n_pos * n_neg) is the
-    probability that a correct sample outscores a wrong one (ties count one half).
-    """
-    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
-    n1, n0 = len(pos), len(neg)
-    if n1 == 0 or n0 == 0:
-        return float("nan"), float("nan"), float("nan")
-    values = np.concatenate([pos, neg])
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    midranks = np.cumsum(counts) - (counts - 1) / 2.0
-    u = midranks[inverse][:n1].sum() - n1 * (n1 + 1) / 2.0
-    n = n1 + n0
-    ties = float((counts**3 - counts).sum())
-    var = n1 * n0 / 12.0 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return float(u), float(u / (n1 * n0)), 1.0
-    z = (abs(u - n1 * n0 / 2.0) - 0.5) / math.sqrt(var)  # continuity-corrected
-    return float(u), float(u / (n1 * n0)), float(min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2))))
 
 
 def step_token_spans(tokens: list[str], steps: list) -> list[tuple[int, int]]:

@@ -22,3 +22,13 @@ def test_unknown_name_lists_choices_and_duplicates_fail():
         reg.get("y")
     with pytest.raises(ValueError, match="already registered"):
         reg.add("x", 2)
+
+
+def test_remove_unregisters_and_items_keep_registration_order():
+    reg = Registry("thing")
+    reg.add("b", 1)
+    reg.add("a", 2)
+    assert reg.items() == [("b", 1), ("a", 2)]
+    assert reg.remove("b") == 1 and "b" not in reg and reg.names() == ["a"]
+    with pytest.raises(UnknownNameError, match="unknown thing 'b'"):
+        reg.remove("b")

@@ -44,6 +44,15 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; choose one of: {', '.join(sorted(self._items))}"
             ) from None
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` (a variant registered for a while, e.g. by a test); returns its object."""
+        self.get(name)  # the usual error for an unknown name
+        return self._items.pop(name)
+
+    def items(self) -> list[tuple[str, T]]:
+        """(name, object) pairs in registration order (where order matters, e.g. the rows of a table)."""
+        return list(self._items.items())
+
     def names(self) -> list[str]:
         return sorted(self._items)
 

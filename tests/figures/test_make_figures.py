@@ -15,7 +15,7 @@ if str(REPO) not in sys.path:  # ``figures`` lives at the repository root, not i
     sys.path.insert(0, str(REPO))
 
 from figures import make_figures  # noqa: E402
-from figures.tables import mann_whitney  # noqa: E402
+from reasoning_irl.evaluation.diagnostics import mann_whitney  # noqa: E402
 
 # Per method, per problem: which of the 4 samples are correct, and whether greedy is.
 CORRECT = {

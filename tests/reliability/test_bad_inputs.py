@@ -57,10 +57,11 @@ def test_sft_cli_on_an_empty_split_is_one_line(repo_root, empty_gsm8k, tmp_path)
 
 
 def test_airl_with_vllm_on_cpu_is_refused_like_grpo(tmp_path, monkeypatch):
+    import reasoning_irl.models.loading as loading
     import reasoning_irl.training.grpo as grpo
     from reasoning_irl.training.airl.run import run_airl
 
-    monkeypatch.setattr(grpo, "_has_cuda", lambda: False)
+    monkeypatch.setattr(loading, "cuda_available", lambda: False)
     for method, run in (("airl", run_airl), ("grpo", grpo.run_grpo)):
         cfg = compose(method, [f"experiment=tiny_{method}", "sampling.use_vllm=true", f"output_root={tmp_path}"])
         with pytest.raises(ConfigError, match=r"^sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU$"):

@@ -9,14 +9,14 @@ import pytest
 import torch
 from tiny_runs import LEARNING_REWARDS
 
+from reasoning_irl.cli import DIVERGED_EXIT, run_entry
 from reasoning_irl.config import compose
 from reasoning_irl.models.reward_model import load_reward_model
+from reasoning_irl.runs import check_checkpoint, checkpoints
 from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.airl.trainer import AIRL_STATE, REWARD_MODEL_DIR
 from reasoning_irl.training.divergence import first_non_finite
-from reasoning_irl.training.entry import DIVERGED_EXIT, run_entry
 from reasoning_irl.training.grpo import run_grpo
-from reasoning_irl.training.run_dir import check_checkpoint, checkpoints
 from reasoning_irl.training.sft import run_sft
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer, ReasoningSFTTrainer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tiny_runs import read_metrics
 
-from reasoning_irl.training.entry import CONFIG_ERROR_EXIT, run_entry
+from reasoning_irl.cli import CONFIG_ERROR_EXIT, run_entry
 from reasoning_irl.training.sft import run_sft
 
 TORN = '{"step": 3, "loss": 5.91, "grad_no'  # a run killed while appending step 3's row: no closing brace, no newline

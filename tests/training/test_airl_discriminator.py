@@ -14,9 +14,9 @@ from reasoning_irl.models import ensure_tiny_model
 from reasoning_irl.models.config import LoraSettings
 from reasoning_irl.models.loading import load_tokenizer
 from reasoning_irl.models.reward_model import TokenRewardModel
+from reasoning_irl.training.airl.batch import build_disc_batch
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator
-from reasoning_irl.training.disc_batch import build_disc_batch
 from reasoning_irl.training.divergence import NonFiniteValue
 
 SYSTEM = {"role": "system", "content": "Solve."}

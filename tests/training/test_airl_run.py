@@ -17,11 +17,11 @@ from safetensors.torch import load_file
 
 from reasoning_irl.config import ConfigError, compose
 from reasoning_irl.models.reward_model import load_reward_model
+from reasoning_irl.runs import check_checkpoint, checkpoints
 from reasoning_irl.training.airl import run as airl_run
 from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import AIRL_STATE, REWARD_MODEL_DIR
 from reasoning_irl.training.divergence import TrainingDiverged
-from reasoning_irl.training.run_dir import check_checkpoint, checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
 SEPARATION_STEPS = 20

@@ -10,7 +10,7 @@ import torch
 
 from reasoning_irl.config import compose
 from reasoning_irl.rewards.perturbations import Perturbed
-from reasoning_irl.training import disc_batch
+from reasoning_irl.training.airl import batch as disc_batch
 from reasoning_irl.training.airl import run as airl_run
 from reasoning_irl.training.airl.discriminator import Discriminator, expert_row
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer

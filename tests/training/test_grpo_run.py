@@ -11,7 +11,8 @@ from transformers import AutoTokenizer
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split
 from reasoning_irl.rewards import completion_text
-from reasoning_irl.training.grpo import prompt_rows, run_grpo
+from reasoning_irl.training.grpo import run_grpo
+from reasoning_irl.training.setup import prompt_rows
 
 MAX_PROMPT = 84  # the tiny run's 38 training prompts are 73-95 tokens long
 

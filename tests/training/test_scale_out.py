@@ -12,12 +12,12 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 from trl import GRPOConfig
 
+from reasoning_irl.cli import check_overrides, replica_overrides
 from reasoning_irl.config import compose, config_dir
+from reasoning_irl.runs import SWEPT_KEYS_ENV, sweep_run_name, swept_keys
 from reasoning_irl.training.airl.config import AIRLRunConfig
-from reasoning_irl.training.entry import (
-    SWEPT_KEYS_ENV, check_overrides, replica_overrides, sweep_run_name, swept_keys,
-)
-from reasoning_irl.training.grpo import GRPORunConfig, grpo_arguments
+from reasoning_irl.training.grpo import GRPORunConfig
+from reasoning_irl.training.setup import grpo_arguments
 from reasoning_irl.training.setup import start_run
 
 ACCELERATE = {"ddp": "multi_gpu", "fsdp": "use_fsdp", "zero2": "use_deepspeed", "zero3": "use_deepspeed"}

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 from typing import Any
 
 from reasoning_irl.config import ConfigError, validate
-from reasoning_irl.data import gsm8k, medreason, synthetic  # noqa: F401  (registers the datasets)
 from reasoning_irl.data.base import DATASETS, SPLITS, DatasetConfig, DatasetSpec, register_dataset
 from reasoning_irl.data.prompts import render_conversation, render_prompt
 from reasoning_irl.data.sources import is_local
@@ -80,3 +81,13 @@ def to_hf_dataset(records: list[dict[str, Any]]):
     import datasets
 
     return datasets.Dataset.from_list(records)
+
+
+def _import_datasets() -> None:
+    """Import every module of this package, so a dataset registers itself by being here (no list to keep)."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):  # __main__ is the preview command, not a module to import
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_datasets()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from reasoning_irl.config import ConfigError
+from reasoning_irl.runs import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -15,23 +16,6 @@ log = logging.getLogger(__name__)
 def is_local(path: str) -> bool:
     """True if ``path`` names the file system rather than a hub dataset id."""
     return Path(path).expanduser().exists() or path.startswith((".", "/", "~")) or path.endswith((".jsonl", ".json"))
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; a line that is not a JSON object is one clear error."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{lineno}: expected a JSON object per line")
-            rows.append(row)
-    return rows
 
 
 def read_local_split(folder: str, split: str, dataset: str) -> list[dict[str, Any]]:

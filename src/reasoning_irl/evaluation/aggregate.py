@@ -27,15 +27,15 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.evaluation.outputs import SUMMARY_FILE, fmt, metric_order, write_json
-from reasoning_irl.training.run_dir import CHECKPOINT_RE, atomic_write_text
+from reasoning_irl.evaluation.metrics import metric_order
+from reasoning_irl.evaluation.outputs import SUMMARY_FILE, fmt
+from reasoning_irl.runs import CHECKPOINT_RE, atomic_write_text, write_json
 
 OUT_STEM = "sweep_table"
 
@@ -52,30 +52,11 @@ class Evaluation:
 
 
 # --- statistics ------------------------------------------------------------------------------------------
-def _t_cdf(t: float, df: int) -> float:
-    """Student t CDF at t >= 0: 1/2 plus the density integrated over [0, t] by Simpson's rule (smooth, exact
-    to ~1e-12 with this many intervals for the t values a 95% interval needs). scipy is not a dependency."""
-    import numpy as np
-
-    n = 4000
-    x = np.linspace(0.0, t, n + 1)
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    density = np.exp(log_c - (df + 1) / 2 * np.log1p(x * x / df))
-    weights = np.where(np.arange(n + 1) % 2 == 1, 4.0, 2.0)
-    weights[0] = weights[-1] = 1.0
-    return 0.5 + float(weights @ density) * (t / n) / 3
-
-
-@lru_cache(maxsize=None)
 def t_quantile(p: float, df: int) -> float:
-    """The p-quantile (p > 1/2) of Student's t with df degrees of freedom, by bisection on the CDF."""
-    lo, hi = 0.0, 1.0
-    while _t_cdf(hi, df) < p:
-        hi *= 2
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _t_cdf(mid, df) < p else (lo, mid)
-    return (lo + hi) / 2
+    """The p-quantile of Student's t with df degrees of freedom."""
+    from scipy.stats import t  # scipy loads only for a sweep table
+
+    return float(t.ppf(p, df))
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, Optional[tuple[float, float]]]:

@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "auroc",
+    "mann_whitney",
     "localization_chance",
     "localization_hit",
     "pairwise_accuracy",
@@ -24,22 +25,27 @@ __all__ = [
 
 
 def auroc(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> float:
-    """P(a random positive scores above a random negative), ties counting 1/2 (Mann-Whitney U).
+    """P(a random positive scores above a random negative), ties counting 1/2: the Mann-Whitney U of the
+    positives over n_pos * n_neg. NaN scores are dropped; an empty class gives NaN."""
+    return mann_whitney(scores_pos, scores_neg)[1]
 
-    Computed from mid-ranks in O(n log n), so pooled token-level AUROCs over many thousands of
-    tokens stay cheap. NaN scores are dropped; an empty class gives NaN.
-    """
+
+def mann_whitney(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> tuple[float, float, float]:
+    """(U, AUROC, two-sided p) of positives vs negatives: mid-ranks for ties, the continuity-corrected normal
+    approximation for p (1 when every score ties). NaN scores are dropped; an empty class gives NaNs."""
+    from scipy.stats import mannwhitneyu
+
     pos = np.asarray(scores_pos, dtype=np.float64).reshape(-1)
     neg = np.asarray(scores_neg, dtype=np.float64).reshape(-1)
     pos, neg = pos[~np.isnan(pos)], neg[~np.isnan(neg)]
     if pos.size == 0 or neg.size == 0:
-        return math.nan
-    _, inverse, counts = np.unique(np.concatenate([pos, neg]), return_inverse=True, return_counts=True)
-    # Mid-rank (1-based) of each distinct value: ranks before it plus the middle of its block.
-    mid = np.cumsum(counts) - (counts - 1) / 2.0
-    rank_sum_pos = mid[inverse[: pos.size]].sum()
-    u = rank_sum_pos - pos.size * (pos.size + 1) / 2.0
-    return float(u / (pos.size * neg.size))
+        return math.nan, math.nan, math.nan
+    if np.unique(np.concatenate([pos, neg])).size == 1:  # no spread: the normal approximation is undefined
+        u = pos.size * neg.size / 2.0
+        return u, 0.5, 1.0
+    result = mannwhitneyu(pos, neg, alternative="two-sided", method="asymptotic", use_continuity=True)
+    u = float(result.statistic)
+    return u, u / (pos.size * neg.size), float(min(1.0, result.pvalue))
 
 
 def pairwise_accuracy(expert_scores: Sequence[float], perturbed_scores: Sequence[float], pair_index: Sequence[int]) -> float:

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -19,9 +19,11 @@ from reasoning_irl.registry import Registry
 
 __all__ = [
     "METRICS",
+    "Metric",
     "ProblemSamples",
     "bootstrap_ci",
     "maj_at_k",
+    "metric_order",
     "normalize_answer",
     "pass_at_k",
     "random_at_k",
@@ -197,28 +199,48 @@ class ProblemSamples:
         )
 
 
-METRICS: Registry[Callable[[ProblemSamples, int], float]] = Registry("metric")
+@dataclass(frozen=True)
+class Metric:
+    """One family of summary entries: ``value(problem, k, item)`` on one problem, named by ``key``.
+
+    ``key`` is a format string over ``k``, ``n`` (the samples per problem) and ``item``; the fields it names decide
+    what :func:`summarize` runs the metric over: every valid k with ``{k}``, every selector (``over="selectors"``)
+    or habit (``over="habits"``) with ``{item}``, and only the problems that carry that selector's scores or that
+    habit's flags. ``needs_samples=False`` keeps a metric when problems have no samples (greedy decoding).
+    """
+
+    value: Callable[..., float]
+    key: str
+    over: Optional[str] = None
+    needs_samples: bool = True
+    covers: Optional[Callable[[ProblemSamples], bool]] = None
+    """Which problems the metric is defined on (all when None)."""
+
+    def __call__(self, problem: ProblemSamples, k: int, item: Optional[str] = None) -> float:
+        return self.value(problem, k, item)
+
+    def pattern(self) -> re.Pattern:
+        """A regex matching this metric's summary keys."""
+        fields = {"k": r"(?P<k>\d+)", "n": r"(?P<n>\d+)", "item": r"(?P<item>.+)"}
+        parts = re.split(r"\{(k|n|item)\}", self.key)
+        return re.compile("".join(fields[x] if i % 2 else re.escape(x) for i, x in enumerate(parts)) + "$")
 
 
-@METRICS.register("pass@k")
-def _pass(problem: ProblemSamples, k: int) -> float:
-    return pass_at_k(problem.n, sum(map(bool, problem.correct)), k)
+METRICS: Registry[Metric] = Registry("metric")
+"""Every metric of an evaluation summary, in the order the tables list them (registration order)."""
 
-
-@METRICS.register("maj@k")
-def _maj(problem: ProblemSamples, k: int) -> float:
-    return maj_at_k(problem.answers, problem.correct, k)
-
-
-@METRICS.register("random@k")
-def _random(problem: ProblemSamples, k: int) -> float:
-    return random_at_k(problem.n, sum(map(bool, problem.correct)), k)
-
-
-@METRICS.register("greedy")
-def _greedy(problem: ProblemSamples, k: int) -> float:
-    """Greedy-decode accuracy (k is ignored); NaN when no greedy sample was scored."""
-    return math.nan if problem.greedy_correct is None else float(problem.greedy_correct)
+METRICS.add("greedy", Metric(
+    lambda p, k, item: math.nan if p.greedy_correct is None else float(p.greedy_correct),  # k is ignored
+    "greedy_accuracy", needs_samples=False, covers=lambda p: p.greedy_correct is not None))
+METRICS.add("pass@k", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), k), "pass@{k}"))
+METRICS.add("maj@k", Metric(lambda p, k, item: maj_at_k(p.answers, p.correct, k), "maj@{k}"))
+METRICS.add("random@k", Metric(lambda p, k, item: random_at_k(p.n, sum(map(bool, p.correct)), k), "random@{k}|{n}"))
+METRICS.add("oracle@N", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), p.n), "oracle@{n}"))
+METRICS.add("habit", Metric(lambda p, k, item: sum(p.habits[item]) / p.n, "habit/{item}", over="habits"))
+METRICS.add("success@k", Metric(lambda p, k, item: success_at_k(p.scores[item], p.correct, k), "success@{k}|{n}/{item}",
+                                over="selectors"))
+METRICS.add("weighted_vote", Metric(lambda p, k, item: weighted_vote(p.answers, p.scores[item], p.correct),
+                                    "weighted_vote/{item}", over="selectors"))
 
 
 def _entry(values: list[float], seed: int) -> dict:
@@ -228,10 +250,18 @@ def _entry(values: list[float], seed: int) -> dict:
     return {"value": float(v.mean()) if v.size else math.nan, "ci": [lo, hi], "n": int(v.size)}
 
 
-def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str], seed: int) -> dict[str, dict]:
-    """Mean, bootstrap CI and problem count of every metric over the problems.
+def _holds(problem: ProblemSamples, metric: Metric, item: Optional[str]) -> bool:
+    if metric.over == "selectors":
+        return item in problem.scores
+    if metric.over == "habits":
+        return item in problem.habits
+    return metric.covers is None or metric.covers(problem)
 
-    Keys: "greedy_accuracy" (problems with a greedy label only), f"pass@{k}", f"maj@{k}",
+
+def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str], seed: int) -> dict[str, dict]:
+    """Mean, bootstrap CI and problem count of every registered metric over the problems (see :class:`Metric`).
+
+    Keys of the built-in metrics: "greedy_accuracy" (problems with a greedy label only), f"pass@{k}", f"maj@{k}",
     f"random@{k}|{N}", f"oracle@{N}" (= pass@N), f"habit/{h}" (share of samples showing habit h, on problems
     whose samples carry habit flags), and per selector s scored on some problem
     f"success@{k}|{N}/{s}" and f"weighted_vote/{s}" (over the problems that have s). N is the
@@ -242,27 +272,29 @@ def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str
     out: dict[str, dict] = {}
     if not problems:
         return out
-    greedy = [_greedy(p, 0) for p in problems if p.greedy_correct is not None]
-    if greedy:
-        out["greedy_accuracy"] = _entry(greedy, seed)
     n = min(p.n for p in problems)
-    if n == 0:
-        return out
     probs = [p.head(n) for p in problems]
-    valid_ks = [k for k in ks if 1 <= k <= n]
-    for k in valid_ks:
-        out[f"pass@{k}"] = _entry([_pass(p, k) for p in probs], seed)
-        out[f"maj@{k}"] = _entry([_maj(p, k) for p in probs], seed)
-        out[f"random@{k}|{n}"] = _entry([_random(p, k) for p in probs], seed)
-    out[f"oracle@{n}"] = _entry([_pass(p, n) for p in probs], seed)
-    for habit in sorted({h for p in probs for h in p.habits}):
-        flagged = [p for p in probs if habit in p.habits]
-        out[f"habit/{habit}"] = _entry([sum(p.habits[habit]) / p.n for p in flagged], seed)
-    for s in selectors:
-        scored = [p for p in probs if s in p.scores]
-        if not scored:
+    items = {None: [None], "selectors": selectors, "habits": sorted({h for p in probs for h in p.habits})}
+    for _, metric in METRICS.items():
+        if metric.needs_samples and n == 0:
             continue
-        for k in valid_ks:
-            out[f"success@{k}|{n}/{s}"] = _entry([success_at_k(p.scores[s], p.correct, k) for p in scored], seed)
-        out[f"weighted_vote/{s}"] = _entry([weighted_vote(p.answers, p.scores[s], p.correct) for p in scored], seed)
+        ks_of = [k for k in ks if 1 <= k <= n] if "{k}" in metric.key else [n]
+        for item in items[metric.over]:
+            held = [p for p in probs if _holds(p, metric, item)]
+            if not held:
+                continue
+            for k in ks_of:
+                out[metric.key.format(k=k, n=n, item=item)] = _entry([metric(p, k, item) for p in held], seed)
     return out
+
+
+def metric_order(name: str) -> tuple:
+    """Sort key of a summary key: the per-selector ones last (by selector), each group in registration order,
+    then by k."""
+    rank, k = len(METRICS), 0
+    for i, (_, metric) in enumerate(METRICS.items()):
+        match = metric.pattern().match(name)
+        if match:
+            rank, k = i, int(match.groupdict().get("k") or 0)
+            break
+    return ("/" in name, name.split("/")[1] if "/" in name else "", rank, k, name)

@@ -22,6 +22,7 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from reasoning_irl.config import ConfigError
+from reasoning_irl.runs import sweep_job_name
 
 RESOLVER = "eval_output_dir"
 
@@ -54,8 +55,6 @@ def output_dir_of(cfg: Any, kind: str) -> Path:
     """``output_dir`` when given, else the derived default (per multirun job)."""
     if cfg.output_dir:
         return Path(cfg.output_dir).expanduser()
-    from reasoning_irl.training.entry import sweep_job_name
-
     return Path(default_output_dir(cfg, kind, sweep_job_name()))
 
 

@@ -1,17 +1,12 @@
-"""Writing and reading evaluation outputs (JSON lines, JSON summaries, markdown tables).
-
-NaN/inf floats are written as JSON ``null`` (strict JSON, readable by any tool).
-"""
+"""Evaluation output files by name, and the markdown table of a summary (the files are written through
+:mod:`reasoning_irl.runs`)."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Optional
 
-from reasoning_irl.config import ConfigError
-from reasoning_irl.training.run_dir import atomic_write_text
+from reasoning_irl.evaluation.metrics import metric_order
 
 RESULTS_FILE = "eval_results.jsonl"
 SUMMARY_FILE = "eval_summary.json"
@@ -21,54 +16,10 @@ IRL_TABLE = "irl_diagnostics.md"
 IRL_TRACES = "irl_traces.jsonl"
 
 
-def json_safe(value: Any) -> Any:
-    """Replace non-finite floats by None, recursively (tuples become lists)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(json_safe(r), ensure_ascii=False) + "\n" for r in rows))
-
-
-def read_jsonl(path: str | Path, where: str = "file") -> list[dict]:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"{where}: {path} does not exist")
-    rows = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            raise ConfigError(f"{where}: {path} line {n} is not JSON") from None
-    return rows
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n")
-
-
 def fmt(x: Optional[float], digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return f"{x:.{digits}f}"
-
-
-def metric_order(name: str) -> tuple:
-    """greedy, then the sampling metrics by k, then oracle, then the selector metrics."""
-    head = name.split("/")[0]
-    family = ["greedy_accuracy", "pass", "maj", "random", "oracle", "success", "weighted_vote"]
-    base = head.split("@")[0]
-    rank = family.index(base) if base in family else len(family)
-    digits = "".join(c if c.isdigit() else " " for c in head.split("|")[0]).split()
-    return ("/" in name, name.split("/")[1] if "/" in name else "", rank, int(digits[0]) if digits else 0, name)
 
 
 def metrics_table(metrics: dict[str, dict], title: str = "") -> str:

@@ -26,9 +26,8 @@ from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split
 from reasoning_irl.evaluation.config import EvalConfig, typed_config
 from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
-from reasoning_irl.evaluation.outputs import (
-    RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, metrics_table, read_jsonl, write_json, write_jsonl,
-)
+from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, metrics_table
+from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
 def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], policy_tokenizer: Any,
                                  reward_model: Any, reward_tokenizer: Any, typed: EvalConfig) -> None:
     """Fill token_rewards, answer_span and scores {selector: value} of each row, in place."""
-    from reasoning_irl.evaluation.scoring import score_policy_tokens
+    from reasoning_irl.models.scoring import score_policy_tokens
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
 
     prompts = [records[r["problem_id"]]["prompt"] for r in rows]
@@ -125,7 +124,7 @@ def _policy_for_rescore(typed: EvalConfig) -> Optional[str]:
 def sample_rows(typed: EvalConfig, spec: Any, records: list[dict]) -> tuple[list[dict], Any]:
     """Sample the policy on records; returns (rows without grades, policy tokenizer)."""
     from reasoning_irl.evaluation.sampling import load_eval_policy, sample_hf, sample_vllm
-    from reasoning_irl.evaluation.scoring import token_texts
+    from reasoning_irl.models.scoring import token_texts
     from reasoning_irl.models.loading import load_tokenizer
 
     s = typed.sampling
@@ -165,7 +164,7 @@ def run_evaluate(cfg: Any) -> Path:
         rows, records = _rescore_rows(typed, dataset)
         spec = resolve_policy(_policy_for_rescore(typed), typed.model, typed.artifacts_dir)
         policy_tokenizer = load_tokenizer(spec.tokenizer or spec.base)
-        from reasoning_irl.evaluation.scoring import token_texts
+        from reasoning_irl.models.scoring import token_texts
 
         for row in rows:
             row.setdefault("tokens", token_texts(policy_tokenizer, row["completion_ids"]))
@@ -185,7 +184,7 @@ def run_evaluate(cfg: Any) -> Path:
         import torch
 
         reward_model, reward_tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
-        from reasoning_irl.evaluation.scoring import merged_for_inference
+        from reasoning_irl.models.scoring import merged_for_inference
 
         merged_for_inference(reward_model).to("cuda" if torch.cuda.is_available() else "cpu")
         score_rows_with_reward_model(rows, records, policy_tokenizer, reward_model, reward_tokenizer, typed)

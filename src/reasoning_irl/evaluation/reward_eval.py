@@ -30,7 +30,8 @@ from typing import Any, Optional
 from reasoning_irl.data import load_split, reasoning_steps
 from reasoning_irl.evaluation.config import IRLEvalConfig, typed_config
 from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
-from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt, read_jsonl, write_json, write_jsonl
+from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt
+from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def samples_auroc(rows: list[dict], selectors: list[str]) -> dict:
 
 def _score_samples(rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig) -> None:
     """Give rows without ``scores`` selector scores from their text, read by the reward tokenizer."""
-    from reasoning_irl.evaluation.scoring import score_policy_tokens
+    from reasoning_irl.models.scoring import score_policy_tokens
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
 
     todo = [r for r in rows if not isinstance(r.get("scores"), dict) or any(s not in r["scores"] for s in typed.selectors)]
@@ -162,7 +163,7 @@ def run_evaluate_irl(cfg: Any) -> Path:
     import torch
 
     from reasoning_irl.evaluation.diagnostics import step_rewards
-    from reasoning_irl.evaluation.scoring import score_policy_tokens
+    from reasoning_irl.models.scoring import score_policy_tokens
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
     from reasoning_irl.models.loading import resolve_dtype
     from reasoning_irl.models.reward_model import load_reward_model
@@ -170,7 +171,7 @@ def run_evaluate_irl(cfg: Any) -> Path:
     all_records = load_split(dataset, typed.split)
     records = all_records[: typed.num_problems] if typed.num_problems is not None else all_records
     model, tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
-    from reasoning_irl.evaluation.scoring import merged_for_inference
+    from reasoning_irl.models.scoring import merged_for_inference
 
     merged_for_inference(model).to("cuda" if torch.cuda.is_available() else "cpu")
     traces = build_traces(records, typed)

@@ -10,7 +10,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.training.run_dir import atomic_write_text
+from reasoning_irl.runs import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import torch
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reasoning_irl.config import ConfigError
+from reasoning_irl.runs import RUN_INFO, checkpoints, publish_folder
 from reasoning_irl.training.divergence import first_non_finite, unpublished
-from reasoning_irl.training.run_dir import RUN_INFO, checkpoints, publish_folder
 
 STAGING = ".staging"
 

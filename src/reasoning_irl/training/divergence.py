@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from reasoning_irl.training.run_dir import checkpoints
+from reasoning_irl.runs import checkpoints
 
 
 class NonFiniteValue(ArithmeticError):

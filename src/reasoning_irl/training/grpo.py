@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -16,11 +14,8 @@ from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.config import RunSettings, SamplingConfig
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
-from reasoning_irl.training.setup import Run, start_run, trainer_arguments
+from reasoning_irl.training.setup import check_group_batch, check_vllm, grpo_arguments, prompt_rows, start_run
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
-
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class RewardTerm:
@@ -67,54 +62,6 @@ class GRPORunConfig(RunSettings):
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
 
-def prompt_rows(records: list[dict[str, Any]], tokenizer: Any, max_prompt_length: int):
-    """GRPO rows (prompt + every other column for the reward functions), too-long prompts dropped and counted."""
-    kept = []
-    for record in records:
-        ids = tokenizer.apply_chat_template(record["prompt"], add_generation_prompt=True, tokenize=True)
-        if hasattr(ids, "input_ids") or isinstance(ids, dict):
-            ids = ids["input_ids"]
-        if len(ids) <= max_prompt_length:
-            kept.append(record)
-    dropped = len(records) - len(kept)
-    if dropped:
-        log.warning("dropped %d of %d prompts longer than %d tokens", dropped, len(records), max_prompt_length)
-    if not kept:
-        raise ConfigError(f"every prompt is longer than sampling.max_prompt_length={max_prompt_length}")
-    return to_hf_dataset(kept)
-
-
-def grpo_arguments(run: Run, config_cls: type) -> Any:
-    """A TRL GRPOConfig (or subclass) from our typed sections."""
-    typed = run.cfg
-    method, sampling = typed.method, typed.sampling
-    return config_cls(
-        **trainer_arguments(run, typed.training),
-        num_generations=sampling.num_generations,
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        max_completion_length=sampling.max_completion_length,
-        generation_kwargs={"min_new_tokens": sampling.min_completion_length} if sampling.min_completion_length else None,
-        use_vllm=sampling.use_vllm,
-        vllm_mode=sampling.vllm_mode,
-        vllm_gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,
-        vllm_server_host=sampling.vllm_server_host,
-        vllm_server_port=sampling.vllm_server_port,
-        beta=method.beta,
-        loss_type=method.loss_type,
-        epsilon=method.epsilon,
-        epsilon_high=method.epsilon_high,
-        num_iterations=method.num_iterations,
-        # AIRL methods have neither key: TRL's own advantages are discarded there.
-        scale_rewards=getattr(method, "scale_rewards", "none"),
-        reward_weights=[term.weight for term in getattr(method, "rewards", [])] or None,
-        remove_unused_columns=False,
-        log_completions=False,
-        # TRL checks that evaluation batches hold whole groups; the held-out evaluation decodes on its own.
-        per_device_eval_batch_size=sampling.num_generations,
-    )
-
-
 def run_grpo(cfg: Any) -> Path:
     """Train the GRPO baseline; returns the run folder."""
     from trl import GRPOConfig
@@ -149,25 +96,3 @@ def run_grpo(cfg: Any) -> Path:
     trainer.save_final(run.run_dir)
     return run.run_dir
 
-
-def check_group_batch(typed: GRPORunConfig) -> None:
-    """Completions per optimizer step must hold whole groups (TRL's own check fails with a traceback, later)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    per_step = typed.training.per_device_batch_size * typed.training.gradient_accumulation_steps * world
-    if per_step % typed.sampling.num_generations:
-        raise ConfigError(
-            f"training.per_device_batch_size x gradient_accumulation_steps x processes = {per_step} completions "
-            f"is not a multiple of sampling.num_generations={typed.sampling.num_generations}"
-        )
-
-
-def check_vllm(use_vllm: bool) -> None:
-    """sampling.use_vllm needs a CUDA GPU (and vLLM); refused in one line before anything loads."""
-    if use_vllm and not _has_cuda():
-        raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

@@ -12,9 +12,10 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from reasoning_irl.config import ConfigError, validate
-from reasoning_irl.data import dataset_config
+from reasoning_irl.data import dataset_config, to_hf_dataset
+from reasoning_irl.models import loading
+from reasoning_irl.runs import is_main_process, prepare_run_dir, resolve_resume, run_fingerprint
 from reasoning_irl.training.config import LoggingConfig, TrainingConfig
-from reasoning_irl.training.run_dir import is_main_process, prepare_run_dir, resolve_resume, run_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -160,20 +161,79 @@ def trainer_arguments(run: Run, training: TrainingConfig) -> dict[str, Any]:
         # TRL defaults gradient checkpointing to True; the model config decides (the tiny presets turn it off).
         # (activation_checkpointing is the transformers 5 name; the old one warns.)
         activation_checkpointing=cfg.model.gradient_checkpointing,
-        use_cpu=not _cuda(),
-        bf16=_cuda() and cfg.model.dtype in ("auto", "bfloat16") and _bf16(),
+        use_cpu=not loading.cuda_available(),
+        bf16=loading.cuda_available() and cfg.model.dtype in ("auto", "bfloat16") and _bf16(),
         disable_tqdm=False,
         dataloader_num_workers=0,
     )
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _bf16() -> bool:
     import torch
 
     return torch.cuda.is_bf16_supported()
+
+
+def prompt_rows(records: list[dict[str, Any]], tokenizer: Any, max_prompt_length: int):
+    """GRPO rows (prompt + every other column for the reward functions), too-long prompts dropped and counted."""
+    kept = []
+    for record in records:
+        ids = tokenizer.apply_chat_template(record["prompt"], add_generation_prompt=True, tokenize=True)
+        if hasattr(ids, "input_ids") or isinstance(ids, dict):
+            ids = ids["input_ids"]
+        if len(ids) <= max_prompt_length:
+            kept.append(record)
+    dropped = len(records) - len(kept)
+    if dropped:
+        log.warning("dropped %d of %d prompts longer than %d tokens", dropped, len(records), max_prompt_length)
+    if not kept:
+        raise ConfigError(f"every prompt is longer than sampling.max_prompt_length={max_prompt_length}")
+    return to_hf_dataset(kept)
+
+
+def grpo_arguments(run: Run, config_cls: type) -> Any:
+    """A TRL GRPOConfig (or subclass) from our typed sections."""
+    typed = run.cfg
+    method, sampling = typed.method, typed.sampling
+    return config_cls(
+        **trainer_arguments(run, typed.training),
+        num_generations=sampling.num_generations,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_completion_length=sampling.max_completion_length,
+        generation_kwargs={"min_new_tokens": sampling.min_completion_length} if sampling.min_completion_length else None,
+        use_vllm=sampling.use_vllm,
+        vllm_mode=sampling.vllm_mode,
+        vllm_gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,
+        vllm_server_host=sampling.vllm_server_host,
+        vllm_server_port=sampling.vllm_server_port,
+        beta=method.beta,
+        loss_type=method.loss_type,
+        epsilon=method.epsilon,
+        epsilon_high=method.epsilon_high,
+        num_iterations=method.num_iterations,
+        # AIRL methods have neither key: TRL's own advantages are discarded there.
+        scale_rewards=getattr(method, "scale_rewards", "none"),
+        reward_weights=[term.weight for term in getattr(method, "rewards", [])] or None,
+        remove_unused_columns=False,
+        log_completions=False,
+        # TRL checks that evaluation batches hold whole groups; the held-out evaluation decodes on its own.
+        per_device_eval_batch_size=sampling.num_generations,
+    )
+
+
+def check_group_batch(typed: Any) -> None:
+    """Completions per optimizer step must hold whole groups (TRL's own check fails with a traceback, later)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = typed.training.per_device_batch_size * typed.training.gradient_accumulation_steps * world
+    if per_step % typed.sampling.num_generations:
+        raise ConfigError(
+            f"training.per_device_batch_size x gradient_accumulation_steps x processes = {per_step} completions "
+            f"is not a multiple of sampling.num_generations={typed.sampling.num_generations}"
+        )
+
+
+def check_vllm(use_vllm: bool) -> None:
+    """sampling.use_vllm needs a CUDA GPU (and vLLM); refused in one line before anything loads."""
+    if use_vllm and not loading.cuda_available():
+        raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")

@@ -9,8 +9,8 @@ from typing import Optional
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings, ModelConfig, TinySpec
 from reasoning_irl.training.advantages import ADVANTAGES
+from reasoning_irl.training.airl.losses import DISC_LOSSES
 from reasoning_irl.training.config import RunSettings, SamplingConfig
-from reasoning_irl.training.discriminator_losses import DISC_LOSSES
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 
 EXPERT_IN_GROUP = ("none", "one", "balanced")
@@ -39,7 +39,7 @@ class AIRLMethod:
     disc_micro_batch_size: int = 32
     """Rows per discriminator forward pass; the step's gradient is exact whatever this is."""
     disc_loss: str = "bce"
-    """A name in reasoning_irl.training.discriminator_losses.DISC_LOSSES: bce | wgan."""
+    """A name in reasoning_irl.training.airl.losses.DISC_LOSSES: bce | wgan."""
     label_smoothing: float = 0.1
     """bce: targets become 1-ε (expert) and ε (negatives)."""
     disc_temperature: float = 1.0
@@ -118,7 +118,7 @@ class AIRLMethod:
         if self.reward_mode not in ("dense", "sparse"):
             bad(f"reward_mode must be dense or sparse, got {self.reward_mode!r}")
         choices = {
-            "disc_loss": [n for n in DISC_LOSSES.names() if n != "pairwise_margin"],  # the margin is an extra term
+            "disc_loss": [n for n, loss in DISC_LOSSES.items() if loss.standalone],
             "advantage": ADVANTAGES.names(),
             "loss_type": POLICY_LOSSES.names(),
         }

@@ -26,13 +26,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data.prompts import render_prompt
 from reasoning_irl.training.airl.config import AIRLMethod
-from reasoning_irl.training.discriminator_losses import (
-    DISC_LOSSES, disc_accuracy, gradient_penalty, pairwise_margin,
+from reasoning_irl.training.airl.losses import (
+    DISC_LOSSES, DiscLoss, compute_disc_loss, disc_accuracy, gradient_penalty, pairwise_margin_loss,
 )
-from reasoning_irl.training.disc_batch import DiscRow
+from reasoning_irl.models.scoring import ScoringRow, score_rows
+from reasoning_irl.models.token_alignment import Alignment, policy_alignment, same_tokenizer
+from reasoning_irl.training.airl.batch import DiscRow
 from reasoning_irl.training.divergence import NonFiniteValue
-from reasoning_irl.evaluation.scoring import ScoringRow, score_rows
-from reasoning_irl.training.token_alignment import Alignment, policy_alignment, same_tokenizer
 
 
 def right_pad(rows: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,6 +95,11 @@ class Discriminator:
         self.model.train()
 
     @property
+    def loss(self) -> DiscLoss:
+        """The registry entry of ``method.disc_loss``: the loss and its hooks (penalty, step after each update)."""
+        return DISC_LOSSES.get(self.method.disc_loss)
+
+    @property
     def module(self) -> Any:
         return self.accelerator.unwrap_model(self.model)
 
@@ -142,14 +147,14 @@ class Discriminator:
         m = self.method
         labels = torch.tensor([r.label for r in rows], dtype=scores.dtype, device=scores.device)
         weights = torch.tensor([r.weight for r in rows], dtype=scores.dtype, device=scores.device)
-        options = {"label_smoothing": m.label_smoothing, "temperature": m.disc_temperature} if m.disc_loss == "bce" else {}
-        loss = DISC_LOSSES.get(m.disc_loss)(scores, labels, weights, **options)
-        if m.pairwise_margin_weight > 0:
-            twins = [(i, expert_row(rows, r)) for i, r in enumerate(rows) if r.kind == "perturbed"]
-            if twins:
-                neg = torch.tensor([i for i, _ in twins], device=scores.device)
-                pair = torch.tensor([j for _, j in twins], device=scores.device)
-                loss = loss + m.pairwise_margin_weight * pairwise_margin(scores, scores[neg], pair, m.pairwise_margin)
+        loss = compute_disc_loss(m.disc_loss, scores, labels, weights, **self.loss.options(m))
+        if m.pairwise_margin_weight > 0 and any(r.kind == "perturbed" for r in rows):
+            # each perturbed row against its own expert; the policy rows weigh nothing in this term
+            perturbed = torch.tensor([r.kind == "perturbed" for r in rows], dtype=scores.dtype, device=scores.device)
+            pair = torch.tensor([expert_row(rows, r) if r.label == 0 else i for i, r in enumerate(rows)],
+                                device=scores.device)
+            margin = pairwise_margin_loss(scores, labels, perturbed, pair_index=pair, margin=m.pairwise_margin)
+            loss = loss + m.pairwise_margin_weight * margin
         return loss
 
     @contextlib.contextmanager
@@ -203,7 +208,7 @@ class Discriminator:
                     # so that every process stops, not only the one that diverged.
                     self.optimizer.zero_grad(set_to_none=True)
                     raise NonFiniteValue("discriminator loss", loss.item() if not torch.isfinite(loss) else math.nan)
-                if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "gradient_penalty":
+                if self.loss.gradient_penalty(self.method):
                     penalty = self.embedding_penalty(rows, prompts, completions)
                     if penalty is not None:
                         extra["disc/gradient_penalty"] = penalty
@@ -222,8 +227,7 @@ class Discriminator:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.method.disc_loss == "wgan" and self.method.wgan_lipschitz == "weight_clip":
-            clip_weights_of(params, self.method.weight_clip)
+        self.loss.after_step(params, self.method)
 
     def _distributed(self) -> bool:
         return isinstance(self.model, torch.nn.parallel.DistributedDataParallel)
@@ -342,7 +346,7 @@ class Discriminator:
 
         Reward t is the score of policy token t itself (no shift): with a shared tokenizer the policy's own
         ids are scored; otherwise each policy token takes the logit of the last reward token that ends
-        within it (see reasoning_irl.training.token_alignment). ``aligned`` passes :meth:`policy_ids` of
+        within it (see reasoning_irl.models.token_alignment). ``aligned`` passes :meth:`policy_ids` of
         each row when the caller has them already.
         """
         if aligned is None:
@@ -382,8 +386,3 @@ def expert_row(rows: list[DiscRow], row: DiscRow) -> int:
             return i
     raise ValueError(f"no expert row for record {row.source_index}")
 
-
-def clip_weights_of(params: list[torch.nn.Parameter], c: float) -> None:
-    with torch.no_grad():
-        for p in params:
-            p.clamp_(-c, c)

@@ -12,14 +12,13 @@ from accelerate.utils import DistributedType
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy, load_tokenizer, resolve_dtype, resolve_model_path
+from reasoning_irl.training.airl.batch import corrupt_experts
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 from reasoning_irl.training.callbacks import MetricsJsonl
-from reasoning_irl.training.disc_batch import corrupt_experts
-from reasoning_irl.training.grpo import check_group_batch, check_vllm, grpo_arguments, prompt_rows
 from reasoning_irl.training.held_out import held_out_slice
-from reasoning_irl.training.setup import start_run
+from reasoning_irl.training.setup import check_group_batch, check_vllm, grpo_arguments, prompt_rows, start_run
 
 
 def build_reward_model(typed: AIRLRunConfig):

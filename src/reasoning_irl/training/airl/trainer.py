@@ -3,7 +3,7 @@
 One step (``_generate_and_score_completions``):
 1. TRL samples G completions per prompt (optionally one of them replaced by the expert trace);
 2. the discriminator batch is built: experts vs policy samples and K perturbed experts, each row
-   with its own prompt (reasoning_irl.training.disc_batch); with ``structured_discriminator`` every
+   with its own prompt (reasoning_irl.training.airl.batch); with ``structured_discriminator`` every
    row's tokens are also scored by the current policy (the log π of AIRL's D = exp(f) / (exp(f) + π));
 3. the discriminator takes ``disc_updates_per_step`` optimizer steps;
 4. every policy row is scored by the updated discriminator: token reward = logit / temperature (minus the
@@ -23,13 +23,13 @@ import torch
 from accelerate.utils import gather_object
 
 from reasoning_irl.rewards import get_reward_functions
+from reasoning_irl.runs import publish_folder
 from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
+from reasoning_irl.training.airl.batch import DiscRow, build_disc_batch
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator, cached_prompt_ids, right_pad
 from reasoning_irl.training.checkpointing import STAGING, safe_load
-from reasoning_irl.training.disc_batch import DiscRow, build_disc_batch
 from reasoning_irl.training.policy_loss import completion_logps
-from reasoning_irl.training.run_dir import publish_folder
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
 
 AIRL_STATE = "airl_state.pt"

@@ -10,8 +10,8 @@ import torch
 from eval_helpers import eval_artifacts, one_thread  # noqa: F401  (fixtures)
 
 from reasoning_irl.data import load_split
-from reasoning_irl.evaluation import scoring
-from reasoning_irl.evaluation.scoring import score_policy_tokens, score_policy_tokens_loop, token_texts
+from reasoning_irl.models import scoring
+from reasoning_irl.models.scoring import score_policy_tokens, score_policy_tokens_loop, token_texts
 
 
 @pytest.fixture(scope="module", params=["rm", "rm_lm_prior"])

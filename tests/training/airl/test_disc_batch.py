@@ -8,8 +8,8 @@ import pytest
 
 from reasoning_irl.data import load_split
 from reasoning_irl.rewards.perturbations import Perturbed
-from reasoning_irl.training import disc_batch
-from reasoning_irl.training.disc_batch import build_disc_batch, corrupt_experts
+from reasoning_irl.training.airl import batch as disc_batch
+from reasoning_irl.training.airl.batch import build_disc_batch, corrupt_experts
 
 NAMES = ["flip_operator", "shift_answer", "swap_answer", "corrupt_numbers"]
 

@@ -1,19 +1,25 @@
-"""Run folders: ``<output_root>/<run_name>/`` with config.yaml, metrics.jsonl, checkpoint-<step>/, final/.
+"""Files and folders that training and evaluation both write and read: atomic writes, JSON and JSON lines,
+run folders and their names in a sweep.
 
-A run folder belongs to one configuration: resuming it (or pointing ``training.resume_from`` at one
-of its checkpoints) with a different model, dataset or method is refused, never half-mixed.
+A run folder is ``<output_root>/<run_name>/`` with config.yaml, metrics.jsonl, checkpoint-<step>/, final/. It belongs
+to one configuration: resuming it (or pointing ``training.resume_from`` at one of its checkpoints) with a different
+model, dataset or method is refused, never half-mixed.
+
+JSON outputs write NaN/inf floats as ``null`` (strict JSON, readable by any tool).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import yaml
 
@@ -39,6 +45,47 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def json_safe(value: Any) -> Any:
+    """Replace non-finite floats by None, recursively (tuples become lists)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(json_safe(r), ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_jsonl(path: str | Path, where: Optional[str] = None) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file; a missing file or a line that is not a JSON object is one clear error,
+    prefixed with ``where`` (the config key that named the file) when given."""
+    prefix = f"{where}: " if where else ""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"{prefix}{path} does not exist")
+    rows = []
+    with open(file, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{prefix}{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{prefix}{path}:{lineno}: expected a JSON object per line")
+            rows.append(row)
+    return rows
 
 
 def is_main_process() -> bool:
@@ -121,3 +168,52 @@ def publish_folder(staging: Path, final: Path) -> None:
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
+
+
+# --- run folder names in a sweep --------------------------------------------------------------------------
+SWEPT_KEYS_ENV = "REASONING_IRL_SWEPT_KEYS"
+"""Set by the entry scripts for a multirun: the swept keys, for jobs that run where ``sys.argv`` is not the
+command line (a SLURM job started by the submitit launcher sees submitit's own argv; the environment goes along)."""
+
+_SWEEP_MARKERS = (",", "range(", "choice(", "glob(", "interval(")
+# A list, dict or quoted string is one value, whatever commas it holds (``ks=[1,4,8]`` sweeps nothing).
+_ONE_VALUE = re.compile(r"\[[^\]]*\]|\{[^}]*\}|'[^']*'|\"[^\"]*\"")
+
+
+def swept_keys(argv: list[str]) -> list[str]:
+    """Keys a multirun command line sweeps over (``seed=1,2``, ``+ablation=sparse,wgan``, ``x=range(3)``)."""
+    keys = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        value = _ONE_VALUE.sub("", value)
+        if value and not arg.startswith("-") and any(m in value for m in _SWEEP_MARKERS):
+            keys.append(key.lstrip("+~"))
+    return keys
+
+
+def sweep_job_name() -> Optional[str]:
+    """In a Hydra multirun, this job's swept ``key=value,...`` (``job<n>`` when none is known); else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    env = os.environ.get(SWEPT_KEYS_ENV)
+    swept = set(env.split(",") if env is not None else swept_keys(sys.argv[1:]))
+    parts = [o.lstrip("+~") for o in HydraConfig.get().overrides.task if o.lstrip("+~").split("=", 1)[0] in swept]
+    return ",".join(sorted(parts)) or f"job{HydraConfig.get().job.num}"
+
+
+def sweep_run_name(cfg: Any) -> None:
+    """In a Hydra multirun, give each job its own run folder: ``<run_name>/<swept key=value,...>``.
+
+    Without this, ``-m seed=1 +ablation=sparse,wgan`` would send both jobs to one folder (the second
+    then refuses to overwrite the first's checkpoints).
+    """
+    from omegaconf import open_dict
+
+    job = sweep_job_name()
+    if job is None:
+        return
+    with open_dict(cfg):
+        cfg.run_name = f"{cfg.run_name}/{job}"

@@ -1,7 +1,9 @@
 """Discriminator losses for adversarial IRL, plus Lipschitz helpers and accuracy.
 
-Registry entries share one signature: ``loss(logits, labels, weights=None, **options)``
-where ``logits`` (N,) are per-row discriminator scores (the caller decides how token
+A registry entry (:class:`DiscLoss`) is the loss and what it asks of the discriminator around it (its options
+from the method config, a gradient penalty, a step after each optimizer step), so the discriminator runs any
+registered loss without knowing its name. Loss functions share one signature:
+``loss(logits, labels, weights=None, **options)`` where ``logits`` (N,) are per-row discriminator scores (the caller decides how token
 logits are pooled), ``labels`` (N,) are 1 for expert and 0 for negative rows, and
 ``weights`` (N,) are non-negative per-row weights (uniform when None). Each returns a
 scalar loss to minimise; higher scores always mean "more expert-like".
@@ -9,7 +11,8 @@ scalar loss to minimise; higher scores always mean "more expert-like".
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +20,36 @@ import torch.nn.functional as F
 from reasoning_irl.registry import Registry
 
 DiscLossFn = Callable[..., torch.Tensor]
-DISC_LOSSES: Registry[DiscLossFn] = Registry("discriminator loss")
+
+
+def _no_options(method: Any) -> dict[str, Any]:
+    return {}
+
+
+def _never(method: Any) -> bool:
+    return False
+
+
+def _nothing(params: list[torch.nn.Parameter], method: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class DiscLoss:
+    """A registered discriminator loss and what it asks of the discriminator (``method``: the AIRL method config)."""
+
+    loss: DiscLossFn
+    options: Callable[[Any], dict[str, Any]] = _no_options
+    """Keyword options of ``loss`` from the method config."""
+    gradient_penalty: Callable[[Any], bool] = _never
+    """Whether the discriminator adds the WGAN-GP term on its input embeddings."""
+    after_step: Callable[[list[torch.nn.Parameter], Any], None] = _nothing
+    """Runs on the trained parameters after every optimizer step (e.g. weight clipping)."""
+    standalone: bool = True
+    """False for a term added to another loss: a valid ``method.disc_loss`` only when True."""
+
+
+DISC_LOSSES: Registry[DiscLoss] = Registry("discriminator loss")
 
 
 def _prepare(
@@ -38,7 +70,6 @@ def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (values * weights).sum() / total
 
 
-@DISC_LOSSES.register("bce")
 def bce_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -57,7 +88,6 @@ def bce_loss(
     return _weighted_mean(per_row, w)
 
 
-@DISC_LOSSES.register("wgan")
 def wgan_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -106,10 +136,10 @@ def gradient_penalty(
     return ((norms - 1) ** 2).mean()
 
 
-def clip_weights(module: torch.nn.Module, c: float) -> None:
-    """Clamp every parameter of ``module`` to [-c, c] in place (original WGAN constraint)."""
+def clip_weights(params: torch.nn.Module | Iterable[torch.nn.Parameter], c: float) -> None:
+    """Clamp every parameter (of a module, or the given ones) to [-c, c] in place (original WGAN constraint)."""
     with torch.no_grad():
-        for p in module.parameters():
+        for p in params.parameters() if isinstance(params, torch.nn.Module) else params:
             p.clamp_(-c, c)
 
 
@@ -133,7 +163,6 @@ def pairwise_margin(
     return _weighted_mean(hinge, w)
 
 
-@DISC_LOSSES.register("pairwise_margin")
 def pairwise_margin_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -183,4 +212,16 @@ def compute_disc_loss(
     **options,
 ) -> torch.Tensor:
     """Dispatch to a registered loss; an unknown name raises an error listing the names."""
-    return DISC_LOSSES.get(name)(logits, labels, weights, **options)
+    return DISC_LOSSES.get(name).loss(logits, labels, weights, **options)
+
+
+def _wgan_clip(params: list[torch.nn.Parameter], method: Any) -> None:
+    if method.wgan_lipschitz == "weight_clip":
+        clip_weights(params, method.weight_clip)
+
+
+DISC_LOSSES.add("bce", DiscLoss(
+    bce_loss, options=lambda m: {"label_smoothing": m.label_smoothing, "temperature": m.disc_temperature}))
+DISC_LOSSES.add("wgan", DiscLoss(
+    wgan_loss, gradient_penalty=lambda m: m.wgan_lipschitz == "gradient_penalty", after_step=_wgan_clip))
+DISC_LOSSES.add("pairwise_margin", DiscLoss(pairwise_margin_loss, standalone=False))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from reasoning_irl.registry import UnknownNameError
-from reasoning_irl.training.discriminator_losses import (
+from reasoning_irl.training.airl.losses import (
     DISC_LOSSES,
     clip_weights,
     compute_disc_loss,

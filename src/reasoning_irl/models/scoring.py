@@ -6,7 +6,7 @@ Semantics are exactly those of the AIRL trainer (:meth:`Discriminator.token_rewa
   the completion in the reward vocabulary, right-padded;
 * shared tokenizer (same vocabulary): the policy's own completion ids are scored;
 * otherwise the completion text is re-tokenised and each policy token takes the logit of the last
-  reward token that ends within it (:mod:`reasoning_irl.training.token_alignment`); a completion
+  reward token that ends within it (:mod:`reasoning_irl.models.token_alignment`); a completion
   that ended with the policy's end token gets the reward tokenizer's end token appended, and the
   policy end token is read there;
 * reward ``t`` refers to policy token ``t`` itself (no shift); reward = logit / temperature,
@@ -27,7 +27,8 @@ from typing import Any, Optional, Sequence
 import torch
 
 from reasoning_irl.data.prompts import render_prompt
-from reasoning_irl.training.token_alignment import policy_alignment, same_tokenizer
+from reasoning_irl.models.reward_model import TokenRewardModel
+from reasoning_irl.models.token_alignment import policy_alignment, policy_char_spans, same_tokenizer
 
 
 @dataclass
@@ -105,8 +106,6 @@ def _rewards(logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence
 
 def _can_share_prompts(model: Any) -> bool:
     """A token reward model whose backbone layers all attend to the full prefix (a prompt cache is valid)."""
-    from reasoning_irl.models.reward_model import TokenRewardModel
-
     inner = getattr(model, "module", model)  # DDP-wrapped in multi-process training
     config = getattr(getattr(inner, "backbone", None), "config", None)
     types = getattr(config, "layer_types", None) or ["full_attention"]
@@ -247,8 +246,6 @@ def token_texts(tokenizer: Any, ids: Sequence[int]) -> list[str]:
     pieces = ["" if i in special else tokenizer.decode([i], skip_special_tokens=True) for i in ids]
     if "".join(pieces) == text:
         return pieces
-    from reasoning_irl.training.token_alignment import policy_char_spans
-
     return [text[s:e] for s, e in policy_char_spans(tokenizer, ids)]
 
 

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 from reasoning_irl.models import ensure_tiny_model
-from reasoning_irl.training.token_alignment import (
+from reasoning_irl.models.token_alignment import (
     Alignment, align_completion, align_rewards, batch_policy_rewards, map_spans, policy_char_spans, same_tokenizer,
 )
 

@@ -1,0 +1,85 @@
+"""The package's layers, read from the source: every import of a package module, at module level or inside a
+function, must point down (or sideways within its own layer); training and evaluation never import each other.
+
+    config, registry, runs  <  data  <  rewards  <  models  <  training | evaluation  <  cli
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "reasoning_irl"
+SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
+
+# The layer of each top-level part of the package; a lower number may never import a higher one.
+LAYERS = {"": 0, "config": 0, "registry": 0, "runs": 0, "data": 1, "rewards": 2, "models": 3,
+          "training": 4, "evaluation": 4, "cli": 5}
+SIBLINGS = {"training", "evaluation"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of every ``import`` / ``from ... import`` of the package in a file, wherever it stands."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the importing package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.append((target, node.lineno))
+    return [(m, line) for m, line in found if m == PACKAGE or m.startswith(PACKAGE + ".")]
+
+
+def part(module: str) -> str:
+    """The top-level part of the package a module belongs to (``""`` for the package itself)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def import_graph() -> list[tuple[str, str, int]]:
+    return [(module_name(path), target, line) for path in sorted(SRC.rglob("*.py"))
+            for target, line in imported_modules(path)]
+
+
+def test_every_part_of_the_package_has_a_layer():
+    parts = {part(module_name(p)) for p in SRC.rglob("*.py")}
+    assert parts <= set(LAYERS), f"give these a layer: {sorted(parts - set(LAYERS))}"
+
+
+def test_training_and_evaluation_never_import_each_other():
+    crossing = [f"{src}:{line} -> {dst}" for src, dst, line in import_graph()
+                if {part(src), part(dst)} == SIBLINGS]
+    assert not crossing, "\n".join(crossing)
+
+
+def test_no_import_points_up():
+    upward = [f"{src}:{line} -> {dst}" for src, dst, line in import_graph()
+              if LAYERS[part(dst)] > LAYERS[part(src)]]
+    assert not upward, "\n".join(upward)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import reasoning_irl.training.setup\n", ["reasoning_irl.training.setup"]),
+    ("def f():\n    from reasoning_irl.evaluation import metrics\n", ["reasoning_irl.evaluation"]),
+    ("from .grpo import run_grpo\nimport os\n", ["reasoning_irl.training.grpo"]),
+])
+def test_the_graph_sees_module_and_function_level_imports(tmp_path, monkeypatch, source, expected):
+    root = tmp_path / PACKAGE
+    (root / "training").mkdir(parents=True)
+    file = root / "training" / "mod.py"
+    file.write_text(source)
+    monkeypatch.setitem(globals(), "SRC", root)  # module names are read relative to SRC
+    assert [m for m, _ in imported_modules(file)] == expected
