@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Any, Callable, Optional
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError, compose, register_schemas
 
 # Hydra options under which a plain compose of the overrides is not the job's config (other config,
 # sweeps, help pages); Hydra handles those itself.
@@ -35,6 +35,7 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     pair) ends in one line and exit code 2 instead of Hydra's multi-line report, and before Hydra writes anything.
     For a multirun, record the swept keys (SWEPT_KEYS_ENV)."""
     argv = sys.argv[1:] if argv is None else argv
+    register_schemas(config_name)  # what configs/ extends, before Hydra composes anything (help pages included)
     # A multirun's jobs are checked one by one (each gets its own run_name): only composition is checked here.
     is_multirun = "-m" in argv or "--multirun" in argv
     if is_multirun:

@@ -13,7 +13,7 @@ from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.registry import UnknownNameError
 from reasoning_irl.training.callbacks import MetricsJsonl
-from reasoning_irl.training.config import RunSettings, SamplingConfig
+from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 from reasoning_irl.training.setup import Run, start_run, trainer_arguments
@@ -62,8 +62,8 @@ class GRPOMethod:
 
 @dataclass
 class GRPORunConfig(RunSettings):
-    run_name: str = "grpo"
     method: GRPOMethod = field(default_factory=GRPOMethod)
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(per_device_batch_size=16))
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
 

@@ -25,7 +25,6 @@ class SFTMethod:
 
 @dataclass
 class SFTRunConfig(RunSettings):
-    run_name: str = "sft"
     method: SFTMethod = field(default_factory=SFTMethod)
 
 
