@@ -128,7 +128,7 @@ def group_schemas(config_name: Optional[str] = None) -> dict[str, Any]:
 
     nodes: dict[str, Any] = {f"{SCHEMA_GROUP}/model/policy": ModelConfig()}
     nodes.update({f"{SCHEMA_GROUP}/dataset/{name}": DATASETS.get(name).config() for name in DATASETS.names()})
-    if config_name != "data_preview":
+    if config_name is None or config_name in TRAINING_CONFIGS:
         for method in TRAINING_CONFIGS:
             nodes[f"{SCHEMA_GROUP}/method/{method}"] = schema_class(method)().method
         nodes[f"{SCHEMA_GROUP}/model/reward"] = schema_class("airl")().reward_model
