@@ -95,6 +95,7 @@ PRIMARY_SCHEMAS = {
     "data_preview": ("reasoning_irl.data.__main__", "PreviewConfig"),
 }
 TRAINING_CONFIGS = ("sft", "grpo", "airl")
+EVALUATION_CONFIGS = ("evaluate", "evaluate_irl")  # their dataset section defaults to the evaluated run's
 GROUPS = ("model", "reward_model", "dataset", "method")
 SCHEMA_GROUP = "schema"
 _registered: set[str] = set()
@@ -107,8 +108,9 @@ def schema_class(config_name: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def primary_node(schema: type) -> dict[str, Any]:
-    """The schema of a primary config: the dataclass's fields less its config groups (typed by their options)."""
+def primary_node(schema: type, open_sections: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The schema of a primary config: the dataclass's fields less its config groups (typed by their options);
+    ``open_sections`` become open mappings."""
     defaults = schema()
     node: dict[str, Any] = {}
     for f in dataclasses.fields(schema):
@@ -116,6 +118,12 @@ def primary_node(schema: type) -> dict[str, Any]:
             continue
         value = getattr(defaults, f.name)
         node[f.name] = OmegaConf.structured(value) if dataclasses.is_dataclass(value) else value
+    if "dataset" in open_sections:
+        # Until dataset=<name> selects a schema, dataset.<key>=<value> overrides go on top of a section read later
+        # (an evaluation's run config.yaml) and are validated there, against the dataset's own schema.
+        dataset = OmegaConf.create({})
+        OmegaConf.set_struct(dataset, False)
+        node["dataset"] = dataset
     return node
 
 
@@ -151,7 +159,8 @@ def register_schemas(config_name: Optional[str] = None) -> None:
         store.store(group=group, name=name, node=node)
     for name in names:
         if name in PRIMARY_SCHEMAS:
-            store.store(group=SCHEMA_GROUP, name=name, node=primary_node(schema_class(name)))
+            store.store(group=SCHEMA_GROUP, name=name,
+                        node=primary_node(schema_class(name), ("dataset",) if name in EVALUATION_CONFIGS else ()))
     _registered.add(key)
 
 

@@ -76,7 +76,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-SMALL = ["+dataset.num_test=8", "sampling.max_new_tokens=16", "sampling.num_samples=4", "ks=[1,2,4]", "progress=false"]
+SMALL = ["dataset.num_test=8", "sampling.max_new_tokens=16", "sampling.num_samples=4", "ks=[1,2,4]", "progress=false"]
 
 
 def compose_eval(name: str, art: dict, out: Path, *overrides: str):

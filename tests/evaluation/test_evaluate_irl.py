@@ -35,7 +35,7 @@ def _check_outputs(out, n_problems):
 
 def test_synthetic(eval_artifacts, tmp_path):
     cfg = compose_eval("evaluate_irl", eval_artifacts, tmp_path, f"reward_model_path={eval_artifacts['rm']}",
-                       "+dataset.num_test=8", "num_problems=6")
+                       "dataset.num_test=8", "num_problems=6")
     run_evaluate_irl(cfg)
     result, traces = _check_outputs(tmp_path, 6)
     experts = [t for t in traces if t["kind"] == "expert"]
@@ -43,7 +43,7 @@ def test_synthetic(eval_artifacts, tmp_path):
     # seeded: the same perturbations and rewards a second time
     again = tmp_path / "again"
     run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, again, f"reward_model_path={eval_artifacts['rm']}",
-                                  "+dataset.num_test=8", "num_problems=6"))
+                                  "dataset.num_test=8", "num_problems=6"))
     assert json.loads((again / "irl_diagnostics.json").read_text())["pairwise_accuracy"] == result["pairwise_accuracy"]
 
 
@@ -69,7 +69,7 @@ def test_samples_auroc(eval_artifacts, tmp_path):
     samples = tmp_path / "eval_results.jsonl"
     samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
     cfg = compose_eval("evaluate_irl", eval_artifacts, tmp_path / "out", f"reward_model_path={eval_artifacts['rm']}",
-                       "+dataset.num_test=8", "num_problems=2", f"samples_from={samples}")
+                       "dataset.num_test=8", "num_problems=2", f"samples_from={samples}")
     run_evaluate_irl(cfg)
     result = json.loads((tmp_path / "out" / "irl_diagnostics.json").read_text())
     assert result["samples"]["n"] == 4 and result["samples"]["n_correct"] == 2

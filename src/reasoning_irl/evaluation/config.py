@@ -272,7 +272,7 @@ def apply_run_config(resolved: dict, schema: type) -> list[str]:
     things open, print one line saying what was taken from where, and return those items.
 
     - ``dataset``: absent (no ``dataset=<name>``) -> the run's section (no run: the default dataset), with any
-      partial ``+dataset.<key>=<value>`` on top; given without a system prompt -> the run's system prompt (what the policy was trained to follow).
+      ``dataset.<key>=<value>`` overrides on top; given without a system prompt -> the run's system prompt (what the policy was trained to follow).
     - ``sampling`` (evaluate.py): ``temperature``, ``top_p``, ``max_new_tokens`` left null -> the run's
       ``sampling.temperature``, ``sampling.top_p``, ``sampling.max_completion_length``.
     """

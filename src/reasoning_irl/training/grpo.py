@@ -17,7 +17,6 @@ from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingC
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 from reasoning_irl.training.setup import Run, start_run, trainer_arguments
-from reasoning_irl.training.trainers import ReasoningGRPOTrainer
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +133,8 @@ def run_grpo(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
     train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
+    from reasoning_irl.training.trainers import ReasoningGRPOTrainer  # TRL (and its tracker hooks) load only when training
+
     trainer = ReasoningGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
