@@ -54,6 +54,11 @@ stage() {  # stage <title> <marker file>: 0 if it must run
 }
 
 COMMON=(seed="$SEED" output_root="$OUT" artifacts_dir="$ARTIFACTS" "${EXTRA_ARGS[@]}")
+# The evaluations read each run's own config.yaml; training-only overrides stay with the training stages.
+EVAL_COMMON=(seed="$SEED" output_root="$OUT" artifacts_dir="$ARTIFACTS")
+for arg in "${EXTRA_ARGS[@]}"; do
+    case "$arg" in training.*|method.*|sampling.*|model.*|reward_model.*|logging.*|run_name=*) ;; *) EVAL_COMMON+=("$arg") ;; esac
+done
 
 if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-qwen2-reward/config.json"; then
     [ -e "$ARTIFACTS/tiny-qwen2-policy/config.json" ] ||
@@ -83,16 +88,16 @@ KS="1,$EVAL_SAMPLES"
 declare -A POLICY=([base]=demo_habit [sft]=demo_sft [grpo]=demo_grpo [airl]=demo_airl)
 for method in base sft grpo airl; do
     if stage "4/6 evaluate $method: greedy, pass@k over $EVAL_SAMPLES samples, rerank by the AIRL reward" "$OUT/eval/$method/eval_summary.json"; then
-        timed "$PYTHON" evaluate.py experiment=demo_$method policy="$OUT/${POLICY[$method]}-s$SEED/final" \
+        timed "$PYTHON" evaluate.py policy="$OUT/${POLICY[$method]}-s$SEED/final" \
             reward_model="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
             sampling.max_new_tokens=48 "ks=[$KS]" progress=false \
-            output_dir="$OUT/eval/$method" overwrite=true "${COMMON[@]}"
+            output_dir="$OUT/eval/$method" overwrite=true "${EVAL_COMMON[@]}"
     fi
 done
 
 if stage "5/6 reward-model diagnostics: experts vs perturbed copies, first-error localisation" "$OUT/eval_irl/irl_diagnostics.json"; then
-    timed "$PYTHON" evaluate_irl.py experiment=demo_airl reward_model="$REWARD" num_problems="$IRL_PROBLEMS" \
-        samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${COMMON[@]}"
+    timed "$PYTHON" evaluate_irl.py reward_model="$REWARD" num_problems="$IRL_PROBLEMS" \
+        samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${EVAL_COMMON[@]}"
 fi
 
 echo

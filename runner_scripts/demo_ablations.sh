@@ -61,6 +61,10 @@ for seed in $SEEDS; do
         SEED=$seed OUT=$out PYTHON=$PYTHON bash runner_scripts/demo.sh
     fi
     common=(seed="$seed" output_root="$out" artifacts_dir="$ARTIFACTS" "${EXTRA_ARGS[@]}")
+    eval_common=(seed="$seed" output_root="$out" artifacts_dir="$ARTIFACTS")  # evaluations read the run's config.yaml
+    for arg in "${EXTRA_ARGS[@]}"; do
+        case "$arg" in training.*|method.*|sampling.*|model.*|reward_model.*|logging.*|run_name=*) ;; *) eval_common+=("$arg") ;; esac
+    done
     for name in $ABLATIONS; do
         echo "=== seed $seed: ablation $name"
         read -r -a extra <<< "$(overrides "$name" "$out" "$seed")"
@@ -73,10 +77,10 @@ for seed in $SEEDS; do
                 training.max_steps="$METHOD_STEPS" "${common[@]}" || { echo "  failed: $name (seed $seed)"; continue; }
         fi
         # Reranking keeps the full AIRL run's reward model, so every row of the table is reranked alike.
-        run "$PYTHON" evaluate.py experiment=demo_airl policy="$run_dir/final" \
+        run "$PYTHON" evaluate.py policy="$run_dir/final" \
             reward_model="$out/demo_airl-s$seed/reward_model" num_problems="$EVAL_PROBLEMS" \
             sampling.num_samples="$EVAL_SAMPLES" sampling.max_new_tokens=48 "ks=[1,$EVAL_SAMPLES]" progress=false \
-            output_dir="$eval_dir" "${common[@]}" || echo "  failed: evaluation of $name (seed $seed)"
+            output_dir="$eval_dir" "${eval_common[@]}" || echo "  failed: evaluation of $name (seed $seed)"
     done
 done
 

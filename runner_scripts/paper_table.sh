@@ -45,20 +45,24 @@ run "$PYTHON" train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_grpo" run_name=
 run "$PYTHON" irl_train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_airl" run_name=airl "${EXPERT_DATA[@]}" "$@"
 
 # Every policy on the GRPO preset's data set (the real test split), reranked by the AIRL reward model of its seed.
-# ${...} below is left to Hydra: each job fills in its own seed and output_root.
+# A trained policy's sampling settings and system prompt come from its run's config.yaml; the base policy is the
+# GRPO preset's model. ${...} below is left to Hydra: each job fills in its own seed and output_root.
+preset_choice() { sed -n "s/^ *- override \/$2: //p" "configs/experiment/${TASK}_${PAIR}_$1.yaml"; }
+EVAL_DATA=("dataset=$(preset_choice grpo dataset)" "${GRPO_DATA[@]}")
+EXPERT_EVAL_DATA=("dataset=$(preset_choice airl dataset)" "${EXPERT_DATA[@]}")
 REWARD_MODEL="reward_model_path='\${output_root}/airl/seed=\${seed}/reward_model'"
 for method in base sft grpo airl; do
     POLICY=()
     [ "$method" = base ] || POLICY=("policy='\${output_root}/$method/seed=\${seed}/final'")
-    run "$PYTHON" evaluate.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_grpo" "${POLICY[@]}" \
+    run "$PYTHON" evaluate.py "${SWEEP[@]}" "model=$(preset_choice grpo model)" "${POLICY[@]}" \
         "output_dir='\${output_root}/eval/$method/seed=\${seed}-\${split}'" \
-        "$REWARD_MODEL" "hydra.sweep.dir=$OUT/eval/$method" "${GRPO_DATA[@]}" "${EVAL_EXTRA[@]}"
+        "$REWARD_MODEL" "hydra.sweep.dir=$OUT/eval/$method" "${EVAL_DATA[@]}" "${EVAL_EXTRA[@]}"
 done
 # The reward model on the expert traces it learned from, and its scores of the AIRL policy's samples.
-run "$PYTHON" evaluate_irl.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_airl" "$REWARD_MODEL" \
+run "$PYTHON" evaluate_irl.py "${SWEEP[@]}" "$REWARD_MODEL" \
     "output_dir='\${output_root}/eval_irl/airl/seed=\${seed}-\${split}'" \
     "samples_from='\${output_root}/eval/airl/seed=\${seed}-test/eval_results.jsonl'" \
-    "hydra.sweep.dir=$OUT/eval_irl/airl" "${EXPERT_DATA[@]}" "${EVAL_EXTRA[@]}"
+    "hydra.sweep.dir=$OUT/eval_irl/airl" "${EXPERT_EVAL_DATA[@]}" "${EVAL_EXTRA[@]}"
 
 FIRST=${SEEDS%%,*}
 run "$PYTHON" figures/make_figures.py "$OUT/eval/base/seed=$FIRST-test" "$OUT/eval/sft/seed=$FIRST-test" \

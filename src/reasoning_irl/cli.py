@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any, Callable, Optional
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError, compose, register_schemas
 from reasoning_irl.runs import SWEPT_KEYS_ENV, is_main_process, sweep_run_name, swept_keys
 
 # Hydra options under which a plain compose of the overrides is not the job's config (other config,
@@ -32,6 +32,7 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     pair) ends in one line and exit code 2 instead of Hydra's multi-line report, and before Hydra writes anything.
     For a multirun, record the swept keys (SWEPT_KEYS_ENV)."""
     argv = sys.argv[1:] if argv is None else argv
+    register_schemas(config_name)  # what configs/ extends, before Hydra composes anything (help pages included)
     # A multirun's jobs are checked one by one (each gets its own run_name): only composition is checked here.
     is_multirun = "-m" in argv or "--multirun" in argv
     if is_multirun:

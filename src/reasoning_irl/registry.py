@@ -56,6 +56,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def registered(self) -> list[str]:
+        """Names in registration order: a config default meaning "all of them" keeps the order the module defines."""
+        return list(self._items)
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

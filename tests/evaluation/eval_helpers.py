@@ -48,8 +48,15 @@ def build_artifacts(root: Path) -> dict[str, Path]:
         cfg = json.loads(cfg_file.read_text())
         cfg["base_model_name_or_path"] = "artifacts/tiny-qwen2-policy"
         cfg_file.write_text(json.dumps(cfg))
-        (run_dir / "config.yaml").write_text(
-            "model:\n  name_or_path: artifacts/tiny-qwen2-policy\n  tiny: {arch: qwen2, preset: policy}\n")
+        # The config.yaml a tiny_airl run writes (its model named by the relative path the adapter records): the
+        # evaluation takes the dataset, system prompt and sampling settings from it.
+        from omegaconf import OmegaConf
+
+        from reasoning_irl.config import compose
+
+        trained = OmegaConf.to_container(compose("airl", ["experiment=tiny_airl", "artifacts_dir=artifacts"]),
+                                         resolve=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(trained))
     return {"root": root, "policy": policy, "backbone": backbone, "rm": rm_dir, "rm_lm_prior": rm_lm_dir, "run": run_dir,
             "adapter": run_dir / "final"}
 
@@ -75,4 +82,4 @@ SMALL = ["dataset.num_test=8", "sampling.max_new_tokens=16", "sampling.num_sampl
 def compose_eval(name: str, art: dict, out: Path, *overrides: str):
     from reasoning_irl.config import compose
 
-    return compose(name, ["experiment=tiny_airl", f"artifacts_dir={art['root']}", f"output_dir={out}", *overrides])
+    return compose(name, [f"artifacts_dir={art['root']}", f"output_dir={out}", *overrides])

@@ -110,3 +110,40 @@ def test_cli_errors_are_one_line(repo_root, tmp_path, args, message):
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+
+
+def test_evaluation_takes_dataset_prompt_and_sampling_from_the_run_config(eval_artifacts, tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from reasoning_irl.evaluation.config import EvalConfig, typed_config
+
+    run_cfg = eval_artifacts["run"] / "config.yaml"
+    trained = OmegaConf.to_container(OmegaConf.load(run_cfg))
+    typed, dataset, _ = typed_config(compose_eval("evaluate", eval_artifacts, tmp_path,
+                                                  f"policy={eval_artifacts['adapter']}"), EvalConfig)
+    assert dataset.name == "synthetic" and dataset.system_prompt == trained["dataset"]["system_prompt"] is not None
+    assert typed.sampling.new_tokens == trained["sampling"]["max_completion_length"] == 48
+    assert capsys.readouterr().out.strip() == (f"dataset synthetic, system prompt, temperature, top_p and "
+                                               f"max_completion_length from {run_cfg}")
+    # Explicit overrides win; the line names only what was still taken.
+    typed, dataset, _ = typed_config(compose_eval(
+        "evaluate", eval_artifacts, tmp_path, f"policy={eval_artifacts['adapter']}", "dataset=synthetic",
+        "dataset.num_test=8", "sampling.max_new_tokens=16", "sampling.temperature=0.5", "sampling.top_p=0.9"), EvalConfig)
+    assert dataset.num_test == 8 and dataset.system_prompt == trained["dataset"]["system_prompt"]
+    assert (typed.sampling.new_tokens, typed.sampling.temperature, typed.sampling.top_p) == (16, 0.5, 0.9)
+    assert capsys.readouterr().out.strip() == f"system prompt from {run_cfg}"
+    # Not a run (the base model): nothing is taken, the defaults apply.
+    typed, dataset, _ = typed_config(compose_eval("evaluate", eval_artifacts, tmp_path), EvalConfig)
+    assert dataset.system_prompt is None and typed.sampling.new_tokens == 824 and typed.sampling.temperature == 1.0
+    assert capsys.readouterr().out == ""
+
+
+def test_reward_model_folder_on_the_command_line_is_the_scored_model(eval_artifacts, repo_root, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(repo_root / "evaluate.py"), f"reward_model={eval_artifacts['rm']}",
+                           f"policy={eval_artifacts['adapter']}", "--cfg", "job"], cwd=repo_root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "reward_model_path: " + str(eval_artifacts["rm"]) in done.stdout

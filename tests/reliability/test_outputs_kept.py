@@ -29,7 +29,7 @@ def _first_results(folder: Path) -> dict[str, bytes]:
 def test_default_folder_is_named_after_the_policy_not_the_preset(tmp_path):
     folders = set()
     for policy in ("runs/a-s0/final", "runs/b-s0/final"):
-        cfg = compose("evaluate", ["experiment=tiny_airl", f"output_root={tmp_path}", f"policy={tmp_path / policy}"])
+        cfg = compose("evaluate", [f"output_root={tmp_path}", f"policy={tmp_path / policy}"])
         folders.add(default_output_dir(cfg, "evaluate"))
     assert folders == {str(tmp_path / "eval" / "runs-a-s0-final-test"), str(tmp_path / "eval" / "runs-b-s0-final-test")}
     irl = compose("evaluate_irl", [f"output_root={tmp_path}", f"reward_model_path={tmp_path / 'x-s1/reward_model'}"])
@@ -40,7 +40,7 @@ def test_second_evaluation_into_the_default_folder_is_one_line_and_keeps_the_fir
     policy = tmp_path / "myrun" / "final"
     policy.mkdir(parents=True)
     first = _first_results(tmp_path / "eval" / "myrun-final-test")  # where the first evaluation of this policy wrote
-    proc = subprocess.run([sys.executable, str(repo_root / "evaluate.py"), "experiment=tiny_airl",
+    proc = subprocess.run([sys.executable, str(repo_root / "evaluate.py"),
                            f"output_root={tmp_path}", f"policy={policy}"],
                           cwd=repo_root, capture_output=True, text=True, timeout=120)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

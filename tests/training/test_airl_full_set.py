@@ -39,7 +39,7 @@ def full_set_run(artifacts, tmp_path_factory) -> dict:
         "method.structured_discriminator=false", "method.reward_lm_prior=false", "method.disc_learning_rate=2e-3",
     ]))
     diag_dir = run_evaluate_irl(compose("evaluate_irl", [
-        "experiment=demo_airl", *common, f"reward_model_path={run_dir}/reward_model", "num_problems=60",
+        *common, f"reward_model_path={run_dir}/reward_model", "num_problems=60",  # the dataset: the run's config.yaml
         f"output_dir={out}/eval_irl",
     ]))
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]

@@ -31,7 +31,7 @@ def rerank_summary(artifacts, tmp_path_factory) -> dict:
         "training.per_device_batch_size=8", f"model.name_or_path={policy}", f"reward_model.name_or_path={sft}/final",
     ]))
     eval_dir = run_evaluate(compose("evaluate", [
-        "experiment=demo_airl", *common, f"policy={policy}", f"reward_model_path={run_dir}/reward_model",
+        *common, f"policy={policy}", f"reward_model_path={run_dir}/reward_model",
         "num_problems=200", "sampling.num_samples=8", "sampling.max_new_tokens=48", "ks=[1,8]", "progress=false",
         f"output_dir={out}/eval",
     ]))

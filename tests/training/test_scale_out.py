@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from trl import GRPOConfig
 
 from reasoning_irl.cli import check_overrides, replica_overrides
-from reasoning_irl.config import compose, config_dir
+from reasoning_irl.config import compose, config_dir, register_schemas
 from reasoning_irl.runs import SWEPT_KEYS_ENV, sweep_run_name, swept_keys
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig
@@ -48,6 +48,7 @@ def test_slurm_launcher_composes_from_every_entry_config(primary, monkeypatch):
     monkeypatch.setenv("REASONING_IRL_SLURM_TIMEOUT_MIN", "720")
     monkeypatch.setenv("REASONING_IRL_SLURM_GPUS_PER_NODE", "2")
     monkeypatch.delenv("REASONING_IRL_SLURM_ACCOUNT", raising=False)
+    register_schemas()  # Hydra composes configs/ directly here: the schemas they extend first
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name=primary, overrides=["hydra/launcher=slurm"], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # the launcher's keys interpolate hydra.* (job name, sweep dir)
@@ -83,6 +84,7 @@ def test_a_job_whose_argv_is_not_the_command_line_still_names_its_folder(monkeyp
     monkeypatch.delenv(SWEPT_KEYS_ENV, raising=False)
     check_overrides("airl", ["-m", "experiment=tiny_airl", "seed=1,2", "+ablation=sparse,wgan"])
     monkeypatch.setattr(sys, "argv", ["submitit/core/_submit.py", "folder"])
+    register_schemas()  # Hydra composes configs/ directly here: the schemas they extend first
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name="airl", overrides=["experiment=tiny_airl", "seed=2", "+ablation=wgan"],
                             return_hydra_config=True)

@@ -19,8 +19,11 @@ from reasoning_irl.data import load_split
 @dataclass
 class PreviewConfig:
     dataset: Any = None
+    """Validated against the named dataset's own schema."""
     split: str = "test"
+    """train | validation | test."""
     n: int = 3
+    """How many records to print as JSON lines."""
 
 
 def main(argv: list[str]) -> int:

@@ -1,12 +1,14 @@
 """Typed configs of ``evaluate.py`` (policy evaluation) and ``evaluate_irl.py`` (reward-model diagnostics).
 
-Both compose like the training scripts (``experiment=tiny_airl`` etc.), so a preset's ``model`` and
-``dataset`` sections (system prompt included) are the ones the policy was trained with. The
-training-only sections a preset brings along (``training``, ``method``, ``logging``, the
-``reward_model`` backbone group, ``run_name``) are accepted and ignored.
+What the evaluated run was trained with comes from its own ``config.yaml`` (written by training into the run
+folder; found beside or above ``policy`` or ``reward_model_path``): the dataset section (system prompt included) when no
+``dataset=<name>`` is given, the system prompt when the given dataset section has none, and for ``evaluate.py``
+the sampling temperature, top_p and length (``sampling.*: null``). Anything set on the command line wins; what was
+taken is printed in one line (:func:`apply_run_config`).
 
-On the command line ``reward_model=<folder>`` (not a ``configs/reward_model`` preset name) is read as
-``reward_model_path=<folder>`` (see :func:`rewrite_reward_model_arg`).
+On the command line ``reward_model=<folder>`` is read as ``reward_model_path=<folder>`` (:func:`rewrite_reward_model_arg`):
+``reward_model`` is also the training scripts' config group (the discriminator backbone) in the same ``configs/``
+folder, and Hydra reads ``<group>=<value>`` as a group choice whatever the primary config.
 """
 
 from __future__ import annotations
@@ -29,39 +31,28 @@ class EvalSampling:
     """N: completions sampled per problem (every metric is over these N)."""
     greedy: bool = True
     """Also decode one greedy completion per problem (greedy_accuracy)."""
-    temperature: float = 1.0
-    """Sampling temperature (> 0)."""
-    top_p: float = 0.95
-    """Nucleus sampling mass in (0, 1]."""
+    temperature: Optional[float] = None
+    """Sampling temperature (> 0); null = the evaluated run's sampling.temperature (else the training default)."""
+    top_p: Optional[float] = None
+    """Nucleus sampling mass in (0, 1]; null = the evaluated run's sampling.top_p (else the training default)."""
     max_new_tokens: Optional[int] = None
-    """Most tokens generated per completion; null = max_completion_length."""
+    """Most tokens generated per completion; null = the evaluated run's sampling.max_completion_length (else the
+    training default)."""
     batch_size: int = 16
     """Sequences per HF generate call."""
     use_vllm: bool = False
     """Generate with vLLM (CUDA GPU only)."""
     vllm_gpu_memory_utilization: float = 0.9
     """Fraction of GPU memory vLLM may take."""
-    # Keys of the training presets' sampling section: accepted so experiment=... composes.
-    max_completion_length: int = 824
-    """Training presets' generation length; the default of max_new_tokens."""
-    num_generations: int = 16
-    """(training presets) ignored here."""
-    max_prompt_length: int = 300
-    """(training presets) ignored here."""
-    min_completion_length: int = 0
-    """(training presets) ignored here."""
-    vllm_mode: str = "colocate"
-    """(training presets) ignored here."""
-    vllm_server_host: str = "127.0.0.1"
-    """(training presets) ignored here."""
-    vllm_server_port: int = 8000
-    """(training presets) ignored here."""
-
     @property
     def new_tokens(self) -> int:
-        return self.max_new_tokens if self.max_new_tokens is not None else self.max_completion_length
+        return self.max_new_tokens if self.max_new_tokens is not None else _training_sampling().max_completion_length
 
     def check(self) -> None:
+        # null keys not filled from a run's config.yaml (a base model, a hub id) take the training defaults
+        for key in ("temperature", "top_p"):
+            if getattr(self, key) is None:
+                setattr(self, key, getattr(_training_sampling(), key))
         if self.num_samples < 1:
             raise ConfigError(f"sampling.num_samples must be >= 1, got {self.num_samples}")
         if self.temperature <= 0:
@@ -70,6 +61,24 @@ class EvalSampling:
             raise ConfigError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
         if self.new_tokens < 1 or self.batch_size < 1:
             raise ConfigError("sampling.max_new_tokens and sampling.batch_size must be >= 1")
+
+
+def _training_sampling() -> Any:
+    from reasoning_irl.training.config import SamplingConfig
+
+    return SamplingConfig()
+
+
+def _all_selectors() -> list[str]:
+    from reasoning_irl.evaluation.selectors import SELECTORS
+
+    return SELECTORS.registered()
+
+
+def _all_perturbations() -> list[str]:
+    from reasoning_irl.rewards import PERTURBATIONS
+
+    return PERTURBATIONS.registered()
 
 
 def _check_selectors(names: list[str], where: str) -> None:
@@ -112,8 +121,8 @@ class EvalConfig:
     """Sampling seed (per problem and sample) and bootstrap seed."""
     ks: list[int] = field(default_factory=lambda: [1, 4, 8])
     """k of pass@k, maj@k, random@k and success@k (ks above N are skipped)."""
-    selectors: list[str] = field(default_factory=lambda: ["sum", "mean", "min", "last", "discounted_answer"])
-    """Rerank selectors of the reward model's token rewards."""
+    selectors: list[str] = field(default_factory=_all_selectors)
+    """Rerank selectors of the reward model's token rewards; default: all registered."""
     gamma: float = 0.9
     """Discount of the discounted selectors."""
     reward_temperature: float = 1.0
@@ -136,19 +145,9 @@ class EvalConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     """Base model (of an adapter whose run config is missing, and the policy when policy is null)."""
     dataset: Any = None
-    """Dataset section (validated by its own dataset schema)."""
+    """Dataset section (validated by its own dataset schema); absent = the evaluated run's (see the module doc)."""
     sampling: EvalSampling = field(default_factory=EvalSampling)
     """Sampling settings."""
-    run_name: Optional[str] = None
-    """(training presets) ignored (the default output_dir is named after what is evaluated)."""
-    training: Any = None
-    """(training presets) ignored."""
-    method: Any = None
-    """(training presets) ignored."""
-    logging: Any = None
-    """(training presets) ignored."""
-    reward_model: Any = None
-    """(training presets) the AIRL reward backbone group; ignored (use reward_model_path)."""
 
     def check(self) -> None:
         if self.num_problems is not None and self.num_problems < 1:
@@ -180,15 +179,14 @@ class IRLEvalConfig:
     """First n problems of the split; null = all."""
     seed: int = 0
     """Seed of the perturbations (per problem) and of the bootstrap."""
-    perturbations: list[str] = field(default_factory=lambda: ["flip_operator", "shift_answer", "swap_answer",
-                                                              "corrupt_numbers"])
-    """Perturbation kinds drawn for each expert trace."""
+    perturbations: list[str] = field(default_factory=_all_perturbations)
+    """Perturbation kinds drawn for each expert trace; default: all registered."""
     perturbations_per_trace: int = 4
     """K: perturbed copies per expert trace (fewer when a kind cannot change the text)."""
     samples_from: Optional[str] = None
     """An eval_results.jsonl: also AUROC of sequence scores, correct vs wrong samples, per selector."""
-    selectors: list[str] = field(default_factory=lambda: ["sum", "mean", "min", "last", "discounted_answer"])
-    """Sequence scores reported (pairwise accuracy per selector, samples AUROC)."""
+    selectors: list[str] = field(default_factory=_all_selectors)
+    """Sequence scores reported (pairwise accuracy per selector, samples AUROC); default: all registered."""
     gamma: float = 0.9
     """Discount of the discounted selectors."""
     reward_temperature: float = 1.0
@@ -205,23 +203,9 @@ class IRLEvalConfig:
     output_root: str = "outputs"
     """Root of the default output_dir (and of run folders, for naming the reward model)."""
     artifacts_dir: str = "artifacts"
-    """(presets) where tiny models live."""
+    """Where project-built tiny models live (a tiny reward backbone is looked up here)."""
     dataset: Any = None
-    """Dataset section (validated by its own dataset schema)."""
-    run_name: Optional[str] = None
-    """(training presets) ignored (the default output_dir is named after what is evaluated)."""
-    model: Any = None
-    """(training presets) ignored."""
-    sampling: Any = None
-    """(training presets) ignored."""
-    training: Any = None
-    """(training presets) ignored."""
-    method: Any = None
-    """(training presets) ignored."""
-    logging: Any = None
-    """(training presets) ignored."""
-    reward_model: Any = None
-    """(training presets) the AIRL reward backbone group; ignored (use reward_model_path)."""
+    """Dataset section (validated by its own dataset schema); absent = the evaluated run's (see the module doc)."""
 
     def check(self) -> None:
         from reasoning_irl.rewards import PERTURBATIONS
@@ -243,16 +227,88 @@ class IRLEvalConfig:
 
 
 def typed_config(cfg: Any, schema: type) -> tuple[Any, Any, dict]:
-    """(typed config, validated dataset section, resolved plain dict) of a composed config."""
+    """(typed config, validated dataset section, resolved plain dict) of a composed config, with what the
+    evaluated run's config.yaml supplies filled in (:func:`apply_run_config`)."""
     from omegaconf import DictConfig, OmegaConf
 
-    from reasoning_irl.data import dataset_config
+    from reasoning_irl.data import DatasetConfig, dataset_config
 
     resolved = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     resolved.pop("hydra", None)
+    apply_run_config(resolved, schema)
     typed = validate(resolved, schema, "config")
-    dataset = dataset_config(resolved.get("dataset") or {"name": "synthetic"})
+    dataset = dataset_config(resolved.get("dataset") or {"name": DatasetConfig.name})
     return typed, dataset, resolved
+
+
+def run_config_file(path: Optional[str]) -> Optional[Path]:
+    """The ``config.yaml`` of the training run that ``path`` (a run folder, its final/ or checkpoint-N/, its
+    reward_model/) belongs to, or None (a hub id, a base model, a folder outside a run)."""
+    if not path:
+        return None
+    folder = Path(path).expanduser()
+    for candidate in (folder, folder.parent):
+        if (candidate / "config.yaml").is_file():
+            return candidate / "config.yaml"
+    return None
+
+
+def rescored_policy(rescore_from: str) -> Optional[str]:
+    """The policy recorded in the eval_summary.json beside a rescored eval_results.jsonl, if any."""
+    import json
+
+    summary = Path(rescore_from).expanduser().parent / "eval_summary.json"
+    if summary.is_file():
+        return (json.loads(summary.read_text()).get("config") or {}).get("policy")
+    return None
+
+
+# evaluate.py's sampling key -> the training run's sampling key it defaults to
+RUN_SAMPLING_KEYS = {"temperature": "temperature", "top_p": "top_p", "max_new_tokens": "max_completion_length"}
+
+
+def apply_run_config(resolved: dict, schema: type) -> list[str]:
+    """Fill ``resolved`` (an evaluation config) from the evaluated run's config.yaml, where the command line left
+    things open, print one line saying what was taken from where, and return those items.
+
+    - ``dataset``: absent (no ``dataset=<name>``) -> the run's section (no run: the default dataset), with any
+      ``dataset.<key>=<value>`` overrides on top; given without a system prompt -> the run's system prompt (what the policy was trained to follow).
+    - ``sampling`` (evaluate.py): ``temperature``, ``top_p``, ``max_new_tokens`` left null -> the run's
+      ``sampling.temperature``, ``sampling.top_p``, ``sampling.max_completion_length``.
+    """
+    import yaml
+
+    source = resolved.get("policy") if schema is EvalConfig else resolved.get("reward_model_path")
+    if schema is EvalConfig and source is None and resolved.get("rescore_from"):
+        source = rescored_policy(resolved["rescore_from"])
+    file = run_config_file(source)
+    run = (yaml.safe_load(file.read_text()) or {}) if file is not None else {}
+    taken: list[str] = []
+    run_dataset = run.get("dataset") if isinstance(run.get("dataset"), dict) else None
+    given = resolved.get("dataset")
+    if not isinstance(given, dict) or "name" not in given:
+        from reasoning_irl.data.base import DatasetConfig
+
+        resolved["dataset"] = {**(run_dataset or {"name": DatasetConfig.name}), **(given or {})}
+        if run_dataset:
+            taken.append(f"dataset {run_dataset.get('name')}")
+        if run_dataset and run_dataset.get("system_prompt") is not None and "system_prompt" not in (given or {}):
+            taken.append("system prompt")
+    elif run_dataset and isinstance(given, dict) and given.get("system_prompt") is None \
+            and run_dataset.get("system_prompt") is not None:
+        given["system_prompt"] = run_dataset["system_prompt"]
+        taken.append("system prompt")
+    run_sampling = run.get("sampling") if isinstance(run.get("sampling"), dict) else {}
+    sampling = resolved.get("sampling")
+    if schema is EvalConfig and isinstance(sampling, dict):
+        for key, run_key in RUN_SAMPLING_KEYS.items():
+            if sampling.get(key) is None and run_sampling.get(run_key) is not None:
+                sampling[key] = run_sampling[run_key]
+                taken.append(run_key)
+    if taken:
+        items = taken[0] if len(taken) == 1 else ", ".join(taken[:-1]) + " and " + taken[-1]
+        print(f"{items} from {file}", flush=True)
+    return taken
 
 
 def reward_model_presets() -> set[str]:

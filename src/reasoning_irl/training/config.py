@@ -27,7 +27,7 @@ class TrainingConfig:
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
     per_device_batch_size: int = 8
-    """Rows per device per micro-batch (GRPO: completions, a multiple of num_generations)."""
+    """Rows per device per micro-batch (GRPO, AIRL: completions, a multiple of num_generations; their runs default to 16)."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step."""
     logging_steps: int = 1
@@ -116,8 +116,8 @@ class SamplingConfig:
 class RunSettings:
     """Keys every training run has; each entry script's run config adds its method (and sampling) sections."""
 
-    run_name: str = "run"
-    """Run folder name under output_root."""
+    run_name: str = "${method.name}-${dataset.name}-s${seed}"
+    """Run folder name under output_root (the presets name theirs ``<preset>-s${seed}``)."""
     output_root: str = "outputs"
     """Where run folders live."""
     artifacts_dir: str = "artifacts"

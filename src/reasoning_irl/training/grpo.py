@@ -11,11 +11,11 @@ from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.registry import UnknownNameError
 from reasoning_irl.training.callbacks import MetricsJsonl
-from reasoning_irl.training.config import RunSettings, SamplingConfig
+from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 from reasoning_irl.training.setup import check_group_batch, check_vllm, grpo_arguments, prompt_rows, start_run
-from reasoning_irl.training.trainers import ReasoningGRPOTrainer
+
 
 @dataclass
 class RewardTerm:
@@ -57,8 +57,8 @@ class GRPOMethod:
 
 @dataclass
 class GRPORunConfig(RunSettings):
-    run_name: str = "grpo"
     method: GRPOMethod = field(default_factory=GRPOMethod)
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(per_device_batch_size=16))
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
 
@@ -81,6 +81,8 @@ def run_grpo(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
     train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
+    from reasoning_irl.training.trainers import ReasoningGRPOTrainer  # TRL (and its tracker hooks) load only when training
+
     trainer = ReasoningGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,

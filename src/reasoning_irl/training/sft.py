@@ -12,7 +12,6 @@ from reasoning_irl.training.callbacks import MetricsJsonl
 from reasoning_irl.training.config import RunSettings
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import start_run, trainer_arguments
-from reasoning_irl.training.trainers import ReasoningSFTTrainer
 
 
 @dataclass
@@ -25,7 +24,6 @@ class SFTMethod:
 
 @dataclass
 class SFTRunConfig(RunSettings):
-    run_name: str = "sft"
     method: SFTMethod = field(default_factory=SFTMethod)
 
 
@@ -49,6 +47,8 @@ def run_sft(cfg: Any) -> Path:
         max_length=typed.method.max_length,
         completion_only_loss=True,
     )
+    from reasoning_irl.training.trainers import ReasoningSFTTrainer  # TRL (and its tracker hooks) load only when training
+
     trainer = ReasoningSFTTrainer(
         model=model,
         args=args,

@@ -8,9 +8,10 @@ from typing import Optional
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings, ModelConfig, TinySpec
+from reasoning_irl.rewards import PERTURBATIONS
 from reasoning_irl.training.advantages import ADVANTAGES
 from reasoning_irl.training.airl.losses import DISC_LOSSES
-from reasoning_irl.training.config import RunSettings, SamplingConfig
+from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 
 EXPERT_IN_GROUP = ("none", "one", "balanced")
@@ -54,10 +55,8 @@ class AIRLMethod:
     """Weight of the hinge 'expert above its own perturbed twin by margin' (0 = off)."""
     pairwise_margin: float = 1.0
     """Margin of that hinge, in score units."""
-    perturbations: list[str] = field(
-        default_factory=lambda: ["flip_operator", "shift_answer", "swap_answer", "corrupt_numbers"]
-    )
-    """Hard-negative generators (reasoning_irl.rewards.PERTURBATIONS) drawn from."""
+    perturbations: list[str] = field(default_factory=PERTURBATIONS.registered)
+    """Hard-negative generators (reasoning_irl.rewards.PERTURBATIONS) drawn from; default: all registered."""
     perturbations_per_expert: int = 2
     """Perturbed copies of each expert trace per step (0 = no perturbed negatives)."""
     disc_extra_experts: int = 0
@@ -160,13 +159,14 @@ class AIRLMethod:
 def default_reward_model() -> ModelConfig:
     return ModelConfig(
         name_or_path="Qwen/Qwen2.5-0.5B-Instruct",
+        backend="hf",  # the reward model is a plain transformers model with a scalar head
         lora=LoraSettings(r=32, alpha=32),
     )
 
 
 @dataclass
 class AIRLRunConfig(RunSettings):
-    run_name: str = "airl"
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(per_device_batch_size=16))
     reward_model: ModelConfig = field(default_factory=default_reward_model)
     """The discriminator's backbone (a LoRA reward model is built on it)."""
     method: AIRLMethod = field(default_factory=AIRLMethod)
