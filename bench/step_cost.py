@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reasoning_irl.config import compose
+from reasoning_irl.composition import compose
 from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.grpo import run_grpo
 

@@ -2,7 +2,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from reasoning_irl.config import ConfigError, compose, validate
+from reasoning_irl.config import ConfigError, validate
+
+from reasoning_irl.composition import compose
 
 
 @dataclass

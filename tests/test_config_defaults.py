@@ -11,7 +11,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import CONFIG_DIR_ENV, GROUPS, compose, config_dir, register_schemas, schema_class
+from reasoning_irl.config import CONFIG_DIR_ENV, config_dir
+
+from reasoning_irl.composition import GROUPS, compose, register_schemas, schema_class
 
 PRIMARIES = ("sft", "grpo", "airl", "evaluate", "evaluate_irl", "data_preview")
 
@@ -138,7 +140,7 @@ def _documented_fields():
                 inner = getattr(cls(), f.name)
                 if dataclasses.is_dataclass(inner):
                     stack.append(type(inner))
-    from reasoning_irl.config import group_schemas
+    from reasoning_irl.composition import group_schemas
 
     for node in group_schemas().values():
         stack = [type(node)]

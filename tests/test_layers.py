@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 # The layer of each top-level part of the package; a lower number may never import a higher one.
 LAYERS = {"": 0, "config": 0, "registry": 0, "runs": 0, "data": 1, "rewards": 2, "models": 3,
-          "training": 4, "evaluation": 4, "cli": 5}
+          "training": 4, "evaluation": 4, "cli": 5, "composition": 5}
 SIBLINGS = {"training", "evaluation"}
 
 
@@ -44,8 +44,11 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
 
 
 def part(module: str) -> str:
-    """The top-level part of the package a module belongs to (``""`` for the package itself)."""
+    """The top-level part of the package a module belongs to (``""`` for the package itself); a ``__main__``
+    (``python -m reasoning_irl.<part>``) is an entry point, on the cli layer."""
     parts = module.split(".")
+    if parts[-1] == "__main__":
+        return "cli"
     return parts[1] if len(parts) > 1 else ""
 
 

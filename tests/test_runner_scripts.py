@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import compose, validate
+from reasoning_irl.config import validate
+
+from reasoning_irl.composition import compose
 from reasoning_irl.evaluation.config import rewrite_reward_model_arg
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning_irl.config import ConfigError, compose, validate
+from reasoning_irl.config import ConfigError, validate
+
+from reasoning_irl.composition import compose
 from reasoning_irl.evaluation.metrics import METRICS, Metric, ProblemSamples, summarize
 from reasoning_irl.evaluation.outputs import metrics_table
 from reasoning_irl.training.advantages import ADVANTAGES

@@ -10,7 +10,9 @@ import os
 import sys
 from typing import Any, Callable, Optional
 
-from reasoning_irl.config import ConfigError, compose, register_schemas
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose, register_schemas
 from reasoning_irl.runs import SWEPT_KEYS_ENV, is_main_process, sweep_run_name, swept_keys
 
 # Hydra options under which a plain compose of the overrides is not the job's config (other config,

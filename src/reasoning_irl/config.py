@@ -1,11 +1,9 @@
 """Typed, validated configuration.
 
-Every default lives in a dataclass (its field's default and doc string). :func:`register_schemas` stores those
-dataclasses in Hydra's ConfigStore under ``schema/``; each primary config and each config group option extends its
-schema in its defaults list, so the composed config holds every key (``training.eval_steps=10`` needs no ``+``)
-and the YAML files state only what differs. After composition every section is checked against its dataclass again
-(:func:`validate`), so an unknown or mistyped key fails with one clear line instead of being silently ignored.
-See docs/configuration.md.
+Every default lives in a dataclass (its field's default and doc string);
+:mod:`reasoning_irl.composition` makes Hydra compose from them, so the YAML files state only what differs.
+After composition every section is checked against its dataclass again (:func:`validate`), so an unknown or
+mistyped key fails with one clear line instead of being silently ignored. See docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -86,98 +84,6 @@ def config_dir() -> Path:
 
 # Primary config -> its dataclass, imported only when that config is composed (the training schemas pull in
 # torch/TRL). Their fields named in GROUPS are config groups: each group option extends its own schema.
-PRIMARY_SCHEMAS = {
-    "sft": ("reasoning_irl.training.sft", "SFTRunConfig"),
-    "grpo": ("reasoning_irl.training.grpo", "GRPORunConfig"),
-    "airl": ("reasoning_irl.training.airl.config", "AIRLRunConfig"),
-    "evaluate": ("reasoning_irl.evaluation.config", "EvalConfig"),
-    "evaluate_irl": ("reasoning_irl.evaluation.config", "IRLEvalConfig"),
-    "data_preview": ("reasoning_irl.data.__main__", "PreviewConfig"),
-}
-TRAINING_CONFIGS = ("sft", "grpo", "airl")
-EVALUATION_CONFIGS = ("evaluate", "evaluate_irl")  # their dataset section defaults to the evaluated run's
-GROUPS = ("model", "reward_model", "dataset", "method")
-SCHEMA_GROUP = "schema"
-_registered: set[str] = set()
-
-
-def schema_class(config_name: str) -> type:
-    import importlib
-
-    module, name = PRIMARY_SCHEMAS[config_name]
-    return getattr(importlib.import_module(module), name)
-
-
-def primary_node(schema: type, open_sections: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The schema of a primary config: the dataclass's fields less its config groups (typed by their options);
-    ``open_sections`` become open mappings."""
-    defaults = schema()
-    node: dict[str, Any] = {}
-    for f in dataclasses.fields(schema):
-        if f.name in GROUPS:
-            continue
-        value = getattr(defaults, f.name)
-        node[f.name] = OmegaConf.structured(value) if dataclasses.is_dataclass(value) else value
-    if "dataset" in open_sections:
-        # Until dataset=<name> selects a schema, dataset.<key>=<value> overrides go on top of a section read later
-        # (an evaluation's run config.yaml) and are validated there, against the dataset's own schema.
-        dataset = OmegaConf.create({})
-        OmegaConf.set_struct(dataset, False)
-        node["dataset"] = dataset
-    return node
-
-
-def group_schemas(config_name: Optional[str] = None) -> dict[str, Any]:
-    """``{"schema/<group>/<option>": dataclass instance}``: what the group options of ``configs/`` extend.
-    The method and reward-model schemas (torch/TRL imports) only for a training config or when none is named."""
-    from reasoning_irl.data.base import DATASETS
-    from reasoning_irl.models.config import ModelConfig
-    import reasoning_irl.data  # noqa: F401  (registers the datasets)
-
-    nodes: dict[str, Any] = {f"{SCHEMA_GROUP}/model/policy": ModelConfig()}
-    nodes.update({f"{SCHEMA_GROUP}/dataset/{name}": DATASETS.get(name).config() for name in DATASETS.names()})
-    if config_name is None or config_name in TRAINING_CONFIGS:
-        for method in TRAINING_CONFIGS:
-            nodes[f"{SCHEMA_GROUP}/method/{method}"] = schema_class(method)().method
-        nodes[f"{SCHEMA_GROUP}/model/reward"] = schema_class("airl")().reward_model
-    return nodes
-
-
-def register_schemas(config_name: Optional[str] = None) -> None:
-    """Store the schemas that ``configs/<config_name>.yaml`` (every primary config when None) composes from in
-    Hydra's ConfigStore: ``schema/<config_name>`` (the primary's top level) and ``schema/<group>/<option>``.
-    Idempotent; call it before Hydra composes (:func:`compose` and the entry scripts do)."""
-    from hydra.core.config_store import ConfigStore
-
-    names = [config_name] if config_name is not None else list(PRIMARY_SCHEMAS)
-    key = config_name or "*"
-    if key in _registered:
-        return
-    store = ConfigStore.instance()
-    for path, node in group_schemas(config_name).items():
-        group, name = path.rsplit("/", 1)
-        store.store(group=group, name=name, node=node)
-    for name in names:
-        if name in PRIMARY_SCHEMAS:
-            store.store(group=SCHEMA_GROUP, name=name,
-                        node=primary_node(schema_class(name), ("dataset",) if name in EVALUATION_CONFIGS else ()))
-    _registered.add(key)
-
-
-def compose(config_name: str, overrides: list[str]) -> DictConfig:
-    """Compose ``configs/<config_name>.yaml`` with command-line style overrides, outside ``@hydra.main``."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-
-    register_schemas(config_name)
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return hydra_compose(config_name=config_name, overrides=overrides)
-    except HydraException as exc:
-        raise ConfigError(hydra_error_line(exc)) from None
-
-
 def hydra_error_line(exc: BaseException) -> str:
     """Hydra's multi-line composition errors, as one line that names the key or option at fault."""
     text = str(exc)

@@ -173,7 +173,7 @@ def test_hub_ids_are_requested(monkeypatch):
 @pytest.mark.parametrize("name,schema", [("gsm8k", Gsm8kConfig), ("gsm8k_kd", Gsm8kKdConfig)])
 def test_yaml_lists_every_key_with_its_default(repo_root, name, schema):
     # The option file states only what differs (nothing): composed, the section is the dataclass's defaults.
-    from reasoning_irl.config import compose
+    from reasoning_irl.composition import compose
 
     yaml = OmegaConf.to_container(compose("data_preview", [f"dataset={name}"]).dataset)
     assert yaml == dataclasses.asdict(schema())

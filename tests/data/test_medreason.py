@@ -74,7 +74,7 @@ def test_unknown_key_and_bad_test_size(medqa_dir):
 
 def test_yaml_lists_every_key_with_its_default(repo_root):
     # The option file states only what differs (nothing): composed, the section is the dataclass's defaults.
-    from reasoning_irl.config import compose
+    from reasoning_irl.composition import compose
 
     yaml = OmegaConf.to_container(compose("data_preview", ["dataset=medreason"]).dataset)
     assert yaml == dataclasses.asdict(MedReasonConfig())

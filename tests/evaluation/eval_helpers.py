@@ -52,7 +52,7 @@ def build_artifacts(root: Path) -> dict[str, Path]:
         # evaluation takes the dataset, system prompt and sampling settings from it.
         from omegaconf import OmegaConf
 
-        from reasoning_irl.config import compose
+        from reasoning_irl.composition import compose
 
         trained = OmegaConf.to_container(compose("airl", ["experiment=tiny_airl", "artifacts_dir=artifacts"]),
                                          resolve=True)
@@ -80,6 +80,6 @@ SMALL = ["dataset.num_test=8", "sampling.max_new_tokens=16", "sampling.num_sampl
 
 
 def compose_eval(name: str, art: dict, out: Path, *overrides: str):
-    from reasoning_irl.config import compose
+    from reasoning_irl.composition import compose
 
     return compose(name, [f"artifacts_dir={art['root']}", f"output_dir={out}", *overrides])

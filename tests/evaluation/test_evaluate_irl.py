@@ -48,7 +48,7 @@ def test_synthetic(eval_artifacts, tmp_path):
 
 
 def test_gsm8k_test_traces(eval_artifacts, shared_data, tmp_path):
-    from reasoning_irl.config import compose
+    from reasoning_irl.composition import compose
 
     cfg = compose("evaluate_irl", ["dataset=gsm8k", f"dataset.path={shared_data / 'gsm8k'}", "num_problems=5",
                                    f"reward_model_path={eval_artifacts['rm']}", f"output_dir={tmp_path}"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose
 from reasoning_irl.models import ensure_tiny_model, loading
 from reasoning_irl.models.config import LoraSettings, ModelConfig
 from reasoning_irl.models.loading import load_policy, resolve_backend, resolve_dtype, resolve_model_path

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose
 
 
 @pytest.fixture

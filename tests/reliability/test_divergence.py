@@ -10,7 +10,7 @@ import torch
 from tiny_runs import LEARNING_REWARDS
 
 from reasoning_irl.cli import DIVERGED_EXIT, run_entry
-from reasoning_irl.config import compose
+from reasoning_irl.composition import compose
 from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.runs import check_checkpoint, checkpoints
 from reasoning_irl.training.airl.run import run_airl

@@ -10,7 +10,9 @@ import pytest
 from eval_helpers import eval_artifacts, one_thread  # noqa: F401  (fixtures)
 from tiny_runs import GRPO_SMALL, SFT_SMALL
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from eval_helpers import SMALL, compose_eval, eval_artifacts, one_thread  # noqa: F401  (fixtures)
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose
 from reasoning_irl.evaluation.output_dir import default_output_dir
 from reasoning_irl.evaluation.policy_eval import run_evaluate
 from reasoning_irl.evaluation.reward_eval import run_evaluate_irl

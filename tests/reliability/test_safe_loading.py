@@ -9,7 +9,7 @@ import torch
 from tiny_runs import LEARNING_REWARDS
 
 from reasoning_irl.cli import CONFIG_ERROR_EXIT, run_entry
-from reasoning_irl.config import compose
+from reasoning_irl.composition import compose
 from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.airl.trainer import AIRL_STATE
 from reasoning_irl.training.grpo import run_grpo

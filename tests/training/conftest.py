@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny_runs import GRPO_SMALL, SFT_SMALL, TEST_REWARD, digit_share_reward
 
-from reasoning_irl.config import compose
+from reasoning_irl.composition import compose
 from reasoning_irl.models import ensure_tiny_model
 from reasoning_irl.rewards import REWARDS
 

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from reasoning_irl.config import compose, config_dir
+from reasoning_irl.config import config_dir
+
+from reasoning_irl.composition import compose
 from reasoning_irl.training.airl import run as airl_run
 
 ABLATIONS = sorted(p.stem for p in (config_dir() / "ablation").glob("*.yaml"))

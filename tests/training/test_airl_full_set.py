@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning_irl.config import compose
+from reasoning_irl.composition import compose
 from reasoning_irl.evaluation.reward_eval import run_evaluate_irl
 from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.sft import run_sft

@@ -15,7 +15,9 @@ import trl
 from accelerate.optimizer import AcceleratedOptimizer
 from safetensors.torch import load_file
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose
 from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.runs import check_checkpoint, checkpoints
 from reasoning_irl.training.airl import run as airl_run

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from reasoning_irl.config import compose
+from reasoning_irl.composition import compose
 from reasoning_irl.rewards.perturbations import Perturbed
 from reasoning_irl.training.airl import batch as disc_batch
 from reasoning_irl.training.airl import run as airl_run

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from tiny_runs import read_metrics
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose
 from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.held_out import grade

@@ -10,7 +10,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import ConfigError, compose, config_dir, validate
+from reasoning_irl.config import ConfigError, config_dir, validate
+
+from reasoning_irl.composition import compose
 from reasoning_irl.data import dataset_config
 from reasoning_irl.training.grpo import GRPORunConfig, run_grpo
 from reasoning_irl.training.sft import SFTRunConfig, run_sft

@@ -14,7 +14,9 @@ import torch
 from safetensors.torch import load_file
 from tiny_runs import GRPO_SMALL, LEARNING_REWARDS, SFT_SMALL, read_metrics, step_rows
 
-from reasoning_irl.config import ConfigError, compose
+from reasoning_irl.config import ConfigError
+
+from reasoning_irl.composition import compose
 from reasoning_irl.runs import resolve_resume
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 from trl import GRPOConfig
 
 from reasoning_irl.cli import check_overrides, replica_overrides
-from reasoning_irl.config import compose, config_dir, register_schemas
+from reasoning_irl.config import config_dir
+from reasoning_irl.composition import compose, register_schemas
 from reasoning_irl.runs import SWEPT_KEYS_ENV, sweep_run_name, swept_keys
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig

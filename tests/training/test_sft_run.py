@@ -24,7 +24,7 @@ CHECKPOINT_FILES = ["adapter_model.safetensors", "adapter_config.json", "optimiz
 @pytest.fixture(scope="module")
 def sft_run(artifacts, tmp_path_factory):
     """20 steps at a high learning rate, logging every 5, checkpoints every 10; the first batch is kept."""
-    from reasoning_irl.config import compose
+    from reasoning_irl.composition import compose
     from tiny_runs import SFT_SMALL
 
     batches = []

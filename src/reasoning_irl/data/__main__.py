@@ -12,7 +12,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import ConfigError, compose, validate
+from reasoning_irl.config import ConfigError, validate
+
+from reasoning_irl.composition import compose
 from reasoning_irl.data import load_split
 
 

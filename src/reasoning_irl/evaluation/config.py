@@ -64,7 +64,7 @@ class EvalSampling:
 
 
 def _training_sampling() -> Any:
-    from reasoning_irl.training.config import SamplingConfig
+    from reasoning_irl.models.config import SamplingConfig
 
     return SamplingConfig()
 

@@ -59,3 +59,38 @@ class ModelConfig:
             raise ConfigError(f"model.init_adapter: {self.init_adapter} does not exist")
         if self.load_in_4bit and self.lora is None:
             raise ConfigError("model.load_in_4bit needs model.lora: a 4-bit base can only train adapters")
+
+
+# How training samples completions (GRPO, AIRL); evaluation falls back on the same defaults, so it lives below both.
+@dataclass
+class SamplingConfig:
+    num_generations: int = 16
+    """Completions sampled per prompt (the GRPO group size)."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    top_p: float = 0.95
+    """Nucleus sampling mass."""
+    max_prompt_length: int = 300
+    """Prompts longer than this many tokens are dropped from training (counted and reported)."""
+    max_completion_length: int = 824
+    """Most tokens generated per completion."""
+    min_completion_length: int = 0
+    """Generate at least this many tokens (EOS suppressed before); benchmarks use it for equal lengths."""
+    use_vllm: bool = False
+    """Generate with vLLM (GPU only)."""
+    vllm_mode: str = "colocate"
+    """colocate (vLLM shares the training GPU) | server (a separate `trl vllm-serve` process)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """Fraction of GPU memory vLLM may take in colocate mode."""
+    vllm_server_host: str = "127.0.0.1"
+    """Host of the vLLM server in server mode."""
+    vllm_server_port: int = 8000
+    """Port of the vLLM server in server mode."""
+
+    def check(self) -> None:
+        if not 0 <= self.min_completion_length <= self.max_completion_length:
+            raise ConfigError("sampling.min_completion_length must be in [0, max_completion_length]")
+        if self.num_generations < 2:
+            raise ConfigError("sampling.num_generations must be >= 2 (group-relative advantages need a group)")
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ConfigError(f"sampling.vllm_mode must be colocate or server, got {self.vllm_mode!r}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.models.config import LoraSettings, ModelConfig, TinySpec  # noqa: F401  (re-exported)
+from reasoning_irl.models.config import LoraSettings, ModelConfig, SamplingConfig, TinySpec  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -76,40 +76,6 @@ class LoggingConfig:
     def check(self) -> None:
         if self.report_to not in ("none", "wandb", "tensorboard"):
             raise ConfigError(f"logging.report_to must be none, wandb or tensorboard, got {self.report_to!r}")
-
-
-@dataclass
-class SamplingConfig:
-    num_generations: int = 16
-    """Completions sampled per prompt (the GRPO group size)."""
-    temperature: float = 1.0
-    """Sampling temperature."""
-    top_p: float = 0.95
-    """Nucleus sampling mass."""
-    max_prompt_length: int = 300
-    """Prompts longer than this many tokens are dropped from training (counted and reported)."""
-    max_completion_length: int = 824
-    """Most tokens generated per completion."""
-    min_completion_length: int = 0
-    """Generate at least this many tokens (EOS suppressed before); benchmarks use it for equal lengths."""
-    use_vllm: bool = False
-    """Generate with vLLM (GPU only)."""
-    vllm_mode: str = "colocate"
-    """colocate (vLLM shares the training GPU) | server (a separate `trl vllm-serve` process)."""
-    vllm_gpu_memory_utilization: float = 0.3
-    """Fraction of GPU memory vLLM may take in colocate mode."""
-    vllm_server_host: str = "127.0.0.1"
-    """Host of the vLLM server in server mode."""
-    vllm_server_port: int = 8000
-    """Port of the vLLM server in server mode."""
-
-    def check(self) -> None:
-        if not 0 <= self.min_completion_length <= self.max_completion_length:
-            raise ConfigError("sampling.min_completion_length must be in [0, max_completion_length]")
-        if self.num_generations < 2:
-            raise ConfigError("sampling.num_generations must be >= 2 (group-relative advantages need a group)")
-        if self.vllm_mode not in ("colocate", "server"):
-            raise ConfigError(f"sampling.vllm_mode must be colocate or server, got {self.vllm_mode!r}")
 
 
 @dataclass
