@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError, config_dir, validate
 from reasoning_irl.evaluation.output_dir import register_resolver
+from reasoning_irl.evaluation.search import SearchConfig
 from reasoning_irl.models.config import ModelConfig
 
 register_resolver()  # before Hydra composes configs/evaluate*.yaml, whose run folder is ${eval_output_dir:...}
@@ -148,6 +149,8 @@ class EvalConfig:
     """Dataset section (validated by its own dataset schema); absent = the evaluated run's (see the module doc)."""
     sampling: EvalSampling = field(default_factory=EvalSampling)
     """Sampling settings."""
+    search: SearchConfig = field(default_factory=SearchConfig)
+    """Reward-guided search (method none = plain evaluation); see reasoning_irl.evaluation.search."""
 
     def check(self) -> None:
         if self.num_problems is not None and self.num_problems < 1:
@@ -165,6 +168,9 @@ class EvalConfig:
         if self.rescore_from and self.reward_model_path is None:
             raise ConfigError("rescore_from needs reward_model_path (the reward model to rescore with)")
         _check_reward_model(self.reward_model_path)
+        if self.search.method != "none" and (self.reward_model_path is None or self.rescore_from or self.sampling.use_vllm):
+            raise ConfigError(f"search.method={self.search.method} needs reward_model_path, and works without "
+                              "rescore_from and with sampling.use_vllm=false")
         if self.policy is not None and self.policy.startswith((".", "/", "~")) and not Path(self.policy).expanduser().exists():
             raise ConfigError(f"policy: {self.policy} does not exist")
 

@@ -10,7 +10,8 @@ One row of ``eval_results.jsonl`` per completion::
 
 ``tokens[t]`` is the decoded text of ``completion_ids[t]`` (``"".join(tokens) == completion``; special
 tokens are ""), ``token_rewards[t]`` the reward of that token. ``rescore_from`` re-reads such a file and
-redoes grading and reward scoring without sampling.
+redoes grading and reward scoring without sampling. ``search.method`` other than ``none`` runs the
+reward-guided search evaluation instead (:mod:`reasoning_irl.evaluation.search_eval`).
 """
 
 from __future__ import annotations
@@ -173,6 +174,10 @@ def run_evaluate(cfg: Any) -> Path:
         record_list = _records(dataset, typed.split, typed.num_problems)
         if not record_list:
             raise ConfigError(f"the {dataset.name} {typed.split} split has no problems")
+        if typed.search.method != "none":
+            from reasoning_irl.evaluation.search_eval import run_search_evaluate
+
+            return run_search_evaluate(typed, dataset, resolved, record_list, spec, out, start)
         rows, policy_tokenizer = sample_rows(typed, spec, record_list)
         records = {r["id"]: r for r in record_list}
     grade_rows(rows, records)
