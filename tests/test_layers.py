@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 # The layer of each top-level part of the package; a lower number may never import a higher one.
 LAYERS = {"": 0, "config": 0, "registry": 0, "runs": 0, "data": 1, "rewards": 2, "models": 3,
-          "training": 4, "evaluation": 4, "cli": 5, "composition": 5}
+          "training": 4, "evaluation": 4, "cli": 5, "composition": 5, "score": 5}
 SIBLINGS = {"training", "evaluation"}
 
 

@@ -89,7 +89,7 @@ def test_save_load_gives_identical_logits(backbone, tokenizer, lora, tmp_path):
     meta = json.loads((out / META_FILE).read_text())
     assert meta["backbone"] == backbone and meta["mode"] == "sparse" and meta["hidden_size"] == model.hidden_size
     assert (meta["lora"] is None) == (lora is None)
-    assert (out / ("adapter" if lora else "backbone")).is_dir()
+    assert (out / ("adapter_config.json" if lora else "config.json")).is_file()  # a standard checkpoint at the root
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp sibling left behind
 
     loaded, tok = load_reward_model(out)
@@ -110,16 +110,19 @@ def test_save_overwrites_atomically(backbone, tokenizer, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rm"]
 
 
-def test_relative_backbone_path_is_kept_as_given(backbone, tmp_path, monkeypatch):
+def test_relative_backbone_path_is_recorded_resolved(backbone, tmp_path, monkeypatch):
     import shutil
 
     shutil.copytree(backbone, tmp_path / "bb")
     monkeypatch.chdir(tmp_path)
     model = TokenRewardModel("bb", lora=LORA)
     model.save("rm")
-    assert json.loads((tmp_path / "rm" / META_FILE).read_text())["backbone"] == "bb"
-    loaded, _ = load_reward_model("rm")  # tokenizer falls back to the backbone's
-    assert loaded.backbone_name_or_path == "bb"
+    meta = json.loads((tmp_path / "rm" / META_FILE).read_text())
+    assert meta["backbone"] == str((tmp_path / "bb").resolve()) and meta["backbone_as_given"] == "bb"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    loaded, _ = load_reward_model("../rm")  # tokenizer falls back to the backbone's
+    assert loaded.backbone_name_or_path == str((tmp_path / "bb").resolve())
 
 
 def test_folder_that_is_not_a_reward_model(backbone, tmp_path):

@@ -119,13 +119,13 @@ def test_checkpoint_holds_the_discriminator_and_its_optimizer(separation):
 
 def test_frozen_reward_model_is_used_and_never_changes(separation, artifacts, tmp_path):
     source = separation["run_dir"] / REWARD_MODEL_DIR
-    before = load_file(str(source / "backbone" / "model.safetensors"))
+    before = load_file(str(source / "model.safetensors"))
     run_dir = airl_run.run_airl(airl_config(
         artifacts, tmp_path, "training.max_steps=2", f"method.frozen_reward_model={source}",
         "method.disc_updates_per_step=0", *SMALL[:1]))
     rows = step_rows(run_dir)
     assert len(rows) == 2 and all("disc/loss" in r for r in rows)
-    after = load_file(str(run_dir / REWARD_MODEL_DIR / "backbone" / "model.safetensors"))
+    after = load_file(str(run_dir / REWARD_MODEL_DIR / "model.safetensors"))
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     head = [load_file(str(d / "head.safetensors")) for d in (source, run_dir / REWARD_MODEL_DIR)]
     assert all(torch.equal(head[0][k], head[1][k]) for k in head[0])
@@ -144,7 +144,7 @@ def test_resume_is_identical_to_an_uninterrupted_run(artifacts, tmp_path):
     assert [r["step"] for r in b] == list(range(1, 7))
     for ra, rb in zip(a, b):
         assert untimed(ra) == pytest.approx(untimed(rb), rel=1e-5, abs=1e-6), ra["step"]
-    for sub in ("final/adapter_model.safetensors", f"{REWARD_MODEL_DIR}/backbone/model.safetensors",
+    for sub in ("final/adapter_model.safetensors", f"{REWARD_MODEL_DIR}/model.safetensors",
                 f"{REWARD_MODEL_DIR}/head.safetensors"):
         wa, wb = load_file(str(straight / sub)), load_file(str(resumed / sub))
         for k in wa:

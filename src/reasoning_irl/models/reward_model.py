@@ -13,11 +13,14 @@ tokens instead of a random scorer. Position 0 of an input has no prediction and 
 
 A saved reward model is a folder::
 
-    reward_model.json   format marker + backbone name_or_path, mode, lora settings, hidden size, lm_prior
+    reward_model.json   format marker + backbone (resolved: absolute folder or hub id), mode, lora settings,
+                        hidden size, lm_prior, the prompt it was trained with, what plain transformers loads
     head.safetensors    the scalar head (weight, bias)
-    adapter/            the LoRA adapter (when lora is set), or
-    backbone/           the full backbone weights (when lora is None)
-    tokenizer files
+    config.json + model.safetensors, or adapter_config.json + adapter_model.safetensors (LoRA):
+                        a standard transformers / PEFT checkpoint (:mod:`reasoning_irl.models.standard`)
+    tokenizer files     with the chat template the prompts were rendered with
+
+Folders written before that layout hold ``backbone/`` or ``adapter/`` instead; they still load.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from torch import nn
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings
+from reasoning_irl.models.standard import (adapter_state, check_found, full_backbone_dir, load_full_backbone,
+                                           resolve_backbone, save_standard)
 
 FORMAT = "reasoning_irl.token_reward_model"
 META_FILE = "reward_model.json"
@@ -58,10 +63,12 @@ class TokenRewardModel(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"reward model mode must be one of {MODES}, got {mode!r}")
-        self.backbone_name_or_path = str(backbone_name_or_path)  # stored as given: no invented abs paths
+        self.backbone_name_or_path = str(backbone_name_or_path)  # as given; a save records it resolved
         self.mode = mode
         self.lora = lora
         self.lm_prior = bool(lm_prior)
+        # {"system_prompt", "no_system"}: how questions were turned into chat messages in training (saved with it).
+        self.prompt: Optional[dict[str, Any]] = None
         base = _backbone if _backbone is not None else backbone_class(self.lm_prior).from_pretrained(
             self.backbone_name_or_path, **({"dtype": dtype} if dtype is not None else {}))
         self.hidden_size = int(base.config.hidden_size)
@@ -130,9 +137,10 @@ class TokenRewardModel(nn.Module):
         lora = None if self.lora is None else {
             "r": self.lora.r, "alpha": self.lora.alpha, "dropout": self.lora.dropout,
             "target_modules": list(self.lora.target_modules)}
-        return {"format": FORMAT, "backbone": self.backbone_name_or_path, "mode": self.mode,
+        return {"format": FORMAT, "version": 2, "backbone": resolve_backbone(self.backbone_name_or_path),
+                "backbone_as_given": self.backbone_name_or_path, "mode": self.mode,
                 "lora": lora, "hidden_size": self.hidden_size, "lm_prior": self.lm_prior,
-                "model_type": getattr(self.backbone.config, "model_type", None)}
+                "model_type": getattr(self.backbone.config, "model_type", None), "prompt": self.prompt}
 
     def save(self, path: str | Path, tokenizer: Any = None) -> Path:
         """Write the folder atomically: build it in a temp sibling, then rename over ``path``."""
@@ -141,14 +149,11 @@ class TokenRewardModel(nn.Module):
         tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
             tmp.mkdir()
-            if self.lora is not None:
-                self.backbone.save_pretrained(tmp / "adapter")
-            else:
-                self.backbone.save_pretrained(tmp / "backbone")
+            standard = save_standard(self, tmp)
             save_file({k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}, tmp / HEAD_FILE)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
-            (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2) + "\n")
+            (tmp / META_FILE).write_text(json.dumps({**self.metadata(), "transformers": standard}, indent=2) + "\n")
             if out.exists():
                 # Move the old folder aside first so a crash never leaves `path` half-written.
                 old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
@@ -219,15 +224,20 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
     lora = None if meta["lora"] is None else LoraSettings(**meta["lora"])
     lm_prior = bool(meta["lm_prior"])
     auto = backbone_class(lm_prior)
-    check_backbone_fits(folder, meta, str(folder / "backbone") if lora is None else meta["backbone"])
     if lora is not None:
-        from peft import PeftModel
+        check_found(folder, meta["backbone"])
+    check_backbone_fits(folder, meta, str(full_backbone_dir(folder)) if lora is None else meta["backbone"])
+    if lora is not None:
+        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
         base = auto.from_pretrained(meta["backbone"], **kw)
-        backbone = PeftModel.from_pretrained(base, str(folder / "adapter"), is_trainable=True)
+        backbone = get_peft_model(base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                   target_modules=_lora_targets(base, list(lora.target_modules))))
+        set_peft_model_state_dict(backbone, adapter_state(folder, meta))
     else:
-        backbone = auto.from_pretrained(str(folder / "backbone"), **kw)
+        backbone = load_full_backbone(folder, meta, auto, **kw)
     model = TokenRewardModel(meta["backbone"], mode=meta["mode"], lora=lora, _backbone=backbone, lm_prior=lm_prior)
+    model.prompt = meta.get("prompt")
     head = load_file(str(folder / HEAD_FILE))
     width = head["weight"].shape[-1] if "weight" in head else None
     if width != model.hidden_size:
@@ -250,9 +260,9 @@ def load_reward_weights(model: TokenRewardModel, path: str | Path) -> None:
     if model.lora is not None:
         from peft import set_peft_model_state_dict
 
-        set_peft_model_state_dict(model.backbone, load_file(str(folder / "adapter" / "adapter_model.safetensors")))
+        set_peft_model_state_dict(model.backbone, adapter_state(folder, meta))
     else:
-        saved = backbone_class(model.lm_prior).from_pretrained(str(folder / "backbone"))
+        saved = load_full_backbone(folder, meta, backbone_class(model.lm_prior))
         model.backbone.load_state_dict(saved.state_dict())
     head = load_file(str(folder / HEAD_FILE))
     model.head.load_state_dict({k: v.to(model.head.weight.dtype) for k, v in head.items()})

@@ -70,6 +70,8 @@ def run_airl(cfg: Any) -> Path:
                                   random.Random(f"{typed.seed}-expert-errors"))
     train = prompt_rows(records, tokenizer, sampling.max_prompt_length)
     reward_model, reward_tokenizer = build_reward_model(typed)
+    # Saved with the reward model, so scoring a bare question later builds the messages it was trained on.
+    reward_model.prompt = {"system_prompt": run.dataset.system_prompt, "no_system": bool(run.dataset.no_system)}
     args = grpo_arguments(run, GRPOConfig)
     trainer_kwargs = dict(
         model=model,
