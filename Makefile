@@ -1,21 +1,48 @@
-# `make install` builds .venv once (torch first, pinned, so pip never pulls a CUDA build)
-# and re-installs only when pyproject.toml changes. `make test` installs, then runs the suite;
-# `make demo` installs, then runs the miniature paper end to end.
+# `make install` builds .venv once (torch first, so pip never pulls a CUDA build) and re-installs only when
+# pyproject.toml or the constraints change. `make test` installs, then runs the suite; `make demo` installs,
+# then runs the miniature paper end to end.
+#
+# The exact versions are in constraints/: cpu.txt (make install, the tests) and gpu.txt (make install-gpu:
+# unsloth + vLLM on a CUDA machine). On an ordinary Linux machine `pip install torch` brings the CUDA build;
+# for the CPU one give its wheel index: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 PYTHON ?= python3
+TORCH_INDEX ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+GPU_STAMP := $(VENV)/.installed-gpu
+GPU_REPORT ?= gpu-env-report.json
+torch_pin = $(shell grep '^torch==' constraints/$(1).txt)
 
-.PHONY: install test demo clean
+.PHONY: install install-gpu check-gpu-env test demo clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q $(call torch_pin,cpu) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev]"
 	touch $(STAMP)
+
+# A CUDA machine (linux x86_64, Python 3.11): the package with unsloth, vLLM and bitsandbytes.
+install-gpu: $(GPU_STAMP)
+
+$(GPU_STAMP): pyproject.toml constraints/gpu.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints/gpu.txt -e ".[gpu,dev]"
+	touch $(GPU_STAMP)
+
+# Resolves the GPU set without installing it or needing a GPU, and prints the versions picked. Run it on
+# linux x86_64 with Python 3.11 (pip resolves for the interpreter running it: a platform-only resolution
+# cannot work, hydra-core's antlr4 runtime is published as a source archive only).
+check-gpu-env:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import platform, sys; print('resolving for', sys.platform, platform.machine(), platform.python_version())"
+	$(PY) -m pip install -q --dry-run --ignore-installed --report $(GPU_REPORT) -c constraints/gpu.txt -e ".[gpu,dev]"
+	$(PY) -c "import json; r = json.load(open('$(GPU_REPORT)')); \
+	  [print(i['metadata']['name'] + '==' + i['metadata']['version']) for i in sorted(r['install'], key=lambda i: i['metadata']['name'].lower())]"
 
 test: install
 	$(PY) -m pytest
@@ -25,4 +52,4 @@ demo: install
 	PYTHON=$(PY) bash runner_scripts/demo.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(GPU_REPORT)

@@ -6,8 +6,9 @@ The entry runs unchanged (``runpy``, as ``__main__``); this wrapper only hooks t
 ``AtomicCheckpointMixin.save_final`` (the last thing every rank does) writes ``<dump dir>/rank<i>.json``
 with a hash of the rank's trainable policy weights and, for AIRL, of its discriminator, plus how the
 discriminator was prepared; ``Discriminator.update`` records the metrics each rank computed on its own
-rows, so a test can check that the logged value is their mean across ranks. Test-only: the training
-code has no debug switch for this.
+rows, so a test can check that the logged value is their mean across ranks; ``ReasoningAIRLTrainer._disc_rows``
+records, per step, the prompt ids of the rank's rows and the kinds of its discriminator rows (where an
+expert trace placed in a group went). Test-only: the training code has no debug switch for this.
 """
 
 from __future__ import annotations
@@ -32,10 +33,18 @@ def install(dump_dir: Path) -> None:
     from accelerate.optimizer import AcceleratedOptimizer
 
     from reasoning_irl.training.airl.discriminator import Discriminator
+    from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
     from reasoning_irl.training.checkpointing import AtomicCheckpointMixin
 
     local_metrics: list[dict] = []
+    local_steps: list[dict] = []
     update, save_final = Discriminator.update, AtomicCheckpointMixin.save_final
+    disc_rows = ReasoningAIRLTrainer._disc_rows
+
+    def recording_disc_rows(self, inputs, output, aligned):
+        rows, completions = disc_rows(self, inputs, output, aligned)
+        local_steps.append({"ids": [r["id"] for r in inputs], "kinds": [r.kind for r in rows]})
+        return rows, completions
 
     def recording_update(self, rows, completions, policy_logps=None):
         metrics = update(self, rows, completions, policy_logps)
@@ -56,12 +65,14 @@ def install(dump_dir: Path) -> None:
                 disc_model_type=type(disc.model).__name__,
                 disc_optimizer_prepared=isinstance(disc.optimizer, AcceleratedOptimizer),
                 disc_metrics=local_metrics,
+                disc_steps=local_steps,
             )
         dump_dir.mkdir(parents=True, exist_ok=True)
         (dump_dir / f"rank{acc.process_index}.json").write_text(json.dumps(report))
         return final
 
     Discriminator.update = recording_update
+    ReasoningAIRLTrainer._disc_rows = recording_disc_rows
     AtomicCheckpointMixin.save_final = dumping_save_final
 
 

@@ -1,4 +1,5 @@
-"""Two-process training through ``accelerate launch`` for real (CPU, gloo): AIRL with a resume, and SFT.
+"""Two-process training through ``accelerate launch`` for real (CPU, gloo): AIRL with a resume, AIRL whose
+sampling groups span both processes, and SFT.
 
 ``--multi_gpu`` is the flag that starts several processes: ``--cpu`` makes accelerate 1.15 use its single-process
 launcher (CPU multi-process there means an MPI hostfile). Without CUDA (hidden here), the processes run on the
@@ -88,3 +89,23 @@ def test_two_process_sft_agrees_and_writes_once(repo_root, artifacts, tmp_path):
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-2"]
     assert [r["step"] for r in read_metrics(run_dir)] == [1, 2, 2]  # two steps and the summary row
     assert (run_dir / "sft_train.log").read_text().count("loading policy") == 1
+
+
+def test_group_spanning_two_processes(repo_root, artifacts, tmp_path):
+    """2 completions per process and groups of 4: every group is split between the processes. The expert
+    trace takes the last slot of the group (on rank 1), not the last slot of each process's share."""
+    out, dump = tmp_path / "runs", tmp_path / "dump"
+    launch(repo_root, dump, "irl_train.py", *AIRL, "training.per_device_batch_size=2", "sampling.num_generations=4",
+           "method.expert_in_group=one", "training.max_steps=2", "training.save_steps=2",
+           f"output_root={out}", f"artifacts_dir={artifacts}")
+    ranks = [json.loads((dump / f"rank{i}.json").read_text()) for i in (0, 1)]
+    assert ranks[0]["policy"] == ranks[1]["policy"] and ranks[0]["disc"] == ranks[1]["disc"]
+    steps = [r["disc_steps"] for r in ranks]
+    assert len(steps[0]) == len(steps[1]) == 2
+    for step0, step1 in zip(*steps):
+        # One prompt per step, its group split in two halves.
+        assert len(set(step0["ids"])) == 1 and step0["ids"] == step1["ids"] and len(step0["ids"]) == 2
+        # Each process shows the prompt's expert as a positive; the policy negatives are the group's 3 samples.
+        assert step0["kinds"].count("expert") == step1["kinds"].count("expert") == 1
+        assert (step0["kinds"].count("policy"), step1["kinds"].count("policy")) == (2, 1)
+    assert [r["step"] for r in read_metrics(out / "ddp") if "train_runtime" not in r] == [1, 2]

@@ -142,17 +142,11 @@ def load_eval_policy(spec: PolicySpec, dtype: str = "auto", device: Optional[str
     return model.to(device).eval(), tokenizer
 
 
-# The adapter ranks vLLM can serve (its max_lora_rank must be one of these; its default, 16, refuses r=128).
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
-
-
 def vllm_lora_rank(adapter: str) -> int:
     """The smallest rank vLLM accepts as max_lora_rank that holds the adapter's own rank."""
-    rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]
-    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
-    if not fits:
-        raise ConfigError(f"policy: vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, the adapter has r={rank}")
-    return fits[0]
+    from reasoning_irl.models.loading import vllm_max_lora_rank
+
+    return vllm_max_lora_rank(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"], "policy")
 
 
 def sample_vllm(spec: PolicySpec, tokenizer: Any, prompts: Sequence[list[dict]], problem_ids: Sequence[str], n: int,

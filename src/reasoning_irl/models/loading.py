@@ -67,6 +67,19 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
+# The adapter ranks vLLM can serve: its max_lora_rank must be one of these. Its default (16) and unsloth's (64)
+# refuse the paper's policy adapter (r=128), so every engine the project builds is given the configured rank.
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_max_lora_rank(rank: int, where: str) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds an adapter of rank ``rank``."""
+    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
+    if not fits:
+        raise ConfigError(f"{where}: vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, the adapter has r={rank}")
+    return fits[0]
+
+
 def _lora_targets(model: torch.nn.Module, wanted: list[str]) -> list[str]:
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [t for t in wanted if t in present]
@@ -116,15 +129,23 @@ def _load_hf(path: str, cfg: ModelConfig):
     return model, tokenizer
 
 
-def _load_unsloth(path: str, cfg: ModelConfig, max_seq_length: int, fast_inference: bool):
+def _load_unsloth(path: str, cfg: ModelConfig, max_seq_length: int, fast_inference: bool,
+                  gpu_memory_utilization: float):
     if cfg.init_adapter:
         # Refused rather than silently training a fresh adapter instead of the requested one.
         raise ConfigError("model.init_adapter is not supported with backend=unsloth yet; use model.backend=hf")
     from unsloth import FastLanguageModel  # imported only here: it patches TRL on import
 
+    engine: dict[str, Any] = {}
+    if fast_inference:
+        # unsloth's vLLM engine serves the LoRA adapter as an adapter (weights shared with training), so its
+        # max_lora_rank must hold the configured rank; its memory share is the configured one, not unsloth's 0.5.
+        engine["gpu_memory_utilization"] = gpu_memory_utilization
+        if cfg.lora is not None:
+            engine["max_lora_rank"] = vllm_max_lora_rank(cfg.lora.r, "model.lora.r")
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=path, max_seq_length=max_seq_length, load_in_4bit=cfg.load_in_4bit,
-        dtype=resolve_dtype(cfg.dtype), fast_inference=fast_inference,
+        dtype=resolve_dtype(cfg.dtype), fast_inference=fast_inference, **engine,
     )
     if cfg.lora is not None:
         model = FastLanguageModel.get_peft_model(
@@ -137,11 +158,16 @@ def _load_unsloth(path: str, cfg: ModelConfig, max_seq_length: int, fast_inferen
     return model, tokenizer
 
 
-def load_policy(cfg: ModelConfig, max_seq_length: int = 2048, fast_inference: bool = False):
-    """(model, tokenizer) for training: the base model with LoRA adapters (or full weights if lora is null)."""
+def load_policy(cfg: ModelConfig, max_seq_length: int = 2048, fast_inference: bool = False,
+                gpu_memory_utilization: float = 0.5):
+    """(model, tokenizer) for training: the base model with LoRA adapters (or full weights if lora is null).
+
+    ``fast_inference`` (unsloth only) also builds unsloth's vLLM engine (``model.vllm_engine``) with the given
+    share of GPU memory. The trainers refuse to start TRL's own vLLM engine beside it (one engine per process).
+    """
     backend = resolve_backend(cfg.backend)
     path = resolve_model_path(cfg)
     log.info("loading policy %s with backend %s", path, backend)
     if backend == "unsloth":
-        return _load_unsloth(path, cfg, max_seq_length, fast_inference)
+        return _load_unsloth(path, cfg, max_seq_length, fast_inference, gpu_memory_utilization)
     return _load_hf(path, cfg)

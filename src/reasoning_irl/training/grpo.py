@@ -70,7 +70,7 @@ def run_grpo(cfg: Any) -> Path:
 
     run = start_run(cfg, GRPORunConfig, "grpo")
     typed: GRPORunConfig = run.cfg
-    check_vllm(typed.sampling.use_vllm)
+    check_vllm(typed.sampling.use_vllm, typed.model)
     check_group_batch(typed)
     try:
         reward_funcs = get_reward_functions([term.name for term in typed.method.rewards])
@@ -79,7 +79,7 @@ def run_grpo(cfg: Any) -> Path:
     max_len = typed.sampling.max_prompt_length + typed.sampling.max_completion_length
     records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
-    model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=typed.sampling.use_vllm)
+    model, tokenizer = load_policy(typed.model, max_seq_length=max_len)
     train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
     from reasoning_irl.training.trainers import ReasoningGRPOTrainer  # TRL (and its tracker hooks) load only when training
 

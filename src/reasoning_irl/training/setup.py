@@ -233,7 +233,17 @@ def check_group_batch(typed: Any) -> None:
         )
 
 
-def check_vllm(use_vllm: bool) -> None:
-    """sampling.use_vllm needs a CUDA GPU (and vLLM); refused in one line before anything loads."""
-    if use_vllm and not loading.cuda_available():
+def check_vllm(use_vllm: bool, model_cfg: Any) -> None:
+    """sampling.use_vllm needs a CUDA GPU (and vLLM), and the hf backend; refused in one line before anything loads.
+
+    TRL builds its own vLLM engine and pushes the merged LoRA weights into it before generating. unsloth's fast
+    inference engine shares the base weights with the training model and serves the adapter unmerged: TRL's merged
+    push would write into those shared weights, and the two engines together would hold two memory shares of one GPU.
+    """
+    if not use_vllm:
+        return
+    if not loading.cuda_available():
         raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
+    if loading.resolve_backend(model_cfg.backend) == "unsloth":
+        raise ConfigError("sampling.use_vllm=true samples with TRL's vLLM engine, which cannot share the GPU with "
+                          "unsloth's: set model.backend=hf, or sampling.use_vllm=false with unsloth")

@@ -57,14 +57,12 @@ def run_airl(cfg: Any) -> Path:
     run = start_run(cfg, AIRLRunConfig, "airl")
     typed: AIRLRunConfig = run.cfg
     method, sampling = typed.method, typed.sampling
-    check_vllm(sampling.use_vllm)
+    check_vllm(sampling.use_vllm, typed.model)
     check_group_batch(typed)  # the expert row and the group advantages need whole groups per batch
-    if sampling.use_vllm and method.expert_in_group != "none" and typed.model.backend == "unsloth":
-        raise ConfigError("expert_in_group needs TRL-side generation; use model.backend=hf with vLLM")
     max_len = sampling.max_prompt_length + sampling.max_completion_length
     records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     held_out = held_out_slice(run.dataset, typed.training, sampling.max_completion_length)
-    model, tokenizer = load_policy(typed.model, max_seq_length=max_len, fast_inference=sampling.use_vllm)
+    model, tokenizer = load_policy(typed.model, max_seq_length=max_len)
     if method.expert_error_rate > 0:
         records = corrupt_experts(records, method.expert_error_rate, method.perturbations,
                                   random.Random(f"{typed.seed}-expert-errors"))

@@ -54,10 +54,13 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         if self.method.expert_in_group == "none":
             return tuple(out)
         prompt_ids, completion_ids, completions, sampling_logps = out[0], out[1], out[3], out[4]
-        group = self.num_generations
         eos = self._tokenizer.eos_token_id
-        for start in range(0, len(completion_ids), group):
-            row = start + group - 1  # the last sample of each group becomes the expert trace
+        offset = self._row_offset(len(completion_ids))
+        # The last sample of each group becomes the expert trace; a group may span processes, so the
+        # position in the group is that of the row in the step's whole batch, not in this process's share.
+        for row in range(len(completion_ids)):
+            if not self._is_expert_row(offset + row):
+                continue
             target = self._step_inputs[row]["target"]
             ids = self._tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1] + [eos]
             completion_ids[row] = ids
@@ -109,7 +112,13 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
                                   self.temperature) for c in self.disc._chunks(ids.size(0))]
         return torch.cat(parts).float() * completion_mask
 
+    def _row_offset(self, local_rows: int) -> int:
+        """Index of this process's first row in the step's batch over all processes. TRL hands each process
+        a contiguous slice of that batch (and slices its own advantages the same way)."""
+        return self.accelerator.process_index * local_rows
+
     def _is_expert_row(self, i: int) -> bool:
+        """Whether row ``i`` of the step's batch over all processes (not of one process's share) is an expert."""
         return self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
 
     def _disc_rows(self, inputs, output, aligned) -> tuple[list[DiscRow], list[list[int]]]:
@@ -124,12 +133,13 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         order: dict[Any, int] = {}
         samples: list[list[str]] = []
         sample_ids: list[list[list[int]]] = []
+        offset = self._row_offset(len(inputs))
         for i, row in enumerate(inputs):
             if row["id"] not in order:
                 order[row["id"]] = len(order)
                 samples.append([])
                 sample_ids.append([])
-            if not self._is_expert_row(i):
+            if not self._is_expert_row(offset + i):
                 samples[order[row["id"]]].append(texts[i])
                 sample_ids[order[row["id"]]].append(aligned[i][0])
         records = [next(r for r in inputs if r["id"] == rid) for rid in order]
