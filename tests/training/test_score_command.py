@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning_irl.config import compose
+from reasoning_irl.composition import compose
 from reasoning_irl.evaluation.selectors import SELECTORS
 from reasoning_irl.score import main
 from reasoning_irl.training.airl import run as airl_run
