@@ -1,8 +1,10 @@
 """Grading stays linear in its input: ~1 MB adversarial completions are graded (every verifiable reward,
-answer extraction, the answer span of the reranking selectors) in well under a second each.
+answer extraction, the answer span of the reranking selectors) in well under a second each on an idle machine.
 
 Each shape runs in a child process with a time limit: a super-linear regex cannot be interrupted from
-inside the process, so a regression fails the test instead of hanging it."""
+inside the process, so a regression fails the test instead of hanging it. What is asserted is the growth (a
+quarter of the text must take about a quarter of the time) and a ceiling far below what the super-linear
+parsers took (25 s for 160k characters), so that a busy machine does not fail it."""
 
 from __future__ import annotations
 
@@ -11,16 +13,17 @@ import subprocess
 import sys
 
 SIZE = 1_000_000
-BUDGET_S = 0.5
+CEILING_S = 5.0
+NOISE_S = 0.1  # below this, timings are too small to compare
 
 SCRIPT = r"""
 import json, sys, time
 from reasoning_irl.evaluation.selectors import answer_token_span
 from reasoning_irl.rewards import extract_answer, score_completions
 
-N = int(sys.argv[1])
-OPTIONS = {"A": "aspirin", "B": "heparin"}
-SHAPES = {
+def shapes(N):
+  OPTIONS = {"A": "aspirin", "B": "heparin"}
+  return {
     "unclosed_answer": ("<answer>" * (N // 8), None),
     "repeated_think": ("<think>" * (N // 7), None),
     "repeated_think_close": ("<think>" + "</think>" * (N // 8), None),
@@ -33,14 +36,16 @@ SHAPES = {
     "dollar_wrappers": ("<answer>" + "$" * N + "</answer>", None),
     "choice_parens": ("<answer>The answer is (" + "(" * N + "</answer>", OPTIONS),
 }
-out = {}
-for name, (text, options) in SHAPES.items():
+def grade(text, options):
     start = time.perf_counter()
     extract_answer(text)
     score_completions([text], ["A" if options else "42"], [options] if options else None)
     answer_token_span([text[i : i + 4096] for i in range(0, len(text), 4096)])
-    out[name] = time.perf_counter() - start
-print(json.dumps(out))
+    return time.perf_counter() - start
+
+N = int(sys.argv[1])
+small, full = shapes(N // 4), shapes(N)
+print(json.dumps({name: [grade(*small[name]), grade(*full[name])] for name in full}))
 """
 
 
@@ -49,8 +54,12 @@ def test_adversarial_completions_grade_in_well_under_a_second():
     assert proc.returncode == 0, proc.stderr[-2000:]
     seconds = json.loads(proc.stdout.splitlines()[-1])
     assert len(seconds) == 11
-    slow = {name: round(s, 3) for name, s in seconds.items() if s > BUDGET_S}
-    assert not slow, f"grading took over {BUDGET_S} s on: {slow}"
+    slow = {name: round(full, 3) for name, (_, full) in seconds.items() if full > CEILING_S}
+    assert not slow, f"grading 1 MB took over {CEILING_S} s on: {slow}"
+    # Linear: 4x the text, about 4x the time; quadratic would be 16x.
+    steep = {name: round(full / small, 1) for name, (small, full) in seconds.items()
+             if full > NOISE_S and full > 10 * max(small, NOISE_S / 4)}
+    assert not steep, f"grading time grew super-linearly (time ratio for 4x the text): {steep}"
 
 
 def test_long_answers_are_refused_not_misread():
