@@ -12,10 +12,10 @@
 # EVAL_PROBLEMS, ...). A finished stage is skipped, so the demo folders of `make demo` are reused. An ablation
 # whose run fails is reported as failed in the table and the others go on. DRY_RUN=1 prints the commands.
 # Overlays that need a folder get the demo's own: frozen_disc the seed's trained AIRL reward model (the policy
-# then trains against a reward that no longer moves), warm_start the seed's SFT adapter, disc_policy_size the
-# clean base (a discriminator as large as the policy, trained on the task). The demo turns lm_prior on, so its
-# ablation turns it off (method.reward_lm_prior=false); sparse turns the structured discriminator off (it scores
-# tokens) and wgan clips weights (its gradient penalty cannot pass lm_prior's token ids).
+# then trains against a reward that no longer moves), warm_start the seed's SFT adapter, continued its AIRL
+# policy, disc_policy_size the clean base (a discriminator as large as the policy, trained on the task). The demo
+# turns lm_prior on, so its ablation turns it off (method.reward_lm_prior=false); sparse turns the structured
+# discriminator off (it scores tokens) and wgan clips weights (its gradient penalty cannot pass lm_prior's token ids).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USAGE="runner_scripts/demo_ablations.sh (settings through the environment, see its header)"
@@ -40,6 +40,7 @@ overrides() {  # overrides <ablation> <demo folder> <seed>: what the overlay nee
     case "$1" in
         frozen_disc) echo "+ablation=frozen_disc method.frozen_reward_model=$2/demo_airl-s$3/reward_model" ;;
         warm_start) echo "+ablation=warm_start model.init_adapter=$2/demo_sft-s$3/final" ;;
+        continued) echo "+ablation=continued model.init_adapter=$2/demo_airl-s$3/final" ;;
         disc_policy_size) echo "+ablation=disc_policy_size reward_model.name_or_path=$2/demo_base-s$3/final" ;;
         lm_prior) echo "method.reward_lm_prior=false" ;;
         # The demo's structured discriminator scores tokens (f - log pi); a sequence-level one cannot be.

@@ -8,8 +8,8 @@
 # Environment (all optional):
 #   SEEDS               comma-separated training seeds (default 0); each seed is also its evaluation's seed
 #   OUT                 output folder (default outputs/paper/<task>_<pair>)
-#   DATA_PATH           dataset.path of the GRPO preset's data set (GRPO training, evaluate.py): a local copy
-#   EXPERT_DATA_PATH    dataset.path of the SFT/AIRL presets' data set (expert traces; also evaluate_irl.py)
+#   DATA_PATH           dataset.path of the GRPO preset's data set (GRPO training): a local copy
+#   EXPERT_DATA_PATH    dataset.path of the SFT/AIRL presets' data set (expert traces; evaluate.py, evaluate_irl.py)
 #   EVAL_ARGS           extra overrides for evaluate.py and evaluate_irl.py, space-separated (e.g. num_problems=200)
 #   LAUNCHER, DRY_RUN, PYTHON   see common.sh
 # Training overrides given after the pair go to the three training scripts only.
@@ -21,7 +21,11 @@ source runner_scripts/common.sh
 [ $# -ge 1 ] || usage "missing the task"
 TASK=$1
 shift
-PAIRS=$(cd configs/experiment && ls "${TASK}"_*_airl.yaml 2>/dev/null | sed "s/^${TASK}_//; s/_airl.yaml$//" | tr '\n' ' ')
+# A pair has all three presets (the discriminator-size sweep's AIRL-only presets are not pairs).
+PAIRS=$(cd configs/experiment && for f in "${TASK}"_*_airl.yaml; do
+    p=${f#"${TASK}_"}; p=${p%_airl.yaml}
+    if [ -f "${TASK}_${p}_sft.yaml" ] && [ -f "${TASK}_${p}_grpo.yaml" ]; then echo "$p"; fi
+done 2>/dev/null | tr '\n' ' ')
 [ -n "$PAIRS" ] || usage "no presets for task '$TASK' in configs/experiment"
 USAGE="$USAGE   (model pairs: ${PAIRS% })"
 [ $# -ge 1 ] || usage "missing the model pair"
@@ -44,25 +48,27 @@ run "$PYTHON" sft_train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_sft" run_na
 run "$PYTHON" train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_grpo" run_name=grpo "${GRPO_DATA[@]}" "$@"
 run "$PYTHON" irl_train.py "${SWEEP[@]}" "experiment=${TASK}_${PAIR}_airl" run_name=airl "${EXPERT_DATA[@]}" "$@"
 
-# Every policy on the GRPO preset's data set (the real test split), reranked by the AIRL reward model of its seed.
+# Every policy with the seed paper's protocol: N=16 samples per problem, pass@k etc. for k in 1, 3, 5, 10, on the
+# test split of the AIRL preset's data set (GSM8K: gsm8k_kd, as the seed's *_config_eval.yaml), reranked by the
+# AIRL reward model of its seed.
 # A trained policy's sampling settings and system prompt come from its run's config.yaml; the base policy is the
 # GRPO preset's model. ${...} below is left to Hydra: each job fills in its own seed and output_root.
 preset_choice() { sed -n "s/^ *- override \/$2: //p" "configs/experiment/${TASK}_${PAIR}_$1.yaml"; }
-EVAL_DATA=("dataset=$(preset_choice grpo dataset)" "${GRPO_DATA[@]}")
-EXPERT_EVAL_DATA=("dataset=$(preset_choice airl dataset)" "${EXPERT_DATA[@]}")
+EVAL_DATA=("dataset=$(preset_choice airl dataset)" "${EXPERT_DATA[@]}")
+SEED_PROTOCOL=(split=test sampling.num_samples=16 "ks=[1,3,5,10]")
 REWARD_MODEL="reward_model_path='\${output_root}/airl/seed=\${seed}/reward_model'"
 for method in base sft grpo airl; do
     POLICY=()
     [ "$method" = base ] || POLICY=("policy='\${output_root}/$method/seed=\${seed}/final'")
     run "$PYTHON" evaluate.py "${SWEEP[@]}" "model=$(preset_choice grpo model)" "${POLICY[@]}" \
         "output_dir='\${output_root}/eval/$method/seed=\${seed}-\${split}'" \
-        "$REWARD_MODEL" "hydra.sweep.dir=$OUT/eval/$method" "${EVAL_DATA[@]}" "${EVAL_EXTRA[@]}"
+        "$REWARD_MODEL" "hydra.sweep.dir=$OUT/eval/$method" "${EVAL_DATA[@]}" "${SEED_PROTOCOL[@]}" "${EVAL_EXTRA[@]}"
 done
 # The reward model on the expert traces it learned from, and its scores of the AIRL policy's samples.
 run "$PYTHON" evaluate_irl.py "${SWEEP[@]}" "$REWARD_MODEL" \
     "output_dir='\${output_root}/eval_irl/airl/seed=\${seed}-\${split}'" \
     "samples_from='\${output_root}/eval/airl/seed=\${seed}-test/eval_results.jsonl'" \
-    "hydra.sweep.dir=$OUT/eval_irl/airl" "${EXPERT_EVAL_DATA[@]}" "${EVAL_EXTRA[@]}"
+    "hydra.sweep.dir=$OUT/eval_irl/airl" "${EVAL_DATA[@]}" "${EVAL_EXTRA[@]}"
 
 FIRST=${SEEDS%%,*}
 run "$PYTHON" figures/make_figures.py "$OUT/eval/base/seed=$FIRST-test" "$OUT/eval/sft/seed=$FIRST-test" \

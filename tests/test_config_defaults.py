@@ -37,6 +37,8 @@ def _contexts(rel: str) -> list[tuple[str, list[str]]]:
     if group == "experiment":
         method = next((m for m in ("sft", "grpo", "airl") if option.endswith(f"_{m}")), "sft")  # demo stages: SFT
         return [(method, [f"experiment={option}"])]
+    if group == "recipe":  # the seed recipe, as the paper presets that add nothing over it load it
+        return [(option.removeprefix("seed_"), [f"experiment=gsm8k_qwen2.5-3b_{option.removeprefix('seed_')}"])]
     if group == "ablation":
         return [("airl", [f"experiment={p}", f"+ablation={option}"]) for p in ("tiny_airl", "gsm8k_qwen2.5-3b_airl")]
     primary = {"method": option, "reward_model": "airl", "model": "sft", "dataset": "data_preview"}[group]

@@ -143,3 +143,51 @@ def test_demo_ablations_dry_run_prints_one_run_per_seed_and_overlay(tmp_path):
 def test_demo_ablations_refuses_an_unknown_overlay():
     done = script("demo_ablations.sh", ABLATIONS="sparse nope")
     assert done.returncode == 2 and "unknown ablation 'nope'" in done.stderr
+
+
+def test_paper_table_evaluates_with_the_seed_protocol():
+    done = script("paper_gsm8k.sh", "qwen2.5-3b")
+    assert done.returncode == 0, done.stderr
+    evaluations = [c for c in commands(done.stdout) if Path(c[1]).name == "evaluate.py"]
+    assert len(evaluations) == 4  # base, sft, grpo, airl
+    for cmd in evaluations:  # the seed's configs/qwen3b/*_config_eval.yaml: N=16, ks [1,3,5,10], gsm8k_kd test
+        assert {"dataset=gsm8k_kd", "split=test", "sampling.num_samples=16", "ks=[1,3,5,10]"} <= set(cmd)
+        check_composes(cmd)
+
+
+PAPER_PAIRS = ("qwen2.5-3b", "qwen2.5-7b", "llama-3.2-3b", "llama-3.1-8b")
+SEED_ABLATIONS = ("expert_errors", "frozen_disc", "sparse", "unnormalized", "continued")
+
+
+def test_paper_ablations_dry_run_prints_pairs_times_ablations(tmp_path):
+    # The main tables' runs the ablations start from (the continued policy, the frozen discriminators).
+    for pair in PAPER_PAIRS:
+        for sub in ("final", "reward_model"):
+            (tmp_path / f"gsm8k_{pair}" / "airl" / "seed=0" / sub).mkdir(parents=True)
+    done = script("paper_ablations.sh", "training.max_steps=10", TABLES=str(tmp_path), EVAL_ARGS="num_problems=20")
+    assert done.returncode == 0, done.stderr
+    cmds = commands(done.stdout)
+    training = [c for c in cmds if Path(c[1]).name == "irl_train.py"]
+    evaluations = [c for c in cmds if Path(c[1]).name == "evaluate.py"]
+    assert len(training) == len(evaluations) == len(PAPER_PAIRS) * len(SEED_ABLATIONS) == len(cmds) // 2
+    seen = set()
+    for cmd in training:
+        pair = next(a for a in cmd if a.startswith("experiment=")).split("_")[1]
+        ablation = next(a for a in cmd if a.startswith("+ablation=")).split("=")[1]
+        seen.add((pair, ablation))
+        assert "training.max_steps=10" in cmd
+        check_composes(cmd)  # the job of seed 0: its ${seed} finds the folders made above
+        if ablation == "frozen_disc":
+            partner = {"qwen2.5-3b": "qwen2.5-7b", "qwen2.5-7b": "qwen2.5-3b",
+                       "llama-3.2-3b": "llama-3.1-8b", "llama-3.1-8b": "llama-3.2-3b"}[pair]
+            assert any(f"gsm8k_{partner}/airl" in a for a in cmd if a.startswith("method.frozen_reward_model="))
+    assert seen == {(p, a) for p in PAPER_PAIRS for a in SEED_ABLATIONS}
+    for cmd in evaluations:
+        assert {"dataset=gsm8k_kd", "split=test", "sampling.num_samples=16", "ks=[1,3,5,10]", "num_problems=20"} <= set(cmd)
+        check_composes(cmd)
+
+
+def test_paper_ablations_refuses_an_unknown_ablation():
+    done = script("paper_ablations.sh", ABLATIONS="sparse nothing")
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr.splitlines()[0] == "error: unknown ablation 'nothing'"

@@ -109,7 +109,8 @@ def test_script_unknown_key_fails_with_one_line(repo_root, tmp_path):
 
 
 ABLATIONS = sorted(p.stem for p in (config_dir() / "ablation").glob("*.yaml"))
-NEEDS_PATH = {"frozen_disc": "method.frozen_reward_model", "warm_start": "model.init_adapter"}
+NEEDS_PATH = {"frozen_disc": "method.frozen_reward_model", "warm_start": "model.init_adapter",
+              "continued": "model.init_adapter"}
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS)

@@ -22,8 +22,16 @@ class TrainingConfig:
     """A transformers scheduler name. Decaying ones (linear, cosine) are computed from max_steps: resume with the same max_steps."""
     warmup_steps: int = 0
     """Linear warm-up steps."""
+    warmup_ratio: float = 0.0
+    """Linear warm-up over this fraction of max_steps, in [0, 1); not together with warmup_steps > 0."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
+    optim: str = "adamw_torch_fused"
+    """The policy's optimizer: a transformers OptimizerNames value (e.g. paged_adamw_8bit, bitsandbytes on a GPU)."""
+    adam_beta1: float = 0.9
+    """Adam beta1 of the policy's optimizer."""
+    adam_beta2: float = 0.999
+    """Adam beta2 of the policy's optimizer."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
     per_device_batch_size: int = 8
@@ -57,6 +65,20 @@ class TrainingConfig:
         if self.eval_steps < 0 or self.eval_problems < 1 or self.eval_samples < 0:
             raise ConfigError(f"training.eval_steps and eval_samples must be >= 0 and training.eval_problems >= 1, "
                               f"got {self.eval_steps}, {self.eval_samples} and {self.eval_problems}")
+        if self.warmup_steps > 0 and self.warmup_ratio > 0:
+            raise ConfigError(f"training.warmup_steps ({self.warmup_steps}) and training.warmup_ratio "
+                              f"({self.warmup_ratio}) both set: give one of them")
+        if not 0.0 <= self.warmup_ratio < 1.0 or self.warmup_steps < 0:
+            raise ConfigError(f"training.warmup_ratio must be in [0, 1) and warmup_steps >= 0, "
+                              f"got {self.warmup_ratio} and {self.warmup_steps}")
+        if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0):
+            raise ConfigError(f"training.adam_beta1 and adam_beta2 must be in [0, 1), "
+                              f"got {self.adam_beta1} and {self.adam_beta2}")
+        from transformers.training_args import OptimizerNames
+
+        names = [o.value for o in OptimizerNames]
+        if self.optim not in names:
+            raise ConfigError(f"training.optim {self.optim!r} unknown; choose a transformers optimizer: {', '.join(names)}")
         if self.save_steps % self.logging_steps:
             raise ConfigError(f"training.save_steps ({self.save_steps}) must be a multiple of "
                               f"training.logging_steps ({self.logging_steps})")

@@ -144,8 +144,12 @@ def trainer_arguments(run: Run, training: TrainingConfig) -> dict[str, Any]:
         max_steps=training.max_steps,
         learning_rate=training.learning_rate,
         lr_scheduler_type=training.lr_scheduler_type,
-        warmup_steps=training.warmup_steps,
+        # transformers 5 has no warmup_ratio argument: warmup_steps below 1 is read as a fraction of the steps.
+        warmup_steps=training.warmup_ratio if training.warmup_ratio > 0 else training.warmup_steps,
         weight_decay=training.weight_decay,
+        optim=training.optim,
+        adam_beta1=training.adam_beta1,
+        adam_beta2=training.adam_beta2,
         max_grad_norm=training.max_grad_norm,
         per_device_train_batch_size=training.per_device_batch_size,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
