@@ -111,7 +111,7 @@ def test_same_as_discriminator_token_rewards(setup, samples, shared, data):
         prompts, completions = samples
     method = AIRLMethod(disc_updates_per_step=0, reward_temperature=2.0, reward_clip=3.0, disc_micro_batch_size=4)
     accelerator = SimpleNamespace(device=torch.device("cpu"), unwrap_model=lambda m: m)
-    disc = Discriminator(model, rtok, ptok, method, accelerator, total_updates=1, seed=0)
+    disc = Discriminator(model, rtok, ptok, method, seed=0).prepare(accelerator, total_updates=1)
     disc.shared = shared
     width = max(len(c) for c in completions)
     ids = torch.full((len(completions), width), ptok.pad_token_id, dtype=torch.long)

@@ -53,7 +53,8 @@ def make_disc(paths, accelerator, policy="policy", reward="reward", seed=0, drop
     tokenizer = load_tokenizer(str(paths[reward]))
     model = reward_model(paths[reward], seed=seed, dropout=dropout, lm_prior=method.get("reward_lm_prior", False))
     m = AIRLMethod(**{"disc_learning_rate": 1e-2, "perturbations_per_expert": 2, **method})
-    return Discriminator(model, tokenizer, load_tokenizer(str(paths[policy])), m, accelerator, total_updates=10, seed=3)
+    disc = Discriminator(model, tokenizer, load_tokenizer(str(paths[policy])), m, seed=3)
+    return disc.prepare(accelerator, total_updates=10)
 
 
 def rows_of(disc):
@@ -259,8 +260,8 @@ def test_head_trains_at_a_small_lr_on_a_bf16_backbone(paths, accelerator):
     torch.manual_seed(0)
     model = TokenRewardModel(str(paths["reward"]), lora=LoraSettings(r=4, alpha=8), dtype=torch.bfloat16)
     tokenizer = load_tokenizer(str(paths["reward"]))
-    disc = Discriminator(model, tokenizer, tokenizer, AIRLMethod(disc_learning_rate=1e-5), accelerator,
-                         total_updates=1, seed=0)
+    disc = Discriminator(model, tokenizer, tokenizer, AIRLMethod(disc_learning_rate=1e-5), seed=0)
+    disc.prepare(accelerator, total_updates=1)
     assert disc.module.head.weight.dtype == torch.float32
     before = disc.module.head.weight.detach().clone()
     disc.update(*rows_of(disc))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reasoning_irl.composition import compose
+from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.rewards.perturbations import Perturbed
 from reasoning_irl.training.airl import batch as disc_batch
 from reasoning_irl.training.airl import run as airl_run
@@ -30,7 +31,7 @@ def step(artifacts, tmp_path_factory):
 
     def generate(self, inputs):
         output = real_generate(self, inputs)
-        seen.update(trainer=self, inputs=inputs, output=output)
+        seen.update(trainer=self, inputs=inputs, output=output, outcome=self._step_outcome)
         return output
 
     def update(self, rows, completions, policy_logps=None):
@@ -136,7 +137,7 @@ def test_policy_log_probs_of_every_row_are_the_policy_scoring_it_alone(step):
     assert kinds == {"expert", "policy", "perturbed"}
     for kind in kinds:
         i = next(k for k, r in enumerate(rows) if r.kind == kind)
-        prompt = trainer._policy_prompt(rows[i].prompt)
+        prompt = cached_prompt_ids(trainer._tokenizer, rows[i].prompt, {})
         ids = torch.tensor([prompt + completions[i]])
         with torch.no_grad():
             logits = trainer.model(input_ids=ids).logits[0].float() / trainer.temperature
@@ -154,7 +155,8 @@ def test_the_update_gets_policy_log_probs_only_with_the_structured_discriminator
 
     monkeypatch.setattr(trainer.disc, "update", update)
     monkeypatch.setattr(trainer, "method", dataclasses.replace(trainer.method, structured_discriminator=structured))
-    trainer._airl_rewards(step["inputs"], step["output"], "train")
+    aligned = trainer._reward_side_ids(step["output"])
+    trainer._update_discriminator(*trainer._disc_rows(step["inputs"], step["output"], aligned))
     if not structured:
         assert seen["logps"] is None
         return
@@ -169,9 +171,10 @@ def test_f_minus_logpi_policy_reward_is_f_less_each_token_log_prob_scored_alone(
     monkeypatch.setattr(trainer.disc, "update", lambda rows, completions, policy_logps=None: {"disc/loss": 0.0})
     method = dataclasses.replace(trainer.method, structured_discriminator=True)
     monkeypatch.setattr(trainer, "method", method)
-    f, _, _ = trainer._airl_rewards(inputs, output, "train")
+    aligned = trainer._reward_side_ids(output)
+    f, _ = trainer._token_rewards(inputs, output, aligned)
     monkeypatch.setattr(trainer, "method", dataclasses.replace(method, policy_reward="f_minus_logpi"))
-    rewards, metrics, _ = trainer._airl_rewards(inputs, output, "train")
+    rewards, metrics = trainer._token_rewards(inputs, output, aligned)
     mask = output["completion_mask"]
     assert "reward/policy_token_mean" in metrics and bool((rewards[mask == 0] == 0).all())
     for b in (0, mask.size(0) - 1):  # a sampled row and a group's expert row
@@ -193,7 +196,7 @@ def observe(step, **change) -> dict:
     ids, mask = output["completion_ids"], output["completion_mask"]
     prompts = [r["prompt"] for r in inputs]
     rewards = trainer.disc.token_rewards(prompts, ids, mask)
-    adv = trainer._advantages(inputs, output, rewards)
+    adv = trainer._advantages(output, rewards, step["outcome"])
     aligned = [trainer.disc.policy_ids(i.tolist(), m.tolist()) for i, m in zip(ids, mask)]
     trainer.disc.rng = random.Random(5)  # the same perturbation draws for every setting
     rows, _ = trainer._disc_rows(inputs, output, aligned)

@@ -34,7 +34,7 @@ import yaml
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.evaluation.metrics import metric_order
-from reasoning_irl.evaluation.outputs import SUMMARY_FILE, fmt
+from reasoning_irl.evaluation.outputs import SUMMARY_FILE, fmt, markdown_table
 from reasoning_irl.runs import CHECKPOINT_RE, atomic_write_text, write_json
 
 OUT_STEM = "sweep_table"
@@ -169,11 +169,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         methods = sorted({r["method"] for r in mine})
         metrics = sorted({r["metric"] for r in mine}, key=metric_order)
         cells = {(r["metric"], r["method"]): _cell(r) for r in mine}
-        lines += [f"## {setting}", "", "| metric | " + " | ".join(methods) + " |",
-                  "|---" * (len(methods) + 1) + "|"]
-        # "|" inside a cell (success@k|N) would split it: markdown's escape keeps it one cell.
-        lines += [f"| {m.replace('|', chr(92) + '|')} | " + " | ".join(cells.get((m, meth), "") for meth in methods)
-                  + " |" for m in metrics]
+        table = [[m] + [cells.get((m, meth), "") for meth in methods] for m in metrics]
+        lines += [f"## {setting}", "", *markdown_table(["metric", *methods], table)]
         lines.append("")
     return "\n".join(lines)
 

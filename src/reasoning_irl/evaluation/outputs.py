@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 from reasoning_irl.evaluation.metrics import metric_order
 
@@ -22,13 +22,22 @@ def fmt(x: Optional[float], digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """The lines of a markdown table. A "|" inside a cell (success@1|8) is escaped: it would split the cell."""
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+
+
 def metrics_table(metrics: dict[str, dict], title: str = "") -> str:
     """``| metric | value | 95% CI | n |`` rows of a summarize() output."""
-    lines = [f"# {title}", ""] if title else []
-    lines += ["| metric | value | 95% CI | n |", "|---|---|---|---|"]
+    rows = []
     for name in sorted(metrics, key=metric_order):
         m = metrics[name]
         lo, hi = (m.get("ci") or [None, None])[:2]
-        cell = name.replace("|", "\\|")  # success@1|8 would otherwise split the markdown row
-        lines.append(f"| {cell} | {fmt(m.get('value'))} | [{fmt(lo)}, {fmt(hi)}] | {m.get('n', '')} |")
-    return "\n".join(lines) + "\n"
+        rows.append([name, fmt(m.get("value")), f"[{fmt(lo)}, {fmt(hi)}]", m.get("n", "")])
+    lines = [f"# {title}", ""] if title else []
+    return "\n".join(lines + markdown_table(["metric", "value", "95% CI", "n"], rows)) + "\n"

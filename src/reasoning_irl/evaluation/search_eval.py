@@ -72,11 +72,12 @@ class StepGenerator:
                  sampling: Any, seed: int):
         from reasoning_irl.data.prompts import render_prompt
         from reasoning_irl.models.generation import eos_ids
+        from reasoning_irl.models.loading import padding_id
 
         self.model, self.tokenizer, self.problem_ids, self.sampling, self.seed = model, tokenizer, problem_ids, sampling, seed
         self.encoded = [tokenizer(render_prompt(tokenizer, m), add_special_tokens=False)["input_ids"] for m in prompts]
         self.eos = set(eos_ids(model, tokenizer))
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos)
+        self.pad = padding_id(tokenizer, min(self.eos))
         self.breaks = newline_ids(tokenizer)
 
     def finishes(self, ids: Sequence[int]) -> bool:

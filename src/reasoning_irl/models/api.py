@@ -25,7 +25,8 @@ import torch
 
 from reasoning_irl.data.schema import build_prompt
 from reasoning_irl.models.reward_model import load_reward_model
-from reasoning_irl.models.scoring import _pad_id, build_rows, char_spans, merged_for_inference, score_rows, token_texts
+from reasoning_irl.models.loading import padding_id
+from reasoning_irl.models.scoring import build_rows, char_spans, merged_for_inference, score_rows, token_texts
 
 
 @dataclass
@@ -96,7 +97,7 @@ class RewardModel:
         """``score`` of each ``(question, solution)``, batched (a question shared by several solutions runs once)."""
         ids = [self.tokenizer(solution, add_special_tokens=False)["input_ids"] for _, solution in pairs]
         rows = build_rows(self.tokenizer, self.tokenizer, [self.messages(q) for q, _ in pairs], ids)
-        rewards = score_rows(self.model, rows, _pad_id(self.tokenizer), batch_size=batch_size)
+        rewards = score_rows(self.model, rows, padding_id(self.tokenizer), batch_size=batch_size)
         return [self._scored(i, r) for i, r in zip(ids, rewards)]
 
     def _scored(self, ids: list[int], rewards: list[float]) -> ScoredSolution:

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from reasoning_irl.data.prompts import render_prompt
+from reasoning_irl.models.loading import padding_id
 
 
 def row_seed(seed: int, problem_id: str, sample_index: int) -> int:
@@ -87,7 +88,7 @@ def sample_hf(model: Any, tokenizer: Any, prompts: Sequence[list[dict]], problem
     from tqdm.auto import tqdm
 
     eos = eos_ids(model, tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    pad = padding_id(tokenizer, eos[0])
     texts = [render_prompt(tokenizer, m) for m in prompts]
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     jobs = [(p, j) for p in range(len(prompts)) for j in ([-1] if greedy else []) + list(range(n))]

@@ -67,6 +67,14 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
+def padding_id(tokenizer: Any, fallback: Any = None) -> int:
+    """The id that pads batches: the tokenizer's pad id, else ``fallback`` (default: its end-of-sequence id).
+    Tokenizers not loaded by :func:`load_tokenizer` may have no pad token."""
+    if tokenizer.pad_token_id is not None:
+        return tokenizer.pad_token_id
+    return tokenizer.eos_token_id if fallback is None else fallback
+
+
 # The adapter ranks vLLM can serve: its max_lora_rank must be one of these. Its default (16) and unsloth's (64)
 # refuse the paper's policy adapter (r=128), so every engine the project builds is given the configured rank.
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -80,11 +88,13 @@ def vllm_max_lora_rank(rank: int, where: str) -> int:
     return fits[0]
 
 
-def _lora_targets(model: torch.nn.Module, wanted: list[str]) -> list[str]:
+def lora_targets(model: torch.nn.Module, wanted: list[str], where: str = "model.lora") -> list[str]:
+    """The names in ``wanted`` that some module of ``model`` has (a preset lists every family's names);
+    ``where`` names the config section in the error when none does."""
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [t for t in wanted if t in present]
     if not targets:
-        raise ConfigError(f"model.lora.target_modules {wanted} match no module of this model")
+        raise ConfigError(f"{where}.target_modules {wanted} match no module of this model")
     return targets
 
 
@@ -98,7 +108,7 @@ def _wrap_lora(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
     lora = cfg.lora
     peft_cfg = LoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=_lora_targets(model, list(lora.target_modules)), task_type="CAUSAL_LM",
+        target_modules=lora_targets(model, list(lora.target_modules)), task_type="CAUSAL_LM",
     )
     return get_peft_model(model, peft_cfg)
 

@@ -37,6 +37,7 @@ from torch import nn
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings
+from reasoning_irl.models.loading import lora_targets
 from reasoning_irl.models.standard import (adapter_state, check_found, full_backbone_dir, load_full_backbone,
                                            resolve_backbone, save_standard)
 
@@ -44,14 +45,6 @@ FORMAT = "reasoning_irl.token_reward_model"
 META_FILE = "reward_model.json"
 HEAD_FILE = "head.safetensors"
 MODES = ("dense", "sparse")
-
-
-def _lora_targets(model: nn.Module, wanted: list[str]) -> list[str]:
-    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    targets = [t for t in wanted if t in present]
-    if not targets:
-        raise ConfigError(f"reward model lora target_modules {wanted} match no module of this backbone")
-    return targets
 
 
 class TokenRewardModel(nn.Module):
@@ -76,7 +69,7 @@ class TokenRewardModel(nn.Module):
             from peft import LoraConfig, get_peft_model
 
             cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                             target_modules=_lora_targets(base, list(lora.target_modules)))
+                             target_modules=lora_targets(base, list(lora.target_modules), "reward_model.lora"))
             base = get_peft_model(base, cfg)
         self.backbone = base
         # float32 whatever the backbone's dtype: it is trained, and AdamW steps of ~lr on a bf16 weight of ~0.03
@@ -231,8 +224,9 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
         from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
         base = auto.from_pretrained(meta["backbone"], **kw)
+        targets = lora_targets(base, list(lora.target_modules), "reward_model.lora")
         backbone = get_peft_model(base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                                   target_modules=_lora_targets(base, list(lora.target_modules))))
+                                                   target_modules=targets))
         set_peft_model_state_dict(backbone, adapter_state(folder, meta))
     else:
         backbone = load_full_backbone(folder, meta, auto, **kw)

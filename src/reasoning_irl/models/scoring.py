@@ -27,6 +27,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from reasoning_irl.data.prompts import render_prompt
+from reasoning_irl.models.loading import padding_id
 from reasoning_irl.models.reward_model import TokenRewardModel
 from reasoning_irl.models.token_alignment import policy_alignment, policy_char_spans, same_tokenizer
 
@@ -41,8 +42,13 @@ class ScoringRow:
     index: list[int]
 
 
-def _pad_id(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+def cached_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], cache: dict[str, list[int]]) -> list[int]:
+    """Token ids of ``messages`` rendered through ``tokenizer``'s chat template, memoised in ``cache``: the
+    samples of one problem share a prompt, and rendering a chat template costs more than scoring a short row."""
+    key = json.dumps(messages, sort_keys=True)
+    if key not in cache:
+        cache[key] = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    return cache[key]
 
 
 def build_rows(reward_tokenizer: Any, policy_tokenizer: Any, prompts: Sequence[list[dict]],
@@ -54,10 +60,7 @@ def build_rows(reward_tokenizer: Any, policy_tokenizer: Any, prompts: Sequence[l
     cache: dict[str, list[int]] = {}
     rows = []
     for messages, ids in zip(prompts, completion_ids):
-        key = json.dumps(messages, sort_keys=True)
-        if key not in cache:
-            cache[key] = reward_tokenizer(render_prompt(reward_tokenizer, messages), add_special_tokens=False)["input_ids"]
-        prompt = cache[key]
+        prompt = cached_prompt_ids(reward_tokenizer, messages, cache)
         reward_ids, alignment = policy_alignment(policy_tokenizer, reward_tokenizer, ids, shared=shared)
         rows.append(ScoringRow(ids=list(prompt) + reward_ids, start=len(prompt), index=list(alignment.index)))
     return rows
@@ -76,12 +79,22 @@ def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _padded(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ``(ids, mask)`` of token lists, built with one tensor call each (not one per row)."""
+def padded(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right",
+           device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, mask)`` of token lists padded on ``side``, built with one tensor call each (not one per row).
+    Right padding for the reward model (its backbones take positions from the index); left for a policy's
+    prompts, so that its completions start in one column."""
     width = max(map(len, seqs))
-    ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
-    mask = (torch.arange(width) < torch.tensor([len(s) for s in seqs])[:, None]).long()
-    return ids, mask
+    lengths = torch.tensor([len(s) for s in seqs])[:, None]
+    if side == "right":
+        ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
+        mask = (torch.arange(width) < lengths).long()
+    elif side == "left":
+        ids = torch.tensor([[pad_id] * (width - len(s)) + list(s) for s in seqs], dtype=torch.long)
+        mask = (torch.arange(width) >= width - lengths).long()
+    else:
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    return ids.to(device), mask.to(device)
 
 
 def _rewards(logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence[int], temperature: float,
@@ -119,7 +132,7 @@ def _score_full(model: Any, rows: Sequence[ScoringRow], order: list[int], pad_id
     order = sorted(order, key=lambda i: -len(rows[i].ids))
     for b in range(0, len(order), batch_size):
         chunk = order[b: b + batch_size]
-        ids, mask = _padded([rows[i].ids for i in chunk], pad_id)
+        ids, mask = padded([rows[i].ids for i in chunk], pad_id)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).float()
         score(chunk, logits, [rows[i].start for i in chunk])
 
@@ -137,7 +150,7 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
     prompts = sorted(groups, key=len, reverse=True)
     for p in range(0, len(prompts), batch_size):
         chunk = prompts[p: p + batch_size]
-        ids, prompt_mask = _padded(chunk, pad_id)
+        ids, prompt_mask = padded(chunk, pad_id)
         prompt_mask, cache = prompt_mask.to(device), DynamicCache()
         getattr(model, "module", model).fill_cache(ids.to(device), prompt_mask, cache)  # DDP-wrapped in training
         kv = [(layer.keys, layer.values) for layer in cache.layers]
@@ -155,7 +168,7 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
             used = int(starts.max())
             sel = torch.tensor([j for j, _ in part], device=device)
             past = DynamicCache([(k[sel, :, :used], v[sel, :, :used]) for k, v in kv])
-            tail_ids, tail_mask = _padded(tails, pad_id)
+            tail_ids, tail_mask = padded(tails, pad_id)
             cached = (torch.arange(used, device=device)[None, :] < starts[:, None]).long()
             mask = torch.cat([cached, tail_mask.to(device)], dim=1)
             positions = starts[:, None] + torch.arange(width, device=device)
@@ -212,7 +225,7 @@ def score_policy_tokens(reward_model: Any, reward_tokenizer: Any, policy_tokeniz
     and scored like in training.
     """
     rows = build_rows(reward_tokenizer, policy_tokenizer, prompts, completion_ids)
-    return score_rows(reward_model, rows, _pad_id(reward_tokenizer), temperature, batch_size, clip, share_prompts)
+    return score_rows(reward_model, rows, padding_id(reward_tokenizer), temperature, batch_size, clip, share_prompts)
 
 
 @torch.inference_mode()

@@ -15,7 +15,6 @@ rewards handed out are f alone.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 from typing import Any, Iterator, Optional, Sequence
@@ -24,33 +23,15 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.data.prompts import render_prompt
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.losses import (
     DISC_LOSSES, DiscLoss, compute_disc_loss, disc_accuracy, gradient_penalty, pairwise_margin_loss,
 )
-from reasoning_irl.models.scoring import ScoringRow, score_rows
+from reasoning_irl.models.loading import padding_id
+from reasoning_irl.models.scoring import ScoringRow, cached_prompt_ids, padded, score_rows
 from reasoning_irl.models.token_alignment import Alignment, policy_alignment, same_tokenizer
-from reasoning_irl.training.airl.batch import DiscRow
+from reasoning_irl.training.airl.batch import DiscRow, build_disc_batch
 from reasoning_irl.training.divergence import NonFiniteValue
-
-
-def right_pad(rows: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, : len(r)] = 1
-    return ids.to(device), mask.to(device)
-
-
-def cached_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], cache: dict[str, list[int]]) -> list[int]:
-    """Token ids of ``messages`` rendered through ``tokenizer``'s chat template, memoised in ``cache``."""
-    key = json.dumps(messages, sort_keys=True)
-    if key not in cache:
-        cache[key] = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
-    return cache[key]
 
 
 def completion_mask_of(prompts: Sequence[list[int]], completions: Sequence[list[int]], like: torch.Tensor) -> torch.Tensor:
@@ -62,27 +43,37 @@ def completion_mask_of(prompts: Sequence[list[int]], completions: Sequence[list[
 
 
 class Discriminator:
-    def __init__(self, model: Any, tokenizer: Any, policy_tokenizer: Any, method: AIRLMethod, accelerator: Any,
-                 total_updates: int, seed: int):
-        from transformers import get_scheduler
+    """Built with the run's other pieces; :meth:`prepare` then places it on the trainer's accelerator."""
 
-        self.method, self.accelerator = method, accelerator
+    def __init__(self, model: Any, tokenizer: Any, policy_tokenizer: Any, method: AIRLMethod, seed: int):
+        self.method, self.model = method, model
         self.tokenizer, self.policy_tokenizer = tokenizer, policy_tokenizer
         self.shared = same_tokenizer(policy_tokenizer, tokenizer)
         if method.structured_discriminator and not self.shared:
             raise ConfigError("method.structured_discriminator needs the policy and the reward model to share a "
                               "tokenizer: the policy's log-probabilities are subtracted token by token")
         self.eos_id = tokenizer.eos_token_id
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        self.pad_id = padding_id(tokenizer)
+        # Draws the perturbed experts and the extra experts of each step; saved in checkpoints (state_dict).
         self.rng = random.Random(f"{seed}-airl-perturbations")
         self.frozen = method.disc_updates_per_step == 0
         self._prompt_cache: dict[str, list[int]] = {}
+        self.accelerator: Any = None
+        self.optimizer: Any = None
+        self.scheduler: Any = None
+
+    def prepare(self, accelerator: Any, total_updates: int) -> "Discriminator":
+        """Move to the accelerator's device and build the optimizer and its schedule over ``total_updates``
+        optimizer steps. Called once, by the trainer that owns the accelerator."""
+        from transformers import get_scheduler
+
+        method, model = self.method, self.model
+        self.accelerator = accelerator
         model.to(accelerator.device)
         if self.frozen:
             model.requires_grad_(False)
             model.eval()
-            self.model, self.optimizer, self.scheduler = model, None, None
-            return
+            return self
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=method.disc_learning_rate, weight_decay=method.disc_weight_decay)
         # Model and optimizer are prepared like the policy's (DDP in a multi-process run; update() averages the
@@ -93,6 +84,7 @@ class Discriminator:
                                        num_warmup_steps=method.disc_warmup_steps,
                                        num_training_steps=max(total_updates, 1))
         self.model.train()
+        return self
 
     @property
     def loss(self) -> DiscLoss:
@@ -110,13 +102,23 @@ class Discriminator:
     def text_ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
 
+    def batch(self, records: list[dict[str, Any]], samples: list[list[str]]) -> list[DiscRow]:
+        """The step's rows (:func:`build_disc_batch`), perturbed with this discriminator's RNG."""
+        m = self.method
+        return build_disc_batch(records, samples, m.perturbations, m.perturbations_per_expert, self.rng)
+
+    def draw(self, pool: list[int], k: int) -> list[int]:
+        """Up to ``k`` of ``pool`` drawn with the saved RNG, so that a resumed run draws the same ones."""
+        return self.rng.sample(pool, min(k, len(pool)))
+
     def policy_ids(self, completion_ids: Sequence[int], completion_mask: Sequence[int]) -> tuple[list[int], Alignment]:
         """Reward-side completion ids of one policy sample and the map back to its policy tokens."""
         return policy_alignment(self.policy_tokenizer, self.tokenizer, completion_ids, completion_mask, shared=self.shared)
 
     def _forward_scores(self, prompts: list[list[int]], completions: list[list[int]], seed: Optional[int] = None,
                         policy_logps: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
-        ids, mask = right_pad([p + c for p, c in zip(prompts, completions)], self.pad_id, self.accelerator.device)
+        inputs = [p + c for p, c in zip(prompts, completions)]
+        ids, mask = padded(inputs, self.pad_id, device=self.accelerator.device)
         with self._seeded(seed):
             logits = self.model(input_ids=ids, attention_mask=mask)
         if policy_logps is not None:  # structured discriminator: logit = f - log pi on the completion tokens
@@ -138,7 +140,8 @@ class Discriminator:
             torch.manual_seed(seed)
             yield
 
-    def _chunks(self, n: int, size: Optional[int] = None) -> list[range]:
+    def chunks(self, n: int, size: Optional[int] = None) -> list[range]:
+        """Index ranges of at most ``size`` rows (default disc_micro_batch_size): one forward pass each."""
         size = size or self.method.disc_micro_batch_size
         return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -185,7 +188,7 @@ class Discriminator:
             scores = self.scores(rows, completions, policy_logps)
             return self.metrics(scores, rows, self.loss_from_scores(scores, rows))
         prompts = [self.prompt_ids(r.prompt) for r in rows]
-        chunks = self._chunks(len(rows))
+        chunks = self.chunks(len(rows))
         first: Optional[tuple[torch.Tensor, torch.Tensor]] = None
         extra: dict[str, float] = {}
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -295,9 +298,10 @@ class Discriminator:
         weight = self.method.gradient_penalty_weight
         embed = self.module.backbone.get_input_embeddings()
         total = 0.0
-        for c in self._chunks(len(pairs), max(1, self.method.disc_micro_batch_size // 2)):  # 2 rows a pair
+        for c in self.chunks(len(pairs), max(1, self.method.disc_micro_batch_size // 2)):  # 2 rows a pair
             order = [i for k in c for i in pairs[k]]
-            ids, mask = right_pad([prompts[i] + completions[i] for i in order], self.pad_id, self.accelerator.device)
+            pair_ids = [prompts[i] + completions[i] for i in order]
+            ids, mask = padded(pair_ids, self.pad_id, device=self.accelerator.device)
             comp = completion_mask_of([prompts[i] for i in order], [completions[i] for i in order], mask)
             with torch.no_grad():
                 emb = embed(ids)
@@ -323,7 +327,7 @@ class Discriminator:
             return torch.cat([
                 self._forward_scores([prompts[i] for i in c], [completions[i] for i in c],
                                      policy_logps=None if policy_logps is None else [policy_logps[i] for i in c])
-                for c in self._chunks(len(rows))]).float()
+                for c in self.chunks(len(rows))]).float()
 
     @staticmethod
     def metrics(scores: torch.Tensor, rows: list[DiscRow], loss: torch.Tensor) -> dict[str, float]:

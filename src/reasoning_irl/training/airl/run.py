@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import random
 from pathlib import Path
 from typing import Any
 
-from accelerate.utils import DistributedType
-
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy, load_tokenizer, resolve_dtype, resolve_model_path
+from reasoning_irl.rewards import get_reward_functions
 from reasoning_irl.training.airl.batch import corrupt_experts
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.airl.discriminator import Discriminator
@@ -70,34 +68,18 @@ def run_airl(cfg: Any) -> Path:
     reward_model, reward_tokenizer = build_reward_model(typed)
     # Saved with the reward model, so scoring a bare question later builds the messages it was trained on.
     reward_model.prompt = {"system_prompt": run.dataset.system_prompt, "no_system": bool(run.dataset.no_system)}
-    args = grpo_arguments(run, GRPOConfig)
-    trainer_kwargs = dict(
+    discriminator = Discriminator(reward_model, reward_tokenizer, tokenizer, method, seed=typed.seed)
+    trainer = ReasoningAIRLTrainer(
         model=model,
-        reward_funcs=[],  # replaced below: the outcome rewards are logged by the trainer itself
-        args=args,
+        # TRL scores and logs the outcome rewards; the trainer reuses them for the outcome mix.
+        reward_funcs=get_reward_functions(list(method.outcome_rewards)),
+        args=grpo_arguments(run, GRPOConfig),
         train_dataset=train,
         eval_dataset=to_hf_dataset(held_out.records) if held_out else None,
         processing_class=tokenizer,
         callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
-    )
-    from reasoning_irl.rewards import get_reward_functions
-
-    trainer_kwargs["reward_funcs"] = get_reward_functions(list(method.outcome_rewards))
-    # The discriminator needs the accelerator, which exists once the trainer does.
-    trainer = ReasoningAIRLTrainer(**trainer_kwargs, discriminator=None, method=method)
-    accelerator = trainer.accelerator
-    if accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.mixed_precision == "fp16":
-        # Both share one engine / loss scaler between two optimizers that step on different schedules.
-        raise ConfigError("AIRL supports neither DeepSpeed nor fp16 mixed precision (use bf16 or fp32)")
-    if accelerator.distributed_type == DistributedType.FSDP:
-        # The discriminator averages its gradients itself, once per update (processes run different numbers of
-        # backward passes); that needs whole, DDP-replicated parameters, not FSDP shards.
-        raise ConfigError("AIRL runs on one process or with DDP (configs/accelerate/ddp.yaml), not FSDP")
-    # One discriminator update round per generated batch, and a batch feeds num_iterations policy steps.
-    generations = math.ceil(typed.training.max_steps / method.num_iterations)
-    trainer.disc = Discriminator(
-        reward_model, reward_tokenizer, tokenizer, method, accelerator,
-        total_updates=generations * max(method.disc_updates_per_step, 1), seed=typed.seed,
+        discriminator=discriminator,
+        method=method,
     )
     trainer.held_out = held_out
     trainer.run_fingerprint = run.fingerprint

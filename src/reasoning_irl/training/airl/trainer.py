@@ -1,11 +1,12 @@
 """The AIRL trainer: GRPO whose per-token advantages come from a discriminator's dense reward.
 
-One step (``_generate_and_score_completions``):
-1. TRL samples G completions per prompt (optionally one of them replaced by the expert trace);
+One step is :meth:`ReasoningAIRLTrainer._generate_and_score_completions`, read top to bottom:
+1. TRL samples G completions per prompt (``_generate`` puts the expert trace in each group) and scores
+   the verifiable outcome rewards (``_calculate_rewards`` keeps their sum for step 5);
 2. the discriminator batch is built: experts vs policy samples and K perturbed experts, each row
-   with its own prompt (reasoning_irl.training.airl.batch); with ``structured_discriminator`` every
-   row's tokens are also scored by the current policy (the log π of AIRL's D = exp(f) / (exp(f) + π));
-3. the discriminator takes ``disc_updates_per_step`` optimizer steps;
+   with its own prompt (reasoning_irl.training.airl.batch);
+3. the discriminator takes ``disc_updates_per_step`` optimizer steps; with ``structured_discriminator``
+   every row's tokens are first scored by the current policy (the log π of AIRL's D = exp(f) / (exp(f) + π));
 4. every policy row is scored by the updated discriminator: token reward = logit / temperature (minus the
    policy's log π of the token with ``policy_reward: f_minus_logpi``, AIRL's log D - log(1-D));
 5. (B, T) advantages from the registry estimator (+ optional verifiable outcome mix);
@@ -14,20 +15,24 @@ One step (``_generate_and_score_completions``):
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
-from accelerate.utils import gather_object
+from accelerate.utils import DistributedType, gather_object
 
-from reasoning_irl.rewards import get_reward_functions
+from reasoning_irl.config import ConfigError
+from reasoning_irl.models.loading import padding_id
+from reasoning_irl.models.scoring import cached_prompt_ids, padded
+from reasoning_irl.models.token_alignment import Alignment
 from reasoning_irl.runs import publish_folder
 from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
-from reasoning_irl.training.airl.batch import DiscRow, build_disc_batch
+from reasoning_irl.training.airl.batch import DiscRow
 from reasoning_irl.training.airl.config import AIRLMethod
-from reasoning_irl.training.airl.discriminator import Discriminator, cached_prompt_ids, right_pad
+from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.checkpointing import STAGING, safe_load
 from reasoning_irl.training.policy_loss import completion_logps
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
@@ -38,22 +43,67 @@ RANK_RNGS = "rng_per_process"
 REWARD_MODEL_DIR = "reward_model"
 
 
+def check_accelerator(accelerator: Any) -> None:
+    """The setups a second optimizer, stepped on its own schedule, cannot share with the policy's."""
+    if accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.mixed_precision == "fp16":
+        # Both share one engine / loss scaler between two optimizers that step on different schedules.
+        raise ConfigError("AIRL supports neither DeepSpeed nor fp16 mixed precision (use bf16 or fp32)")
+    if accelerator.distributed_type == DistributedType.FSDP:
+        # The discriminator averages its gradients itself, once per update (processes run different numbers of
+        # backward passes); that needs whole, DDP-replicated parameters, not FSDP shards.
+        raise ConfigError("AIRL runs on one process or with DDP (configs/accelerate/ddp.yaml), not FSDP")
+
+
 class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
+    """TRL's GRPO trainer (``reward_funcs`` are the method's outcome rewards) with a discriminator's token rewards."""
+
     def __init__(self, *args, discriminator: Discriminator, method: AIRLMethod, **kwargs):
         super().__init__(*args, **kwargs)
-        self.disc = discriminator
+        check_accelerator(self.accelerator)
         self.method = method
-        self._outcome_funcs = get_reward_functions(list(method.outcome_rewards))
+        # One discriminator update round per generated batch, and a batch feeds num_iterations policy steps.
+        generations = math.ceil(self.args.max_steps / self.num_iterations)
+        self.disc = discriminator.prepare(self.accelerator, generations * max(method.disc_updates_per_step, 1))
         self._step_inputs: list[dict[str, Any]] = []
+        self._step_outcome: Optional[torch.Tensor] = None
         self._train_ids = list(self.train_dataset["id"])  # pool of disc_extra_experts draws
         self._policy_prompts: dict[str, list[int]] = {}
 
-    # --- sampling, with the expert trace inside the group -------------------------------------------
+    # --- the step -----------------------------------------------------------------------------------
+    def _generate_and_score_completions(self, inputs):
+        mode = "train" if self.model.training else "eval"
+        # 1. Sample (with the expert trace in each group) and score the outcome rewards: TRL, which logs
+        #    time/generate and the rewards; _generate and _calculate_rewards below are its hooks.
+        self._step_inputs = inputs
+        output = super()._generate_and_score_completions(inputs)
+        outcome = self._step_outcome
+        t1 = time.perf_counter()
+        # 2. The discriminator batch, on the reward model's ids of the samples (drawn in either mode, so that
+        #    the saved RNG advances the same way).
+        aligned = self._reward_side_ids(output)
+        rows, completions = self._disc_rows(inputs, output, aligned)
+        # 3. The discriminator update. It raises NonFiniteValue on a NaN/inf loss or gradient norm; the
+        #    divergence guard stops the run.
+        disc_metrics = self._update_discriminator(rows, completions) if mode == "train" else {}
+        t2 = time.perf_counter()
+        # 4. Token rewards of the policy's samples from the updated discriminator.
+        rewards, reward_metrics = self._token_rewards(inputs, output, aligned)
+        # 5. Advantages; 6. is compute_loss, when TRL hands this batch to the optimizer step.
+        output["advantages"] = self._advantages(output, rewards, outcome)
+        t3 = time.perf_counter()
+        metrics = self._metrics[mode]
+        for key, value in {**disc_metrics, **reward_metrics}.items():
+            metrics[key].append(value)
+        metrics["time/disc_update"].append(t2 - t1)
+        metrics["time/score_and_advantage"].append(t3 - t2)
+        return output
+
+    # --- 1. sampling, with the expert trace inside the group; the outcome rewards -------------------
     def _generate(self, prompts: list):
         out = list(super()._generate(prompts))
         if self.method.expert_in_group == "none":
             return tuple(out)
-        prompt_ids, completion_ids, completions, sampling_logps = out[0], out[1], out[3], out[4]
+        completion_ids, completions, sampling_logps = out[1], out[3], out[4]
         eos = self._tokenizer.eos_token_id
         offset = self._row_offset(len(completion_ids))
         # The last sample of each group becomes the expert trace; a group may span processes, so the
@@ -65,52 +115,19 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
             ids = self._tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1] + [eos]
             completion_ids[row] = ids
             if completions is not None:
-                completions[row] = [{"role": "assistant", "content": target}] if isinstance(completions[row], list) else target
+                # The text of the ids the policy trains on (the trace may be cut): what the outcome rewards score.
+                text = self._tokenizer.decode(ids, skip_special_tokens=True)
+                completions[row] = [{"role": "assistant", "content": text}] if isinstance(completions[row], list) else text
             if sampling_logps is not None:
                 sampling_logps[row] = [float("nan")] * len(ids)  # no sampling log-probs: no IS correction
         return tuple(out)
 
-    def _generate_and_score_completions(self, inputs):
-        self._step_inputs = inputs
-        output = super()._generate_and_score_completions(inputs)  # logs time/generate itself
-        t1 = time.perf_counter()
-        mode = "train" if self.model.training else "eval"
-        with torch.enable_grad():
-            rewards, disc_metrics, t2 = self._airl_rewards(inputs, output, mode)
-        output["advantages"] = self._advantages(inputs, output, rewards)
-        t3 = time.perf_counter()
-        metrics = self._metrics[mode]
-        for key, value in disc_metrics.items():
-            metrics[key].append(value)
-        metrics["time/disc_update"].append(t2 - t1)
-        metrics["time/score_and_advantage"].append(t3 - t2)
-        return output
-
-    def _airl_rewards(self, inputs, output, mode):
-        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
-        aligned = [self.disc.policy_ids(ids.tolist(), m.tolist()) for ids, m in zip(completion_ids, completion_mask)]
-        rows, completions = self._disc_rows(inputs, output, aligned)
-        logps = self._policy_logps(rows, completions) if self.method.structured_discriminator else None
-        # The update raises NonFiniteValue on a NaN/inf loss or gradient norm; the divergence guard stops the run.
-        disc_metrics = self.disc.update(rows, completions, logps) if mode == "train" else {}
-        t2 = time.perf_counter()
-        rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
-        disc_metrics["reward/token_mean"] = mean_token_reward(rewards, completion_mask).mean().item()
-        if self.method.policy_reward == "f_minus_logpi":
-            rewards = (rewards - self._sampled_logps(output)) * completion_mask
-            disc_metrics["reward/policy_token_mean"] = mean_token_reward(rewards, completion_mask).mean().item()
-        return rewards, disc_metrics, t2
-
-    @torch.no_grad()
-    def _sampled_logps(self, output) -> torch.Tensor:
-        """(B, T) log π of the step's completion tokens under the current policy at the sampling temperature
-        (the structured discriminator's shared tokenizer makes them the reward tokens too)."""
-        prompt_ids, prompt_mask = output["prompt_ids"], output["prompt_mask"]
-        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
-        ids, mask = torch.cat([prompt_ids, completion_ids], 1), torch.cat([prompt_mask, completion_mask], 1)
-        parts = [completion_logps(self.model, ids[c.start:c.stop], mask[c.start:c.stop], completion_ids.size(1),
-                                  self.temperature) for c in self.disc._chunks(ids.size(0))]
-        return torch.cat(parts).float() * completion_mask
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        """TRL's outcome rewards (per function, gathered over processes); their sum is the step's outcome
+        reward (a function's None, NaN here, counts 0), logged always and mixed in when weighted."""
+        per_function = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._step_outcome = per_function.nansum(dim=1)
+        return per_function
 
     def _row_offset(self, local_rows: int) -> int:
         """Index of this process's first row in the step's batch over all processes. TRL hands each process
@@ -120,6 +137,12 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     def _is_expert_row(self, i: int) -> bool:
         """Whether row ``i`` of the step's batch over all processes (not of one process's share) is an expert."""
         return self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
+
+    # --- 2. the discriminator batch -----------------------------------------------------------------
+    def _reward_side_ids(self, output) -> list[tuple[list[int], Alignment]]:
+        """Every sample's completion in the reward model's ids, with the map back to its policy tokens."""
+        return [self.disc.policy_ids(ids.tolist(), m.tolist())
+                for ids, m in zip(output["completion_ids"], output["completion_mask"])]
 
     def _disc_rows(self, inputs, output, aligned) -> tuple[list[DiscRow], list[list[int]]]:
         """The step's discriminator rows (each record once, with its own prompt) and their reward-side ids.
@@ -147,13 +170,27 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         records += extra
         samples += [[] for _ in extra]
         sample_ids += [[] for _ in extra]
-        rows = build_disc_batch(records, samples, self.method.perturbations, self.method.perturbations_per_expert,
-                                self.disc.rng)
-        # build_disc_batch keeps each record's samples in order: hand out their ids in that order too.
+        rows = self.disc.batch(records, samples)
+        # The batch keeps each record's samples in order: hand out their ids in that order too.
         queues = [iter(ids) for ids in sample_ids]
         completions = [next(queues[r.source_index]) if r.kind == "policy" else self.disc.text_ids(r.completion)
                        for r in rows]
         return rows, completions
+
+    def _extra_experts(self, taken: set) -> list[dict]:
+        """``disc_extra_experts`` training records other than the step's own, drawn with the discriminator's
+        RNG (saved in checkpoints, so a resumed run draws the same ones)."""
+        k = self.method.disc_extra_experts
+        if k == 0:
+            return []
+        pool = [i for i, rid in enumerate(self._train_ids) if rid not in taken]
+        return [self.train_dataset[i] for i in self.disc.draw(pool, k)]
+
+    # --- 3. the discriminator update ----------------------------------------------------------------
+    def _update_discriminator(self, rows: list[DiscRow], completions: list[list[int]]) -> dict[str, float]:
+        logps = self._policy_logps(rows, completions) if self.method.structured_discriminator else None
+        with torch.enable_grad():  # TRL generates under no_grad
+            return self.disc.update(rows, completions, logps)
 
     @torch.no_grad()
     def _policy_logps(self, rows: list[DiscRow], completions: list[list[int]]) -> list[torch.Tensor]:
@@ -163,39 +200,43 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         requires a shared tokenizer. Prompts are left-padded and completions right-padded, as in the policy
         loss, so only completion positions are projected to the vocabulary.
         """
-        tok = self._tokenizer
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        device = self.accelerator.device
+        pad, device = padding_id(self._tokenizer), self.accelerator.device
         out: list[torch.Tensor] = []
-        for chunk in self.disc._chunks(len(rows)):
-            prompts = [self._policy_prompt(rows[i].prompt) for i in chunk]
-            width = max(len(p) for p in prompts)
-            prompt_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-            prompt_mask = torch.zeros_like(prompt_ids)
-            for k, p in enumerate(prompts):
-                prompt_ids[k, width - len(p):] = torch.tensor(p, dtype=torch.long)
-                prompt_mask[k, width - len(p):] = 1
-            prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-            comp_ids, comp_mask = right_pad([completions[i] for i in chunk], pad, device)
+        for chunk in self.disc.chunks(len(rows)):
+            prompts = [cached_prompt_ids(self._tokenizer, rows[i].prompt, self._policy_prompts) for i in chunk]
+            prompt_ids, prompt_mask = padded(prompts, pad, side="left", device=device)
+            comp_ids, comp_mask = padded([completions[i] for i in chunk], pad, device=device)
             logps = completion_logps(self.model, torch.cat([prompt_ids, comp_ids], 1),
                                      torch.cat([prompt_mask, comp_mask], 1), comp_ids.size(1), self.temperature)
             out += [logps[k, : len(completions[i])].float() for k, i in enumerate(chunk)]
         return out
 
-    def _policy_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        return cached_prompt_ids(self._tokenizer, messages, self._policy_prompts)
+    # --- 4. token rewards ---------------------------------------------------------------------------
+    def _token_rewards(self, inputs, output, aligned) -> tuple[torch.Tensor, dict[str, float]]:
+        """(B, T) rewards of the samples' tokens (0 on padding) and their means for the log."""
+        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
+        rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
+        metrics = {"reward/token_mean": mean_token_reward(rewards, completion_mask).mean().item()}
+        if self.method.policy_reward == "f_minus_logpi":
+            rewards = (rewards - self._sampled_logps(output)) * completion_mask
+            metrics["reward/policy_token_mean"] = mean_token_reward(rewards, completion_mask).mean().item()
+        return rewards, metrics
 
-    def _extra_experts(self, taken: set) -> list[dict]:
-        """``disc_extra_experts`` training records other than the step's own, drawn with the discriminator's
-        RNG (saved in checkpoints, so a resumed run draws the same ones)."""
-        k = self.method.disc_extra_experts
-        if k == 0:
-            return []
-        pool = [i for i, rid in enumerate(self._train_ids) if rid not in taken]
-        return [self.train_dataset[i] for i in self.disc.rng.sample(pool, min(k, len(pool)))]
+    @torch.no_grad()
+    def _sampled_logps(self, output) -> torch.Tensor:
+        """(B, T) log π of the step's completion tokens under the current policy at the sampling temperature
+        (the structured discriminator's shared tokenizer makes them the reward tokens too)."""
+        prompt_ids, prompt_mask = output["prompt_ids"], output["prompt_mask"]
+        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
+        ids, mask = torch.cat([prompt_ids, completion_ids], 1), torch.cat([prompt_mask, completion_mask], 1)
+        parts = [completion_logps(self.model, ids[c.start:c.stop], mask[c.start:c.stop], completion_ids.size(1),
+                                  self.temperature) for c in self.disc.chunks(ids.size(0))]
+        return torch.cat(parts).float() * completion_mask
 
-    def _advantages(self, inputs, output, rewards: torch.Tensor) -> torch.Tensor:
-        """(B_local, T) advantages; groups may span processes, so they are computed on the gathered batch."""
+    # --- 5. advantages ------------------------------------------------------------------------------
+    def _advantages(self, output, rewards: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
+        """(B_local, T) advantages; groups may span processes, so they are computed on the gathered batch.
+        ``outcome`` is the step's (B,) outcome reward over all processes (:meth:`_calculate_rewards`)."""
         mask = output["completion_mask"].float()
         acc = self.accelerator
         all_rewards = acc.gather(acc.pad_across_processes(rewards, dim=1))
@@ -203,10 +244,8 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         m = self.method
         adv = compute_advantages(m.advantage, all_rewards, all_mask, self.num_generations, gamma=m.gamma,
                                  normalize=m.normalize_rewards)
-        outcome = self._outcome(inputs, output)
-        all_outcome = acc.gather(outcome)
         if m.outcome_reward_weight:
-            adv = mix_outcome(adv, all_outcome, all_mask, self.num_generations, m.outcome_reward_weight)
+            adv = mix_outcome(adv, outcome, all_mask, self.num_generations, m.outcome_reward_weight)
         expert = torch.tensor([self._is_expert_row(i) for i in range(adv.size(0))], device=adv.device)
         if m.expert_in_group == "balanced":
             adv[expert] = adv[expert] / self.num_generations
@@ -215,22 +254,11 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self._metrics[mode]["advantage/mean"].append(adv[valid].mean().item())
         self._metrics[mode]["advantage/std"].append(adv[valid].std().item() if valid.sum() > 1 else 0.0)
         self._metrics[mode]["advantage/abs_max"].append(adv[valid].abs().max().item())
-        self._metrics[mode]["outcome/mean"].append(all_outcome.mean().item())
+        self._metrics[mode]["outcome/mean"].append(outcome.mean().item())
         # The policy's own accuracy: expert rows placed in the groups are always correct and would inflate it.
-        self._metrics[mode]["outcome/policy_mean"].append(all_outcome[~expert.to(all_outcome.device)].mean().item())
+        self._metrics[mode]["outcome/policy_mean"].append(outcome[~expert.to(outcome.device)].mean().item())
         rank, n = acc.process_index, rewards.size(0)
         return adv[rank * n: (rank + 1) * n, : rewards.size(1)].to(rewards.device)
-
-    def _outcome(self, inputs, output) -> torch.Tensor:
-        """Summed verifiable outcome rewards of the local rows (logged always, mixed in when weighted)."""
-        texts = self._tokenizer.batch_decode(
-            [ids[m.bool()] for ids, m in zip(output["completion_ids"], output["completion_mask"])], skip_special_tokens=True)
-        columns = {k: [row.get(k) for row in inputs] for k in ("answer", "options") if k in inputs[0]}
-        total = [0.0] * len(texts)
-        for fn in self._outcome_funcs:
-            values = fn(prompts=[r["prompt"] for r in inputs], completions=texts, **columns)
-            total = [a + (b or 0.0) for a, b in zip(total, values)]
-        return torch.tensor(total, dtype=torch.float32, device=output["completion_ids"].device)
 
     # --- policy loss (its NaN/inf is stopped by the divergence guard of ReasoningGRPOTrainer) ------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -243,10 +271,11 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     def save_extra_state(self, checkpoint_dir: str) -> None:
         super().save_extra_state(checkpoint_dir)  # the policy side: TRL's buffered generation batch
         # Each process perturbs its own records, so each has its own perturbation RNG state (all of them are saved).
-        rngs = gather_object([self.disc.rng.getstate()])
+        state = self.disc.state_dict()
+        rngs = gather_object([state["rng"]])
         if self.args.should_save:
             self.disc.module.save(Path(checkpoint_dir) / REWARD_MODEL_DIR, tokenizer=self.disc.tokenizer)
-            torch.save({**self.disc.state_dict(), RANK_RNGS: rngs}, Path(checkpoint_dir) / AIRL_STATE)
+            torch.save({**state, RANK_RNGS: rngs}, Path(checkpoint_dir) / AIRL_STATE)
 
     def save_final(self, run_dir: Path) -> Path:
         final = super().save_final(run_dir)
