@@ -22,6 +22,9 @@ def _check_outputs(out, n_problems):
     assert math.isfinite(result["pairwise_accuracy"]["value"]) and 0 <= result["pairwise_accuracy"]["value"] <= 1
     assert 0 <= result["localization"]["value"] <= 1 and 0 < result["localization"]["chance"] <= 1
     assert 0 <= result["token_auroc"]["value"] <= 1
+    base = result["localization"]["baselines"]
+    assert set(base) == {"first_step", "last_step", "uniform"} and base["uniform"]["value"] == result["localization"]["chance"]
+    assert all(b["ci"][0] <= b["value"] <= b["ci"][1] for b in base.values())
     assert set(result["by_kind"]) <= {"flip_operator", "shift_answer", "swap_answer", "corrupt_numbers"}
     traces = [json.loads(line) for line in (out / "irl_traces.jsonl").read_text().splitlines()]
     assert len(traces) == result["n_traces"] == n_problems + result["n_perturbed"]
@@ -29,7 +32,8 @@ def _check_outputs(out, n_problems):
         assert TRACE_KEYS <= set(t)
         assert len(t["tokens"]) == len(t["token_rewards"]) == len(t["token_spans"])
         assert len(t["step_rewards"]) == len(t["steps"])
-    assert "| kind | n | pairwise acc." in (out / "irl_diagnostics.md").read_text()
+    table = (out / "irl_diagnostics.md").read_text()
+    assert "| kind | n | pairwise acc." in table and "| first step | 95% CI | last step |" in table
     return result, traces
 
 

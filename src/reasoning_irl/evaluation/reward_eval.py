@@ -10,8 +10,12 @@ Reported (overall and per perturbation kind):
   sequence score is the reward model's training score (``dense``: mean token reward, ``sparse``: last),
   and ``pairwise_accuracy_by_selector`` repeats it for every rerank selector;
 * ``token_auroc``: clean tokens (steps before the corrupted one) vs corrupted-step tokens, pooled;
-* ``localization``: the lowest-reward step is the first corrupted one (ties split), with its chance level;
+* ``localization``: the lowest-reward step is the first corrupted one (ties split), beside three reward-free
+  baselines (``baselines.first_step``, ``.last_step``, ``.uniform``; ``chance`` = the uniform one): perturbations
+  hit early steps more often, so "always the first step" is the bar to clear, not 1/steps;
 * optionally (``samples_from``) ``samples.auroc[selector]``: sequence scores of correct vs wrong samples.
+
+Every CI is a percentile bootstrap over problems (an expert and its perturbed copies move together).
 
 Files: ``irl_diagnostics.json``, ``irl_diagnostics.md``, ``irl_traces.jsonl`` (one row per trace:
 id, trace, kind, first_step, text, tokens, token_spans, token_rewards, steps, step_rewards, score, scores).
@@ -65,29 +69,41 @@ def build_traces(records: list[dict], typed: IRLEvalConfig) -> list[dict]:
     return traces
 
 
-def _entry(values: list[float], seed: int) -> dict:
-    from reasoning_irl.evaluation.metrics import bootstrap_ci
+def _entry(values: list[float], groups: list[str], seed: int) -> dict:
+    """Mean with a problem-level bootstrap CI (the traces of one problem are not independent)."""
+    from reasoning_irl.evaluation.diagnostics import cluster_bootstrap_ci
 
-    v = [x for x in values if x is not None and not math.isnan(x)]
-    lo, hi = bootstrap_ci(v, seed) if v else (math.nan, math.nan)
-    return {"value": sum(v) / len(v) if v else math.nan, "ci": [lo, hi], "n": len(v)}
+    v = [math.nan if x is None else float(x) for x in values]
+    finite = [x for x in v if not math.isnan(x)]
+    lo, hi = cluster_bootstrap_ci(v, groups, seed) if finite else (math.nan, math.nan)
+    return {"value": sum(finite) / len(finite) if finite else math.nan, "ci": [lo, hi], "n": len(finite),
+            "n_problems": len({g for g, x in zip(groups, v) if not math.isnan(x)})}
+
+
+def _pair_value(expert: float, perturbed: float) -> float:
+    return 1.0 if expert > perturbed else 0.5 if expert == perturbed else 0.0
 
 
 def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
-    """Pairwise accuracy, pooled token AUROC and localisation of scored traces (see the module doc)."""
-    from reasoning_irl.evaluation.diagnostics import auroc, localization_chance, localization_hit, token_auroc_corrupted
+    """Pairwise accuracy, pooled token AUROC and localisation of scored traces (see the module doc).
+
+    Localisation comes with three reward-free baselines (first step, last step, uniform guess) on the
+    same traces; every CI resamples problems with one seed, so the baselines and the score are paired.
+    """
+    from reasoning_irl.evaluation.diagnostics import (auroc, localization_baselines, localization_hit,
+                                                      token_auroc_corrupted)
 
     expert = {t["id"]: t for t in traces if t["kind"] == "expert"}
     perturbed = [t for t in traces if t["kind"] != "expert" and t["id"] in expert]
-    pair = [1.0 if expert[t["id"]]["score"] > t["score"] else 0.5 if expert[t["id"]]["score"] == t["score"] else 0.0
-            for t in perturbed]
-    out: dict[str, Any] = {"n_perturbed": len(perturbed), "pairwise_accuracy": _entry(pair, seed),
+    ids = [t["id"] for t in perturbed]
+    pair = [_pair_value(expert[t["id"]]["score"], t["score"]) for t in perturbed]
+    out: dict[str, Any] = {"n_perturbed": len(perturbed), "pairwise_accuracy": _entry(pair, ids, seed),
                            "pairwise_accuracy_by_selector": {}}
     for s in selectors:
-        vals = [1.0 if expert[t["id"]]["scores"][s] > t["scores"][s]
-                else 0.5 if expert[t["id"]]["scores"][s] == t["scores"][s] else 0.0 for t in perturbed]
-        out["pairwise_accuracy_by_selector"][s] = _entry(vals, seed)
-    clean, corrupted, hits, chance = [], [], [], []
+        vals = [_pair_value(expert[t["id"]]["scores"][s], t["scores"][s]) for t in perturbed]
+        out["pairwise_accuracy_by_selector"][s] = _entry(vals, ids, seed)
+    clean, corrupted, hits, located = [], [], [], []
+    guesses: dict[str, list[float]] = defaultdict(list)
     for t in perturbed:
         fs = t["first_step"]
         if fs is None or not 0 <= fs < len(t["steps"]):
@@ -96,9 +112,14 @@ def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
         corrupted += bad
         clean += good
         hits.append(localization_hit(t["step_rewards"], fs))
-        chance.append(localization_chance(len(t["steps"])))
+        located.append(t["id"])
+        for name, hit in localization_baselines(fs, len(t["steps"])).items():
+            guesses[name].append(hit)
     out["token_auroc"] = {"value": auroc(clean, corrupted), "n_clean": len(clean), "n_corrupted": len(corrupted)}
-    out["localization"] = {**_entry(hits, seed), "chance": sum(chance) / len(chance) if chance else math.nan}
+    baselines = {name: _entry(guesses[name], located, seed) for name in ("first_step", "last_step", "uniform")}
+    # "chance" is the uniform guess, kept under its old name for readers of earlier files.
+    out["localization"] = {**_entry(hits, located, seed), "baselines": baselines,
+                           "chance": baselines["uniform"]["value"]}
     return out
 
 
@@ -139,13 +160,21 @@ def _markdown(result: dict, title: str) -> str:
         return f"[{fmt(lo)}, {fmt(hi)}]"
 
     lines = [f"# {title}", "", f"Sequence score: {result['score']} token reward. "
-             f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces.", "",
-             "| kind | n | pairwise acc. | 95% CI | token AUROC | localisation | 95% CI | chance |",
-             "|---|---|---|---|---|---|---|---|"]
-    for kind, d in [("all", result), *sorted(result["by_kind"].items())]:
-        pa, loc = d["pairwise_accuracy"], d["localization"]
-        lines.append(f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} "
-                     f"| {fmt(loc['value'])} | {ci(loc)} | {fmt(loc['chance'])} |")
+             f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces. "
+             "95% CIs resample problems.", "",
+             "| kind | n | pairwise acc. | 95% CI | token AUROC |", "|---|---|---|---|---|"]
+    kinds = [("all", result), *sorted(result["by_kind"].items())]
+    for kind, d in kinds:
+        pa = d["pairwise_accuracy"]
+        lines.append(f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} |")
+    lines += ["", "First-error localisation (lowest-reward step = first corrupted step) against guesses that "
+              "ignore the rewards:", "",
+              "| kind | n | localisation | 95% CI | first step | 95% CI | last step | 95% CI | uniform | 95% CI |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, d in kinds:
+        loc = d["localization"]
+        cells = [loc] + [loc["baselines"][b] for b in ("first_step", "last_step", "uniform")]
+        lines.append(f"| {kind} | {loc['n']} | " + " | ".join(f"{fmt(c['value'])} | {ci(c)}" for c in cells) + " |")
     lines += ["", "| selector | pairwise acc. | 95% CI |" + (" samples AUROC (correct vs wrong) |" if result["samples"] else ""),
               "|---|---|---|" + ("---|" if result["samples"] else "")]
     for s, m in result["pairwise_accuracy_by_selector"].items():
