@@ -72,8 +72,10 @@ def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], pol
         row["scores"] = score_all(r, span, typed.gamma, names=typed.selectors)
 
 
-def problems_of(rows: list[dict], with_scores: bool, selectors: list[str]) -> list:
-    """One ProblemSamples per problem (samples in sample_index order; the greedy row sets greedy_correct)."""
+def problems_of(rows: list[dict], with_scores: bool, selectors: list[str],
+                options: Optional[dict[str, Any]] = None) -> list:
+    """One ProblemSamples per problem (samples in sample_index order; the greedy row sets greedy_correct).
+    ``options``: problem id -> its multiple-choice options, so the votes read answers as the grader does."""
     from reasoning_irl.evaluation.metrics import ProblemSamples
 
     grouped: dict[str, list[dict]] = defaultdict(list)
@@ -88,7 +90,8 @@ def problems_of(rows: list[dict], with_scores: bool, selectors: list[str]) -> li
         habits = {h: [s[h] for s in shown] for h in shown[0]} if shown and len(shown) == len(samples) else {}
         problems.append(ProblemSamples(
             problem_id=pid, answers=[r["extracted_answer"] for r in samples], correct=[r["correct"] for r in samples],
-            greedy_correct=greedy[0]["correct"] if greedy else None, scores=scores, habits=habits))
+            greedy_correct=greedy[0]["correct"] if greedy else None, scores=scores, habits=habits,
+            options=(options or {}).get(pid)))
     return problems
 
 
@@ -195,7 +198,7 @@ def run_evaluate(cfg: Any) -> Path:
         score_rows_with_reward_model(rows, records, policy_tokenizer, reward_model, reward_tokenizer, typed)
     from reasoning_irl.evaluation.metrics import summarize
 
-    problems = problems_of(rows, with_rm, typed.selectors)
+    problems = problems_of(rows, with_rm, typed.selectors, {pid: r.get("options") for pid, r in records.items()})
     metrics = summarize(problems, typed.ks, typed.selectors if with_rm else [], typed.seed)
     out.mkdir(parents=True, exist_ok=True)
     n_samples = min((p.n for p in problems), default=0)
