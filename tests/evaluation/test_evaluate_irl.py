@@ -37,17 +37,20 @@ def _check_outputs(out, n_problems):
     return result, traces
 
 
-def test_synthetic(eval_artifacts, tmp_path):
+def test_synthetic(eval_artifacts, tmp_path, capfd):
     cfg = compose_eval("evaluate_irl", eval_artifacts, tmp_path, f"reward_model_path={eval_artifacts['rm']}",
-                       "dataset.num_test=8", "num_problems=6")
+                       "dataset.num_test=8", "num_problems=6", "progress=false")
     run_evaluate_irl(cfg)
+    assert "reward scoring" not in capfd.readouterr().err
     result, traces = _check_outputs(tmp_path, 6)
     experts = [t for t in traces if t["kind"] == "expert"]
     assert all(t["first_step"] is None for t in experts) and len(experts) == 6
     # seeded: the same perturbations and rewards a second time
     again = tmp_path / "again"
     run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, again, f"reward_model_path={eval_artifacts['rm']}",
-                                  "dataset.num_test=8", "num_problems=6"))
+                                  "dataset.num_test=8", "num_problems=6", "progress=true"))
+    bars = capfd.readouterr().err
+    assert "reward scoring" in bars and "step rewards" in bars and "diagnostics per kind" in bars
     assert json.loads((again / "irl_diagnostics.json").read_text())["pairwise_accuracy"] == result["pairwise_accuracy"]
 
 

@@ -64,7 +64,7 @@ def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], pol
     prompts = [records[r["problem_id"]]["prompt"] for r in rows]
     rewards = score_policy_tokens(reward_model, reward_tokenizer, policy_tokenizer, prompts,
                                   [r["completion_ids"] for r in rows], temperature=typed.reward_temperature,
-                                  batch_size=typed.reward_batch_size)
+                                  batch_size=typed.reward_batch_size, progress=typed.progress)
     for row, r in zip(rows, rewards):
         span = answer_token_span(row["tokens"])
         row["token_rewards"] = r

@@ -149,7 +149,8 @@ def _score_samples(rows: list[dict], records: dict[str, dict], model: Any, token
         raise ConfigError(f"samples_from: problems {missing[:3]} are not in this dataset split")
     encoded = [encode_text(tokenizer, r["completion"]) for r in todo]
     rewards = score_policy_tokens(model, tokenizer, tokenizer, [records[r["problem_id"]]["prompt"] for r in todo],
-                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size)
+                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size,
+                                  progress=typed.progress)
     for r, (_, pieces, _), rw in zip(todo, encoded, rewards):
         r["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
 
@@ -207,8 +208,12 @@ def run_evaluate_irl(cfg: Any) -> Path:
     prompts = {r["id"]: r["prompt"] for r in records}
     encoded = [encode_text(tokenizer, t["text"]) for t in traces]
     rewards = score_policy_tokens(model, tokenizer, tokenizer, [prompts[t["id"]] for t in traces],
-                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size)
-    for t, (_, pieces, spans), rw in zip(traces, encoded, rewards):
+                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size,
+                                  progress=typed.progress)
+    from tqdm.auto import tqdm
+
+    for t, (_, pieces, spans), rw in tqdm(list(zip(traces, encoded, rewards)), desc="step rewards", unit="trace",
+                                          disable=not typed.progress):
         t["tokens"], t["token_spans"], t["token_rewards"] = pieces, [list(s) for s in spans], rw
         t["step_rewards"] = step_rewards(rw, spans, t["steps"]) if t["steps"] else []
         t["score"] = sequence_score(rw, model.mode)
@@ -222,7 +227,9 @@ def run_evaluate_irl(cfg: Any) -> Path:
         if t["kind"] != "expert":
             by_kind[t["kind"]].append(t)
     experts = [t for t in traces if t["kind"] == "expert"]
-    result["by_kind"] = {k: diagnostics(experts + ts, typed.selectors, typed.seed) for k, ts in sorted(by_kind.items())}
+    result["by_kind"] = {k: diagnostics(experts + ts, typed.selectors, typed.seed)
+                         for k, ts in tqdm(sorted(by_kind.items()), desc="diagnostics per kind", unit="kind",
+                                           disable=not typed.progress)}
     for d in result["by_kind"].values():
         d.pop("pairwise_accuracy_by_selector", None)
     result["samples"] = None
