@@ -4,7 +4,7 @@ model, and write ``eval_results.jsonl``, ``eval_summary.json`` and ``eval_table.
 One row of ``eval_results.jsonl`` per completion::
 
     problem_id, sample_index (-1 = greedy), greedy, gold, completion, completion_ids, tokens,
-    extracted_answer, correct, rewards {every registered verifiable reward},
+    question, extracted_answer, correct, rewards {every registered verifiable reward},
     and with a reward model: token_rewards, answer_span ([start, end) token indices or null),
     scores {selector: value}
 
@@ -33,6 +33,12 @@ from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
 log = logging.getLogger(__name__)
 
 
+def question_text(record: dict) -> Optional[str]:
+    """The problem as the policy read it: the last user message of the prompt (for reports and browsers)."""
+    users = [m.get("content") for m in record.get("prompt") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return str(users[-1]) if users else None
+
+
 def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
     """Fill extracted_answer, correct, every verifiable reward and (on the synthetic task) the habits each row
     shows, in place."""
@@ -47,6 +53,7 @@ def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
     for i, row in enumerate(rows):
         pred = extract_answer(row["completion"])
         row["gold"] = golds[i]
+        row["question"] = question_text(records[row["problem_id"]])
         row["extracted_answer"] = pred
         row["correct"] = bool(pred is not None and is_correct(pred, golds[i], options[i]))
         row["rewards"] = {name: rewards[name][i] for name in names}

@@ -18,7 +18,8 @@ Reported (overall and per perturbation kind):
 Every CI is a percentile bootstrap over problems (an expert and its perturbed copies move together).
 
 Files: ``irl_diagnostics.json``, ``irl_diagnostics.md``, ``irl_traces.jsonl`` (one row per trace:
-id, trace, kind, first_step, text, tokens, token_spans, token_rewards, steps, step_rewards, score, scores).
+id, trace, kind, first_step, text, tokens, token_spans, token_rewards, steps, step_rewards, score, scores; the
+expert row also question and gold).
 """
 
 from __future__ import annotations
@@ -56,13 +57,15 @@ def sequence_score(token_rewards: list[float], mode: str) -> float:
 
 def build_traces(records: list[dict], typed: IRLEvalConfig) -> list[dict]:
     """Expert trace + up to K perturbed copies per record (seeded per record id)."""
+    from reasoning_irl.evaluation.policy_eval import question_text
     from reasoning_irl.rewards import perturb
 
     traces = []
     for record in records:
         rng = random.Random(f"{typed.seed}|{record['id']}")
         traces.append({"id": record["id"], "trace": 0, "kind": "expert", "first_step": None,
-                       "text": record["target"], "steps": [list(s) for s in record["steps"]]})
+                       "text": record["target"], "steps": [list(s) for s in record["steps"]],
+                       "question": question_text(record), "gold": record.get("answer")})
         for k, p in enumerate(perturb(record["target"], list(typed.perturbations), rng, typed.perturbations_per_trace), 1):
             traces.append({"id": record["id"], "trace": k, "kind": p.kind, "first_step": p.first_step,
                            "text": p.text, "steps": reasoning_steps(p.text)})
