@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 from matplotlib import colormaps
 
-from figures.plots import CMAP  # the same colormap as the figures, so colours mean one thing
+from figures.plots import CMAP, centred  # the same colours as the figures, so colours mean one thing
 from figures.tables import step_token_spans
 
 _CSS = """
@@ -33,6 +33,7 @@ summary{cursor:pointer;font-weight:600}
 .tok:hover,.ttok:hover{outline:1px solid #000}
 .ans{text-decoration:underline;text-decoration-thickness:2px}
 .bad-step{outline:2px solid #000}
+.q{white-space:pre-wrap;margin:.3em 0}
 .legend{display:flex;align-items:center;gap:.5em;font-size:.85em;margin:.5em 0 1em}
 .bar{width:16em;height:1em;border:1px solid #999}
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.15em .5em;text-align:right}
@@ -40,8 +41,13 @@ th:first-child,td:first-child{text-align:left}
 """
 
 
+def _median(values: Optional[list]) -> float:
+    finite = [float(v) for v in values or [] if isinstance(v, (int, float)) and math.isfinite(v)]
+    return float(np.median(finite)) if finite else 0.0
+
+
 class Scale:
-    """Reward -> background colour with a diverging map centred at zero."""
+    """Centred reward (reward minus its sequence's median) -> background colour, a diverging map around 0."""
 
     def __init__(self, values: list[float]):
         finite = np.abs(np.asarray([v for v in values if math.isfinite(v)], float))
@@ -76,20 +82,20 @@ class Scale:
         stops = ",".join("rgb({},{},{})".format(*self.rgb(v)) for v in np.linspace(-self.mag, self.mag, 9))
         return (f'<div class="legend"><span>{-self.mag:+.3g}</span><div class="bar" '
                 f'style="background:linear-gradient(to right,{stops})"></div><span>{self.mag:+.3g}</span>'
-                "<span>token reward (red &lt; 0 &lt; blue; clipped at the 98th percentile of |reward|;"
-                " hover a token for its exact value and index)</span></div>")
+                "<span>token reward minus its sequence's median (AIRL rewards have an arbitrary offset; red below,"
+                " blue above; clipped at the 98th percentile; hover a token for its raw value and index)</span></div>")
 
 
 def _tokens_html(tokens: list[str], rewards: Optional[list], scale: Scale, cls: str,
-                 marked: Optional[tuple[int, int]] = None, mark_cls: str = "ans") -> str:
-    """One ``<span>`` per token, coloured by its reward, with the value in a tooltip."""
+                 marked: Optional[tuple[int, int]] = None, mark_cls: str = "ans", centre: float = 0.0) -> str:
+    """One ``<span>`` per token, coloured by its reward minus ``centre``, with the raw value in a tooltip."""
     parts = []
     for i, tok in enumerate(tokens):
         val = rewards[i] if rewards is not None and i < len(rewards) else None
         val = float(val) if isinstance(val, (int, float)) else None
         ok = val is not None and math.isfinite(val)
         tip = f"{val:+.4f} · #{i}" if ok else f"no reward · #{i}"
-        extra = (f" r{scale.bin(val)}" if ok else "") + (f" {mark_cls}" if marked and marked[0] <= i < marked[1] else "")
+        extra = (f" r{scale.bin(val - centre)}" if ok else "") + (f" {mark_cls}" if marked and marked[0] <= i < marked[1] else "")
         parts.append(f'<span class="{cls}{extra}" title="{tip}">{html.escape(str(tok))}</span>')
     return "".join(parts)
 
@@ -97,9 +103,10 @@ def _tokens_html(tokens: list[str], rewards: Optional[list], scale: Scale, cls: 
 def _sample_html(row: dict, scale: Scale) -> str:
     ok = bool(row.get("correct"))
     badges = [f'<span class="badge {"ok" if ok else "bad"}">{"✓ correct" if ok else "✗ wrong"}</span>']
-    if row.get("greedy") or row.get("sample_index") == -1:
+    greedy = bool(row.get("greedy") or row.get("sample_index") == -1)
+    if greedy:
         badges.append('<span class="badge greedy">greedy</span>')
-    meta = [f"sample {html.escape(str(row.get('sample_index')))}",
+    meta = ["greedy" if greedy else f"sample {html.escape(str(row.get('sample_index')))}",
             f"answer: <code>{html.escape(str(row.get('extracted_answer')))}</code>"]
     scores = row.get("scores")
     if isinstance(scores, dict) and scores:
@@ -110,30 +117,41 @@ def _sample_html(row: dict, scale: Scale) -> str:
     if isinstance(tokens, list):
         span = row.get("answer_span")
         span = tuple(span) if isinstance(span, list) and len(span) == 2 else None
-        body = _tokens_html(tokens, rewards if isinstance(rewards, list) else None, scale, "tok", span)
+        rewards = rewards if isinstance(rewards, list) else None
+        body = _tokens_html(tokens, rewards, scale, "tok", span, centre=_median(rewards))
     else:  # no tokenisation stored: still show the text, uncoloured
         body = html.escape(str(row.get("completion", "")))
     return (f'<div class="sample">{" ".join(badges)} <span class="meta">{" · ".join(meta)}</span>'
             f'<div class="toks">{body}</div></div>')
 
 
-def _trace_section(traces: list[dict], scale: Scale, limit: int) -> str:
-    """Reward-model traces: expert and perturbed solutions, the first corrupted step outlined."""
+def _trace_section(traces: list[dict], scale: Scale, max_problems: int) -> str:
+    """Reward-model traces of the first ``max_problems`` problems, one collapsed section each: the expert and
+    its perturbed copies, the first corrupted step outlined, all coloured around the expert's median."""
+    by_id: dict[str, list[dict]] = {}
+    for t in traces:
+        if isinstance(t.get("tokens"), list):
+            by_id.setdefault(str(t.get("id")), []).append(t)
     parts = ["<h2>Reward-model traces (irl_traces.jsonl)</h2>"]
-    for t in traces[:limit]:
-        tokens = t.get("tokens")
-        if not isinstance(tokens, list):
-            continue
-        fs, steps = t.get("first_step"), t.get("steps") or []
-        mark = None
-        if isinstance(fs, int) and 0 <= fs < len(steps):
-            mark = step_token_spans(tokens, steps)[fs]
-        kind = html.escape(str(t.get("kind")))
-        cls = "ok" if t.get("kind") == "expert" else "bad"
-        note = f" · corrupted step {fs} outlined" if mark else ""
-        parts.append(f'<div class="sample"><span class="badge {cls}">{kind}</span> <span class="meta">'
-                     f'{html.escape(str(t.get("id")))}{note}</span><div class="toks">'
-                     f'{_tokens_html(tokens, t.get("token_rewards"), scale, "ttok", mark, "bad-step")}</div></div>')
+    if len(by_id) > max_problems:
+        parts.append(f"<p>Showing the first {max_problems} of {len(by_id)} problems.</p>")
+    for pid, group in list(by_id.items())[:max_problems]:
+        expert = next((t for t in group if t.get("kind") == "expert"), group[0])
+        centre = _median(expert.get("token_rewards"))
+        head = [f'<details class="problem"><summary>{html.escape(pid)} — {len(group) - 1} perturbed</summary>']
+        if expert.get("question") is not None:
+            head.append(f'<div class="q"><b>Question:</b> {html.escape(str(expert["question"]))}</div>')
+        for t in group:
+            fs, steps, mark = t.get("first_step"), t.get("steps") or [], None
+            if isinstance(fs, int) and 0 <= fs < len(steps):
+                mark = step_token_spans(t["tokens"], steps)[fs]
+            cls = "ok" if t.get("kind") == "expert" else "bad"
+            note = f"corrupted step {fs} outlined" if mark else ""
+            head.append(f'<div class="sample"><span class="badge {cls}">{html.escape(str(t.get("kind")))}</span> '
+                        f'<span class="meta">{note}</span><div class="toks">'
+                        f'{_tokens_html(t["tokens"], t.get("token_rewards"), scale, "ttok", mark, "bad-step", centre)}'
+                        "</div></div>")
+        parts.append("\n".join(head) + "</details>")
     return "\n".join(parts)
 
 
@@ -144,9 +162,13 @@ def write_html(methods: list[tuple[str, list[dict], dict]], out: Path, traces: O
     if not methods and not traces:
         print("note: no eval_results.jsonl rows or traces; skipping tokens.html")
         return []
-    values = [float(v) for _, rows, _ in methods for r in rows for v in (r.get("token_rewards") or [])
-              if isinstance(v, (int, float))]
-    values += [float(v) for t in (traces or []) for v in (t.get("token_rewards") or []) if isinstance(v, (int, float))]
+    def numbers(values: Optional[list]) -> list[float]:
+        return [float(v) for v in values or [] if isinstance(v, (int, float))]
+
+    values = [v for _, rows, _ in methods for r in rows for v in centred(numbers(r.get("token_rewards")))]
+    experts = {str(t.get("id")): numbers(t.get("token_rewards")) for t in traces or [] if t.get("kind") == "expert"}
+    values += [v for t in traces or []
+               for v in centred(numbers(t.get("token_rewards")), experts.get(str(t.get("id"))))]
     scale = Scale(values)
     order: list[str] = []
     by_key: dict[tuple[str, str], list[dict]] = {}
@@ -173,8 +195,14 @@ def write_html(methods: list[tuple[str, list[dict], dict]], out: Path, traces: O
             rows = by_key.get((label, pid), [])
             sampled = [r for r in rows if not r.get("greedy")]
             counts.append(f"{html.escape(label)} {sum(bool(r.get('correct')) for r in sampled)}/{len(sampled)}")
-        section = [f'<details class="problem" open><summary>{html.escape(pid)} — correct samples: '
+        # Collapsed: a page of many problems is scanned by its summaries first.
+        section = [f'<details class="problem"><summary>{html.escape(pid)} — correct samples: '
                    f'{", ".join(counts)}</summary>']
+        first = next((r for label, _, _ in methods for r in by_key.get((label, pid), [])), {})
+        if first.get("question") is not None:
+            section.append(f'<div class="q"><b>Question:</b> {html.escape(str(first["question"]))}</div>')
+        if first.get("gold") is not None:
+            section.append(f'<div class="q"><b>Gold answer:</b> <code>{html.escape(str(first["gold"]))}</code></div>')
         for label, _, _ in methods:
             rows = sorted(by_key.get((label, pid), []), key=lambda r: (not r.get("greedy"), r.get("sample_index", 0)))
             if not rows:
@@ -185,7 +213,7 @@ def write_html(methods: list[tuple[str, list[dict], dict]], out: Path, traces: O
                 section.append(f'<p class="meta">{len(rows) - max_samples} more samples not shown.</p>')
         body.append("\n".join(section) + "</details>")
     if traces:
-        body.append(_trace_section(traces, scale, limit=max_problems))
+        body.append(_trace_section(traces, scale, max_problems))
     page = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             f"<title>Token rewards</title><style>{_CSS}{scale.css()}</style></head><body>\n"

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--irl", type=Path, help="reward-model diagnostics folder (irl_diagnostics.json, irl_traces.jsonl)")
     parser.add_argument("--heatmap-method", help="label whose samples fill token_heatmaps (default: the "
                         "last method with token rewards, usually the AIRL run)")
-    parser.add_argument("--html-max-problems", type=int, default=25, help="keeps tokens.html a few MB")
+    parser.add_argument("--html-max-problems", type=int, default=25,
+                        help="problems shown in tokens.html, for samples and for traces alike (keeps it a few MB)")
     parser.add_argument("--html-max-samples", type=int, default=6, help="per method and problem, greedy first")
     return parser
 
@@ -133,6 +134,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     written += plots.pass_at_k(summarised, out)
     written += plots.rerank(summarised, out)
     written += plots.reward_distributions([(m.label, m.rows) for m in methods], out)
+    written += plots.rerank_gain([(m.label, m.rows) for m in methods], out)
 
     with_tokens = [m for m in methods if any(isinstance(r.get("token_rewards"), list) for r in m.rows)]
     if args.heatmap_method and args.heatmap_method not in [m.label for m in with_tokens]:

@@ -14,15 +14,15 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from figures.paired import auroc_by_problem, gain_over_random  # noqa: E402
 from figures.tables import metric_entry, pair_trace, rerank_n, step_token_spans  # noqa: E402
-from reasoning_irl.evaluation.diagnostics import mann_whitney  # noqa: E402
 
 WIDTH = 6.5  # inches: a full-width figure in a single-column paper
 RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8,
       "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.titlesize": 9,
       "pdf.fonttype": 42,  # TrueType in the PDF so venues' font checks pass and text stays selectable
       "savefig.dpi": 200, "axes.spines.top": False, "axes.spines.right": False}
-CMAP = "RdBu"  # diverging: red = negative reward, blue = positive, white = 0
+CMAP = "RdBu"  # diverging: red = below the sequence's median reward, blue = above, white = the median
 CORRECT, WRONG = "#1b9e77", "#d95f02"
 
 
@@ -137,12 +137,15 @@ def _scored(rows: list[dict]) -> list[dict]:
     return sampled or [r for r in rows if isinstance(r.get("scores"), dict)]
 
 
-def _p_text(p: float) -> str:
-    return "p<1e-300" if p == 0 else f"p={p:.1g}"  # erfc underflows to 0 for huge samples
+def _p_text(p: float, n_resamples: int = 1000) -> str:
+    return f"p<{1 / n_resamples:.0e}" if p <= 1 / n_resamples else f"p={p:.2g}"  # a bootstrap p has a floor
 
 
 def reward_distributions(methods: list[tuple[str, list[dict]]], out: Path) -> list[Path]:
-    """One panel per selector; per method a correct and a wrong violin, AUROC and p below it.
+    """One panel per selector; per method a correct and a wrong violin, AUROC with its CI and p below it.
+
+    The N samples of a problem are not independent draws, so the CI and p come from a bootstrap over
+    problems (:func:`figures.paired.auroc_by_problem`), not from a rank test over samples.
 
     Methods side by side in one panel (rather than one panel per method x selector) keeps
     the figure a page tall at 4 methods x 5 selectors and compares methods on one axis.
@@ -163,8 +166,9 @@ def reward_distributions(methods: list[tuple[str, list[dict]]], out: Path) -> li
         for ax, sel in zip(axes.flat, selectors):
             ticks = []
             for i, (label, rows) in enumerate(methods):
-                pairs = [(float(r["scores"][sel]), bool(r.get("correct"))) for r in rows
-                         if isinstance(r["scores"].get(sel), (int, float)) and math.isfinite(r["scores"][sel])]
+                kept = [r for r in rows
+                        if isinstance(r["scores"].get(sel), (int, float)) and math.isfinite(r["scores"][sel])]
+                pairs = [(float(r["scores"][sel]), bool(r.get("correct"))) for r in kept]
                 good = [v for v, c in pairs if c]
                 bad = [v for v, c in pairs if not c]
                 for vals, colour, dx in ((good, CORRECT, -0.2), (bad, WRONG, 0.2)):
@@ -177,8 +181,11 @@ def reward_distributions(methods: list[tuple[str, list[dict]]], out: Path) -> li
                             parts[key].set_color(colour)
                     elif vals:  # a violin needs two points
                         ax.plot([i + dx], vals, "o", color=colour, markersize=3)
-                _, auroc, p = mann_whitney(good, bad)
-                stat = f"AUC {auroc:.2f}\n{_p_text(p)}" if math.isfinite(auroc) else "one class\nonly"
+                test = auroc_by_problem([v for v, _ in pairs], [c for _, c in pairs],
+                                        [r.get("problem_id") for r in kept])
+                lo, hi = test["ci"]
+                stat = (f"AUC {test['auroc']:.2f} [{lo:.2f}, {hi:.2f}]\n{_p_text(test['p'])}"
+                        if math.isfinite(test["auroc"]) else "one class\nonly")
                 ticks.append(f"{label}\n{stat}")
             ax.set_xticks(range(len(methods)))
             ax.set_xticklabels(ticks)
@@ -190,7 +197,7 @@ def reward_distributions(methods: list[tuple[str, list[dict]]], out: Path) -> li
         fig.legend(handles=[Rectangle((0, 0), 1, 1, color=CORRECT, alpha=0.6),
                             Rectangle((0, 0), 1, 1, color=WRONG, alpha=0.6)],
                    labels=["correct", "wrong"], loc="lower center", ncol=2, frameon=False)
-        fig.suptitle("Correct vs wrong samples: AUC = AUROC (Mann-Whitney U / pairs), two-sided p",
+        fig.suptitle("Correct vs wrong samples: AUROC, 95% CI and two-sided p of AUROC = 0.5 by bootstrap over problems",
                      x=0.02, ha="left")
         fig.tight_layout(rect=(0, 0.3 / (2.1 * nrows + 0.5), 1, 1))  # room for the legend below
         return save(fig, out, "reward_distributions")
@@ -223,6 +230,16 @@ def _heat_row(ax, tokens, rewards, a, b, norm, title, boxes=()):
                                    linestyle=style))
 
 
+def centred(rewards: Sequence[float], by: Optional[Sequence[float]] = None) -> list[float]:
+    """Rewards minus the median of ``by`` (default: themselves). An AIRL reward is defined up to a constant
+    offset, so colouring around 0 would paint a whole sequence one colour; around its median, the colours show
+    which tokens the model scores above or below the rest."""
+    ref = np.asarray(by if by is not None else rewards, dtype=np.float64)
+    ref = ref[np.isfinite(ref)]
+    mid = float(np.median(ref)) if ref.size else 0.0
+    return [float(v) - mid for v in rewards]
+
+
 def _sym_norm(values: list[float]) -> Normalize:
     # Symmetric limits centre the diverging map at 0; the 98th percentile keeps one outlier
     # token from washing every other cell out to white.
@@ -251,19 +268,19 @@ def token_heatmaps(label: str, rows: list[dict], out: Path, n_each: int = 3, wid
         ok = isinstance(span, list) and len(span) == 2 and 0 <= span[0] < span[1] <= len(r["tokens"])
         spans.append(tuple(span) if ok else None)
     windows = [_window(len(r["tokens"]), width, s[1] + 2 if s else None) for r, s in zip(picked, spans)]
-    norm = _sym_norm([v for r, (a, b) in zip(picked, windows) for v in r["token_rewards"][a:b]])
+    values = [centred(r["token_rewards"]) for r in picked]
+    norm = _sym_norm([v for vals, (a, b) in zip(values, windows) for v in vals[a:b]])
     with plt.rc_context(RC):
         fig, axes = plt.subplots(len(picked), 1, figsize=(WIDTH, 1.25 * len(picked) + 0.3), squeeze=False)
-        for ax, r, (a, b), span in zip(axes[:, 0], picked, windows, spans):
+        for ax, r, vals, (a, b), span in zip(axes[:, 0], picked, values, windows, spans):
             verdict = "correct" if r.get("correct") else "wrong"
             which = "greedy" if r.get("greedy") or r.get("sample_index") == -1 else f"sample {r.get('sample_index')}"
             title = (f"{label} · {r.get('problem_id')} · {which} · {verdict} · "
                      f"answer {token_label(str(r.get('extracted_answer')), 16)} · tokens {a}–{b} of {len(r['tokens'])}")
-            _heat_row(ax, r["tokens"], r["token_rewards"], a, b, norm, title,
-                      [(span[0], span[1], "-")] if span else [])
+            _heat_row(ax, r["tokens"], vals, a, b, norm, title, [(span[0], span[1], "-")] if span else [])
         fig.tight_layout(rect=(0, 0, 0.92, 1))
         cax = fig.add_axes((0.935, 0.15, 0.015, 0.7))
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), cax=cax, label="token reward")
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), cax=cax, label="token reward − sequence median")
         return save(fig, out, "token_heatmaps")
 
 
@@ -279,15 +296,17 @@ def irl_trace_heatmap(traces: list[dict], out: Path, width: int = 40) -> list[Pa
     s, e = bad_tok[fs]
     a = max(0, s - width // 3)  # some clean context before the corruption, most of the window after it
     windows = [(a, min(len(t["tokens"]), a + width)) for t in (expert, bad)]
-    norm = _sym_norm([v for t, (x, y) in zip((expert, bad), windows) for v in t["token_rewards"][x:y]])
+    # Both around the EXPERT's median: one offset for the pair, so the corrupted tokens' drop stays visible.
+    exp_vals, bad_vals = (centred(t["token_rewards"], expert["token_rewards"]) for t in (expert, bad))
+    norm = _sym_norm([v for vals, (x, y) in zip((exp_vals, bad_vals), windows) for v in vals[x:y]])
     has_steps = bool(bad.get("step_rewards")) and bool(expert.get("step_rewards"))
     with plt.rc_context(RC):
         fig, axes = plt.subplots(3 if has_steps else 2, 1, figsize=(WIDTH, 4.6 if has_steps else 3.0),
                                  gridspec_kw={"height_ratios": [1, 1, 1.4][: 3 if has_steps else 2]})
         boxes_exp = [(exp_tok[fs][0], exp_tok[fs][1], "--")] if fs < len(exp_tok) else []
-        _heat_row(axes[1], bad["tokens"], bad["token_rewards"], *windows[1], norm,
+        _heat_row(axes[1], bad["tokens"], bad_vals, *windows[1], norm,
                   f"perturbed: {bad.get('kind')} ({bad.get('id')}) · corrupted step {fs} outlined", [(s, e, "-")])
-        _heat_row(axes[0], expert["tokens"], expert["token_rewards"], *windows[0], norm,
+        _heat_row(axes[0], expert["tokens"], exp_vals, *windows[0], norm,
                   f"expert ({expert.get('id')}) · step {fs} dashed", boxes_exp)
         if has_steps:
             ax = axes[2]
@@ -303,42 +322,74 @@ def irl_trace_heatmap(traces: list[dict], out: Path, width: int = 40) -> list[Pa
             ax.legend(frameon=False, ncol=3, loc="lower left", bbox_to_anchor=(0, 1.0))
         fig.tight_layout(rect=(0, 0, 0.92, 1))
         cax = fig.add_axes((0.935, 0.55 if has_steps else 0.15, 0.015, 0.35 if has_steps else 0.7))
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), cax=cax, label="token reward")
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), cax=cax, label="token reward − expert median")
         return save(fig, out, "irl_trace")
 
 
-def irl_per_kind(diag: dict, out: Path) -> list[Path]:
-    """Grouped bars of the per-kind rate metrics (accuracies, AUROCs) the evaluator wrote.
+IRL_BARS = (("pairwise_accuracy", "pairwise acc."), ("token_auroc", "token AUROC"), ("localization", "localisation"))
 
-    Only metrics whose values all lie in [0, 1] are drawn: counts such as ``n`` would squash
-    the rates on a shared axis (they stay in the irl_diagnostics table).
-    """
-    per_kind = diag.get("per_kind") if isinstance(diag, dict) else None
-    if not isinstance(per_kind, dict) or not per_kind:
+
+def irl_per_kind(diag: dict, out: Path) -> list[Path]:
+    """Per perturbation kind (and all kinds), the diagnostics evaluate_irl writes under ``by_kind``, with their
+    CIs; the localisation bar carries ticks at its reward-free baselines (first step, uniform guess), the
+    levels it has to beat."""
+    by_kind = diag.get("by_kind") if isinstance(diag, dict) else None
+    if not isinstance(by_kind, dict) or not by_kind:
+        print("note: irl_diagnostics.json has no by_kind; skipping irl_per_kind")
         return []
-    values: dict[str, dict[str, float]] = {}
-    for kind, metrics in per_kind.items():
-        if isinstance(metrics, dict):
-            for name, raw in metrics.items():
-                entry = metric_entry(raw) if not isinstance(raw, bool) else None
-                if entry is not None:
-                    values.setdefault(name, {})[kind] = entry["value"]
-    names = [m for m, v in values.items() if all(0.0 <= x <= 1.0 for x in v.values())]
-    kinds = [k for k in per_kind if any(k in values[m] for m in names)]
-    if not kinds or not names:
-        print("note: irl_diagnostics.json per_kind has no rate metrics; skipping irl_per_kind")
-        return []
+    groups = [("all", diag)] + sorted((k, v) for k, v in by_kind.items() if isinstance(v, dict))
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.6))
-        width = 0.8 / len(names)
-        for j, m in enumerate(names):
-            ax.bar(np.arange(len(kinds)) + (j - (len(names) - 1) / 2) * width,
-                   [values[m].get(k, np.nan) for k in kinds], width, label=m)
-        ax.set_xticks(range(len(kinds)))
-        ax.set_xticklabels(kinds, rotation=20, ha="right")
+        width = 0.8 / len(IRL_BARS)
+        for j, (key, name) in enumerate(IRL_BARS):
+            xs = np.arange(len(groups)) + (j - (len(IRL_BARS) - 1) / 2) * width
+            entries = [metric_entry(d.get(key)) for _, d in groups]
+            vals = [e["value"] if e else np.nan for e in entries]
+            err = np.array([[e["value"] - e["lo"], e["hi"] - e["value"]] if e and e["lo"] is not None else [0, 0]
+                            for e in entries]).T
+            ax.bar(xs, vals, width, yerr=err, capsize=2, label=name, color=f"C{j}")
+            if key == "localization":
+                for base, style in (("first_step", "k_"), ("uniform", "k."), ):
+                    ys = [metric_entry(((d.get(key) or {}).get("baselines") or {}).get(base)) for _, d in groups]
+                    ax.plot(xs, [e["value"] if e else np.nan for e in ys], style, markersize=9,
+                            label=f"localisation baseline: {base.replace('_', ' ')}")
+        ax.axhline(0.5, color="0.6", linewidth=0.6, linestyle=":")  # chance for the pairwise and AUROC bars
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([k for k, _ in groups], rotation=20, ha="right")
         ax.set_ylim(0, 1.05)
-        ax.set_ylabel("value")
+        ax.set_ylabel("value (95% CI over problems)")
         ax.set_title("Reward-model diagnostics per perturbation kind")
         ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, the bars
         fig.tight_layout()
         return save(fig, out, "irl_per_kind")
+
+
+def rerank_gain(methods: list[tuple[str, list[dict]]], out: Path) -> list[Path]:
+    """success@1 - random@1 per selector and method: what reranking N samples by the reward adds over picking
+    one at random, with a paired bootstrap CI over problems (both terms on the same problems and samples)."""
+    gains = [(label, gain_over_random(rows)) for label, rows in methods]
+    gains = [(label, g) for label, g in gains if g]
+    if not gains:
+        print("note: no eval_results.jsonl has reward-model scores; skipping rerank_gain")
+        return []
+    selectors = list(dict.fromkeys(s for _, g in gains for s in g))
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.6))
+        width = 0.8 / len(gains)
+        for i, (label, g) in enumerate(gains):
+            xs = np.arange(len(selectors)) + (i - (len(gains) - 1) / 2) * width
+            vals = np.array([g[s]["value"] if s in g else np.nan for s in selectors])
+            lo = np.array([g[s]["ci"][0] if s in g else np.nan for s in selectors])
+            hi = np.array([g[s]["ci"][1] if s in g else np.nan for s in selectors])
+            n = next(iter(g.values()))["N"]
+            ax.bar(xs, vals, width, yerr=np.nan_to_num([vals - lo, hi - vals]), capsize=2, color=f"C{i}",
+                   label=f"{label} (N={n})")
+        ax.axhline(0, color="k", linewidth=0.8)
+        ax.set_xticks(range(len(selectors)))
+        ax.set_xticklabels(selectors)
+        ax.set_ylabel("success@1 − random@1")
+        ax.set_title("Gain of reward reranking over a random pick (paired 95% CI over problems)")
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        return save(fig, out, "rerank_gain")

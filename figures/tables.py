@@ -251,35 +251,30 @@ def summary_table(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
                         "Greedy accuracy, majority voting and reward-weighted voting.")
 
 
-def _flat_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
-    """Dotted-name -> number for whatever nesting the diagnostics happen to have."""
-    out: dict[str, float] = {}
-    if isinstance(obj, bool):
-        return out
-    if isinstance(obj, (int, float)) and math.isfinite(float(obj)):
-        out[prefix] = float(obj)
-    elif isinstance(obj, dict):
-        if "value" in obj and metric_entry(obj) is not None:
-            out[prefix] = metric_entry(obj)["value"]
-        else:
-            for key, val in obj.items():
-                out.update(_flat_numbers(val, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
 def irl_table(diag: dict, out: Path) -> list[Path]:
-    """Reward-model diagnostics as ``metric | value`` rows (everything numeric that is present)."""
-    flat = _flat_numbers(diag)
-    if not flat:
-        print("note: irl_diagnostics.json holds no numbers; skipping irl table")
+    """The reward-model diagnostics with their CIs, one row per perturbation kind (and all kinds): pairwise
+    accuracy, token AUROC, localisation and its three reward-free baselines; then pairwise accuracy per
+    selector. Config keys, counts of traces and timings stay in irl_diagnostics.json."""
+    by_kind = diag.get("by_kind") if isinstance(diag, dict) else None
+    if not isinstance(by_kind, dict):
+        print("note: irl_diagnostics.json has no by_kind; skipping irl table")
         return []
-    def show(v: float) -> str:
-        return str(int(v)) if v.is_integer() and abs(v) > 1 else f"{v:.3f}"  # counts stay counts
-
-    md = ["| Metric | Value |", "|---|---:|"] + [f"| {k} | {show(v)} |" for k, v in flat.items()]
-    (out / "irl_diagnostics.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    tex = [r"\begin{tabular}{lr}", r"\toprule", r"Metric & Value \\", r"\midrule"]
-    tex += [rf"{_tex_escape(k)} & {show(v)} \\" for k, v in flat.items()]
-    tex += [r"\bottomrule", r"\end{tabular}"]
-    (out / "irl_diagnostics.tex").write_text("\n".join(tex) + "\n", encoding="utf-8")
-    return [out / "irl_diagnostics.md", out / "irl_diagnostics.tex"]
+    header = ["Kind", "n", "pairwise acc.", "token AUROC", "localisation", "first step", "last step", "uniform"]
+    row_names, rows = [], []
+    for kind, d in [("all", diag)] + sorted(by_kind.items()):
+        loc = d.get("localization") or {}
+        base = loc.get("baselines") or {}
+        row_names.append([kind, str(d.get("n_perturbed", ""))])
+        rows.append([metric_entry(d.get("pairwise_accuracy")), metric_entry(d.get("token_auroc")), metric_entry(loc)]
+                    + [metric_entry(base.get(b)) for b in ("first_step", "last_step", "uniform")])
+    written = _write_table(out, "irl_diagnostics", header, rows, row_names,
+                           "Reward-model diagnostics per perturbation kind, 95% CIs over problems in brackets. "
+                           "Localisation: the lowest-reward step is the first corrupted one; beside it the hit "
+                           "rates of always naming the first step, the last step, or a uniform guess.")
+    by_selector = diag.get("pairwise_accuracy_by_selector") or {}
+    if by_selector:
+        written += _write_table(out, "irl_selectors", ["Selector", "pairwise acc."],
+                                [[metric_entry(v)] for v in by_selector.values()], [[s] for s in by_selector],
+                                "Expert trace scored above its perturbed copy, by sequence score (selector), 95% CIs "
+                                "over problems.")
+    return written

@@ -147,3 +147,20 @@ def test_reward_model_folder_on_the_command_line_is_the_scored_model(eval_artifa
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "reward_model_path: " + str(eval_artifacts["rm"]) in done.stdout
+
+
+def test_headline_table_is_short_and_printed_by_evaluate_py(evaluated, eval_artifacts, repo_root, tmp_path):
+    from reasoning_irl.evaluation.outputs import headline_table
+
+    metrics = json.loads((evaluated / "eval_summary.json").read_text())["metrics"]
+    rows = [line.split(" | ")[0].lstrip("| ") for line in headline_table(metrics).splitlines()[2:]]
+    assert rows[:6] == ["greedy_accuracy", "pass@1", "pass@4", "maj@4", "random@1\\|4", "oracle@4"]
+    assert sorted(rows[6:]) == sorted(f"success@1\\|4/{s}" for s in SELECTORS)
+    done = subprocess.run([sys.executable, str(repo_root / "evaluate.py"), f"artifacts_dir={eval_artifacts['root']}",
+                           f"output_dir={tmp_path}", f"policy={eval_artifacts['adapter']}",
+                           f"reward_model={eval_artifacts['rm']}", "num_problems=2", *SMALL],
+                          cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    tail = done.stdout[done.stdout.index("done: "):]
+    assert "| metric | value | 95% CI | n |" in tail and "| success@1\\|4/sum |" in tail
+    assert "| weighted_vote/sum |" not in tail and str(tmp_path / "eval_table.md") in tail

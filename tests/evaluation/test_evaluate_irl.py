@@ -22,6 +22,9 @@ def _check_outputs(out, n_problems):
     assert math.isfinite(result["pairwise_accuracy"]["value"]) and 0 <= result["pairwise_accuracy"]["value"] <= 1
     assert 0 <= result["localization"]["value"] <= 1 and 0 < result["localization"]["chance"] <= 1
     assert 0 <= result["token_auroc"]["value"] <= 1
+    base = result["localization"]["baselines"]
+    assert set(base) == {"first_step", "last_step", "uniform"} and base["uniform"]["value"] == result["localization"]["chance"]
+    assert all(b["ci"][0] <= b["value"] <= b["ci"][1] for b in base.values())
     assert set(result["by_kind"]) <= {"flip_operator", "shift_answer", "swap_answer", "corrupt_numbers"}
     traces = [json.loads(line) for line in (out / "irl_traces.jsonl").read_text().splitlines()]
     assert len(traces) == result["n_traces"] == n_problems + result["n_perturbed"]
@@ -29,21 +32,25 @@ def _check_outputs(out, n_problems):
         assert TRACE_KEYS <= set(t)
         assert len(t["tokens"]) == len(t["token_rewards"]) == len(t["token_spans"])
         assert len(t["step_rewards"]) == len(t["steps"])
-    assert "| kind | n | pairwise acc." in (out / "irl_diagnostics.md").read_text()
+    table = (out / "irl_diagnostics.md").read_text()
+    assert "| kind | n | pairwise acc." in table and "| first step | 95% CI | last step |" in table
     return result, traces
 
 
-def test_synthetic(eval_artifacts, tmp_path):
+def test_synthetic(eval_artifacts, tmp_path, capfd):
     cfg = compose_eval("evaluate_irl", eval_artifacts, tmp_path, f"reward_model_path={eval_artifacts['rm']}",
-                       "dataset.num_test=8", "num_problems=6")
+                       "dataset.num_test=8", "num_problems=6", "progress=false")
     run_evaluate_irl(cfg)
+    assert "reward scoring" not in capfd.readouterr().err
     result, traces = _check_outputs(tmp_path, 6)
     experts = [t for t in traces if t["kind"] == "expert"]
     assert all(t["first_step"] is None for t in experts) and len(experts) == 6
     # seeded: the same perturbations and rewards a second time
     again = tmp_path / "again"
     run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, again, f"reward_model_path={eval_artifacts['rm']}",
-                                  "dataset.num_test=8", "num_problems=6"))
+                                  "dataset.num_test=8", "num_problems=6", "progress=true"))
+    bars = capfd.readouterr().err
+    assert "reward scoring" in bars and "step rewards" in bars and "diagnostics per kind" in bars
     assert json.loads((again / "irl_diagnostics.json").read_text())["pairwise_accuracy"] == result["pairwise_accuracy"]
 
 

@@ -109,6 +109,30 @@ def test_maj_at_k_hand_cases():
         maj_at_k(["a"], [True], 2)
 
 
+def test_votes_group_answers_as_the_grader_does():
+    from reasoning_irl.rewards.correctness import answer_key, is_correct
+
+    # Every spelling below is graded correct against gold 18 (resp. 1/2); the vote must count them as one answer.
+    eighteen = ["18 dollars", "18", "$18.00", r"\frac{36}{2}"]
+    half = [r"\frac{1}{2}", "0.5", "1/2"]
+    assert all(is_correct(a, "18") for a in eighteen) and all(is_correct(a, "0.5") for a in half)
+    assert {answer_key(a) for a in eighteen} == {"18"} and {answer_key(a) for a in half} == {"1/2"}
+    # Three spellings of the right answer outvote two copies of a wrong one; split by their text they would lose.
+    answers = ["7", "18 dollars", "7", "18", "$18"]
+    correct = [False, True, False, True, True]
+    assert maj_at_k(answers, correct, 5) == 1.0
+    assert maj_at_k(["0.3", r"\frac{1}{2}", "0.3", "0.5", "1/2"], [False, True, False, True, True], 5) == 1.0
+    assert weighted_vote(["7", "18 dollars", "18"], [1.0, 0.8, 0.8], [False, True, True]) == 1.0
+    # Other math by its sympy form, unread text by the grader's string fallback.
+    assert answer_key("x^2+1") == answer_key("1+x^2") != answer_key("x^2+2")
+    assert answer_key("Blue") == answer_key(" blue ") == "text:blue" and answer_key(None) is None
+    # Multiple choice: a letter and the option's text are the same vote.
+    options = {"A": "Aspirin", "B": "Heparin"}
+    assert answer_key("B", options) == answer_key("(B)", options) == answer_key("heparin", options) == "option:B"
+    assert maj_at_k(["A", "B", "Heparin"], [False, True, True], 3, options) == 1.0
+    assert maj_at_k(["A", "B", "Heparin"], [False, True, True], 3) == 0.0  # without options, three distinct texts
+
+
 def test_weighted_vote_hand_cases():
     # max score 2: a has e^0 = 1, b has 2 e^-1 = 0.736 -> a (wrong).
     assert weighted_vote(["a", "b", "b"], [2.0, 1.0, 1.0], [False, True, True]) == 0.0

@@ -201,6 +201,8 @@ class IRLEvalConfig:
     """Rows per reward-model forward."""
     dtype: str = "auto"
     """Reward model dtype: auto | float32 | bfloat16 | float16."""
+    progress: bool = True
+    """Show tqdm progress bars (reward scoring, per-trace diagnostics)."""
     output_dir: Optional[str] = None
     """Where irl_diagnostics.json/.md and irl_traces.jsonl are written; null = derived from the reward model
     (<output_root>/eval_irl/<reward model name>-<split>, see evaluation.output_dir)."""

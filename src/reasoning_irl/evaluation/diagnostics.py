@@ -9,13 +9,15 @@ for both, since the reward model saw it as part of each).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 __all__ = [
     "auroc",
+    "cluster_bootstrap_ci",
     "mann_whitney",
+    "localization_baselines",
     "localization_chance",
     "localization_hit",
     "pairwise_accuracy",
@@ -98,6 +100,44 @@ def localization_chance(n_steps: int) -> float:
     if n_steps < 1:
         raise ValueError(f"need at least one step, got {n_steps}")
     return 1.0 / n_steps
+
+
+def localization_baselines(first_step: int, n_steps: int) -> dict[str, float]:
+    """Hits of three guesses that ignore the rewards: always the first step, always the last, uniform.
+
+    Perturbations tend to hit early steps, so "always the first step" can beat 1/n_steps by far; a
+    localisation score only means something above the best of these.
+    """
+    if not 0 <= first_step < n_steps:
+        raise ValueError(f"first_step {first_step} out of range for {n_steps} steps")
+    return {"first_step": float(first_step == 0), "last_step": float(first_step == n_steps - 1),
+            "uniform": localization_chance(n_steps)}
+
+
+def cluster_bootstrap_ci(values: Sequence[float], groups: Sequence[Any], seed: int, n_resamples: int = 1000,
+                         alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile CI of the mean of ``values`` resampling whole groups (problems) with replacement.
+
+    Several traces of one problem share its difficulty, so resampling traces as if independent
+    gives too narrow an interval. Each resample is the pooled mean of the drawn problems' values,
+    the statistic the point estimate uses. The same seed and groups draw the same problems, so two
+    metrics over the same traces are resampled in a paired way. NaN values are dropped first.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size != len(groups):
+        raise ValueError(f"{v.size} values but {len(groups)} group labels")
+    keep = ~np.isnan(v)
+    if not keep.any():
+        return (math.nan, math.nan)
+    _, g = np.unique(np.asarray([str(x) for x in groups], dtype=object)[keep], return_inverse=True)
+    sums = np.bincount(g, weights=v[keep])
+    counts = np.bincount(g).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, sums.size, size=(n_resamples, sums.size))
+    weight = np.stack([np.bincount(row, minlength=sums.size) for row in draws]).astype(np.float64)
+    means = (weight @ sums) / (weight @ counts)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return (float(lo), float(hi))
 
 
 def token_auroc_corrupted(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -24,16 +23,12 @@ __all__ = [
     "bootstrap_ci",
     "maj_at_k",
     "metric_order",
-    "normalize_answer",
     "pass_at_k",
     "random_at_k",
     "success_at_k",
     "summarize",
     "weighted_vote",
 ]
-
-_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)")
-
 
 def _check_k(n: int, k: int) -> None:
     if k < 0 or k > n:
@@ -64,27 +59,22 @@ def random_at_k(n: int, c: int, k: int) -> float:
     return pass_at_k(n, c, k)
 
 
-def normalize_answer(answer: str) -> str:
-    """Light canonical form for voting: collapse whitespace, drop a trailing period, lower-case;
-    plain numbers (optionally with thousands commas or a leading $) become an exact rational so
-    "1,000", "1000.0" and "$1000" vote together."""
-    text = " ".join(answer.split()).rstrip(".").lower()
-    bare = text.replace(",", "").lstrip("$")
-    if _NUMBER.fullmatch(bare):
-        value = Fraction(bare)
-        return str(value.numerator) if value.denominator == 1 else str(value)
-    return text
+def _vote(answers: Sequence[str | None], correct: Sequence[bool], weights: Sequence[float],
+          options: Any = None) -> float:
+    """Correctness of the answer with the largest total weight; ties go to the answer that occurs first.
 
+    Answers are grouped by the grader's canonical form (:func:`reasoning_irl.rewards.correctness.answer_key`),
+    so "18 dollars" and "18", or "\\frac{1}{2}" and "0.5", vote together as the grader counts them alike.
+    Equal answers share correctness, so the first occurrence's label is used.
+    """
+    from reasoning_irl.rewards.correctness import answer_key
 
-def _vote(answers: Sequence[str | None], correct: Sequence[bool], weights: Sequence[float]) -> float:
-    """Correctness of the answer with the largest total weight; ties go to the answer that
-    occurs first. Equal answers share correctness, so the first occurrence's label is used."""
     totals: dict[str, float] = {}
     first: dict[str, int] = {}
     for i, (a, w) in enumerate(zip(answers, weights)):
-        if a is None:
+        key = answer_key(a, options)
+        if key is None:
             continue
-        key = normalize_answer(a)
         if key not in totals:
             totals[key], first[key] = 0.0, i
         totals[key] += w
@@ -95,20 +85,22 @@ def _vote(answers: Sequence[str | None], correct: Sequence[bool], weights: Seque
     return 1.0 if correct[first[winner]] else 0.0
 
 
-def maj_at_k(answers: list[str | None], correct: list[bool], k: int) -> float:
-    """Majority vote over the first k samples: the most frequent non-None normalised answer
-    (ties -> earliest first occurrence) is correct or not; all-None -> 0.0."""
+def maj_at_k(answers: list[str | None], correct: list[bool], k: int, options: Any = None) -> float:
+    """Majority vote over the first k samples: the most frequent non-None answer by the grader's canonical
+    form (``options``: the problem's multiple-choice options, if any; ties -> earliest first occurrence) is
+    correct or not; all-None -> 0.0."""
     _check_k(len(answers), k)
-    return _vote(answers[:k], correct[:k], [1.0] * k)
+    return _vote(answers[:k], correct[:k], [1.0] * k, options)
 
 
-def weighted_vote(answers: list[str | None], scores: list[float], correct: list[bool]) -> float:
+def weighted_vote(answers: list[str | None], scores: list[float], correct: list[bool], options: Any = None) -> float:
     """Reward-weighted majority vote over all samples.
 
     An answer's weight is sum over its samples of exp(score - max score), i.e. unnormalised
     softmax mass, so weights are positive whatever the reward's scale or sign and the max-shift
     keeps exp() from overflowing. NaN scores count as -inf (weight 0); if no sample with an
     answer has a finite score this falls back to a plain majority vote. Ties -> earliest answer.
+    Answers are grouped as in :func:`maj_at_k`.
     """
     s = np.array(scores, dtype=np.float64).reshape(-1)
     s[np.isnan(s)] = -np.inf
@@ -120,7 +112,7 @@ def weighted_vote(answers: list[str | None], scores: list[float], correct: list[
         weights = np.where(voting, 1.0, 0.0) if top == -np.inf else np.where(s == np.inf, 1.0, 0.0)
     else:
         weights = np.exp(s - top)
-    return _vote(answers, correct, weights.tolist())
+    return _vote(answers, correct, weights.tolist(), options)
 
 
 def success_at_k(scores: list[float], correct: list[bool], k: int) -> float:
@@ -167,7 +159,8 @@ def bootstrap_ci(
 class ProblemSamples:
     """N sampled solutions of one problem: extracted answers, their correctness, optional
     greedy-decode correctness, per-sample sequence scores keyed by selector name, and per-sample habit flags
-    keyed by habit name (synthetic task only)."""
+    keyed by habit name (synthetic task only). ``options``: the multiple-choice options, which the votes
+    need to tell which option an answer names."""
 
     problem_id: str
     answers: list[str | None]
@@ -175,6 +168,7 @@ class ProblemSamples:
     greedy_correct: bool | None = None
     scores: dict[str, list[float]] = field(default_factory=dict)
     habits: dict[str, list[bool]] = field(default_factory=dict)
+    options: Any = None
 
     def __post_init__(self) -> None:
         if len(self.answers) != len(self.correct):
@@ -195,7 +189,7 @@ class ProblemSamples:
         return ProblemSamples(
             self.problem_id, self.answers[:n], self.correct[:n], self.greedy_correct,
             {name: list(s[:n]) for name, s in self.scores.items()},
-            {name: list(h[:n]) for name, h in self.habits.items()},
+            {name: list(h[:n]) for name, h in self.habits.items()}, self.options,
         )
 
 
@@ -233,13 +227,13 @@ METRICS.add("greedy", Metric(
     lambda p, k, item: math.nan if p.greedy_correct is None else float(p.greedy_correct),  # k is ignored
     "greedy_accuracy", needs_samples=False, covers=lambda p: p.greedy_correct is not None))
 METRICS.add("pass@k", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), k), "pass@{k}"))
-METRICS.add("maj@k", Metric(lambda p, k, item: maj_at_k(p.answers, p.correct, k), "maj@{k}"))
+METRICS.add("maj@k", Metric(lambda p, k, item: maj_at_k(p.answers, p.correct, k, p.options), "maj@{k}"))
 METRICS.add("random@k", Metric(lambda p, k, item: random_at_k(p.n, sum(map(bool, p.correct)), k), "random@{k}|{n}"))
 METRICS.add("oracle@N", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), p.n), "oracle@{n}"))
 METRICS.add("habit", Metric(lambda p, k, item: sum(p.habits[item]) / p.n, "habit/{item}", over="habits"))
 METRICS.add("success@k", Metric(lambda p, k, item: success_at_k(p.scores[item], p.correct, k), "success@{k}|{n}/{item}",
                                 over="selectors"))
-METRICS.add("weighted_vote", Metric(lambda p, k, item: weighted_vote(p.answers, p.scores[item], p.correct),
+METRICS.add("weighted_vote", Metric(lambda p, k, item: weighted_vote(p.answers, p.scores[item], p.correct, p.options),
                                     "weighted_vote/{item}", over="selectors"))
 
 

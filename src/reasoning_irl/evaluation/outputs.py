@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from pathlib import Path
 from typing import Any, Optional
 
 from reasoning_irl.evaluation.metrics import metric_order
@@ -41,3 +44,31 @@ def metrics_table(metrics: dict[str, dict], title: str = "") -> str:
         rows.append([name, fmt(m.get("value")), f"[{fmt(lo)}, {fmt(hi)}]", m.get("n", "")])
     lines = [f"# {title}", ""] if title else []
     return "\n".join(lines + markdown_table(["metric", "value", "95% CI", "n"], rows)) + "\n"
+
+
+def _headline_keys(metrics: dict[str, dict]) -> list[str]:
+    """Greedy, pass@1, the largest k of pass/maj, and per selector success@1 beside random@1 and the oracle."""
+    def largest(prefix: str) -> list[str]:
+        ks = [int(m[len(prefix):]) for m in metrics if re.fullmatch(re.escape(prefix) + r"\d+", m)]
+        return [f"{prefix}{max(ks)}"] if ks else []
+
+    keys = ["greedy_accuracy", "pass@1", *largest("pass@"), *largest("maj@")]
+    keys += sorted((m for m in metrics if m.startswith("random@1|") or m.startswith("oracle@")), key=metric_order)
+    keys += sorted((m for m in metrics if m.startswith("success@1|")), key=metric_order)
+    return list(dict.fromkeys(k for k in keys if k in metrics))
+
+
+def headline_table(metrics: dict[str, dict], title: str = "") -> str:
+    """The few rows a reader looks at first (see :func:`_headline_keys`); every metric when none of them is
+    present (e.g. the search comparison), since those summaries are short already."""
+    keys = _headline_keys(metrics) or list(metrics)
+    return metrics_table({k: metrics[k] for k in keys}, title)
+
+
+def print_headline(out: Path) -> None:
+    """Print the headline table of the summary in ``out``: the end of a long run should show its result, not
+    only where it was written."""
+    summary = json.loads((Path(out) / SUMMARY_FILE).read_text())
+    title = (f"{summary.get('n_problems')} problems x {summary.get('n_samples')} samples "
+             f"(all metrics: {Path(out) / TABLE_FILE})")
+    print(headline_table(summary.get("metrics") or {}, title), end="")

@@ -4,7 +4,7 @@ model, and write ``eval_results.jsonl``, ``eval_summary.json`` and ``eval_table.
 One row of ``eval_results.jsonl`` per completion::
 
     problem_id, sample_index (-1 = greedy), greedy, gold, completion, completion_ids, tokens,
-    extracted_answer, correct, rewards {every registered verifiable reward},
+    question, extracted_answer, correct, rewards {every registered verifiable reward},
     and with a reward model: token_rewards, answer_span ([start, end) token indices or null),
     scores {selector: value}
 
@@ -33,6 +33,12 @@ from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
 log = logging.getLogger(__name__)
 
 
+def question_text(record: dict) -> Optional[str]:
+    """The problem as the policy read it: the last user message of the prompt (for reports and browsers)."""
+    users = [m.get("content") for m in record.get("prompt") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return str(users[-1]) if users else None
+
+
 def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
     """Fill extracted_answer, correct, every verifiable reward and (on the synthetic task) the habits each row
     shows, in place."""
@@ -47,6 +53,7 @@ def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
     for i, row in enumerate(rows):
         pred = extract_answer(row["completion"])
         row["gold"] = golds[i]
+        row["question"] = question_text(records[row["problem_id"]])
         row["extracted_answer"] = pred
         row["correct"] = bool(pred is not None and is_correct(pred, golds[i], options[i]))
         row["rewards"] = {name: rewards[name][i] for name in names}
@@ -64,7 +71,7 @@ def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], pol
     prompts = [records[r["problem_id"]]["prompt"] for r in rows]
     rewards = score_policy_tokens(reward_model, reward_tokenizer, policy_tokenizer, prompts,
                                   [r["completion_ids"] for r in rows], temperature=typed.reward_temperature,
-                                  batch_size=typed.reward_batch_size)
+                                  batch_size=typed.reward_batch_size, progress=typed.progress)
     for row, r in zip(rows, rewards):
         span = answer_token_span(row["tokens"])
         row["token_rewards"] = r
@@ -72,8 +79,10 @@ def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], pol
         row["scores"] = score_all(r, span, typed.gamma, names=typed.selectors)
 
 
-def problems_of(rows: list[dict], with_scores: bool, selectors: list[str]) -> list:
-    """One ProblemSamples per problem (samples in sample_index order; the greedy row sets greedy_correct)."""
+def problems_of(rows: list[dict], with_scores: bool, selectors: list[str],
+                options: Optional[dict[str, Any]] = None) -> list:
+    """One ProblemSamples per problem (samples in sample_index order; the greedy row sets greedy_correct).
+    ``options``: problem id -> its multiple-choice options, so the votes read answers as the grader does."""
     from reasoning_irl.evaluation.metrics import ProblemSamples
 
     grouped: dict[str, list[dict]] = defaultdict(list)
@@ -88,7 +97,8 @@ def problems_of(rows: list[dict], with_scores: bool, selectors: list[str]) -> li
         habits = {h: [s[h] for s in shown] for h in shown[0]} if shown and len(shown) == len(samples) else {}
         problems.append(ProblemSamples(
             problem_id=pid, answers=[r["extracted_answer"] for r in samples], correct=[r["correct"] for r in samples],
-            greedy_correct=greedy[0]["correct"] if greedy else None, scores=scores, habits=habits))
+            greedy_correct=greedy[0]["correct"] if greedy else None, scores=scores, habits=habits,
+            options=(options or {}).get(pid)))
     return problems
 
 
@@ -195,7 +205,7 @@ def run_evaluate(cfg: Any) -> Path:
         score_rows_with_reward_model(rows, records, policy_tokenizer, reward_model, reward_tokenizer, typed)
     from reasoning_irl.evaluation.metrics import summarize
 
-    problems = problems_of(rows, with_rm, typed.selectors)
+    problems = problems_of(rows, with_rm, typed.selectors, {pid: r.get("options") for pid, r in records.items()})
     metrics = summarize(problems, typed.ks, typed.selectors if with_rm else [], typed.seed)
     out.mkdir(parents=True, exist_ok=True)
     n_samples = min((p.n for p in problems), default=0)

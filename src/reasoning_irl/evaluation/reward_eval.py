@@ -10,11 +10,16 @@ Reported (overall and per perturbation kind):
   sequence score is the reward model's training score (``dense``: mean token reward, ``sparse``: last),
   and ``pairwise_accuracy_by_selector`` repeats it for every rerank selector;
 * ``token_auroc``: clean tokens (steps before the corrupted one) vs corrupted-step tokens, pooled;
-* ``localization``: the lowest-reward step is the first corrupted one (ties split), with its chance level;
+* ``localization``: the lowest-reward step is the first corrupted one (ties split), beside three reward-free
+  baselines (``baselines.first_step``, ``.last_step``, ``.uniform``; ``chance`` = the uniform one): perturbations
+  hit early steps more often, so "always the first step" is the bar to clear, not 1/steps;
 * optionally (``samples_from``) ``samples.auroc[selector]``: sequence scores of correct vs wrong samples.
 
+Every CI is a percentile bootstrap over problems (an expert and its perturbed copies move together).
+
 Files: ``irl_diagnostics.json``, ``irl_diagnostics.md``, ``irl_traces.jsonl`` (one row per trace:
-id, trace, kind, first_step, text, tokens, token_spans, token_rewards, steps, step_rewards, score, scores).
+id, trace, kind, first_step, text, tokens, token_spans, token_rewards, steps, step_rewards, score, scores; the
+expert row also question and gold).
 """
 
 from __future__ import annotations
@@ -52,42 +57,56 @@ def sequence_score(token_rewards: list[float], mode: str) -> float:
 
 def build_traces(records: list[dict], typed: IRLEvalConfig) -> list[dict]:
     """Expert trace + up to K perturbed copies per record (seeded per record id)."""
+    from reasoning_irl.evaluation.policy_eval import question_text
     from reasoning_irl.rewards import perturb
 
     traces = []
     for record in records:
         rng = random.Random(f"{typed.seed}|{record['id']}")
         traces.append({"id": record["id"], "trace": 0, "kind": "expert", "first_step": None,
-                       "text": record["target"], "steps": [list(s) for s in record["steps"]]})
+                       "text": record["target"], "steps": [list(s) for s in record["steps"]],
+                       "question": question_text(record), "gold": record.get("answer")})
         for k, p in enumerate(perturb(record["target"], list(typed.perturbations), rng, typed.perturbations_per_trace), 1):
             traces.append({"id": record["id"], "trace": k, "kind": p.kind, "first_step": p.first_step,
                            "text": p.text, "steps": reasoning_steps(p.text)})
     return traces
 
 
-def _entry(values: list[float], seed: int) -> dict:
-    from reasoning_irl.evaluation.metrics import bootstrap_ci
+def _entry(values: list[float], groups: list[str], seed: int) -> dict:
+    """Mean with a problem-level bootstrap CI (the traces of one problem are not independent)."""
+    from reasoning_irl.evaluation.diagnostics import cluster_bootstrap_ci
 
-    v = [x for x in values if x is not None and not math.isnan(x)]
-    lo, hi = bootstrap_ci(v, seed) if v else (math.nan, math.nan)
-    return {"value": sum(v) / len(v) if v else math.nan, "ci": [lo, hi], "n": len(v)}
+    v = [math.nan if x is None else float(x) for x in values]
+    finite = [x for x in v if not math.isnan(x)]
+    lo, hi = cluster_bootstrap_ci(v, groups, seed) if finite else (math.nan, math.nan)
+    return {"value": sum(finite) / len(finite) if finite else math.nan, "ci": [lo, hi], "n": len(finite),
+            "n_problems": len({g for g, x in zip(groups, v) if not math.isnan(x)})}
+
+
+def _pair_value(expert: float, perturbed: float) -> float:
+    return 1.0 if expert > perturbed else 0.5 if expert == perturbed else 0.0
 
 
 def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
-    """Pairwise accuracy, pooled token AUROC and localisation of scored traces (see the module doc)."""
-    from reasoning_irl.evaluation.diagnostics import auroc, localization_chance, localization_hit, token_auroc_corrupted
+    """Pairwise accuracy, pooled token AUROC and localisation of scored traces (see the module doc).
+
+    Localisation comes with three reward-free baselines (first step, last step, uniform guess) on the
+    same traces; every CI resamples problems with one seed, so the baselines and the score are paired.
+    """
+    from reasoning_irl.evaluation.diagnostics import (auroc, localization_baselines, localization_hit,
+                                                      token_auroc_corrupted)
 
     expert = {t["id"]: t for t in traces if t["kind"] == "expert"}
     perturbed = [t for t in traces if t["kind"] != "expert" and t["id"] in expert]
-    pair = [1.0 if expert[t["id"]]["score"] > t["score"] else 0.5 if expert[t["id"]]["score"] == t["score"] else 0.0
-            for t in perturbed]
-    out: dict[str, Any] = {"n_perturbed": len(perturbed), "pairwise_accuracy": _entry(pair, seed),
+    ids = [t["id"] for t in perturbed]
+    pair = [_pair_value(expert[t["id"]]["score"], t["score"]) for t in perturbed]
+    out: dict[str, Any] = {"n_perturbed": len(perturbed), "pairwise_accuracy": _entry(pair, ids, seed),
                            "pairwise_accuracy_by_selector": {}}
     for s in selectors:
-        vals = [1.0 if expert[t["id"]]["scores"][s] > t["scores"][s]
-                else 0.5 if expert[t["id"]]["scores"][s] == t["scores"][s] else 0.0 for t in perturbed]
-        out["pairwise_accuracy_by_selector"][s] = _entry(vals, seed)
-    clean, corrupted, hits, chance = [], [], [], []
+        vals = [_pair_value(expert[t["id"]]["scores"][s], t["scores"][s]) for t in perturbed]
+        out["pairwise_accuracy_by_selector"][s] = _entry(vals, ids, seed)
+    clean, corrupted, hits, located = [], [], [], []
+    guesses: dict[str, list[float]] = defaultdict(list)
     for t in perturbed:
         fs = t["first_step"]
         if fs is None or not 0 <= fs < len(t["steps"]):
@@ -96,9 +115,14 @@ def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
         corrupted += bad
         clean += good
         hits.append(localization_hit(t["step_rewards"], fs))
-        chance.append(localization_chance(len(t["steps"])))
+        located.append(t["id"])
+        for name, hit in localization_baselines(fs, len(t["steps"])).items():
+            guesses[name].append(hit)
     out["token_auroc"] = {"value": auroc(clean, corrupted), "n_clean": len(clean), "n_corrupted": len(corrupted)}
-    out["localization"] = {**_entry(hits, seed), "chance": sum(chance) / len(chance) if chance else math.nan}
+    baselines = {name: _entry(guesses[name], located, seed) for name in ("first_step", "last_step", "uniform")}
+    # "chance" is the uniform guess, kept under its old name for readers of earlier files.
+    out["localization"] = {**_entry(hits, located, seed), "baselines": baselines,
+                           "chance": baselines["uniform"]["value"]}
     return out
 
 
@@ -128,7 +152,8 @@ def _score_samples(rows: list[dict], records: dict[str, dict], model: Any, token
         raise ConfigError(f"samples_from: problems {missing[:3]} are not in this dataset split")
     encoded = [encode_text(tokenizer, r["completion"]) for r in todo]
     rewards = score_policy_tokens(model, tokenizer, tokenizer, [records[r["problem_id"]]["prompt"] for r in todo],
-                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size)
+                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size,
+                                  progress=typed.progress)
     for r, (_, pieces, _), rw in zip(todo, encoded, rewards):
         r["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
 
@@ -139,13 +164,21 @@ def _markdown(result: dict, title: str) -> str:
         return f"[{fmt(lo)}, {fmt(hi)}]"
 
     lines = [f"# {title}", "", f"Sequence score: {result['score']} token reward. "
-             f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces.", "",
-             "| kind | n | pairwise acc. | 95% CI | token AUROC | localisation | 95% CI | chance |",
-             "|---|---|---|---|---|---|---|---|"]
-    for kind, d in [("all", result), *sorted(result["by_kind"].items())]:
-        pa, loc = d["pairwise_accuracy"], d["localization"]
-        lines.append(f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} "
-                     f"| {fmt(loc['value'])} | {ci(loc)} | {fmt(loc['chance'])} |")
+             f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces. "
+             "95% CIs resample problems.", "",
+             "| kind | n | pairwise acc. | 95% CI | token AUROC |", "|---|---|---|---|---|"]
+    kinds = [("all", result), *sorted(result["by_kind"].items())]
+    for kind, d in kinds:
+        pa = d["pairwise_accuracy"]
+        lines.append(f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} |")
+    lines += ["", "First-error localisation (lowest-reward step = first corrupted step) against guesses that "
+              "ignore the rewards:", "",
+              "| kind | n | localisation | 95% CI | first step | 95% CI | last step | 95% CI | uniform | 95% CI |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, d in kinds:
+        loc = d["localization"]
+        cells = [loc] + [loc["baselines"][b] for b in ("first_step", "last_step", "uniform")]
+        lines.append(f"| {kind} | {loc['n']} | " + " | ".join(f"{fmt(c['value'])} | {ci(c)}" for c in cells) + " |")
     lines += ["", "| selector | pairwise acc. | 95% CI |" + (" samples AUROC (correct vs wrong) |" if result["samples"] else ""),
               "|---|---|---|" + ("---|" if result["samples"] else "")]
     for s, m in result["pairwise_accuracy_by_selector"].items():
@@ -178,8 +211,12 @@ def run_evaluate_irl(cfg: Any) -> Path:
     prompts = {r["id"]: r["prompt"] for r in records}
     encoded = [encode_text(tokenizer, t["text"]) for t in traces]
     rewards = score_policy_tokens(model, tokenizer, tokenizer, [prompts[t["id"]] for t in traces],
-                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size)
-    for t, (_, pieces, spans), rw in zip(traces, encoded, rewards):
+                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size,
+                                  progress=typed.progress)
+    from tqdm.auto import tqdm
+
+    for t, (_, pieces, spans), rw in tqdm(list(zip(traces, encoded, rewards)), desc="step rewards", unit="trace",
+                                          disable=not typed.progress):
         t["tokens"], t["token_spans"], t["token_rewards"] = pieces, [list(s) for s in spans], rw
         t["step_rewards"] = step_rewards(rw, spans, t["steps"]) if t["steps"] else []
         t["score"] = sequence_score(rw, model.mode)
@@ -193,7 +230,9 @@ def run_evaluate_irl(cfg: Any) -> Path:
         if t["kind"] != "expert":
             by_kind[t["kind"]].append(t)
     experts = [t for t in traces if t["kind"] == "expert"]
-    result["by_kind"] = {k: diagnostics(experts + ts, typed.selectors, typed.seed) for k, ts in sorted(by_kind.items())}
+    result["by_kind"] = {k: diagnostics(experts + ts, typed.selectors, typed.seed)
+                         for k, ts in tqdm(sorted(by_kind.items()), desc="diagnostics per kind", unit="kind",
+                                           disable=not typed.progress)}
     for d in result["by_kind"].values():
         d.pop("pairwise_accuracy_by_selector", None)
     result["samples"] = None

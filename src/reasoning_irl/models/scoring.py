@@ -179,20 +179,26 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
 
 @torch.inference_mode()
 def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, temperature: float = 1.0,
-               batch_size: int = 32, clip: Optional[float] = None, share_prompts: bool = True) -> list[list[float]]:
+               batch_size: int = 32, clip: Optional[float] = None, share_prompts: bool = True,
+               progress: bool = False) -> list[list[float]]:
     """Batched rewards of prepared rows, in input order; every forward holds at most ``batch_size`` rows.
 
     Rows that share a prompt (N samples of one problem) run it once when ``share_prompts`` and the model
     allows it; the others are scored as whole padded rows. Both give the loop's rewards up to float rounding.
+    ``progress``: a tqdm bar of rows scored (off by default: training calls this every step).
     """
+    from tqdm.auto import tqdm
+
     if temperature <= 0:
         raise ValueError(f"reward temperature must be > 0, got {temperature}")
     batch_size = max(1, batch_size)
     out: list[Optional[list[float]]] = [None] * len(rows)
+    bar = tqdm(total=len(rows), desc="reward scoring", unit="row", disable=not progress)
 
     def score(indices: list[int], logits: torch.Tensor, offsets: list[int]) -> None:
         for i, values in zip(indices, _rewards(logits, [rows[i] for i in indices], offsets, temperature, clip)):
             out[i] = values
+        bar.update(len(indices))
 
     groups: dict[tuple, list[int]] = {}
     if share_prompts and _can_share_prompts(reward_model):
@@ -210,6 +216,7 @@ def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, tempe
         if rest:
             _score_full(reward_model, rows, rest, pad_id, batch_size, score)
     finally:
+        bar.close()
         if was_training:
             reward_model.train()
     return out  # type: ignore[return-value]
@@ -218,14 +225,15 @@ def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, tempe
 def score_policy_tokens(reward_model: Any, reward_tokenizer: Any, policy_tokenizer: Any,
                         prompts: Sequence[list[dict]], completion_ids: Sequence[Sequence[int]],
                         temperature: float = 1.0, batch_size: int = 32, clip: Optional[float] = None,
-                        share_prompts: bool = True) -> list[list[float]]:
+                        share_prompts: bool = True, progress: bool = False) -> list[list[float]]:
     """``rewards[i][t]`` = reward of policy token ``t`` of completion ``i`` (``len == len(completion_ids[i])``).
 
     ``completion_ids`` hold real tokens only (no padding); an end token the policy generated is kept
     and scored like in training.
     """
     rows = build_rows(reward_tokenizer, policy_tokenizer, prompts, completion_ids)
-    return score_rows(reward_model, rows, padding_id(reward_tokenizer), temperature, batch_size, clip, share_prompts)
+    return score_rows(reward_model, rows, padding_id(reward_tokenizer), temperature, batch_size, clip, share_prompts,
+                      progress)
 
 
 @torch.inference_mode()

@@ -76,6 +76,7 @@ _WRAPPERS = (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 # Inputs sympy may spend unbounded time or memory on; refused before math-verify sees them.
 _DANGEROUS = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\d+\s*\^|\^\s*\{?\s*[-+]?\d{5,}|\d{6,}\s*!")
 _LETTER = re.compile(r"\(([A-Za-z])\)|([A-Za-z])(?![A-Za-z0-9])")
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # two letters not part of a LaTeX command
 _CHOICE_PREFIX = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?\s*[:\-]?\s*", re.I)
 
 
@@ -183,9 +184,13 @@ def _latex(text: str) -> str:
     return text if any(mark in text for mark in ("$", "\\(", "\\[")) else f"${text}$"
 
 
+def _refused(text: str) -> bool:
+    return len(text) > MAX_SYMBOLIC_CHARS or bool(_DANGEROUS.search(text))
+
+
 def _symbolic_equal(pred: str, gold: str) -> bool:
     """math-verify with LaTeX extraction only (no eval); False on refusal, error or timeout."""
-    if any(len(t) > MAX_SYMBOLIC_CHARS or _DANGEROUS.search(t) for t in (pred, gold)):
+    if _refused(pred) or _refused(gold):
         return False
     config = [LatexExtractionConfig()]
     try:
@@ -199,6 +204,20 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
         return False
     except Exception:  # a reward must never crash training on odd model text
         return False
+
+
+def _symbolic_form(text: str) -> Any:
+    """The sympy object math-verify reads from ``text`` (LaTeX extraction only, no eval), else None."""
+    if _refused(text):
+        return None
+    try:
+        with _deadline(MATH_VERIFY_TIMEOUT_S):
+            parsed = parse(_latex(text), [LatexExtractionConfig()], fallback_mode="no_fallback", parsing_timeout=None)
+    except _Deadline:
+        return None
+    except Exception:  # odd model text must not crash an evaluation
+        return None
+    return parsed[0] if parsed else None
 
 
 def _compact(text: str) -> str:
@@ -291,6 +310,44 @@ def is_correct_choice(pred: str, gold_letter: str, options: Any) -> bool:
         return False
     named = _option_named_by_text(str(pred), opts) or _option_named_by_letter(str(pred), opts)
     return named == gold
+
+
+def _number_key(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def answer_key(pred: str | None, options: Any = None) -> str | None:
+    """The grader's canonical form of an answer, for grouping answers that the grader treats alike.
+
+    Numbers by exact value, whatever their spelling (``18``, ``18 dollars``, ``$18.0``, ``\\frac{36}{2}``
+    all give ``"18"``; ``0.5``, ``1/2`` and ``\\frac{1}{2}`` give ``"1/2"``); other math by math-verify's
+    sympy form (``expr:...``), so ``1+x^2`` and ``x^2+1`` agree; words and what neither reads, by the
+    grader's string fallback (``text:...``). With ``options`` (multiple choice), the option a prediction names
+    (``option:C``, by letter or text), else its text. ``None`` for ``None``. Two answers with one key are
+    graded alike against a numeric gold; elsewhere the key is as close as the grader's own rules allow.
+    """
+    if pred is None:
+        return None
+    text = str(pred).strip()
+    if normalize_options(options):
+        opts = normalize_options(options)
+        if len(text) > MAX_CHOICE_CHARS:
+            return "text:" + text  # is_correct_choice refuses these unread, so they vote on their own
+        named = _option_named_by_text(text, opts) or _option_named_by_letter(text, opts)
+        return f"option:{named}" if named else "text:" + _plain(text)
+    number = parse_number(text)
+    if number is not None:
+        return _number_key(number)
+    # A word is text to the grader in effect: math-verify reads "Blue" as B*l*u*e, which would split it from
+    # "blue" although the string fallback calls them equal.
+    form = _symbolic_form(text) if text and not _WORD.search(text) else None
+    if isinstance(form, sympy.Basic):
+        if form.is_Rational:
+            return _number_key(Fraction(int(form.p), int(form.q)))
+        if form.is_Float:
+            return _number_key(Fraction(Decimal(str(form))))
+        return "expr:" + str(form)
+    return "text:" + _compact(text)
 
 
 def is_correct(pred: str | None, gold: Any, options: Any = None) -> bool:
