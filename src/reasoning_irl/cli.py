@@ -39,11 +39,14 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     is_multirun = "-m" in argv or "--multirun" in argv
     if is_multirun:
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(argv))
+    asks_plan = any(arg.partition("=")[0] == "plan" and arg.partition("=")[2].lower() != "false" for arg in argv)
+    if is_multirun and asks_plan:
+        fail("plan=true sizes one job: drop -m/--multirun and the swept values")  # the jobs would train
     if any(arg.split("=", 1)[0] in _HYDRA_ONLY for arg in argv):
         return
     try:
         cfg = compose(config_name, [arg for arg in argv if "=" in arg and not arg.startswith("-")])
-        if config_name in RUN_SCHEMAS and not is_multirun and cfg.get("plan"):
+        if config_name in RUN_SCHEMAS and cfg.get("plan"):
             print_plan(config_name, cfg)
         if config_name in RUN_SCHEMAS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
             check_job(config_name, cfg)

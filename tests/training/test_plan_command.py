@@ -34,7 +34,8 @@ def no_network(monkeypatch):
 
 
 def plan_of(name: str, schema: type, *overrides: str):
-    typed = validate({k: v for k, v in to_dict(compose(name, list(overrides))).items() if k != "hydra"}, schema, "config")
+    resolved = to_dict(compose(name, list(overrides)))
+    typed = validate({k: v for k, v in resolved.items() if k != "hydra"}, schema, "config")
     return typed, estimate(typed, name, typed.plan_gpu_gb)
 
 
@@ -45,7 +46,8 @@ def line(est, term: str, held: str = "always"):
 def test_plan_on_a_paper_preset_prints_the_table_and_writes_nothing(tmp_path, monkeypatch, capsys, no_network):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as done:
-        check_overrides("airl", ["experiment=gsm8k_qwen2.5-3b_airl", "plan=true", f"output_root={tmp_path / 'runs'}"])
+        check_overrides("airl", ["experiment=gsm8k_qwen2.5-3b_airl", "plan=true",
+                                 f"output_root={tmp_path / 'runs'}"])
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "plan: airl, gsm8k_qwen2.5-3b_airl-s0, one GPU of 80 GiB" in out
@@ -62,6 +64,12 @@ def test_a_model_the_plan_cannot_size_is_one_line_and_exit_2(tmp_path, monkeypat
         check_overrides("grpo", ["experiment=gsm8k_qwen2.5-3b_grpo", "plan=true", "model.name_or_path=org/Nope-9B"])
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.count("\n") == 1 and "no architecture for 'org/Nope-9B'" in err
+
+
+def test_plan_refuses_a_multirun(capsys):
+    with pytest.raises(SystemExit) as done:
+        check_overrides("grpo", ["-m", "experiment=gsm8k_qwen2.5-3b_grpo", "plan=true", "seed=0,1"])
+    assert done.value.code == 2 and "plan=true sizes one job" in capsys.readouterr().err
 
 
 def test_the_terms_follow_the_config():

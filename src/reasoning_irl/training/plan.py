@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.models.config import ModelConfig
@@ -100,7 +100,8 @@ def model_lines(size: ModelSize, cfg: ModelConfig, tokens: int, scored: int, pha
     stack, vocab = activation_values(size, cfg.gradient_checkpointing)
     values = {"weights": (weights, "always"), "adapters + head (float32)": (adapters, "always"),
               "optimizer (AdamW, 2 states)": (2 * train_bytes, "always"), "gradients": (train_bytes, phase),
-              "activations": (tokens * stack * dtype_bytes, phase), "logits": (scored * vocab * (dtype_bytes + 4), phase)}
+              "activations": (tokens * stack * dtype_bytes, phase),
+              "logits": (scored * vocab * (dtype_bytes + 4), phase)}
     return [Line(term, held=held, **{column: value}) for term, (value, held) in values.items()]
 
 
@@ -196,14 +197,13 @@ def report(typed: Any, method: str, est: Estimate) -> str:
     fits = "fits" if share <= 1 else "does not fit"
     out.append(f"verdict: {fits}: about {peak / GIB:.1f} of {est.gpu_gib:g} GiB ({share:.0%})"
                + ("" if share <= 1 else "; try " + " or ".join(_remedies(typed, models))))
-    return "\n".join(out)
+    return "\n".join(text.rstrip() for text in out)
 
 
 def _remedies(typed: Any, models: dict[str, ModelConfig]) -> list[str]:
     """The settings that would lower the estimate and are not in use yet."""
-    out = [f"{k if k == 'reward_model' else 'model'}.gradient_checkpointing=true" for k, cfg in
-           (("model" if k == "policy" else "reward_model", cfg) for k, cfg in models.items())
-           if not cfg.gradient_checkpointing]
+    sections = {"policy": "model", "reward": "reward_model"}
+    out = [f"{sections[k]}.gradient_checkpointing=true" for k, cfg in models.items() if not cfg.gradient_checkpointing]
     if typed.model.lora is not None and not typed.model.load_in_4bit:
         out.append("model.load_in_4bit=true")
     sampling = getattr(typed, "sampling", None)
