@@ -39,10 +39,15 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     is_multirun = "-m" in argv or "--multirun" in argv
     if is_multirun:
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(argv))
+    asks_plan = any(arg.partition("=")[0] == "plan" and arg.partition("=")[2].lower() != "false" for arg in argv)
+    if is_multirun and asks_plan:
+        fail("plan=true sizes one job: drop -m/--multirun and the swept values")  # the jobs would train
     if any(arg.split("=", 1)[0] in _HYDRA_ONLY for arg in argv):
         return
     try:
         cfg = compose(config_name, [arg for arg in argv if "=" in arg and not arg.startswith("-")])
+        if config_name in RUN_SCHEMAS and cfg.get("plan"):
+            print_plan(config_name, cfg)
         if config_name in RUN_SCHEMAS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
             check_job(config_name, cfg)
     except ConfigError as exc:
@@ -63,6 +68,17 @@ def check_job(config_name: str, cfg: Any) -> None:
 
     module, schema = RUN_SCHEMAS[config_name]
     check_run(cfg, getattr(importlib.import_module(module), schema), config_name)
+
+
+def print_plan(config_name: str, cfg: Any) -> None:
+    """``plan=true``: the parameter counts and memory estimate of the job, then exit 0, before Hydra creates the
+    run folder; the run folder and tracker checks are skipped (nothing will run)."""
+    from reasoning_irl.training.plan import plan
+    from reasoning_irl.training.setup import to_dict
+
+    module, schema = RUN_SCHEMAS[config_name]
+    print(plan(to_dict(cfg), getattr(importlib.import_module(module), schema), config_name))
+    sys.exit(0)
 
 
 def replica_overrides() -> list[str]:

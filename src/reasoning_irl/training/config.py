@@ -118,6 +118,11 @@ class RunSettings:
     """Validated separately against the named dataset's own schema."""
     training: TrainingConfig = field(default_factory=TrainingConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    plan: bool = False
+    """Print the models' parameter counts and an estimate of peak GPU memory, then exit: no weights are loaded,
+    nothing is downloaded or written (reasoning_irl.training.plan)."""
+    plan_gpu_gb: float = 80.0
+    """GPU memory (GiB) the plan's estimate is judged against."""
 
 
 def section(cfg: Any, key: str) -> Any:

@@ -1,0 +1,231 @@
+"""Will it fit? The parameter counts of a training run's models and an estimate of its peak memory on one GPU,
+from the config alone (``plan=true`` on any training script): no weights are loaded and nothing is written.
+
+The estimate is per training process (one GPU, no ZeRO/FSDP sharding), in GiB (2^30 bytes), and is an estimate:
+what it counts, and how, is below, next to each term.
+
+Memory that stays for the whole run ("always"):
+- weights: parameters x bytes of ``model.dtype`` (``auto``: bfloat16, what a bf16 GPU gets). With ``load_in_4bit``
+  the quantised Linear weights take 0.5 byte + one fp32 absmax per 64-weight block (bitsandbytes NF4, no double
+  quantisation: 0.5625 byte); embeddings, norms and the LM head stay in the compute dtype.
+- trainable weights: LoRA adapters in float32 (peft upcasts adapters of a bf16/fp16 base), the reward model's
+  float32 scalar head; full fine-tuning trains the weights themselves, already counted.
+- optimizer: torch AdamW, 2 states per trainable parameter in that parameter's dtype (exp_avg, exp_avg_sq are
+  zeros_like(param)): 8 bytes for float32 adapters. (An 8-bit AdamW would keep 2 bytes; the trainers use torch's.)
+- reference model: GRPO/AIRL with beta > 0 compare against the adapter-free base, free with LoRA; a fully fine-tuned
+  policy needs a second copy of the weights.
+- vLLM (colocate): it reserves ``vllm_gpu_memory_utilization`` x the GPU for its weights and KV cache.
+- CUDA context and allocator slack: 1 GiB, an assumption.
+
+Memory of one phase at a time ("phase"; the peak is the always-held memory plus the largest phase):
+- an update (policy, or discriminator in AIRL): its gradients (trainable parameters x their bytes) and activations.
+  Activations per token and decoder layer: the tensors a Llama/Qwen2 layer keeps for its backward with SDPA/flash
+  attention (no T x T score matrix): the two norms' inputs and outputs, q, k, v, the attention output, and the MLP's
+  gate, up, act(gate) and their product, i.e. 6h + 2 kv + 4 I values (h hidden_size, kv the K/V width, I
+  intermediate_size), plus the r-wide LoRA A output of each adapted module. This is the per-layer accounting of
+  Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", 34 h bytes for a 4h GELU
+  MLP in 16 bits) redone for a gated MLP and grouped KV heads, with the s^2 attention term gone (flash attention).
+  With gradient checkpointing only each layer's input (h values) is kept, plus one layer's full set while it is
+  recomputed. The LM head's logits add vocab_size x (activation bytes + 4) per scored token (the logits and a
+  float32 log-softmax kept for the backward): GRPO/AIRL score completion tokens only, SFT every token.
+- sampling without vLLM: the KV cache of ``generate``, 2 x layers x kv x activation bytes per token, for
+  per_device_batch_size x gradient_accumulation_steps rows (TRL generates one optimizer step's completions at once)
+  of max_prompt_length + max_completion_length tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from reasoning_irl.config import ConfigError, validate
+from reasoning_irl.models.config import ModelConfig
+from reasoning_irl.models.plan import ModelSize, model_size
+
+GIB = 2 ** 30
+OVERHEAD_GIB = 1.0
+DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "float32": 4}
+NF4_BYTES = 0.5 + 4 / 64  # 4 bits per weight + a float32 absmax per block of 64 (bitsandbytes' default blocksize)
+
+
+@dataclass
+class Line:
+    """One row of the table: a term, its bytes per model (policy, reward model) and when it is held."""
+
+    term: str
+    policy: float = 0.0
+    reward: float = 0.0
+    held: str = "always"
+
+
+@dataclass
+class Estimate:
+    sizes: dict[str, ModelSize]
+    lines: list[Line]
+    gpu_gib: float
+
+    def always(self) -> float:
+        return sum(line.policy + line.reward for line in self.lines if line.held == "always")
+
+    def phases(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for line in self.lines:
+            if line.held != "always":
+                out[line.held] = out.get(line.held, 0.0) + line.policy + line.reward
+        return out
+
+    def peak(self) -> float:
+        return self.always() + max(self.phases().values(), default=0.0)
+
+
+def activation_values(size: ModelSize, checkpointing: bool) -> tuple[float, float]:
+    """(values kept per token for the whole stack, values per scored token of the logits) -- see the module doc."""
+    layer = 6 * size.hidden_size + 2 * size.kv_dim + 4 * size.intermediate_size + size.lora_r * size.lora_modules
+    stack = size.num_layers * size.hidden_size + layer if checkpointing else size.num_layers * layer
+    return stack, size.vocab_size
+
+
+def model_lines(size: ModelSize, cfg: ModelConfig, tokens: int, scored: int, phase: str,
+                column: str) -> list[Line]:
+    """Weights, trainable weights, optimizer (always held), gradients, activations and logits (during ``phase``)
+    of one model, in ``column`` (policy | reward)."""
+    dtype_bytes = DTYPE_BYTES[cfg.dtype]
+    if cfg.load_in_4bit:
+        weights = size.quantizable * NF4_BYTES + (size.params - size.quantizable) * dtype_bytes
+    else:
+        weights = size.params * dtype_bytes
+    adapters = (size.lora + size.head) * 4  # float32: see the module doc
+    train_bytes = adapters if size.lora else size.params * dtype_bytes + size.head * 4
+    stack, vocab = activation_values(size, cfg.gradient_checkpointing)
+    values = {"weights": (weights, "always"), "adapters + head (float32)": (adapters, "always"),
+              "optimizer (AdamW, 2 states)": (2 * train_bytes, "always"), "gradients": (train_bytes, phase),
+              "activations": (tokens * stack * dtype_bytes, phase),
+              "logits": (scored * vocab * (dtype_bytes + 4), phase)}
+    return [Line(term, held=held, **{column: value}) for term, (value, held) in values.items()]
+
+
+def weights_label(cfg: ModelConfig) -> str:
+    dtype = "bfloat16" if cfg.dtype == "auto" else cfg.dtype
+    return f"nf4 + {dtype}" if cfg.load_in_4bit else dtype
+
+
+def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
+    """The estimate of the validated run config ``typed`` of ``method`` (sft | grpo | airl)."""
+    training = typed.training
+    rows = training.per_device_batch_size
+    sizes = {"policy": model_size(typed.model, "model")}
+    sampling = getattr(typed, "sampling", None)
+    if method == "sft":
+        tokens = scored = rows * typed.method.max_length
+    else:
+        tokens = rows * (sampling.max_prompt_length + sampling.max_completion_length)
+        scored = rows * sampling.max_completion_length
+    lines = model_lines(sizes["policy"], typed.model, tokens, scored, "policy update", "policy")
+    if method == "airl":
+        lm_prior = typed.method.reward_lm_prior
+        sizes["reward"] = model_size(typed.reward_model, "reward_model", reward_head=True, lm_prior=lm_prior)
+        disc_rows = typed.method.disc_micro_batch_size
+        disc_tokens = disc_rows * (sampling.max_prompt_length + sampling.max_completion_length)
+        disc = model_lines(sizes["reward"], typed.reward_model, disc_tokens,
+                           disc_rows * sampling.max_completion_length if lm_prior else 0, "disc update", "reward")
+        # what both hold for the whole run shares a row; the discriminator's update is a phase of its own
+        for line, other in zip(list(lines), disc):
+            if other.held == "always":
+                line.reward = other.reward
+            else:
+                lines.append(other)
+    policy = sizes["policy"]
+    if method != "sft":
+        dtype_bytes = DTYPE_BYTES[typed.model.dtype]
+        if typed.method.beta > 0 and not policy.lora:
+            lines.append(Line("reference model (beta > 0)", policy=policy.params * dtype_bytes))
+        if sampling.use_vllm and sampling.vllm_mode == "colocate":
+            lines.append(Line(f"vLLM share ({sampling.vllm_gpu_memory_utilization:g} x GPU)",
+                              policy=sampling.vllm_gpu_memory_utilization * gpu_gib * GIB))
+        elif not sampling.use_vllm:
+            gen_rows = rows * training.gradient_accumulation_steps
+            kv = gen_rows * (sampling.max_prompt_length + sampling.max_completion_length) \
+                * 2 * policy.num_layers * policy.kv_dim * dtype_bytes
+            lines.append(Line("generation KV cache", policy=kv, held="sampling"))
+    lines.append(Line("CUDA context, allocator (assumed)", policy=OVERHEAD_GIB * GIB))
+    return Estimate(sizes, lines, gpu_gib)
+
+
+def _count(n: float) -> str:
+    if n >= 1e8:  # as the model cards write them: 0.49 B, 3.09 B
+        return f"{n / 1e9:.2f} B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f} M"
+    return f"{n / 1e3:.1f} K" if n >= 1e3 else str(int(n))
+
+
+def _gib(n: float) -> str:
+    return "-" if n == 0 else "<0.01" if n < 0.005 * GIB else f"{n / GIB:.2f}"
+
+
+def report(typed: Any, method: str, est: Estimate) -> str:
+    """The table and the one-line verdict."""
+    models = {"policy": typed.model}
+    if "reward" in est.sizes:
+        models["reward"] = typed.reward_model
+    heads = {"policy": "policy", "reward": "reward model"}
+    rows = [("", *(heads[k] for k in models)),
+            ("model", *(cfg.name_or_path for cfg in models.values())),
+            ("architecture", *(est.sizes[k].source for k in models)),
+            ("parameters", *(_count(est.sizes[k].params) for k in models))]
+    rows.append(("trainable", *(f"{_count(est.sizes[k].trainable)} " + (f"(LoRA r={est.sizes[k].lora_r})"
+                                 if est.sizes[k].lora else "(all)") for k in models)))
+    rows.append(("weights", *(weights_label(cfg) for cfg in models.values())))
+    rows.append(("gradient checkpointing", *("on" if cfg.gradient_checkpointing else "off" for cfg in models.values())))
+    width = max(len(cell) for row in rows for cell in row[1:]) + 2
+    first = max(len(r[0]) for r in rows + [(line.term,) for line in est.lines]) + 2
+    out = [f"plan: {method}, {typed.run_name}, one GPU of {est.gpu_gib:g} GiB, "
+           f"batch {typed.training.per_device_batch_size} rows" + _lengths(typed, method)]
+    out += [r[0].ljust(first) + "".join(c.ljust(width) for c in r[1:]) for r in rows]
+    out.append("")
+    out.append("memory, GiB".ljust(first) + "".join(heads[k].ljust(14) for k in models) + "held")
+    for line in est.lines:
+        values = [line.policy] + ([line.reward] if "reward" in models else [])
+        out.append(line.term.ljust(first) + "".join(_gib(v).ljust(14) for v in values) + line.held)
+    phases = est.phases()
+    worst = max(phases, key=phases.get) if phases else None
+    peak = est.peak()
+    out.append(f"peak: always {est.always() / GIB:.2f}" + (f" + {worst} {phases[worst] / GIB:.2f}" if worst else "")
+               + f" = {peak / GIB:.2f} GiB")
+    share = peak / (est.gpu_gib * GIB)
+    fits = "fits" if share <= 1 else "does not fit"
+    out.append(f"verdict: {fits}: about {peak / GIB:.1f} of {est.gpu_gib:g} GiB ({share:.0%})"
+               + ("" if share <= 1 else "; try " + " or ".join(_remedies(typed, models))))
+    return "\n".join(text.rstrip() for text in out)
+
+
+def _remedies(typed: Any, models: dict[str, ModelConfig]) -> list[str]:
+    """The settings that would lower the estimate and are not in use yet."""
+    sections = {"policy": "model", "reward": "reward_model"}
+    out = [f"{sections[k]}.gradient_checkpointing=true" for k, cfg in models.items() if not cfg.gradient_checkpointing]
+    if typed.model.lora is not None and not typed.model.load_in_4bit:
+        out.append("model.load_in_4bit=true")
+    sampling = getattr(typed, "sampling", None)
+    if sampling is not None and sampling.use_vllm and sampling.vllm_mode == "colocate":
+        out.append("a lower sampling.vllm_gpu_memory_utilization")
+    return out + ["a smaller training.per_device_batch_size"]
+
+
+def _lengths(typed: Any, method: str) -> str:
+    if method == "sft":
+        return f" of {typed.method.max_length} tokens"
+    s = typed.sampling
+    vllm = f", vLLM {s.vllm_mode}" if s.use_vllm else ""
+    return f" of {s.max_prompt_length}+{s.max_completion_length} tokens{vllm}"
+
+
+def plan(resolved: dict, schema: type, method: str) -> str:
+    """The plan of a composed, resolved run config (the run config's checks run; its run folder is not looked at)."""
+    given = (resolved.get("method") or {}).get("name")
+    if given != method:
+        raise ConfigError(f"method.name is {given!r} but this script trains {method!r}")
+    typed = validate({k: v for k, v in resolved.items() if k != "hydra"}, schema, "config")
+    if not math.isfinite(typed.plan_gpu_gb) or typed.plan_gpu_gb <= 0:
+        raise ConfigError(f"plan_gpu_gb must be > 0, got {typed.plan_gpu_gb}")
+    return report(typed, method, estimate(typed, method, typed.plan_gpu_gb))
