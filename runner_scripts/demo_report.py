@@ -130,14 +130,23 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
     return lines
 
 
+def localisation_baselines(diags: list[dict]) -> str:
+    """The guesses that ignore the rewards (always the first step, the last, uniform), as evaluate_irl reports
+    them; older diagnostics carry only the uniform chance."""
+    baselines = [d["localization"].get("baselines") for d in diags]
+    if not all(baselines):
+        return f"uniform guess {diags[0]['localization']['chance']:.3f}"
+    names = {"first_step": "always the first step", "last_step": "always the last", "uniform": "uniform guess"}
+    return "; ".join(f"{label} {cell(*(b[key] for b in baselines))}" for key, label in names.items())
+
+
 def irl_lines(diags: list[dict]) -> list[str]:
     first = diags[0]
-    loc = first["localization"]
     lines = [f"- expert above its perturbed copy (pairwise accuracy, {first['score']} token reward): "
              f"{cell(*(d['pairwise_accuracy'] for d in diags))} over {first['n_perturbed']} perturbed traces "
              "(chance 0.5)",
              f"- first corrupted step found (localisation): {cell(*(d['localization'] for d in diags))} "
-             f"(chance {loc['chance']:.3f})",
+             f"({localisation_baselines(diags)})",
              f"- token AUROC, clean vs corrupted-step tokens: {cell(*(d['token_auroc'] for d in diags))} (chance 0.5)"]
     if all(d.get("samples") for d in diags):
         # An AUROC is undefined (None) when a run's samples are all correct or all wrong.
