@@ -114,6 +114,9 @@ class Smoke:
             f"training.per_device_batch_size={s['generations']}", f"training.gradient_accumulation_steps={s['prompts']}",
             f"sampling.num_generations={s['generations']}",
             f"sampling.max_completion_length={s['length']}", f"sampling.min_completion_length={s['length']}",
+            # The plain-HF path in bf16 on any CUDA machine (the recipe's 4-bit and paged 8-bit AdamW need
+            # bitsandbytes: the 4-bit path is its own line), and no held-out curve inside a step timing.
+            "model.load_in_4bit=false", "training.optim=adamw_torch", "training.eval_steps=0",
         ]
 
     def grpo(self, extra: list[str] = (), name: str = "grpo", steps: Optional[int] = None) -> dict[str, float]:
@@ -127,7 +130,7 @@ class Smoke:
     def airl(self) -> dict[str, float]:
         from reasoning_irl.training.airl.run import run_airl
 
-        extra = [f"reward_model.name_or_path={self.reward}", "reward_model.backend=hf"]
+        extra = [f"reward_model.name_or_path={self.reward}", "reward_model.backend=hf", "reward_model.load_in_4bit=false"]
         figures = measure(run_airl, "airl", ["experiment=gsm8k_qwen2.5-3b_airl",
                                              *self.overrides("smoke-airl", self.args.steps), *extra], self.args.steps)
         return {**figures, "peak_gib": peak_gib()}
