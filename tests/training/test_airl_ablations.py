@@ -34,6 +34,8 @@ def test_ablation_runs_two_steps(ablation, saved_runs, artifacts, tmp_path):
     extra = {
         "frozen_disc": [f"method.frozen_reward_model={saved_runs / 'reward_model'}"],
         "warm_start": [f"model.init_adapter={saved_runs / 'final'}"],
+        # continued also evaluates every 100 steps, as the seed did; the 2-step run has no validation rows
+        "continued": [f"model.init_adapter={saved_runs / 'final'}", "training.eval_steps=0"],
     }.get(ablation, [])
     if ablation == "frozen_disc":
         extra.append("method.disc_updates_per_step=0")
