@@ -8,6 +8,8 @@ default max_lora_rank (16) and unsloth's (64).
 
 from __future__ import annotations
 
+import os
+
 import importlib.machinery
 import json
 import sys
@@ -139,15 +141,19 @@ def test_trl_training_engine_takes_merged_weights(monkeypatch):
     calls: list[dict] = []
     monkeypatch.setattr(generation, "is_vllm_available", lambda: True)
     monkeypatch.setattr(generation, "LLM", recording_engine(calls), raising=False)
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)  # TRL sets them for vLLM; restored after the test
+    saved_env = dict(os.environ)  # TRL sets RANK, WORLD_SIZE, MASTER_ADDR... for vLLM: put the environment back
     accelerator = SimpleNamespace(num_processes=1, process_index=0, local_process_index=0,
                                   state=SimpleNamespace(deepspeed_plugin=None))
     model = torch.nn.Linear(2, 2)
     model.name_or_path = "org/model"
-    with pytest.raises(EngineBuilt):
-        generation.VLLMGeneration(model=model, accelerator=accelerator, processing_class=None, mode="colocate",
-                                  gpu_memory_utilization=0.3)
+    try:
+        with pytest.raises(EngineBuilt):
+            generation.VLLMGeneration(model=model, accelerator=accelerator, processing_class=None, mode="colocate",
+                                      gpu_memory_utilization=0.3)
+    finally:
+        # Left set, every later Accelerator in this process would think it runs distributed and wrap models in DDP.
+        os.environ.clear()
+        os.environ.update(saved_env)
     [call] = calls
     assert call["gpu_memory_utilization"] == 0.3 and call["model"] == "org/model"
     assert not call.get("enable_lora") and "max_lora_rank" not in call
