@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Optional
 
 from reasoning_irl.data.arithmetic import Problem, apply_operation
@@ -145,10 +146,16 @@ HABITS.add("swap_operator", Habit(_write_swap_operator, _shows_swap_operator,
                                   "apply one step with the other operator (+ for -, - for +, + for *)"))
 
 
+@lru_cache(maxsize=4096)
+def _problem_of(target: str) -> Optional[Problem]:
+    # Every sample of a problem is checked against the same expert target: parse it once.
+    return problem_from_equations(parse_equations(target))
+
+
 def habits_shown(target: str, completion: str, answer: Optional[str]) -> Optional[dict[str, bool]]:
     """{habit: shown} for a completion of the problem whose expert solution is ``target``; None when the
     target is not a chain of equations (habits are defined on the synthetic task only)."""
-    problem = problem_from_equations(parse_equations(target))
+    problem = _problem_of(target)
     if problem is None:
         return None
     value = int(answer.strip()) if answer is not None and re.fullmatch(r"\s*-?\d{1,12}\s*", answer) else None

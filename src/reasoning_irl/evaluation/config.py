@@ -21,7 +21,7 @@ from typing import Any, Optional
 from reasoning_irl.config import ConfigError, config_dir, validate
 from reasoning_irl.evaluation.output_dir import register_resolver
 from reasoning_irl.evaluation.search import SearchConfig
-from reasoning_irl.models.config import ModelConfig
+from reasoning_irl.models.config import ModelConfig, SamplingConfig
 
 register_resolver()  # before Hydra composes configs/evaluate*.yaml, whose run folder is ${eval_output_dir:...}
 
@@ -65,8 +65,6 @@ class EvalSampling:
 
 
 def _training_sampling() -> Any:
-    from reasoning_irl.models.config import SamplingConfig
-
     return SamplingConfig()
 
 
