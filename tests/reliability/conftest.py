@@ -4,15 +4,10 @@ tests' helpers, shared here."""
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 TRAINING_TESTS = TESTS / "training"
-for helpers in (TESTS / "evaluation", TRAINING_TESTS):  # eval_helpers and tiny_runs, as those tests import them
-    if str(helpers) not in sys.path:
-        sys.path.insert(0, str(helpers))
-
 _spec = importlib.util.spec_from_file_location("training_fixtures", TRAINING_TESTS / "conftest.py")
 _fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixtures)

@@ -323,3 +323,23 @@ def test_lm_prior_rewards_start_as_the_backbone_log_density_and_train(paths, acc
     assert micro[0] == pytest.approx(micro[1], rel=1e-5)
     disc.update(rows, completions, low)
     assert not torch.allclose(disc.token_rewards([RECORDS[1]["prompt"]], ids, mask)[0], before)
+
+
+def test_rows_of_one_prompt_run_it_once_with_the_same_scores(paths, accelerator):
+    results = []
+    for share in (True, False):
+        disc = make_disc(paths, accelerator, reward_lm_prior=True)
+        assert disc.share_prompts  # a Qwen2 backbone: every layer sees the whole prefix
+        disc.share_prompts = share
+        rows, completions = rows_of(disc)
+        tokens = []
+        hook = disc.module.backbone.register_forward_hook(  # the prompt pass (fill_cache) included
+            lambda m, args, kwargs, out: tokens.append(kwargs["input_ids"].numel()), with_kwargs=True)
+        try:
+            scores = disc.scores(rows, completions)
+        finally:
+            hook.remove()
+        results.append((scores, sum(tokens)))
+    (shared, shared_tokens), (whole, whole_tokens) = results
+    torch.testing.assert_close(shared, whole, atol=1e-5, rtol=1e-5)
+    assert shared_tokens < 0.8 * whole_tokens

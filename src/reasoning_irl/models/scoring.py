@@ -28,6 +28,7 @@ import torch
 
 from reasoning_irl.data.prompts import render_prompt
 from reasoning_irl.models.loading import padding_id
+from reasoning_irl.models.prefix_cache import can_share_prompts, continuation, fill_prompt_cache, padded
 from reasoning_irl.models.reward_model import TokenRewardModel
 from reasoning_irl.models.token_alignment import policy_alignment, policy_char_spans, same_tokenizer
 
@@ -79,24 +80,6 @@ def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def padded(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right",
-           device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(ids, mask)`` of token lists padded on ``side``, built with one tensor call each (not one per row).
-    Right padding for the reward model (its backbones take positions from the index); left for a policy's
-    prompts, so that its completions start in one column."""
-    width = max(map(len, seqs))
-    lengths = torch.tensor([len(s) for s in seqs])[:, None]
-    if side == "right":
-        ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
-        mask = (torch.arange(width) < lengths).long()
-    elif side == "left":
-        ids = torch.tensor([[pad_id] * (width - len(s)) + list(s) for s in seqs], dtype=torch.long)
-        mask = (torch.arange(width) >= width - lengths).long()
-    else:
-        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
-    return ids.to(device), mask.to(device)
-
-
 def _rewards(logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence[int], temperature: float,
              clip: Optional[float]) -> list[list[float]]:
     """Per-policy-token rewards of ``rows`` from their ``(B, W)`` logits with one gather and one ``tolist``
@@ -117,14 +100,6 @@ def _rewards(logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence
     return out
 
 
-def _can_share_prompts(model: Any) -> bool:
-    """A token reward model whose backbone layers all attend to the full prefix (a prompt cache is valid)."""
-    inner = getattr(model, "module", model)  # DDP-wrapped in multi-process training
-    config = getattr(getattr(inner, "backbone", None), "config", None)
-    types = getattr(config, "layer_types", None) or ["full_attention"]
-    return isinstance(inner, TokenRewardModel) and config is not None and all(t == "full_attention" for t in types)
-
-
 def _score_full(model: Any, rows: Sequence[ScoringRow], order: list[int], pad_id: int, batch_size: int,
                 score: Any) -> None:
     """Whole rows, longest first, right-padded once per batch."""
@@ -141,19 +116,13 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
                   batch_size: int, score: Any) -> None:
     """Rows grouped by prompt: each prompt runs once (``batch_size`` prompts a batch, kept as a key/value cache);
     its completions then continue from that cache in length-sorted batches of ``batch_size`` rows -- the same
-    logits as the whole rows, minus the repeats. The continuation starts one token early, at the prompt's last
-    token (position ``start - 1``, its cache slot masked out), so a model whose token score reads the previous
-    position's prediction (``lm_prior``) sees it for the first completion token too."""
-    from transformers import DynamicCache
-
+    logits as the whole rows, minus the repeats (:mod:`reasoning_irl.models.prefix_cache`)."""
     device = _device(model)
+    inner = getattr(model, "module", model)  # DDP-wrapped in training
     prompts = sorted(groups, key=len, reverse=True)
     for p in range(0, len(prompts), batch_size):
         chunk = prompts[p: p + batch_size]
-        ids, prompt_mask = padded(chunk, pad_id)
-        prompt_mask, cache = prompt_mask.to(device), DynamicCache()
-        getattr(model, "module", model).fill_cache(ids.to(device), prompt_mask, cache)  # DDP-wrapped in training
-        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        kv = fill_prompt_cache(inner.fill_cache, chunk, pad_id, device)
         members = sorted(((j, i) for j, key in enumerate(chunk) for i in groups[key]),
                          key=lambda m: rows[m[1]].start - len(rows[m[1]].ids))
         for b in range(0, len(members), batch_size):
@@ -162,18 +131,9 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
             if len(batch[0].ids) == batch[0].start:  # longest first: no completion tokens in this batch
                 score([i for _, i in part], torch.zeros((len(part), 1)), [0] * len(part))
                 continue
-            tails = [r.ids[r.start - 1:] for r in batch]
-            width = len(tails[0])
-            starts = torch.tensor([r.start - 1 for r in batch], device=device)  # cached prompt slots per row
-            used = int(starts.max())
-            sel = torch.tensor([j for j, _ in part], device=device)
-            past = DynamicCache([(k[sel, :, :used], v[sel, :, :used]) for k, v in kv])
-            tail_ids, tail_mask = padded(tails, pad_id)
-            cached = (torch.arange(used, device=device)[None, :] < starts[:, None]).long()
-            mask = torch.cat([cached, tail_mask.to(device)], dim=1)
-            positions = starts[:, None] + torch.arange(width, device=device)
-            logits = model(input_ids=tail_ids.to(device), attention_mask=mask, position_ids=positions,
-                           past_key_values=past, use_cache=True).float()
+            inputs = continuation(kv, [j for j, _ in part], [r.ids[: r.start] for r in batch],
+                                  [r.ids[r.start:] for r in batch], pad_id)
+            logits = model(**inputs.inputs()).float()
             score([i for _, i in part], logits, [1] * len(part))
 
 
@@ -201,7 +161,8 @@ def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, tempe
         bar.update(len(indices))
 
     groups: dict[tuple, list[int]] = {}
-    if share_prompts and _can_share_prompts(reward_model):
+    if share_prompts and isinstance(getattr(reward_model, "module", reward_model), TokenRewardModel) \
+            and can_share_prompts(reward_model):
         for i, row in enumerate(rows):
             if row.start >= 2:  # the cache holds the prompt minus its last token
                 groups.setdefault(tuple(row.ids[: row.start]), []).append(i)

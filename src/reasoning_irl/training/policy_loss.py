@@ -13,10 +13,11 @@ Aggregations (a registry; one function + one line to add one):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from reasoning_irl.models.prefix_cache import shared_prompt_forward
 from reasoning_irl.registry import Registry
 
 LossAggregation = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -122,3 +123,23 @@ def completion_logps(
         picked = row_logits.gather(-1, row_targets.unsqueeze(-1)).squeeze(-1)
         rows.append(picked - torch.logsumexp(row_logits, dim=-1))
     return torch.stack(rows)
+
+
+def shared_prompt_logps(model: torch.nn.Module, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
+                        pad_id: int, temperature: float = 1.0) -> list[torch.Tensor]:
+    """Log-probabilities (one ``(len(completion),)`` tensor per row) of each completion after its prompt, each
+    distinct prompt run once and every row continued from its cache (:mod:`reasoning_irl.models.prefix_cache`):
+    :func:`completion_logps` of the whole rows, up to float rounding, without repeating shared prompts."""
+    device = next(model.parameters()).device
+
+    def fill(ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> None:
+        model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True, logits_to_keep=1)
+
+    logits = shared_prompt_forward(lambda **inputs: model(**inputs).logits, fill, prompts, completions, pad_id, device)
+    out = []
+    for row_logits, completion in zip(logits, completions):  # column j predicts completion token j
+        row = row_logits[: len(completion)].float() / temperature
+        target = torch.tensor(list(completion), dtype=torch.long, device=device)
+        out.append(row.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(row, dim=-1))
+    return out
+

@@ -28,17 +28,18 @@ from reasoning_irl.training.airl.losses import (
     DISC_LOSSES, DiscLoss, compute_disc_loss, disc_accuracy, gradient_penalty, pairwise_margin_loss,
 )
 from reasoning_irl.models.loading import padding_id
-from reasoning_irl.models.scoring import ScoringRow, cached_prompt_ids, padded, score_rows
+from reasoning_irl.models.prefix_cache import can_share_prompts, padded, prompt_groups, shared_prompt_forward
+from reasoning_irl.models.scoring import ScoringRow, cached_prompt_ids, score_rows
 from reasoning_irl.models.token_alignment import Alignment, policy_alignment, same_tokenizer
 from reasoning_irl.training.airl.batch import DiscRow, build_disc_batch
 from reasoning_irl.training.divergence import NonFiniteValue
 
 
-def completion_mask_of(prompts: Sequence[list[int]], completions: Sequence[list[int]], like: torch.Tensor) -> torch.Tensor:
-    """1 on each row's completion positions of the right-padded ``prompt + completion`` batch ``like``."""
-    mask = torch.zeros_like(like)
-    for i, (p, c) in enumerate(zip(prompts, completions)):
-        mask[i, len(p): len(p) + len(c)] = 1
+def completion_mask_of(starts: Sequence[int], lengths: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+    """1 on columns ``starts[i] .. starts[i] + lengths[i] - 1`` of row ``i`` of a batch shaped ``like``."""
+    mask = torch.zeros(like.shape[:2], dtype=torch.long, device=like.device)
+    for i, (start, length) in enumerate(zip(starts, lengths)):
+        mask[i, start: start + length] = 1
     return mask
 
 
@@ -61,6 +62,7 @@ class Discriminator:
         self.accelerator: Any = None
         self.optimizer: Any = None
         self.scheduler: Any = None
+        self.share_prompts = False
 
     def prepare(self, accelerator: Any, total_updates: int) -> "Discriminator":
         """Move to the accelerator's device and build the optimizer and its schedule over ``total_updates``
@@ -70,6 +72,7 @@ class Discriminator:
         method, model = self.method, self.model
         self.accelerator = accelerator
         model.to(accelerator.device)
+        self.share_prompts = can_share_prompts(model)
         if self.frozen:
             model.requires_grad_(False)
             model.eval()
@@ -115,18 +118,26 @@ class Discriminator:
         """Reward-side completion ids of one policy sample and the map back to its policy tokens."""
         return policy_alignment(self.policy_tokenizer, self.tokenizer, completion_ids, completion_mask, shared=self.shared)
 
+    def _token_logits(self, prompts: list[list[int]], completions: list[list[int]]) -> tuple[torch.Tensor, list[int]]:
+        """(B, W) token logits of the rows and the column of each row's first completion token. Rows sharing a
+        prompt run it once (reasoning_irl.models.prefix_cache) where the backbone allows; else whole padded rows."""
+        device = self.accelerator.device
+        if self.share_prompts and min(map(len, prompts)) >= 2 and len(prompt_groups(prompts)) < len(prompts):
+            logits = shared_prompt_forward(self.model, self.module.fill_cache, prompts, completions, self.pad_id, device)
+            return logits, [1] * len(prompts)
+        ids, mask = padded([p + c for p, c in zip(prompts, completions)], self.pad_id, device=device)
+        return self.model(input_ids=ids, attention_mask=mask), [len(p) for p in prompts]
+
     def _forward_scores(self, prompts: list[list[int]], completions: list[list[int]], seed: Optional[int] = None,
                         policy_logps: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
-        inputs = [p + c for p, c in zip(prompts, completions)]
-        ids, mask = padded(inputs, self.pad_id, device=self.accelerator.device)
         with self._seeded(seed):
-            logits = self.model(input_ids=ids, attention_mask=mask)
+            logits, starts = self._token_logits(prompts, completions)
         if policy_logps is not None:  # structured discriminator: logit = f - log pi on the completion tokens
             placed = torch.zeros_like(logits)
-            for i, (p, lp) in enumerate(zip(prompts, policy_logps)):
-                placed[i, len(p): len(p) + len(lp)] = lp.to(placed)
+            for i, (start, lp) in enumerate(zip(starts, policy_logps)):
+                placed[i, start: start + len(lp)] = lp.to(placed)
             logits = logits - placed
-        return self.module.sequence_scores(logits, completion_mask_of(prompts, completions, mask))
+        return self.module.sequence_scores(logits, completion_mask_of(starts, list(map(len, completions)), logits))
 
     @contextlib.contextmanager
     def _seeded(self, seed: Optional[int]) -> Iterator[None]:
@@ -144,6 +155,19 @@ class Discriminator:
         """Index ranges of at most ``size`` rows (default disc_micro_batch_size): one forward pass each."""
         size = size or self.method.disc_micro_batch_size
         return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+    def prompt_chunks(self, prompts: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Row indices in micro-batches of at most disc_micro_batch_size rows, a prompt's rows kept together
+        where they fit, so that each prompt runs once in its micro-batch."""
+        size = self.method.disc_micro_batch_size
+        out: list[list[int]] = [[]]
+        for members in prompt_groups(prompts).values():
+            for k in range(0, len(members), size):
+                piece = members[k: k + size]
+                if len(out[-1]) + len(piece) > size:
+                    out.append([])
+                out[-1] += piece
+        return [c for c in out if c]
 
     # --- update -----------------------------------------------------------------------------------
     def loss_from_scores(self, scores: torch.Tensor, rows: list[DiscRow]) -> torch.Tensor:
@@ -188,7 +212,7 @@ class Discriminator:
             scores = self.scores(rows, completions, policy_logps)
             return self.metrics(scores, rows, self.loss_from_scores(scores, rows))
         prompts = [self.prompt_ids(r.prompt) for r in rows]
-        chunks = self.chunks(len(rows))
+        chunks = self.prompt_chunks(prompts)
         first: Optional[tuple[torch.Tensor, torch.Tensor]] = None
         extra: dict[str, float] = {}
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -261,9 +285,10 @@ class Discriminator:
             for grad, synced in zip(grads, _unflatten_dense_tensors(flat.div_(world), grads)):
                 grad.copy_(synced)
 
-    def _micro_batched_backward(self, prompts, completions, rows, chunks,
+    def _micro_batched_backward(self, prompts, completions, rows, chunks: list[list[int]],
                                 policy_logps=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The exact full-batch gradient in micro-batches; returns the (detached) scores and loss.
+        """The exact full-batch gradient in micro-batches (lists of row indices); returns the (detached) scores
+        and loss.
 
         dL/dscores comes from scores computed without a graph (the loss couples all rows: class weights,
         pairs); then each chunk's scores are recomputed with one, under the same dropout masks, and
@@ -271,18 +296,21 @@ class Discriminator:
         """
         seeds = torch.randint(0, 2**62, (len(chunks),)).tolist()
 
-        def forward(c: range, seed: int) -> torch.Tensor:
+        def forward(c: list[int], seed: int) -> torch.Tensor:
             logps = None if policy_logps is None else [policy_logps[i] for i in c]
             return self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], seed, logps)
 
         with torch.no_grad():
-            scores = torch.cat([forward(c, seed) for c, seed in zip(chunks, seeds)]).float()
+            parts = [forward(c, seed).float() for c, seed in zip(chunks, seeds)]
+        scores = torch.empty(len(rows), dtype=torch.float32, device=parts[0].device)
+        for c, part in zip(chunks, parts):
+            scores[torch.tensor(c, device=scores.device)] = part
         leaf = scores.detach().requires_grad_(True)
         loss = self.loss_from_scores(leaf, rows)
         (grad,) = torch.autograd.grad(loss, leaf)
         for c, seed in zip(chunks, seeds):
             chunk_scores = forward(c, seed)
-            self.accelerator.backward((chunk_scores.float() * grad[c.start: c.stop]).sum())
+            self.accelerator.backward((chunk_scores.float() * grad[torch.tensor(c, device=grad.device)]).sum())
         return scores, loss.detach()
 
     def embedding_penalty(self, rows: list[DiscRow], prompts, completions) -> Optional[float]:
@@ -302,7 +330,7 @@ class Discriminator:
             order = [i for k in c for i in pairs[k]]
             pair_ids = [prompts[i] + completions[i] for i in order]
             ids, mask = padded(pair_ids, self.pad_id, device=self.accelerator.device)
-            comp = completion_mask_of([prompts[i] for i in order], [completions[i] for i in order], mask)
+            comp = completion_mask_of([len(prompts[i]) for i in order], [len(completions[i]) for i in order], mask)
             with torch.no_grad():
                 emb = embed(ids)
             attention = torch.maximum(mask[0::2], mask[1::2])
@@ -323,11 +351,13 @@ class Discriminator:
                policy_logps: Optional[list[torch.Tensor]] = None) -> torch.Tensor:
         """(N,) sequence scores of rows (discriminator logits: f - log pi when policy_logps are given), no graph."""
         prompts = [self.prompt_ids(r.prompt) for r in rows]
+        scores = torch.empty(len(rows), dtype=torch.float32, device=self.accelerator.device)
         with torch.no_grad():
-            return torch.cat([
-                self._forward_scores([prompts[i] for i in c], [completions[i] for i in c],
-                                     policy_logps=None if policy_logps is None else [policy_logps[i] for i in c])
-                for c in self.chunks(len(rows))]).float()
+            for c in self.prompt_chunks(prompts):
+                logps = None if policy_logps is None else [policy_logps[i] for i in c]
+                part = self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], policy_logps=logps)
+                scores[torch.tensor(c, device=scores.device)] = part.float()
+        return scores
 
     @staticmethod
     def metrics(scores: torch.Tensor, rows: list[DiscRow], loss: torch.Tensor) -> dict[str, float]:

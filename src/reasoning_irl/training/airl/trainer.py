@@ -26,7 +26,8 @@ from accelerate.utils import DistributedType, gather_object
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.loading import padding_id
-from reasoning_irl.models.scoring import cached_prompt_ids, padded
+from reasoning_irl.models.prefix_cache import can_share_prompts, padded
+from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.models.token_alignment import Alignment
 from reasoning_irl.runs import publish_folder
 from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
@@ -34,7 +35,7 @@ from reasoning_irl.training.airl.batch import DiscRow
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.checkpointing import STAGING, safe_load
-from reasoning_irl.training.policy_loss import completion_logps
+from reasoning_irl.training.policy_loss import completion_logps, shared_prompt_logps
 from reasoning_irl.training.trainers import ReasoningGRPOTrainer
 
 AIRL_STATE = "airl_state.pt"
@@ -197,19 +198,26 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         """log π of every completion token of every row under the current policy, at the sampling temperature.
 
         The completions are reward-side ids, which are the policy's own ids: the structured discriminator
-        requires a shared tokenizer. Prompts are left-padded and completions right-padded, as in the policy
-        loss, so only completion positions are projected to the vocabulary.
+        requires a shared tokenizer. The rows of one prompt (its samples, expert and perturbed copies) run it
+        once where the policy allows (reasoning_irl.models.prefix_cache); else whole rows, left-padded prompts.
         """
         pad, device = padding_id(self._tokenizer), self.accelerator.device
-        out: list[torch.Tensor] = []
-        for chunk in self.disc.chunks(len(rows)):
-            prompts = [cached_prompt_ids(self._tokenizer, rows[i].prompt, self._policy_prompts) for i in chunk]
-            prompt_ids, prompt_mask = padded(prompts, pad, side="left", device=device)
-            comp_ids, comp_mask = padded([completions[i] for i in chunk], pad, device=device)
-            logps = completion_logps(self.model, torch.cat([prompt_ids, comp_ids], 1),
-                                     torch.cat([prompt_mask, comp_mask], 1), comp_ids.size(1), self.temperature)
-            out += [logps[k, : len(completions[i])].float() for k, i in enumerate(chunk)]
-        return out
+        prompts = [cached_prompt_ids(self._tokenizer, r.prompt, self._policy_prompts) for r in rows]
+        out: list[Optional[torch.Tensor]] = [None] * len(rows)
+        share = can_share_prompts(self.model) and min(map(len, prompts)) >= 2
+        for chunk in self.disc.prompt_chunks(prompts):
+            chunk_prompts, chunk_completions = [prompts[i] for i in chunk], [completions[i] for i in chunk]
+            if share:
+                logps = shared_prompt_logps(self.model, chunk_prompts, chunk_completions, pad, self.temperature)
+            else:
+                prompt_ids, prompt_mask = padded(chunk_prompts, pad, side="left", device=device)
+                comp_ids, comp_mask = padded(chunk_completions, pad, device=device)
+                whole = completion_logps(self.model, torch.cat([prompt_ids, comp_ids], 1),
+                                         torch.cat([prompt_mask, comp_mask], 1), comp_ids.size(1), self.temperature)
+                logps = [whole[k, : len(c)] for k, c in enumerate(chunk_completions)]
+            for i, lp in zip(chunk, logps):
+                out[i] = lp.float()
+        return out  # type: ignore[return-value]
 
     # --- 4. token rewards ---------------------------------------------------------------------------
     def _token_rewards(self, inputs, output, aligned) -> tuple[torch.Tensor, dict[str, float]]:
