@@ -14,7 +14,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 GPU_REPORT ?= gpu-env-report.json
 torch_pin = $(shell grep '^torch==' constraints/$(1).txt)
 
-.PHONY: install install-gpu check-gpu-env test demo clean
+.PHONY: install install-gpu check-gpu-env test lint format demo clean
 
 install: $(STAMP)
 
@@ -46,6 +46,15 @@ check-gpu-env:
 
 test: install
 	$(PY) -m pytest
+
+# ruff (settings in pyproject.toml): lint, and a check that every file is formatted; `make format` rewrites them.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # The miniature paper on this machine (runner_scripts/demo.sh; SEED=1 OUT=... select another run).
 demo: install

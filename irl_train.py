@@ -1,6 +1,6 @@
 """AIRL: learn a dense token reward from expert traces while training the policy with it.
 
-    python irl_train.py experiment=tiny_airl [+ablation=<name>] [key=value ...]
+python irl_train.py experiment=tiny_airl [+ablation=<name>] [key=value ...]
 """
 
 import sys

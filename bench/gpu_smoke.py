@@ -21,16 +21,15 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
-
 from step_cost import measure  # bench/ is on sys.path when this file runs as a script
 
 SIZES = {
-    "paper": dict(policy="qwen2.5-3b", reward="qwen2.5-0.5b", generations=16, prompts=2, length=824,
-                  sample_tokens=256),
+    "paper": dict(policy="qwen2.5-3b", reward="qwen2.5-0.5b", generations=16, prompts=2, length=824, sample_tokens=256),
     "tiny": dict(policy="policy", reward="reward", generations=4, prompts=2, length=16, sample_tokens=16),
 }
 
@@ -83,8 +82,11 @@ class Smoke:
 
     def optional(self, path: str, module: str, fn: Callable[[], Any], key: str) -> Any:
         """``fn`` only where CUDA and ``module`` are there; else one 'skipped' line."""
-        missing = "no CUDA device" if not self.cuda else (
-            f"{module} not installed" if importlib.util.find_spec(module) is None else None)
+        missing = (
+            "no CUDA device"
+            if not self.cuda
+            else (f"{module} not installed" if importlib.util.find_spec(module) is None else None)
+        )
         if missing:
             print(f"skipped: {path} ({missing})", flush=True)
             self.outcomes.append((path, "skipped", missing))
@@ -107,32 +109,54 @@ class Smoke:
     def overrides(self, run_name: str, steps: int) -> list[str]:
         s = self.size
         return [
-            f"output_root={self.out / 'runs'}", f"artifacts_dir={self.out / 'artifacts'}", f"run_name={run_name}",
-            "dataset=synthetic", f"model.name_or_path={self.policy}", "model.backend=hf",
-            f"training.max_steps={steps}", f"training.save_steps={steps * 10}", "training.logging_steps=1",
+            f"output_root={self.out / 'runs'}",
+            f"artifacts_dir={self.out / 'artifacts'}",
+            f"run_name={run_name}",
+            "dataset=synthetic",
+            f"model.name_or_path={self.policy}",
+            "model.backend=hf",
+            f"training.max_steps={steps}",
+            f"training.save_steps={steps * 10}",
+            "training.logging_steps=1",
             # One micro-batch is one prompt's group; two micro-batches make the step's two prompts.
-            f"training.per_device_batch_size={s['generations']}", f"training.gradient_accumulation_steps={s['prompts']}",
+            f"training.per_device_batch_size={s['generations']}",
+            f"training.gradient_accumulation_steps={s['prompts']}",
             f"sampling.num_generations={s['generations']}",
-            f"sampling.max_completion_length={s['length']}", f"sampling.min_completion_length={s['length']}",
+            f"sampling.max_completion_length={s['length']}",
+            f"sampling.min_completion_length={s['length']}",
             # The plain-HF path in bf16 on any CUDA machine (the recipe's 4-bit and paged 8-bit AdamW need
             # bitsandbytes: the 4-bit path is its own line), and no held-out curve inside a step timing.
-            "model.load_in_4bit=false", "training.optim=adamw_torch", "training.eval_steps=0",
+            "model.load_in_4bit=false",
+            "training.optim=adamw_torch",
+            "training.eval_steps=0",
         ]
 
     def grpo(self, extra: list[str] = (), name: str = "grpo", steps: Optional[int] = None) -> dict[str, float]:
         from reasoning_irl.training.grpo import run_grpo
 
         steps = steps or self.args.steps
-        figures = measure(run_grpo, "grpo", ["experiment=gsm8k_qwen2.5-3b_grpo",
-                                             *self.overrides(f"smoke-{name}", steps), *extra], steps)
+        figures = measure(
+            run_grpo,
+            "grpo",
+            ["experiment=gsm8k_qwen2.5-3b_grpo", *self.overrides(f"smoke-{name}", steps), *extra],
+            steps,
+        )
         return {**figures, "peak_gib": peak_gib()}
 
     def airl(self) -> dict[str, float]:
         from reasoning_irl.training.airl.run import run_airl
 
-        extra = [f"reward_model.name_or_path={self.reward}", "reward_model.backend=hf", "reward_model.load_in_4bit=false"]
-        figures = measure(run_airl, "airl", ["experiment=gsm8k_qwen2.5-3b_airl",
-                                             *self.overrides("smoke-airl", self.args.steps), *extra], self.args.steps)
+        extra = [
+            f"reward_model.name_or_path={self.reward}",
+            "reward_model.backend=hf",
+            "reward_model.load_in_4bit=false",
+        ]
+        figures = measure(
+            run_airl,
+            "airl",
+            ["experiment=gsm8k_qwen2.5-3b_airl", *self.overrides("smoke-airl", self.args.steps), *extra],
+            self.args.steps,
+        )
         return {**figures, "peak_gib": peak_gib()}
 
     # --- sampling -----------------------------------------------------------------------------------------
@@ -157,18 +181,46 @@ class Smoke:
         if backend == "hf":
             model, tokenizer = sampling.load_eval_policy(spec)
             load_s, start = time.perf_counter() - start, time.perf_counter()
-            got = sampling.sample_hf(model, tokenizer, prompts, ids, n, 1.0, 0.95, tokens, seed=0,
-                                     batch_size=n * len(prompts), greedy=False, progress=False)
+            got = sampling.sample_hf(
+                model,
+                tokenizer,
+                prompts,
+                ids,
+                n,
+                1.0,
+                0.95,
+                tokens,
+                seed=0,
+                batch_size=n * len(prompts),
+                greedy=False,
+                progress=False,
+            )
         else:
             from reasoning_irl.models.loading import load_tokenizer
 
-            got = sampling.sample_vllm(spec, load_tokenizer(spec.tokenizer), prompts, ids, n, 1.0, 0.95, tokens,
-                                       seed=0, greedy=False, gpu_memory_utilization=0.4)
+            got = sampling.sample_vllm(
+                spec,
+                load_tokenizer(spec.tokenizer),
+                prompts,
+                ids,
+                n,
+                1.0,
+                0.95,
+                tokens,
+                seed=0,
+                greedy=False,
+                gpu_memory_utilization=0.4,
+            )
             load_s = 0.0  # vLLM's engine start is inside the timed call
         seconds = time.perf_counter() - start
         generated = sum(len(s) for problem in got for s in problem.samples)
-        return {"load_s": load_s, "seconds": seconds, "tokens": generated, "tokens_per_s": generated / seconds,
-                "peak_gib": peak_gib()}
+        return {
+            "load_s": load_s,
+            "seconds": seconds,
+            "tokens": generated,
+            "tokens_per_s": generated / seconds,
+            "peak_gib": peak_gib(),
+        }
 
     # --- optional loaders ---------------------------------------------------------------------------------
     def load_and_step(self, **model_kw: Any) -> dict[str, float]:
@@ -193,10 +245,15 @@ class Smoke:
         self.attempt("GRPO steps (HF generate)", self.grpo, "grpo")
         self.attempt("AIRL steps (HF generate)", self.airl, "airl")
         self.attempt("evaluation sampling, HF (LoRA merged)", lambda: self.sample("hf"), "sample_hf")
-        self.optional("4-bit load + LoRA step", "bitsandbytes",
-                      lambda: self.load_and_step(backend="hf", load_in_4bit=True), "load_4bit")
-        self.optional("unsloth load + LoRA step", "unsloth", lambda: self.load_and_step(backend="unsloth"),
-                      "load_unsloth")
+        self.optional(
+            "4-bit load + LoRA step",
+            "bitsandbytes",
+            lambda: self.load_and_step(backend="hf", load_in_4bit=True),
+            "load_4bit",
+        )
+        self.optional(
+            "unsloth load + LoRA step", "unsloth", lambda: self.load_and_step(backend="unsloth"), "load_unsloth"
+        )
         self.optional("evaluation sampling, vLLM (LoRA adapter)", "vllm", lambda: self.sample("vllm"), "sample_vllm")
         vllm_grpo = ["sampling.use_vllm=true", "sampling.vllm_gpu_memory_utilization=0.3"]
         self.optional("GRPO steps (vLLM colocate)", "vllm", lambda: self.grpo(vllm_grpo, "grpo-vllm", 2), "grpo_vllm")
@@ -209,33 +266,55 @@ class Smoke:
     def write(self) -> list[str]:
         """gpu_smoke.json as it stands (rewritten after every path, so a run cut short keeps what it measured)."""
         summary = self.summary()
-        (self.out / "gpu_smoke.json").write_text(json.dumps(
-            {"size": self.args.size, "steps": self.args.steps, "device": device_name(), "versions": versions(),
-             "outcomes": self.outcomes, "figures": self.figures, "summary": summary}, indent=2) + "\n")
+        (self.out / "gpu_smoke.json").write_text(
+            json.dumps(
+                {
+                    "size": self.args.size,
+                    "steps": self.args.steps,
+                    "device": device_name(),
+                    "versions": versions(),
+                    "outcomes": self.outcomes,
+                    "figures": self.figures,
+                    "summary": summary,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         return summary
 
     def summary(self) -> list[str]:
         s = self.size
-        lines = [f"GPU smoke, size {self.args.size} on {device_name()}, torch {torch.__version__}",
-                 f"{'path':44s} {'result':8s} note"]
+        lines = [
+            f"GPU smoke, size {self.args.size} on {device_name()}, torch {torch.__version__}",
+            f"{'path':44s} {'result':8s} note",
+        ]
         lines += [f"{path:44s} {status:8s} {note}" for path, status, note in self.outcomes]
         grpo, airl = self.figures.get("grpo") or {}, self.figures.get("airl") or {}
         tokens = s["generations"] * s["prompts"] * s["length"]
-        lines.append(f"figures: mean of steps 2..{self.args.steps}, {s['prompts']} prompts x {s['generations']} "
-                     f"samples x {s['length']} tokens = {tokens} generated tokens per step")
+        lines.append(
+            f"figures: mean of steps 2..{self.args.steps}, {s['prompts']} prompts x {s['generations']} "
+            f"samples x {s['length']} tokens = {tokens} generated tokens per step"
+        )
         if "step_time" in grpo:
-            lines.append(f"  GRPO s/step {grpo['step_time']:.2f} (generate {grpo['time/generate']:.2f} s: "
-                         f"{tokens / grpo['time/generate']:.0f} tokens/s){memory(grpo)}")
+            lines.append(
+                f"  GRPO s/step {grpo['step_time']:.2f} (generate {grpo['time/generate']:.2f} s: "
+                f"{tokens / grpo['time/generate']:.0f} tokens/s){memory(grpo)}"
+            )
         if "step_time" in airl:
-            lines.append(f"  AIRL s/step {airl['step_time']:.2f} (generate {airl['time/generate']:.2f} s, "
-                         f"discriminator update {airl.get('time/disc_update', float('nan')):.2f} s){memory(airl)}")
+            lines.append(
+                f"  AIRL s/step {airl['step_time']:.2f} (generate {airl['time/generate']:.2f} s, "
+                f"discriminator update {airl.get('time/disc_update', float('nan')):.2f} s){memory(airl)}"
+            )
         if "step_time" in grpo and "step_time" in airl:
             lines.append(f"  AIRL / GRPO step time {airl['step_time'] / grpo['step_time']:.2f}x")
         for key in ("sample_hf", "sample_vllm"):
             got = self.figures.get(key)
             if got:
-                lines.append(f"  {key}: {got['tokens']} tokens in {got['seconds']:.2f} s = "
-                             f"{got['tokens_per_s']:.0f} tokens/s{memory(got)}")
+                lines.append(
+                    f"  {key}: {got['tokens']} tokens in {got['seconds']:.2f} s = "
+                    f"{got['tokens_per_s']:.0f} tokens/s{memory(got)}"
+                )
         return lines
 
 

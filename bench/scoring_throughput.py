@@ -40,13 +40,16 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
 
     from reasoning_irl.data import load_split
-    from reasoning_irl.models.scoring import (
-        build_rows, merged_for_inference, score_policy_tokens, score_policy_tokens_loop,
-    )
     from reasoning_irl.models import ensure_tiny_model
     from reasoning_irl.models.config import LoraSettings
     from reasoning_irl.models.loading import load_tokenizer
     from reasoning_irl.models.reward_model import TokenRewardModel, load_reward_model
+    from reasoning_irl.models.scoring import (
+        build_rows,
+        merged_for_inference,
+        score_policy_tokens,
+        score_policy_tokens_loop,
+    )
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.reward_model:
@@ -58,8 +61,9 @@ def main(argv: list[str]) -> int:
     if not args.no_merge:
         merged_for_inference(model)
     model.to(device).eval()
-    ptok_path = args.policy_tokenizer or str(ensure_tiny_model(Path(args.artifacts) / "tiny-qwen2-policy",
-                                                                arch="qwen2", preset="policy"))
+    ptok_path = args.policy_tokenizer or str(
+        ensure_tiny_model(Path(args.artifacts) / "tiny-qwen2-policy", arch="qwen2", preset="policy")
+    )
     ptok = load_tokenizer(ptok_path)
 
     records = load_split({"name": "synthetic", "num_test": max(args.problems, 8)}, "test")[: args.problems]
@@ -76,8 +80,9 @@ def main(argv: list[str]) -> int:
     runs = {
         "rows": lambda: build_rows(rtok, ptok, prompts, completions),
         "batched": lambda: score_policy_tokens(model, rtok, ptok, prompts, completions, batch_size=args.batch_size),
-        "whole rows": lambda: score_policy_tokens(model, rtok, ptok, prompts, completions,
-                                                  batch_size=args.batch_size, share_prompts=False),
+        "whole rows": lambda: score_policy_tokens(
+            model, rtok, ptok, prompts, completions, batch_size=args.batch_size, share_prompts=False
+        ),
         "loop": lambda: score_policy_tokens_loop(model, rtok, ptok, prompts, completions),
     }
     score_policy_tokens(model, rtok, ptok, prompts[:16], completions[:16], batch_size=8)  # warm-up
@@ -87,20 +92,32 @@ def main(argv: list[str]) -> int:
             t0 = time.perf_counter()
             results[name] = run()
             best[name] = min(best[name], time.perf_counter() - t0)
-    diff = max((abs(a - b) for other in ("batched", "whole rows") for x, y in zip(results[other], results["loop"])
-                for a, b in zip(x, y)), default=0.0)
+    diff = max(
+        (
+            abs(a - b)
+            for other in ("batched", "whole rows")
+            for x, y in zip(results[other], results["loop"])
+            for a, b in zip(x, y)
+        ),
+        default=0.0,
+    )
 
-    print(f"{len(completions)} completions ({args.problems} problems x {args.samples} samples), "
-          f"{n_tokens} policy tokens, {n_input} reward-model input tokens, device {device}, "
-          f"{torch.get_num_threads()} threads, best of {max(1, args.repeat)}")
+    print(
+        f"{len(completions)} completions ({args.problems} problems x {args.samples} samples), "
+        f"{n_tokens} policy tokens, {n_input} reward-model input tokens, device {device}, "
+        f"{torch.get_num_threads()} threads, best of {max(1, args.repeat)}"
+    )
     print(f"rows (tokenise+align, inside every path): {best['rows']:.3f} s")
     for name in ("batched", "whole rows", "loop"):
         label = f"{name} (batch {args.batch_size})" if name != "loop" else "loop (one row)"
         t = best[name]
         print(f"{label + ':':<25} {t:.3f} s  {n_tokens / t:,.0f} tokens/s  ({n_input / t:,.0f} input tokens/s)")
-    print(f"speed-up vs loop: batched {best['loop'] / best['batched']:.1f}x, whole rows "
-          f"{best['loop'] / best['whole rows']:.1f}x   max |batched - loop| = {diff:.2e}")
+    print(
+        f"speed-up vs loop: batched {best['loop'] / best['batched']:.1f}x, whole rows "
+        f"{best['loop'] / best['whole rows']:.1f}x   max |batched - loop| = {diff:.2e}"
+    )
     return 0 if diff < 1e-4 else 1
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -38,15 +38,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--completion-length", type=int, default=48)
     parser.add_argument("--out", default=None, help="output root (default: a temporary folder)")
-    parser.add_argument("--airl", action="append", default=[], metavar="KEY=VALUE",
-                        help="an override for the AIRL run only (repeatable), e.g. method.disc_updates_per_step=1")
+    parser.add_argument(
+        "--airl",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override for the AIRL run only (repeatable), e.g. method.disc_updates_per_step=1",
+    )
     args, overrides = parser.parse_known_args(argv)
     out = args.out or tempfile.mkdtemp(prefix="step_cost-")
     length = args.completion_length
     common = [
-        f"output_root={out}", f"artifacts_dir={out}/artifacts", f"training.max_steps={args.steps}",
-        f"training.save_steps={args.steps * 10}", "training.logging_steps=1",
-        f"sampling.max_completion_length={length}", f"sampling.min_completion_length={length}",
+        f"output_root={out}",
+        f"artifacts_dir={out}/artifacts",
+        f"training.max_steps={args.steps}",
+        f"training.save_steps={args.steps * 10}",
+        "training.logging_steps=1",
+        f"sampling.max_completion_length={length}",
+        f"sampling.min_completion_length={length}",
         *overrides,
     ]
     grpo = measure(run_grpo, "grpo", ["experiment=tiny_grpo", "run_name=bench-grpo", *common], args.steps)

@@ -71,16 +71,24 @@ def learning_curves(runs: dict[str, list[Path]], out: Path, habit: Optional[str]
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", nargs=2, action="append", metavar=("LABEL", "DIR"), required=True,
-                        help="a method's run folder (repeat a label once per seed)")
+    parser.add_argument(
+        "--run",
+        nargs=2,
+        action="append",
+        metavar=("LABEL", "DIR"),
+        required=True,
+        help="a method's run folder (repeat a label once per seed)",
+    )
     parser.add_argument("--habit", default=None, help="also plot this habit's rate (held_out/habit/<name>)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     runs: dict[str, list[Path]] = {}
     for label, folder in args.run:
         if not read_curve(Path(folder), ACCURACY):
-            print(f"error: {folder} has no {ACCURACY} rows in metrics.jsonl (train with training.eval_steps > 0)",
-                  file=sys.stderr)
+            print(
+                f"error: {folder} has no {ACCURACY} rows in metrics.jsonl (train with training.eval_steps > 0)",
+                file=sys.stderr,
+            )
             return 2
         runs.setdefault(label, []).append(Path(folder))
     for path in learning_curves(runs, args.out, args.habit):

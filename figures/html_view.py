@@ -15,8 +15,8 @@ from typing import Optional
 import numpy as np
 from matplotlib import colormaps
 
-from figures.plots import CMAP, centred  # the same colours as the figures, so colours mean one thing
 from figures.tables import step_token_spans
+from figures.token_plots import CMAP, centred  # the same colours as the figures, so colours mean one thing
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222;max-width:75em}
@@ -80,14 +80,23 @@ class Scale:
 
     def legend(self) -> str:
         stops = ",".join("rgb({},{},{})".format(*self.rgb(v)) for v in np.linspace(-self.mag, self.mag, 9))
-        return (f'<div class="legend"><span>{-self.mag:+.3g}</span><div class="bar" '
-                f'style="background:linear-gradient(to right,{stops})"></div><span>{self.mag:+.3g}</span>'
-                "<span>token reward minus its sequence's median (AIRL rewards have an arbitrary offset; red below,"
-                " blue above; clipped at the 98th percentile; hover a token for its raw value and index)</span></div>")
+        return (
+            f'<div class="legend"><span>{-self.mag:+.3g}</span><div class="bar" '
+            f'style="background:linear-gradient(to right,{stops})"></div><span>{self.mag:+.3g}</span>'
+            "<span>token reward minus its sequence's median (AIRL rewards have an arbitrary offset; red below,"
+            " blue above; clipped at the 98th percentile; hover a token for its raw value and index)</span></div>"
+        )
 
 
-def _tokens_html(tokens: list[str], rewards: Optional[list], scale: Scale, cls: str,
-                 marked: Optional[tuple[int, int]] = None, mark_cls: str = "ans", centre: float = 0.0) -> str:
+def _tokens_html(
+    tokens: list[str],
+    rewards: Optional[list],
+    scale: Scale,
+    cls: str,
+    marked: Optional[tuple[int, int]] = None,
+    mark_cls: str = "ans",
+    centre: float = 0.0,
+) -> str:
     """One ``<span>`` per token, coloured by its reward minus ``centre``, with the raw value in a tooltip."""
     parts = []
     for i, tok in enumerate(tokens):
@@ -95,7 +104,9 @@ def _tokens_html(tokens: list[str], rewards: Optional[list], scale: Scale, cls: 
         val = float(val) if isinstance(val, (int, float)) else None
         ok = val is not None and math.isfinite(val)
         tip = f"{val:+.4f} · #{i}" if ok else f"no reward · #{i}"
-        extra = (f" r{scale.bin(val - centre)}" if ok else "") + (f" {mark_cls}" if marked and marked[0] <= i < marked[1] else "")
+        extra = (f" r{scale.bin(val - centre)}" if ok else "") + (
+            f" {mark_cls}" if marked and marked[0] <= i < marked[1] else ""
+        )
         parts.append(f'<span class="{cls}{extra}" title="{tip}">{html.escape(str(tok))}</span>')
     return "".join(parts)
 
@@ -106,13 +117,19 @@ def _sample_html(row: dict, scale: Scale) -> str:
     greedy = bool(row.get("greedy") or row.get("sample_index") == -1)
     if greedy:
         badges.append('<span class="badge greedy">greedy</span>')
-    meta = ["greedy" if greedy else f"sample {html.escape(str(row.get('sample_index')))}",
-            f"answer: <code>{html.escape(str(row.get('extracted_answer')))}</code>"]
+    meta = [
+        "greedy" if greedy else f"sample {html.escape(str(row.get('sample_index')))}",
+        f"answer: <code>{html.escape(str(row.get('extracted_answer')))}</code>",
+    ]
     scores = row.get("scores")
     if isinstance(scores, dict) and scores:
-        meta.append("scores: " + ", ".join(
-            f"{html.escape(str(k))}={v:+.3f}" if isinstance(v, (int, float)) else f"{html.escape(str(k))}=?"
-            for k, v in scores.items()))
+        meta.append(
+            "scores: "
+            + ", ".join(
+                f"{html.escape(str(k))}={v:+.3f}" if isinstance(v, (int, float)) else f"{html.escape(str(k))}=?"
+                for k, v in scores.items()
+            )
+        )
     tokens, rewards = row.get("tokens"), row.get("token_rewards")
     if isinstance(tokens, list):
         span = row.get("answer_span")
@@ -121,8 +138,10 @@ def _sample_html(row: dict, scale: Scale) -> str:
         body = _tokens_html(tokens, rewards, scale, "tok", span, centre=_median(rewards))
     else:  # no tokenisation stored: still show the text, uncoloured
         body = html.escape(str(row.get("completion", "")))
-    return (f'<div class="sample">{" ".join(badges)} <span class="meta">{" · ".join(meta)}</span>'
-            f'<div class="toks">{body}</div></div>')
+    return (
+        f'<div class="sample">{" ".join(badges)} <span class="meta">{" · ".join(meta)}</span>'
+        f'<div class="toks">{body}</div></div>'
+    )
 
 
 def _trace_section(traces: list[dict], scale: Scale, max_problems: int) -> str:
@@ -147,28 +166,35 @@ def _trace_section(traces: list[dict], scale: Scale, max_problems: int) -> str:
                 mark = step_token_spans(t["tokens"], steps)[fs]
             cls = "ok" if t.get("kind") == "expert" else "bad"
             note = f"corrupted step {fs} outlined" if mark else ""
-            head.append(f'<div class="sample"><span class="badge {cls}">{html.escape(str(t.get("kind")))}</span> '
-                        f'<span class="meta">{note}</span><div class="toks">'
-                        f'{_tokens_html(t["tokens"], t.get("token_rewards"), scale, "ttok", mark, "bad-step", centre)}'
-                        "</div></div>")
+            head.append(
+                f'<div class="sample"><span class="badge {cls}">{html.escape(str(t.get("kind")))}</span> '
+                f'<span class="meta">{note}</span><div class="toks">'
+                f"{_tokens_html(t['tokens'], t.get('token_rewards'), scale, 'ttok', mark, 'bad-step', centre)}"
+                "</div></div>"
+            )
         parts.append("\n".join(head) + "</details>")
     return "\n".join(parts)
 
 
-def write_html(methods: list[tuple[str, list[dict], dict]], out: Path, traces: Optional[list[dict]] = None,
-               max_problems: int = 25, max_samples: int = 6) -> list[Path]:
+def write_html(
+    methods: list[tuple[str, list[dict], dict]],
+    out: Path,
+    traces: Optional[list[dict]] = None,
+    max_problems: int = 25,
+    max_samples: int = 6,
+) -> list[Path]:
     """``methods``: (label, eval rows, parsed metrics). Problems in first-seen order, capped."""
     methods = [(label, rows, parsed) for label, rows, parsed in methods if rows]
     if not methods and not traces:
         print("note: no eval_results.jsonl rows or traces; skipping tokens.html")
         return []
+
     def numbers(values: Optional[list]) -> list[float]:
         return [float(v) for v in values or [] if isinstance(v, (int, float))]
 
     values = [v for _, rows, _ in methods for r in rows for v in centred(numbers(r.get("token_rewards")))]
     experts = {str(t.get("id")): numbers(t.get("token_rewards")) for t in traces or [] if t.get("kind") == "expert"}
-    values += [v for t in traces or []
-               for v in centred(numbers(t.get("token_rewards")), experts.get(str(t.get("id"))))]
+    values += [v for t in traces or [] for v in centred(numbers(t.get("token_rewards")), experts.get(str(t.get("id"))))]
     scale = Scale(values)
     order: list[str] = []
     by_key: dict[tuple[str, str], list[dict]] = {}
@@ -183,9 +209,11 @@ def write_html(methods: list[tuple[str, list[dict], dict]], out: Path, traces: O
     if ks:  # a small headline table so the page can be read without the markdown files
         head = "".join(f"<th>pass@{k}</th>" for k in ks)
         rows_html = "".join(
-            f"<tr><td>{html.escape(label)}</td>" + "".join(
-                f"<td>{p['pass'][k]['value']:.3f}</td>" if k in p["pass"] else "<td>–</td>" for k in ks) + "</tr>"
-            for label, _, p in methods)
+            f"<tr><td>{html.escape(label)}</td>"
+            + "".join(f"<td>{p['pass'][k]['value']:.3f}</td>" if k in p["pass"] else "<td>–</td>" for k in ks)
+            + "</tr>"
+            for label, _, p in methods
+        )
         body.append(f"<table><tr><th>method</th>{head}</tr>{rows_html}</table>")
     if len(order) > max_problems:
         body.append(f"<p>Showing the first {max_problems} of {len(order)} problems.</p>")
@@ -196,8 +224,9 @@ def write_html(methods: list[tuple[str, list[dict], dict]], out: Path, traces: O
             sampled = [r for r in rows if not r.get("greedy")]
             counts.append(f"{html.escape(label)} {sum(bool(r.get('correct')) for r in sampled)}/{len(sampled)}")
         # Collapsed: a page of many problems is scanned by its summaries first.
-        section = [f'<details class="problem"><summary>{html.escape(pid)} — correct samples: '
-                   f'{", ".join(counts)}</summary>']
+        section = [
+            f'<details class="problem"><summary>{html.escape(pid)} — correct samples: {", ".join(counts)}</summary>'
+        ]
         first = next((r for label, _, _ in methods for r in by_key.get((label, pid), [])), {})
         if first.get("question") is not None:
             section.append(f'<div class="q"><b>Question:</b> {html.escape(str(first["question"]))}</div>')
@@ -214,10 +243,13 @@ def write_html(methods: list[tuple[str, list[dict], dict]], out: Path, traces: O
         body.append("\n".join(section) + "</details>")
     if traces:
         body.append(_trace_section(traces, scale, max_problems))
-    page = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>Token rewards</title><style>{_CSS}{scale.css()}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>Token rewards</title><style>{_CSS}{scale.css()}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
     path = out / "tokens.html"
     path.write_text(page, encoding="utf-8")
     return [path]

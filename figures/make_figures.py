@@ -23,7 +23,7 @@ if __package__ in (None, ""):
     # Run as a script: make the repository root importable so ``figures`` is a package.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from figures import html_view, plots, tables  # noqa: E402
+from figures import html_view, plots, tables, token_plots  # noqa: E402
 
 
 @dataclass
@@ -92,11 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("eval_dirs", nargs="+", type=Path, help="evaluation folders, one per method/run")
     parser.add_argument("--out", type=Path, required=True, help="folder for the artefacts (created)")
     parser.add_argument("--labels", nargs="+", help="method names, one per eval dir (default: folder names)")
-    parser.add_argument("--irl", type=Path, help="reward-model diagnostics folder (irl_diagnostics.json, irl_traces.jsonl)")
-    parser.add_argument("--heatmap-method", help="label whose samples fill token_heatmaps (default: the "
-                        "last method with token rewards, usually the AIRL run)")
-    parser.add_argument("--html-max-problems", type=int, default=25,
-                        help="problems shown in tokens.html, for samples and for traces alike (keeps it a few MB)")
+    parser.add_argument(
+        "--irl", type=Path, help="reward-model diagnostics folder (irl_diagnostics.json, irl_traces.jsonl)"
+    )
+    parser.add_argument(
+        "--heatmap-method",
+        help="label whose samples fill token_heatmaps (default: the "
+        "last method with token rewards, usually the AIRL run)",
+    )
+    parser.add_argument(
+        "--html-max-problems",
+        type=int,
+        default=25,
+        help="problems shown in tokens.html, for samples and for traces alike (keeps it a few MB)",
+    )
     parser.add_argument("--html-max-samples", type=int, default=6, help="per method and problem, greedy first")
     return parser
 
@@ -126,8 +135,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     methods = [load_method(label, path) for label, path in zip(labels, args.eval_dirs)]
     summarised = [(m.label, m.parsed) for m in methods if m.summary is not None]
     for label, parsed in summarised:  # say up front which artefacts a method will be missing from
-        absent = [name for family, name in (("pass", "pass@k"), ("success", "success@k|N"),
-                                            ("random", "random@k|N"), ("oracle", "oracle@N")) if not parsed[family]]
+        absent = [
+            name
+            for family, name in (
+                ("pass", "pass@k"),
+                ("success", "success@k|N"),
+                ("random", "random@k|N"),
+                ("oracle", "oracle@N"),
+            )
+            if not parsed[family]
+        ]
         if absent:
             print(f"note: {label}: no {', '.join(absent)} metrics; left out of the artefacts that need them")
     written: list[Path] = []
@@ -141,7 +158,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"note: --heatmap-method {args.heatmap_method} has no token rewards; using the default")
     chosen = next((m for m in with_tokens if m.label == args.heatmap_method), with_tokens[-1] if with_tokens else None)
     if chosen is not None:
-        written += plots.token_heatmaps(chosen.label, chosen.rows, out)
+        written += token_plots.token_heatmaps(chosen.label, chosen.rows, out)
     else:
         print("note: no method has token_rewards; skipping token_heatmaps")
 
@@ -157,9 +174,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             written += plots.irl_per_kind(diag, out)
         traces = read_jsonl(args.irl / "irl_traces.jsonl")
         if traces:
-            written += plots.irl_trace_heatmap(traces, out)
-    written += html_view.write_html([(m.label, m.rows, m.parsed) for m in methods], out, traces,
-                                    args.html_max_problems, args.html_max_samples)
+            written += token_plots.irl_trace_heatmap(traces, out)
+    written += html_view.write_html(
+        [(m.label, m.rows, m.parsed) for m in methods], out, traces, args.html_max_problems, args.html_max_samples
+    )
 
     for path in written:
         print(f"wrote {path}")

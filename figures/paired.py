@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,8 +36,9 @@ def _weighted_auroc(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / den, np.nan)
 
 
-def auroc_by_problem(scores: Sequence[float], correct: Sequence[bool], groups: Sequence, seed: int = 0,
-                     n_resamples: int = N_RESAMPLES) -> dict:
+def auroc_by_problem(
+    scores: Sequence[float], correct: Sequence[bool], groups: Sequence, seed: int = 0, n_resamples: int = N_RESAMPLES
+) -> dict:
     """Pooled AUROC of correct over wrong samples, its 95% CI and a two-sided p for "AUROC = 0.5", both from
     a bootstrap over problems. p is the share of resamples on the far side of 0.5, doubled; it cannot go below
     1/n_resamples (reported as such). NaN when a class is empty."""
@@ -51,8 +52,12 @@ def auroc_by_problem(scores: Sequence[float], correct: Sequence[bool], groups: S
     boot = boot[~np.isnan(boot)]
     lo, hi = np.quantile(boot, [0.025, 0.975])
     p = min(1.0, 2 * min(np.mean(boot <= 0.5), np.mean(boot >= 0.5)))
-    return {"auroc": value, "ci": [float(lo), float(hi)], "p": max(p, 1.0 / n_resamples),
-            "n_problems": int(g.max()) + 1}
+    return {
+        "auroc": value,
+        "ci": [float(lo), float(hi)],
+        "p": max(p, 1.0 / n_resamples),
+        "n_problems": int(g.max()) + 1,
+    }
 
 
 def gain_over_random(rows: list[dict], seed: int = 0, n_resamples: int = N_RESAMPLES) -> dict[str, dict]:
@@ -69,8 +74,11 @@ def gain_over_random(rows: list[dict], seed: int = 0, n_resamples: int = N_RESAM
         return {}
     n = min(len(v) for v in by_problem.values())
     samples = {p: sorted(v, key=lambda r: r.get("sample_index", 0))[:n] for p, v in by_problem.items()}
-    selectors = [s for s in next(iter(samples.values()))[0]["scores"]
-                 if all(isinstance(r["scores"].get(s), (int, float)) for v in samples.values() for r in v)]
+    selectors = [
+        s
+        for s in next(iter(samples.values()))[0]["scores"]
+        if all(isinstance(r["scores"].get(s), (int, float)) for v in samples.values() for r in v)
+    ]
     out = {}
     for sel in selectors:
         diffs = []

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: the figures are built on servers without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from figures.paired import auroc_by_problem, gain_over_random  # noqa: E402
-from figures.tables import metric_entry, pair_trace, rerank_n, step_token_spans  # noqa: E402
+from figures.tables import metric_entry, rerank_n  # noqa: E402
 
 WIDTH = 6.5  # inches: a full-width figure in a single-column paper
-RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8,
-      "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.titlesize": 9,
-      "pdf.fonttype": 42,  # TrueType in the PDF so venues' font checks pass and text stays selectable
-      "savefig.dpi": 200, "axes.spines.top": False, "axes.spines.right": False}
+RC = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "figure.titlesize": 9,
+    "pdf.fonttype": 42,  # TrueType in the PDF so venues' font checks pass and text stays selectable
+    "savefig.dpi": 200,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 CMAP = "RdBu"  # diverging: red = below the sequence's median reward, blue = above, white = the median
 CORRECT, WRONG = "#1b9e77", "#d95f02"
 
@@ -103,12 +111,27 @@ def rerank(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
                 ks = sorted(k for (k, nn) in p["success"].get(sel, {}) if nn == n)
                 ks_all.update(ks)
                 if ks:
-                    _band(ax, ks, [p["success"][sel][(k, n)] for k in ks], marker="o", markersize=3,
-                          color=colours[sel], label=sel)
+                    _band(
+                        ax,
+                        ks,
+                        [p["success"][sel][(k, n)] for k in ks],
+                        marker="o",
+                        markersize=3,
+                        color=colours[sel],
+                        label=sel,
+                    )
             ks = sorted(k for (k, nn) in p["random"] if nn == n)
             if ks:
-                _band(ax, ks, [p["random"][(k, n)] for k in ks], color="0.3", linestyle="--", marker="s",
-                      markersize=3, label="random")
+                _band(
+                    ax,
+                    ks,
+                    [p["random"][(k, n)] for k in ks],
+                    color="0.3",
+                    linestyle="--",
+                    marker="s",
+                    markersize=3,
+                    label="random",
+                )
             if n in p["oracle"]:
                 ax.axhline(p["oracle"][n]["value"], color="k", linestyle=":", linewidth=1, label="oracle")
             _k_axis(ax, sorted(ks_all | set(ks)))
@@ -117,7 +140,7 @@ def rerank(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
             ax.grid(alpha=0.3)
         for ax in axes[:, 0]:
             ax.set_ylabel("success rate")
-        for ax in list(axes.flat)[len(methods):]:
+        for ax in list(axes.flat)[len(methods) :]:
             ax.set_visible(False)
         # One shared legend below the panels so no panel's curves are hidden behind it.
         handles: dict = {}
@@ -125,8 +148,14 @@ def rerank(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
         ncol = len(handles) if len(handles) <= 7 else math.ceil(len(handles) / 2)
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol,
-                   frameon=False, bbox_to_anchor=(0.5, 0.0))
+        fig.legend(
+            list(handles.values()),
+            list(handles),
+            loc="lower center",
+            ncol=ncol,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+        )
         fig.tight_layout(rect=(0, 0.12 / nrows, 1, 1))
         return save(fig, out, "rerank")
 
@@ -166,8 +195,11 @@ def reward_distributions(methods: list[tuple[str, list[dict]]], out: Path) -> li
         for ax, sel in zip(axes.flat, selectors):
             ticks = []
             for i, (label, rows) in enumerate(methods):
-                kept = [r for r in rows
-                        if isinstance(r["scores"].get(sel), (int, float)) and math.isfinite(r["scores"][sel])]
+                kept = [
+                    r
+                    for r in rows
+                    if isinstance(r["scores"].get(sel), (int, float)) and math.isfinite(r["scores"][sel])
+                ]
                 pairs = [(float(r["scores"][sel]), bool(r.get("correct"))) for r in kept]
                 good = [v for v, c in pairs if c]
                 bad = [v for v, c in pairs if not c]
@@ -181,149 +213,40 @@ def reward_distributions(methods: list[tuple[str, list[dict]]], out: Path) -> li
                             parts[key].set_color(colour)
                     elif vals:  # a violin needs two points
                         ax.plot([i + dx], vals, "o", color=colour, markersize=3)
-                test = auroc_by_problem([v for v, _ in pairs], [c for _, c in pairs],
-                                        [r.get("problem_id") for r in kept])
+                test = auroc_by_problem(
+                    [v for v, _ in pairs], [c for _, c in pairs], [r.get("problem_id") for r in kept]
+                )
                 lo, hi = test["ci"]
-                stat = (f"AUC {test['auroc']:.2f} [{lo:.2f}, {hi:.2f}]\n{_p_text(test['p'])}"
-                        if math.isfinite(test["auroc"]) else "one class\nonly")
+                stat = (
+                    f"AUC {test['auroc']:.2f} [{lo:.2f}, {hi:.2f}]\n{_p_text(test['p'])}"
+                    if math.isfinite(test["auroc"])
+                    else "one class\nonly"
+                )
                 ticks.append(f"{label}\n{stat}")
             ax.set_xticks(range(len(methods)))
             ax.set_xticklabels(ticks)
             ax.set_ylabel(f"score ({sel})")
             ax.set_title(f"selector: {sel}")
             ax.grid(axis="y", alpha=0.3)
-        for ax in list(axes.flat)[len(selectors):]:
+        for ax in list(axes.flat)[len(selectors) :]:
             ax.set_visible(False)
-        fig.legend(handles=[Rectangle((0, 0), 1, 1, color=CORRECT, alpha=0.6),
-                            Rectangle((0, 0), 1, 1, color=WRONG, alpha=0.6)],
-                   labels=["correct", "wrong"], loc="lower center", ncol=2, frameon=False)
-        fig.suptitle("Correct vs wrong samples: AUROC, 95% CI and two-sided p of AUROC = 0.5 by bootstrap over problems",
-                     x=0.02, ha="left")
+        fig.legend(
+            handles=[
+                Rectangle((0, 0), 1, 1, color=CORRECT, alpha=0.6),
+                Rectangle((0, 0), 1, 1, color=WRONG, alpha=0.6),
+            ],
+            labels=["correct", "wrong"],
+            loc="lower center",
+            ncol=2,
+            frameon=False,
+        )
+        fig.suptitle(
+            "Correct vs wrong samples: AUROC, 95% CI and two-sided p of AUROC = 0.5 by bootstrap over problems",
+            x=0.02,
+            ha="left",
+        )
         fig.tight_layout(rect=(0, 0.3 / (2.1 * nrows + 0.5), 1, 1))  # room for the legend below
         return save(fig, out, "reward_distributions")
-
-
-def token_label(token: str, width: int = 10) -> str:
-    """Make a token visible as a tick label: whitespace shown, '$' kept out of mathtext."""
-    text = token.replace("\n", "\\n").replace("\t", "\\t").replace(" ", "·")
-    text = text if len(text) <= width else text[: width - 1] + "…"
-    return text.replace("$", r"\$") or "∅"
-
-
-def _window(n: int, width: int, end: Optional[int]) -> tuple[int, int]:
-    """``width`` tokens ending at ``end`` (e.g. just past the answer), clipped to [0, n)."""
-    stop = min(n, max(width, end if end is not None else n))
-    return max(0, stop - width), stop
-
-
-def _heat_row(ax, tokens, rewards, a, b, norm, title, boxes=()):
-    ax.imshow(np.asarray(rewards[a:b], float)[None, :], cmap=CMAP, norm=norm, aspect="auto",
-              extent=(a - 0.5, b - 0.5, 0.5, -0.5))
-    ax.set_xticks(range(a, b))
-    ax.set_xticklabels([token_label(t) for t in tokens[a:b]], rotation=90, fontsize=8)
-    ax.set_yticks([])
-    ax.set_title(title, loc="left")
-    for (s, e, style) in boxes:
-        s, e = max(s, a), min(e, b)
-        if e > s:  # outline a span (answer, corrupted step) so it survives greyscale printing
-            ax.add_patch(Rectangle((s - 0.5, -0.5), e - s, 1, fill=False, edgecolor="k", linewidth=1.6,
-                                   linestyle=style))
-
-
-def centred(rewards: Sequence[float], by: Optional[Sequence[float]] = None) -> list[float]:
-    """Rewards minus the median of ``by`` (default: themselves). An AIRL reward is defined up to a constant
-    offset, so colouring around 0 would paint a whole sequence one colour; around its median, the colours show
-    which tokens the model scores above or below the rest."""
-    ref = np.asarray(by if by is not None else rewards, dtype=np.float64)
-    ref = ref[np.isfinite(ref)]
-    mid = float(np.median(ref)) if ref.size else 0.0
-    return [float(v) - mid for v in rewards]
-
-
-def _sym_norm(values: list[float]) -> Normalize:
-    # Symmetric limits centre the diverging map at 0; the 98th percentile keeps one outlier
-    # token from washing every other cell out to white.
-    mag = float(np.percentile(np.abs(values), 98)) if values else 1.0
-    return Normalize(-(mag or 1.0), mag or 1.0)
-
-
-def token_heatmaps(label: str, rows: list[dict], out: Path, n_each: int = 3, width: int = 40) -> list[Path]:
-    usable = [r for r in rows if isinstance(r.get("token_rewards"), list) and isinstance(r.get("tokens"), list)
-              and len(r["tokens"]) == len(r["token_rewards"]) and r["tokens"]]
-    # Distinct problems first, so the figure is not several samples of one question.
-    picked: list[dict] = []
-    for want in (True, False):
-        pool = [r for r in usable if bool(r.get("correct")) == want]
-        seen: set = set()
-        chosen = [r for r in pool if not (r.get("problem_id") in seen or seen.add(r.get("problem_id")))][:n_each]
-        chosen += [r for r in pool if r not in chosen][: n_each - len(chosen)]
-        picked += chosen
-    if not picked:
-        print("note: no sample has token_rewards; skipping token_heatmaps")
-        return []
-    spans = []
-    for r in picked:
-        span = r.get("answer_span")
-        # answer_span is a token index range here; anything outside the sequence is ignored.
-        ok = isinstance(span, list) and len(span) == 2 and 0 <= span[0] < span[1] <= len(r["tokens"])
-        spans.append(tuple(span) if ok else None)
-    windows = [_window(len(r["tokens"]), width, s[1] + 2 if s else None) for r, s in zip(picked, spans)]
-    values = [centred(r["token_rewards"]) for r in picked]
-    norm = _sym_norm([v for vals, (a, b) in zip(values, windows) for v in vals[a:b]])
-    with plt.rc_context(RC):
-        fig, axes = plt.subplots(len(picked), 1, figsize=(WIDTH, 1.25 * len(picked) + 0.3), squeeze=False)
-        for ax, r, vals, (a, b), span in zip(axes[:, 0], picked, values, windows, spans):
-            verdict = "correct" if r.get("correct") else "wrong"
-            which = "greedy" if r.get("greedy") or r.get("sample_index") == -1 else f"sample {r.get('sample_index')}"
-            title = (f"{label} · {r.get('problem_id')} · {which} · {verdict} · "
-                     f"answer {token_label(str(r.get('extracted_answer')), 16)} · tokens {a}–{b} of {len(r['tokens'])}")
-            _heat_row(ax, r["tokens"], vals, a, b, norm, title, [(span[0], span[1], "-")] if span else [])
-        fig.tight_layout(rect=(0, 0, 0.92, 1))
-        cax = fig.add_axes((0.935, 0.15, 0.015, 0.7))
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), cax=cax, label="token reward − sequence median")
-        return save(fig, out, "token_heatmaps")
-
-
-def irl_trace_heatmap(traces: list[dict], out: Path, width: int = 40) -> list[Path]:
-    pair = pair_trace(traces)
-    if pair is None:
-        print("note: irl_traces.jsonl has no perturbed trace with a first_step and an expert; skipping irl_trace")
-        return []
-    expert, bad = pair
-    fs = bad["first_step"]
-    bad_tok = step_token_spans(bad["tokens"], bad["steps"])
-    exp_tok = step_token_spans(expert["tokens"], expert.get("steps") or [])
-    s, e = bad_tok[fs]
-    a = max(0, s - width // 3)  # some clean context before the corruption, most of the window after it
-    windows = [(a, min(len(t["tokens"]), a + width)) for t in (expert, bad)]
-    # Both around the EXPERT's median: one offset for the pair, so the corrupted tokens' drop stays visible.
-    exp_vals, bad_vals = (centred(t["token_rewards"], expert["token_rewards"]) for t in (expert, bad))
-    norm = _sym_norm([v for vals, (x, y) in zip((exp_vals, bad_vals), windows) for v in vals[x:y]])
-    has_steps = bool(bad.get("step_rewards")) and bool(expert.get("step_rewards"))
-    with plt.rc_context(RC):
-        fig, axes = plt.subplots(3 if has_steps else 2, 1, figsize=(WIDTH, 4.6 if has_steps else 3.0),
-                                 gridspec_kw={"height_ratios": [1, 1, 1.4][: 3 if has_steps else 2]})
-        boxes_exp = [(exp_tok[fs][0], exp_tok[fs][1], "--")] if fs < len(exp_tok) else []
-        _heat_row(axes[1], bad["tokens"], bad_vals, *windows[1], norm,
-                  f"perturbed: {bad.get('kind')} ({bad.get('id')}) · corrupted step {fs} outlined", [(s, e, "-")])
-        _heat_row(axes[0], expert["tokens"], exp_vals, *windows[0], norm,
-                  f"expert ({expert.get('id')}) · step {fs} dashed", boxes_exp)
-        if has_steps:
-            ax = axes[2]
-            for t, name, style in ((expert, "expert", "o-"), (bad, str(bad.get("kind")), "s--")):
-                ax.plot(range(len(t["step_rewards"])), t["step_rewards"], style, markersize=3, label=name)
-            ax.axvspan(fs - 0.5, fs + 0.5, color="0.85", label="corrupted step")
-            ax.axhline(0, color="0.5", linewidth=0.6)
-            n_steps = max(len(expert["step_rewards"]), len(bad["step_rewards"]))
-            ax.set_xticks(range(n_steps))  # steps are whole numbers
-            ax.set_xlabel("reasoning step")
-            ax.set_ylabel("step reward")
-            # Above the axes: inside it would cover the curves it explains.
-            ax.legend(frameon=False, ncol=3, loc="lower left", bbox_to_anchor=(0, 1.0))
-        fig.tight_layout(rect=(0, 0, 0.92, 1))
-        cax = fig.add_axes((0.935, 0.55 if has_steps else 0.15, 0.015, 0.35 if has_steps else 0.7))
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), cax=cax, label="token reward − expert median")
-        return save(fig, out, "irl_trace")
 
 
 IRL_BARS = (("pairwise_accuracy", "pairwise acc."), ("token_auroc", "token AUROC"), ("localization", "localisation"))
@@ -345,14 +268,20 @@ def irl_per_kind(diag: dict, out: Path) -> list[Path]:
             xs = np.arange(len(groups)) + (j - (len(IRL_BARS) - 1) / 2) * width
             entries = [metric_entry(d.get(key)) for _, d in groups]
             vals = [e["value"] if e else np.nan for e in entries]
-            err = np.array([[e["value"] - e["lo"], e["hi"] - e["value"]] if e and e["lo"] is not None else [0, 0]
-                            for e in entries]).T
+            err = np.array(
+                [[e["value"] - e["lo"], e["hi"] - e["value"]] if e and e["lo"] is not None else [0, 0] for e in entries]
+            ).T
             ax.bar(xs, vals, width, yerr=err, capsize=2, label=name, color=f"C{j}")
             if key == "localization":
-                for base, style in (("first_step", "k_"), ("uniform", "k."), ):
+                for base, style in (("first_step", "k_"), ("uniform", "k.")):
                     ys = [metric_entry(((d.get(key) or {}).get("baselines") or {}).get(base)) for _, d in groups]
-                    ax.plot(xs, [e["value"] if e else np.nan for e in ys], style, markersize=9,
-                            label=f"localisation baseline: {base.replace('_', ' ')}")
+                    ax.plot(
+                        xs,
+                        [e["value"] if e else np.nan for e in ys],
+                        style,
+                        markersize=9,
+                        label=f"localisation baseline: {base.replace('_', ' ')}",
+                    )
         ax.axhline(0.5, color="0.6", linewidth=0.6, linestyle=":")  # chance for the pairwise and AUROC bars
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels([k for k, _ in groups], rotation=20, ha="right")
@@ -382,8 +311,15 @@ def rerank_gain(methods: list[tuple[str, list[dict]]], out: Path) -> list[Path]:
             lo = np.array([g[s]["ci"][0] if s in g else np.nan for s in selectors])
             hi = np.array([g[s]["ci"][1] if s in g else np.nan for s in selectors])
             n = next(iter(g.values()))["N"]
-            ax.bar(xs, vals, width, yerr=np.nan_to_num([vals - lo, hi - vals]), capsize=2, color=f"C{i}",
-                   label=f"{label} (N={n})")
+            ax.bar(
+                xs,
+                vals,
+                width,
+                yerr=np.nan_to_num([vals - lo, hi - vals]),
+                capsize=2,
+                color=f"C{i}",
+                label=f"{label} (N={n})",
+            )
         ax.axhline(0, color="k", linewidth=0.8)
         ax.set_xticks(range(len(selectors)))
         ax.set_xticklabels(selectors)

@@ -56,9 +56,11 @@ def pair_trace(traces: list[dict]) -> Optional[tuple[dict, dict]]:
         source = next((e for e in experts if e.get("id") in (bad.get("source_id"), bad.get("expert_id"))), None)
         source = source or next((e for e in experts if str(bad.get("id", "")).startswith(str(e.get("id")))), None)
 
-        def shared(e: dict) -> int:
-            return next((i for i, (x, y) in enumerate(zip(e["tokens"], bad["tokens"])) if x != y),
-                        min(len(e["tokens"]), len(bad["tokens"])))
+        def shared(e: dict, bad: dict = bad) -> int:
+            return next(
+                (i for i, (x, y) in enumerate(zip(e["tokens"], bad["tokens"])) if x != y),
+                min(len(e["tokens"]), len(bad["tokens"])),
+            )
 
         source = source or max(experts, key=shared)
         if len(source.get("token_rewards") or []) == len(source["tokens"]):
@@ -139,10 +141,22 @@ def fmt(entry: Optional[dict], digits: int = 3) -> str:
     return text
 
 
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                # OT1 text fonts print |, <, > as other glyphs (em dash, inverted marks)
-                "|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    # OT1 text fonts print |, <, > as other glyphs (em dash, inverted marks)
+    "|": r"\textbar{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
 
 
 def _tex_escape(text: str) -> str:
@@ -160,8 +174,15 @@ def _tex_cell(entry: Optional[dict], best: bool, digits: int = 3) -> str:
     return value
 
 
-def _write_table(out: Path, stem: str, header: list[str], rows: list[list[Optional[dict]]],
-                 row_names: list[list[str]], caption: str, bold: str = "column") -> list[Path]:
+def _write_table(
+    out: Path,
+    stem: str,
+    header: list[str],
+    rows: list[list[Optional[dict]]],
+    row_names: list[list[str]],
+    caption: str,
+    bold: str = "column",
+) -> list[Path]:
     """One table to ``<stem>.md`` and ``<stem>.tex``.
 
     ``row_names`` are the leading text cells (method, k...); ``rows`` the metric cells. The
@@ -169,10 +190,14 @@ def _write_table(out: Path, stem: str, header: list[str], rows: list[list[Option
     question is which selector wins) because that is what a reader scans for.
     """
     n_text = len(row_names[0]) if row_names else 1
+
     def md_text(text: str) -> str:
         return text.replace("|", r"\|")  # a bare pipe (k|N) would split the markdown cell
 
-    md = ["| " + " | ".join(md_text(h) for h in header) + " |", "|" + "|".join(["---"] * n_text + ["---:"] * (len(header) - n_text)) + "|"]
+    md = [
+        "| " + " | ".join(md_text(h) for h in header) + " |",
+        "|" + "|".join(["---"] * n_text + ["---:"] * (len(header) - n_text)) + "|",
+    ]
     for names, cells in zip(row_names, rows):
         md.append("| " + " | ".join([md_text(n) for n in names] + [fmt(c) for c in cells]) + " |")
     (out / f"{stem}.md").write_text(f"<!-- {caption} -->\n" + "\n".join(md) + "\n", encoding="utf-8")
@@ -182,16 +207,33 @@ def _write_table(out: Path, stem: str, header: list[str], rows: list[list[Option
         return max(present) if len(present) > 1 else None
 
     col_best = [best_of([r[j] for r in rows]) for j in range(len(header) - n_text)]
-    tex = [r"\begin{table}[t]", r"\centering", r"\small",
-           r"\begin{tabular}{" + "l" * n_text + "r" * (len(header) - n_text) + "}", r"\toprule",
-           " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
+    tex = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{" + "l" * n_text + "r" * (len(header) - n_text) + "}",
+        r"\toprule",
+        " & ".join(_tex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
     for names, cells in zip(row_names, rows):
         row_best = best_of(cells[:-1])  # rerank rows: which selector wins; the oracle always would
-        marks = [c is not None and (col_best[j] if bold == "column" else row_best) == c["value"]
-                 and (bold == "column" or j < len(cells) - 1) for j, c in enumerate(cells)]
-        tex.append(" & ".join([_tex_escape(n) for n in names] + [_tex_cell(c, m) for c, m in zip(cells, marks)]) + r" \\")
-    tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(caption)}}}",
-            rf"\label{{tab:{stem.replace('_', '-')}}}", r"\end{table}"]
+        marks = [
+            c is not None
+            and (col_best[j] if bold == "column" else row_best) == c["value"]
+            and (bold == "column" or j < len(cells) - 1)
+            for j, c in enumerate(cells)
+        ]
+        tex.append(
+            " & ".join([_tex_escape(n) for n in names] + [_tex_cell(c, m) for c, m in zip(cells, marks)]) + r" \\"
+        )
+    tex += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{{_tex_escape(caption)}}}",
+        rf"\label{{tab:{stem.replace('_', '-')}}}",
+        r"\end{table}",
+    ]
     (out / f"{stem}.tex").write_text("\n".join(tex) + "\n", encoding="utf-8")
     return [out / f"{stem}.md", out / f"{stem}.tex"]
 
@@ -204,9 +246,14 @@ def pass_at_k_table(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
         return []
     ks = sorted({k for _, p in methods for k in p["pass"]})
     header = ["Method"] + [f"pass@{k}" for k in ks]
-    return _write_table(out, "pass_at_k", header, [[p["pass"].get(k) for k in ks] for _, p in methods],
-                        [[label] for label, _ in methods],
-                        "pass@k with 95% confidence intervals in brackets.")
+    return _write_table(
+        out,
+        "pass_at_k",
+        header,
+        [[p["pass"].get(k) for k in ks] for _, p in methods],
+        [[label] for label, _ in methods],
+        "pass@k with 95% confidence intervals in brackets.",
+    )
 
 
 def rerank_table(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
@@ -226,14 +273,24 @@ def rerank_table(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
         ks = sorted({k for table in p["success"].values() for (k, nn) in table if nn == n})
         for k in ks:
             row_names.append([label, f"{k}|{n}"])
-            rows.append([p["random"].get((k, n))] + [p["success"].get(s, {}).get((k, n)) for s in selectors]
-                        + [p["oracle"].get(n)])
+            rows.append(
+                [p["random"].get((k, n))]
+                + [p["success"].get(s, {}).get((k, n)) for s in selectors]
+                + [p["oracle"].get(n)]
+            )
     if not rows:
         return []
     header = ["Method", "k|N", "random"] + selectors + ["oracle"]
-    return _write_table(out, "rerank", header, rows, row_names,
-                        "Success of the top-k of N samples ranked by each reward selector, against a random "
-                        "choice of k and the oracle (any of N correct).", bold="row")
+    return _write_table(
+        out,
+        "rerank",
+        header,
+        rows,
+        row_names,
+        "Success of the top-k of N samples ranked by each reward selector, against a random "
+        "choice of k and the oracle (any of N correct).",
+        bold="row",
+    )
 
 
 def summary_table(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
@@ -245,10 +302,17 @@ def summary_table(methods: list[tuple[str, dict]], out: Path) -> list[Path]:
     if not methods:
         return []
     header = ["Method", "greedy"] + ([f"maj@{maj_k}"] if maj_k else []) + [f"vote/{s}" for s in votes]
-    rows = [[p["greedy"]] + ([p["maj"].get(maj_k)] if maj_k else []) + [p["vote"].get(s) for s in votes]
-            for _, p in methods]
-    return _write_table(out, "summary", header, rows, [[label] for label, _ in methods],
-                        "Greedy accuracy, majority voting and reward-weighted voting.")
+    rows = [
+        [p["greedy"]] + ([p["maj"].get(maj_k)] if maj_k else []) + [p["vote"].get(s) for s in votes] for _, p in methods
+    ]
+    return _write_table(
+        out,
+        "summary",
+        header,
+        rows,
+        [[label] for label, _ in methods],
+        "Greedy accuracy, majority voting and reward-weighted voting.",
+    )
 
 
 def irl_table(diag: dict, out: Path) -> list[Path]:
@@ -265,16 +329,28 @@ def irl_table(diag: dict, out: Path) -> list[Path]:
         loc = d.get("localization") or {}
         base = loc.get("baselines") or {}
         row_names.append([kind, str(d.get("n_perturbed", ""))])
-        rows.append([metric_entry(d.get("pairwise_accuracy")), metric_entry(d.get("token_auroc")), metric_entry(loc)]
-                    + [metric_entry(base.get(b)) for b in ("first_step", "last_step", "uniform")])
-    written = _write_table(out, "irl_diagnostics", header, rows, row_names,
-                           "Reward-model diagnostics per perturbation kind, 95% CIs over problems in brackets. "
-                           "Localisation: the lowest-reward step is the first corrupted one; beside it the hit "
-                           "rates of always naming the first step, the last step, or a uniform guess.")
+        rows.append(
+            [metric_entry(d.get("pairwise_accuracy")), metric_entry(d.get("token_auroc")), metric_entry(loc)]
+            + [metric_entry(base.get(b)) for b in ("first_step", "last_step", "uniform")]
+        )
+    written = _write_table(
+        out,
+        "irl_diagnostics",
+        header,
+        rows,
+        row_names,
+        "Reward-model diagnostics per perturbation kind, 95% CIs over problems in brackets. "
+        "Localisation: the lowest-reward step is the first corrupted one; beside it the hit "
+        "rates of always naming the first step, the last step, or a uniform guess.",
+    )
     by_selector = diag.get("pairwise_accuracy_by_selector") or {}
     if by_selector:
-        written += _write_table(out, "irl_selectors", ["Selector", "pairwise acc."],
-                                [[metric_entry(v)] for v in by_selector.values()], [[s] for s in by_selector],
-                                "Expert trace scored above its perturbed copy, by sequence score (selector), 95% CIs "
-                                "over problems.")
+        written += _write_table(
+            out,
+            "irl_selectors",
+            ["Selector", "pairwise acc."],
+            [[metric_entry(v)] for v in by_selector.values()],
+            [[s] for s in by_selector],
+            "Expert trace scored above its perturbed copy, by sequence score (selector), 95% CIs over problems.",
+        )
     return written

@@ -44,20 +44,40 @@ def habits_of(runs: list[dict[str, dict]], habit: Optional[str] = None) -> list[
     would be columns of 0)."""
     if habit:
         return [f"habit/{habit}"]
-    names = {name for run in runs for s in run.values() for name, e in s["metrics"].items()
-             if name.startswith("habit/") and (e or {}).get("value")}
+    names = {
+        name
+        for run in runs
+        for s in run.values()
+        for name, e in s["metrics"].items()
+        if name.startswith("habit/") and (e or {}).get("value")
+    }
     return sorted(names)
 
 
 def method_table(runs: list[dict[str, dict]], selector: str, habits: list[str]) -> list[str]:
     """``runs``: one {method key: eval summary} per demo folder."""
     n = runs[0]["base"]["n_samples"]
-    ks = sorted({int(name[len("pass@"):]) for run in runs for s in run.values() for name in s["metrics"]
-                 if name.startswith("pass@")})
-    names = (["greedy_accuracy"] + [f"pass@{k}" for k in ks] + [f"maj@{n}", f"success@1|{n}/{selector}",
-                                                                 f"random@1|{n}"] + habits)
-    header = (["method", "greedy"] + [f"pass@{k}" for k in ks] + [f"maj@{n}", f"rerank@1\\|{n} ({selector})",
-                                                                  f"random@1\\|{n}"] + [h.replace("/", ": ") for h in habits])
+    ks = sorted(
+        {
+            int(name[len("pass@") :])
+            for run in runs
+            for s in run.values()
+            for name in s["metrics"]
+            if name.startswith("pass@")
+        }
+    )
+    names = (
+        ["greedy_accuracy"]
+        + [f"pass@{k}" for k in ks]
+        + [f"maj@{n}", f"success@1|{n}/{selector}", f"random@1|{n}"]
+        + habits
+    )
+    header = (
+        ["method", "greedy"]
+        + [f"pass@{k}" for k in ks]
+        + [f"maj@{n}", f"rerank@1\\|{n} ({selector})", f"random@1\\|{n}"]
+        + [h.replace("/", ": ") for h in habits]
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, label in METHODS:
         row = [label] + [cell(*(run[key]["metrics"].get(name) for run in runs)) for name in names]
@@ -75,8 +95,7 @@ def per_problem(rows: list[dict], habit: Optional[str] = None) -> dict[str, floa
     return {pid: sum(v) / len(v) for pid, v in hits.items()}
 
 
-def paired_change(pairs: list[tuple[dict[str, float], dict[str, float]]], seed: int = 0,
-                  resamples: int = 2000) -> dict:
+def paired_change(pairs: list[tuple[dict[str, float], dict[str, float]]], seed: int = 0, resamples: int = 2000) -> dict:
     """Mean over seeds of (method - base) on the problems both have, with a 95% paired bootstrap CI: each
     resample draws problems with replacement within every seed and takes the same draw for both policies."""
     diffs = [np.array([m[p] - b[p] for p in sorted(set(m) & set(b))]) for m, b in pairs]
@@ -103,18 +122,25 @@ def change_table(results: list[dict[str, list[dict]]], habits: list[str]) -> lis
 def ablation_table(folders: list[Path], names: list[str], habits: list[str], selector: str) -> list[str]:
     """AIRL and each ablation (eval/ablation_<name> in every demo folder): pass@1, habit rates, reranking, and
     the paired change against the full AIRL run of the same seed. A name missing in some folder is marked."""
+
     def load(folder: Path, key: str) -> Optional[tuple[dict, list[dict]]]:
         summary, rows = folder / "eval" / key / "eval_summary.json", folder / "eval" / key / "eval_results.jsonl"
         if not (summary.is_file() and rows.is_file()):
             return None
-        return (json.loads(summary.read_text(encoding="utf-8")),
-                [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines() if line.strip()])
+        return (
+            json.loads(summary.read_text(encoding="utf-8")),
+            [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines() if line.strip()],
+        )
 
     full = [load(f, "airl") for f in folders]
     n = full[0][0]["n_samples"]
     shown = [None] + [h.removeprefix("habit/") for h in habits]
-    header = (["AIRL variant", "pass@1"] + [h.replace("/", ": ") for h in habits] + [f"rerank@1\\|{n} ({selector})",
-              "Δ pass@1 vs AIRL"] + [f"Δ {h.replace('/', ': ')} vs AIRL" for h in habits])
+    header = (
+        ["AIRL variant", "pass@1"]
+        + [h.replace("/", ": ") for h in habits]
+        + [f"rerank@1\\|{n} ({selector})", "Δ pass@1 vs AIRL"]
+        + [f"Δ {h.replace('/', ': ')} vs AIRL" for h in habits]
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in ["(full)"] + names:
         got = full if name == "(full)" else [load(f, f"ablation_{name}") for f in folders]
@@ -122,7 +148,9 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
             lines.append(f"| {name} | " + " | ".join(["not run or failed"] + ["–"] * (len(header) - 2)) + " |")
             continue
         metrics = [g[0]["metrics"] for g in got]
-        row = [name] + [cell(*(m.get(key) for m in metrics)) for key in ["pass@1", *habits, f"success@1|{n}/{selector}"]]
+        row = [name] + [
+            cell(*(m.get(key) for m in metrics)) for key in ["pass@1", *habits, f"success@1|{n}/{selector}"]
+        ]
         for habit in shown:
             change = paired_change([(per_problem(g[1], habit), per_problem(a[1], habit)) for g, a in zip(got, full)])
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
@@ -142,20 +170,24 @@ def localisation_baselines(diags: list[dict]) -> str:
 
 def irl_lines(diags: list[dict]) -> list[str]:
     first = diags[0]
-    lines = [f"- expert above its perturbed copy (pairwise accuracy, {first['score']} token reward): "
-             f"{cell(*(d['pairwise_accuracy'] for d in diags))} over {first['n_perturbed']} perturbed traces "
-             "(chance 0.5)",
-             f"- first corrupted step found (localisation): {cell(*(d['localization'] for d in diags))} "
-             f"({localisation_baselines(diags)})",
-             f"- token AUROC, clean vs corrupted-step tokens: {cell(*(d['token_auroc'] for d in diags))} (chance 0.5)"]
+    lines = [
+        f"- expert above its perturbed copy (pairwise accuracy, {first['score']} token reward): "
+        f"{cell(*(d['pairwise_accuracy'] for d in diags))} over {first['n_perturbed']} perturbed traces "
+        "(chance 0.5)",
+        f"- first corrupted step found (localisation): {cell(*(d['localization'] for d in diags))} "
+        f"({localisation_baselines(diags)})",
+        f"- token AUROC, clean vs corrupted-step tokens: {cell(*(d['token_auroc'] for d in diags))} (chance 0.5)",
+    ]
     if all(d.get("samples") for d in diags):
         # An AUROC is undefined (None) when a run's samples are all correct or all wrong.
         aurocs = {s: [{"value": d["samples"]["auroc"].get(s)} for d in diags] for s in first["samples"]["auroc"]}
         defined = {s: v for s, v in aurocs.items() if all(e["value"] is not None for e in v)}
         if defined:
             best = max(defined, key=lambda s: statistics.mean(e["value"] for e in defined[s]))
-            lines.append(f"- base policy samples, correct vs wrong answer, AUROC of the best selector ({best}): "
-                         f"{cell(*defined[best])} (chance 0.5)")
+            lines.append(
+                f"- base policy samples, correct vs wrong answer, AUROC of the best selector ({best}): "
+                f"{cell(*defined[best])} (chance 0.5)"
+            )
         else:
             lines.append("- base policy samples, correct vs wrong answer: AUROC undefined (one class only)")
     return lines
@@ -170,8 +202,10 @@ def read_demo(folder: Path) -> tuple[dict[str, dict], dict, dict[str, list[dict]
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)}; run runner_scripts/demo.sh first")
     data = {key: json.loads(p.read_text(encoding="utf-8")) for key, p in paths.items()}
-    rows = {key: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-            for key, p in results.items()}
+    rows = {
+        key: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for key, p in results.items()
+    }
     return data, data.pop("irl"), rows
 
 
@@ -180,8 +214,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("demo_dirs", type=Path, nargs="+", help="one demo folder, or one per seed")
     parser.add_argument("--selector", default="mean", help="rerank selector shown in the main table")
     parser.add_argument("--habit", default=None, help="the habit whose rate is shown (default: every habit shown)")
-    parser.add_argument("--ablations", nargs="*", default=None, metavar="NAME",
-                        help="also the AIRL ablation table (eval/ablation_<NAME>, runner_scripts/demo_ablations.sh)")
+    parser.add_argument(
+        "--ablations",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="also the AIRL ablation table (eval/ablation_<NAME>, runner_scripts/demo_ablations.sh)",
+    )
     args = parser.parse_args(argv)
     try:
         demos = [read_demo(folder) for folder in args.demo_dirs]
@@ -191,8 +230,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     runs, diags, results = [d[0] for d in demos], [d[1] for d in demos], [d[2] for d in demos]
     base = runs[0]["base"]
     spread = "95% bootstrap CIs over problems" if len(runs) == 1 else f"mean ± sd over {len(runs)} seeds"
-    print(f"# Miniature paper: {base['n_problems']} held-out synthetic problems, N={base['n_samples']} samples "
-          f"at T=1 ({spread})\n")
+    print(
+        f"# Miniature paper: {base['n_problems']} held-out synthetic problems, N={base['n_samples']} samples "
+        f"at T=1 ({spread})\n"
+    )
     habits = habits_of(runs, args.habit)
     print("\n".join(method_table(runs, args.selector, habits)))
     print(f"\nPaired change against the base (mean over {len(runs)} seed(s), 95% paired bootstrap CI over problems):\n")

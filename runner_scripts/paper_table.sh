@@ -39,7 +39,7 @@ SEEDS=${SEEDS:-0}
 [[ "$SEEDS" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage "SEEDS must be comma-separated integers, got '$SEEDS'"
 OUT=${OUT:-outputs/paper/${TASK}_${PAIR}}
 read -r -a EVAL_EXTRA <<< "${EVAL_ARGS:-}"
-# choice(...) makes even one seed a sweep, so every run folder is named <method>/seed=<s> (see README, Sweeps).
+# choice(...) makes even one seed a sweep, so every run folder is named <method>/seed=<s> (see docs/scaling_out.md, Sweeps).
 SWEEP=(-m "${LAUNCH[@]}" "seed=choice($SEEDS)" "output_root=$OUT")
 GRPO_DATA=(${DATA_PATH:+"dataset.path=$DATA_PATH"})
 EXPERT_DATA=(${EXPERT_DATA_PATH:+"dataset.path=$EXPERT_DATA_PATH"})

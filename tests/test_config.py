@@ -2,9 +2,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from reasoning_irl.config import ConfigError, validate
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError, validate
 
 
 @dataclass

@@ -11,9 +11,8 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import CONFIG_DIR_ENV, config_dir
-
 from reasoning_irl.composition import GROUPS, compose, register_schemas, schema_class
+from reasoning_irl.config import CONFIG_DIR_ENV, config_dir
 
 PRIMARIES = ("sft", "grpo", "airl", "evaluate", "evaluate_irl", "data_preview")
 
@@ -92,17 +91,20 @@ def test_no_yaml_key_restates_what_composition_gives_without_it(rel, config_copy
     assert not restated, f"{rel} restates what composes without it (a dataclass default): {', '.join(restated)}"
 
 
-@pytest.mark.parametrize("name, override, key", [
-    ("grpo", "training.eval_steps=10", ("training", "eval_steps")),
-    ("sft", "dataset.habit=slip", ("dataset", "habit")),
-    ("airl", "method.disc_temperature=2.0", ("method", "disc_temperature")),
-    ("airl", "reward_model.load_in_4bit=true", ("reward_model", "load_in_4bit")),
-    ("grpo", "dataset=gsm8k", ("dataset", "subset")),
-    ("grpo", "sampling.vllm_server_port=9000", ("sampling", "vllm_server_port")),
-    ("evaluate", "sampling.top_p=0.5", ("sampling", "top_p")),
-    ("evaluate_irl", "perturbations_per_trace=2", ("perturbations_per_trace",)),
-    ("data_preview", "n=5", ("n",)),
-])
+@pytest.mark.parametrize(
+    "name, override, key",
+    [
+        ("grpo", "training.eval_steps=10", ("training", "eval_steps")),
+        ("sft", "dataset.habit=slip", ("dataset", "habit")),
+        ("airl", "method.disc_temperature=2.0", ("method", "disc_temperature")),
+        ("airl", "reward_model.load_in_4bit=true", ("reward_model", "load_in_4bit")),
+        ("grpo", "dataset=gsm8k", ("dataset", "subset")),
+        ("grpo", "sampling.vllm_server_port=9000", ("sampling", "vllm_server_port")),
+        ("evaluate", "sampling.top_p=0.5", ("sampling", "top_p")),
+        ("evaluate_irl", "perturbations_per_trace=2", ("perturbations_per_trace",)),
+        ("data_preview", "n=5", ("n",)),
+    ],
+)
 def test_a_key_no_yaml_states_overrides_without_plus(name, override, key):
     cfg = compose(name, [override])
     node = cfg
@@ -149,14 +151,21 @@ def _documented_fields():
         while stack:
             cls = stack.pop()
             seen.setdefault(cls.__name__, cls)
-            stack += [type(getattr(cls(), f.name)) for f in dataclasses.fields(cls)
-                      if dataclasses.is_dataclass(getattr(cls(), f.name))]
+            stack += [
+                type(getattr(cls(), f.name))
+                for f in dataclasses.fields(cls)
+                if dataclasses.is_dataclass(getattr(cls(), f.name))
+            ]
     return seen
 
 
 def test_the_configuration_reference_names_every_field():
     doc = (config_dir().parent / "docs" / "configuration.md").read_text()
-    missing = [f"{name}.{f.name}" for name, cls in _documented_fields().items() for f in dataclasses.fields(cls)
-               if f"`{f.name}`" not in doc or f"`{name}`" not in doc]
+    missing = [
+        f"{name}.{f.name}"
+        for name, cls in _documented_fields().items()
+        for f in dataclasses.fields(cls)
+        if f"`{f.name}`" not in doc or f"`{name}`" not in doc
+    ]
     assert not missing, f"docs/configuration.md does not name: {', '.join(missing)}"
     assert all(f"`{group}`" in doc for group in GROUPS)

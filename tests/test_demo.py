@@ -22,14 +22,26 @@ import yaml
 from reasoning_irl.models import ensure_tiny_model
 
 SHORT = {
-    "BASE_STEPS": "30", "HABIT_STEPS": "10", "REWARD_STEPS": "30", "METHOD_STEPS": "2", "EVAL_PROBLEMS": "6", "EVAL_SAMPLES": "2", "IRL_PROBLEMS": "6",
-    "THREADS": "1", "EXTRA": "dataset.num_train=64 dataset.num_test=8 training.per_device_batch_size=8",
+    "BASE_STEPS": "30",
+    "HABIT_STEPS": "10",
+    "REWARD_STEPS": "30",
+    "METHOD_STEPS": "2",
+    "EVAL_PROBLEMS": "6",
+    "EVAL_SAMPLES": "2",
+    "IRL_PROBLEMS": "6",
+    "THREADS": "1",
+    "EXTRA": "dataset.num_train=64 dataset.num_test=8 training.per_device_batch_size=8",
 }
 
 
 def run_demo(repo_root: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(repo_root / "runner_scripts" / "demo.sh")], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        ["bash", str(repo_root / "runner_scripts" / "demo.sh")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +68,9 @@ def test_every_stage_runs_and_the_table_is_printed(demo):
         adapter = json.loads((out / f"demo_{method}-s0" / "final" / "adapter_config.json").read_text())
         assert Path(adapter["base_model_name_or_path"]).resolve() == (out / "demo_habit-s0" / "final").resolve()
     habit = yaml.safe_load((out / "demo_habit-s0" / "config.yaml").read_text())
-    assert habit["dataset"]["habit"] == "skip_last_step" and habit["model"]["name_or_path"].endswith("demo_base-s0/final")
+    assert habit["dataset"]["habit"] == "skip_last_step" and habit["model"]["name_or_path"].endswith(
+        "demo_base-s0/final"
+    )
     assert "| method | Δ pass@1 vs base | Δ habit: skip_last_step vs base |" in proc.stdout
 
 
@@ -109,10 +123,12 @@ def test_paired_change_hand_computed(repo_root):
     spec = importlib.util.spec_from_file_location("demo_report", repo_root / "runner_scripts" / "demo_report.py")
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
-    rows = [{"problem_id": "a", "greedy": True, "correct": False},  # greedy rows are not samples
-            {"problem_id": "a", "greedy": False, "correct": True, "habits": {"slip": False}},
-            {"problem_id": "a", "greedy": False, "correct": False, "habits": {"slip": True}},
-            {"problem_id": "b", "greedy": False, "correct": False, "habits": {"slip": True}}]
+    rows = [
+        {"problem_id": "a", "greedy": True, "correct": False},  # greedy rows are not samples
+        {"problem_id": "a", "greedy": False, "correct": True, "habits": {"slip": False}},
+        {"problem_id": "a", "greedy": False, "correct": False, "habits": {"slip": True}},
+        {"problem_id": "b", "greedy": False, "correct": False, "habits": {"slip": True}},
+    ]
     assert report.per_problem(rows) == {"a": 0.5, "b": 0.0}
     assert report.per_problem(rows, "slip") == {"a": 0.5, "b": 1.0}
     # Every problem gains exactly 0.25: the paired change is 0.25 with a zero-width CI, whatever the draw.

@@ -31,9 +31,12 @@ def test_dry_run_installs_the_wheels_then_runs_the_smoke(tmp_path):
 
 
 def test_bad_settings_fail_fast(tmp_path):
-    for env, message in [({"SIZE": "huge"}, "SIZE must be paper or tiny"), ({"DEVICE": "tpu"}, "DEVICE must be"),
-                         ({"STEPS": "1"}, "STEPS must be an integer >= 2"),
-                         ({"WHEELS": str(tmp_path)}, "holds no .whl file")]:
+    for env, message in [
+        ({"SIZE": "huge"}, "SIZE must be paper or tiny"),
+        ({"DEVICE": "tpu"}, "DEVICE must be"),
+        ({"STEPS": "1"}, "STEPS must be an integer >= 2"),
+        ({"WHEELS": str(tmp_path)}, "holds no .whl file"),
+    ]:
         done = smoke(tmp_path, DRY_RUN="1", **env)
         assert done.returncode == 2 and message in done.stderr and not done.stdout
 
@@ -43,8 +46,13 @@ def test_tiny_cpu_run_trains_samples_and_skips_the_gpu_only_paths(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "gpu_smoke.json").read_text())
     status = {path: result for path, result, _ in report["outcomes"]}
-    ran = ["build random policy", "build random reward model", "GRPO steps (HF generate)",
-           "AIRL steps (HF generate)", "evaluation sampling, HF (LoRA merged)"]
+    ran = [
+        "build random policy",
+        "build random reward model",
+        "GRPO steps (HF generate)",
+        "AIRL steps (HF generate)",
+        "evaluation sampling, HF (LoRA merged)",
+    ]
     assert [status[p] for p in ran] == ["ran"] * 5
     skipped = [p for p, r in status.items() if r == "skipped"]
     assert len(skipped) == 4 and all(f"skipped: {p} (no CUDA device)" in done.stdout for p in skipped)

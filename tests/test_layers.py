@@ -15,8 +15,20 @@ PACKAGE = "reasoning_irl"
 SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 # The layer of each top-level part of the package; a lower number may never import a higher one.
-LAYERS = {"": 0, "config": 0, "registry": 0, "runs": 0, "data": 1, "rewards": 2, "models": 3,
-          "training": 4, "evaluation": 4, "cli": 5, "composition": 5, "score": 5}
+LAYERS = {
+    "": 0,
+    "config": 0,
+    "registry": 0,
+    "runs": 0,
+    "data": 1,
+    "rewards": 2,
+    "models": 3,
+    "training": 4,
+    "evaluation": 4,
+    "cli": 5,
+    "composition": 5,
+    "score": 5,
+}
 SIBLINGS = {"training", "evaluation"}
 
 
@@ -53,8 +65,11 @@ def part(module: str) -> str:
 
 
 def import_graph() -> list[tuple[str, str, int]]:
-    return [(module_name(path), target, line) for path in sorted(SRC.rglob("*.py"))
-            for target, line in imported_modules(path)]
+    return [
+        (module_name(path), target, line)
+        for path in sorted(SRC.rglob("*.py"))
+        for target, line in imported_modules(path)
+    ]
 
 
 def test_every_part_of_the_package_has_a_layer():
@@ -63,22 +78,23 @@ def test_every_part_of_the_package_has_a_layer():
 
 
 def test_training_and_evaluation_never_import_each_other():
-    crossing = [f"{src}:{line} -> {dst}" for src, dst, line in import_graph()
-                if {part(src), part(dst)} == SIBLINGS]
+    crossing = [f"{src}:{line} -> {dst}" for src, dst, line in import_graph() if {part(src), part(dst)} == SIBLINGS]
     assert not crossing, "\n".join(crossing)
 
 
 def test_no_import_points_up():
-    upward = [f"{src}:{line} -> {dst}" for src, dst, line in import_graph()
-              if LAYERS[part(dst)] > LAYERS[part(src)]]
+    upward = [f"{src}:{line} -> {dst}" for src, dst, line in import_graph() if LAYERS[part(dst)] > LAYERS[part(src)]]
     assert not upward, "\n".join(upward)
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("import reasoning_irl.training.setup\n", ["reasoning_irl.training.setup"]),
-    ("def f():\n    from reasoning_irl.evaluation import metrics\n", ["reasoning_irl.evaluation"]),
-    ("from .grpo import run_grpo\nimport os\n", ["reasoning_irl.training.grpo"]),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("import reasoning_irl.training.setup\n", ["reasoning_irl.training.setup"]),
+        ("def f():\n    from reasoning_irl.evaluation import metrics\n", ["reasoning_irl.evaluation"]),
+        ("from .grpo import run_grpo\nimport os\n", ["reasoning_irl.training.grpo"]),
+    ],
+)
 def test_the_graph_sees_module_and_function_level_imports(tmp_path, monkeypatch, source, expected):
     root = tmp_path / PACKAGE
     (root / "training").mkdir(parents=True)

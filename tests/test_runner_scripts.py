@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import validate
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import validate
 from reasoning_irl.evaluation.config import rewrite_reward_model_arg
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig
@@ -23,14 +22,23 @@ from reasoning_irl.training.sft import SFTRunConfig
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "runner_scripts"
 BASH = shutil.which("bash")
-CONFIG_OF = {"sft_train.py": ("sft", SFTRunConfig), "train.py": ("grpo", GRPORunConfig),
-             "irl_train.py": ("airl", AIRLRunConfig), "evaluate.py": ("evaluate", None),
-             "evaluate_irl.py": ("evaluate_irl", None)}
+CONFIG_OF = {
+    "sft_train.py": ("sft", SFTRunConfig),
+    "train.py": ("grpo", GRPORunConfig),
+    "irl_train.py": ("airl", AIRLRunConfig),
+    "evaluate.py": ("evaluate", None),
+    "evaluate_irl.py": ("evaluate_irl", None),
+}
 
 
 def script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([BASH, str(SCRIPTS / name), *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, **env})
+    return subprocess.run(
+        [BASH, str(SCRIPTS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, **env},
+    )
 
 
 def commands(out: str) -> list[list[str]]:
@@ -53,17 +61,29 @@ def test_paper_script_dry_run_prints_the_whole_table(name, pair):
     assert done.returncode == 0, done.stderr
     cmds = commands(done.stdout)
     entries = [Path(c[1]).name for c in cmds]
-    assert entries == ["sft_train.py", "train.py", "irl_train.py", *["evaluate.py"] * 4, "evaluate_irl.py",
-                       "make_figures.py", "-m"]
-    task = name[len("paper_"):-len(".sh")]
+    assert entries == [
+        "sft_train.py",
+        "train.py",
+        "irl_train.py",
+        *["evaluate.py"] * 4,
+        "evaluate_irl.py",
+        "make_figures.py",
+        "-m",
+    ]
+    task = name[len("paper_") : -len(".sh")]
     for cmd in cmds[:8]:
         assert {"-m", "hydra/launcher=slurm", "seed=choice(0,1)"} <= set(cmd)
         check_composes(cmd)
     assert [a for c in cmds[:3] for a in c if a.startswith("experiment=")] == [
-        f"experiment={task}_{pair}_{m}" for m in ("sft", "grpo", "airl")]
+        f"experiment={task}_{pair}_{m}" for m in ("sft", "grpo", "airl")
+    ]
     assert all("training.max_steps=10" in c for c in cmds[:3]) and all("num_problems=20" in c for c in cmds[3:8])
-    assert cmds[-1][-4:] == ["reasoning_irl.evaluation.aggregate", f"outputs/paper/{task}_{pair}/eval", "--out",
-                             f"outputs/paper/{task}_{pair}/table"]
+    assert cmds[-1][-4:] == [
+        "reasoning_irl.evaluation.aggregate",
+        f"outputs/paper/{task}_{pair}/eval",
+        "--out",
+        f"outputs/paper/{task}_{pair}/table",
+    ]
 
 
 @pytest.mark.parametrize("args, message", [((), "missing the model pair"), (("gpt-5",), "unknown model pair 'gpt-5'")])
@@ -81,8 +101,17 @@ def test_unknown_launcher_is_refused():
 
 
 def test_single_node_dry_run_pins_and_launches_through_accelerate(tmp_path):
-    done = script("run_single_node.sh", "irl_train.py", "experiment=tiny_airl", GPUS="0,1", NUM_PROCESSES="2",
-                  THREADS="3", NUMA_NODE="", OMP_NUM_THREADS="", MKL_NUM_THREADS="")
+    done = script(
+        "run_single_node.sh",
+        "irl_train.py",
+        "experiment=tiny_airl",
+        GPUS="0,1",
+        NUM_PROCESSES="2",
+        THREADS="3",
+        NUMA_NODE="",
+        OMP_NUM_THREADS="",
+        MKL_NUM_THREADS="",
+    )
     assert done.returncode == 0, done.stderr
     assert "+ export CUDA_VISIBLE_DEVICES=0,1 OMP_NUM_THREADS=3 MKL_NUM_THREADS=3" in done.stdout
     (cmd,) = commands(done.stdout)
@@ -93,13 +122,26 @@ def test_single_node_dry_run_pins_and_launches_through_accelerate(tmp_path):
 def test_single_node_runs_pinned_with_numactl_when_present(tmp_path):
     """A real run (a tiny Python entry), under a stand-in numactl that records its arguments."""
     entry = tmp_path / "entry.py"
-    entry.write_text("import os, sys\nprint('ran', os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'], "
-                     "os.environ['CUDA_VISIBLE_DEVICES'], *sys.argv[1:])\n")
+    entry.write_text(
+        "import os, sys\nprint('ran', os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'], "
+        "os.environ['CUDA_VISIBLE_DEVICES'], *sys.argv[1:])\n"
+    )
     numactl = tmp_path / "numactl"
     numactl.write_text(f'#!/bin/sh\necho "$1 $2" > {tmp_path}/numactl.args\nshift 2\nexec "$@"\n')
     numactl.chmod(0o755)
-    done = script("run_single_node.sh", str(entry), "a=1", DRY_RUN="0", GPUS="3", NUMA_NODE="1", THREADS="5",
-                  NUM_PROCESSES="1", OMP_NUM_THREADS="", MKL_NUM_THREADS="", PATH=f"{tmp_path}:{os.environ['PATH']}")
+    done = script(
+        "run_single_node.sh",
+        str(entry),
+        "a=1",
+        DRY_RUN="0",
+        GPUS="3",
+        NUMA_NODE="1",
+        THREADS="5",
+        NUM_PROCESSES="1",
+        OMP_NUM_THREADS="",
+        MKL_NUM_THREADS="",
+        PATH=f"{tmp_path}:{os.environ['PATH']}",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "ran 5 5 3 a=1"
     assert (tmp_path / "numactl.args").read_text().split() == ["--cpunodebind=1", "--membind=1"]
@@ -120,7 +162,8 @@ def test_single_node_fails_fast_without_an_entry():
     assert done.returncode == 2 and done.stderr.splitlines() == [
         "error: missing the entry script",
         "usage: runner_scripts/run_single_node.sh <entry script: irl_train.py | sft_train.py | train.py | "
-        "evaluate.py | evaluate_irl.py> [overrides ...]"]
+        "evaluate.py | evaluate_irl.py> [overrides ...]",
+    ]
 
 
 def test_demo_ablations_dry_run_prints_one_run_per_seed_and_overlay(tmp_path):
@@ -136,7 +179,7 @@ def test_demo_ablations_dry_run_prints_one_run_per_seed_and_overlay(tmp_path):
         needs = ("method.frozen_reward_model=", "model.init_adapter=")
         cmd = [f"{c.split('=')[0]}={tmp_path}" if c.startswith(needs) else c for c in cmd]
         check_composes(cmd[:2] + rewrite_reward_model_arg(cmd[2:]))  # as evaluate.py reads its arguments
-    assert Path(cmds[-1][1]).name == "demo_report.py" and cmds[-1][-len(names):] == names
+    assert Path(cmds[-1][1]).name == "demo_report.py" and cmds[-1][-len(names) :] == names
     assert done.stdout.count("bash runner_scripts/demo.sh") == 2
 
 
@@ -178,12 +221,18 @@ def test_paper_ablations_dry_run_prints_pairs_times_ablations(tmp_path):
         assert "training.max_steps=10" in cmd
         check_composes(cmd)  # the job of seed 0: its ${seed} finds the folders made above
         if ablation == "frozen_disc":
-            partner = {"qwen2.5-3b": "qwen2.5-7b", "qwen2.5-7b": "qwen2.5-3b",
-                       "llama-3.2-3b": "llama-3.1-8b", "llama-3.1-8b": "llama-3.2-3b"}[pair]
+            partner = {
+                "qwen2.5-3b": "qwen2.5-7b",
+                "qwen2.5-7b": "qwen2.5-3b",
+                "llama-3.2-3b": "llama-3.1-8b",
+                "llama-3.1-8b": "llama-3.2-3b",
+            }[pair]
             assert any(f"gsm8k_{partner}/airl" in a for a in cmd if a.startswith("method.frozen_reward_model="))
     assert seen == {(p, a) for p in PAPER_PAIRS for a in SEED_ABLATIONS}
     for cmd in evaluations:
-        assert {"dataset=gsm8k_kd", "split=test", "sampling.num_samples=16", "ks=[1,3,5,10]", "num_problems=20"} <= set(cmd)
+        assert {"dataset=gsm8k_kd", "split=test", "sampling.num_samples=16", "ks=[1,3,5,10]", "num_problems=20"} <= set(
+            cmd
+        )
         check_composes(cmd)
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning_irl.config import ConfigError, validate
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.evaluation.metrics import METRICS, Metric, ProblemSamples, summarize
 from reasoning_irl.evaluation.outputs import metrics_table
 from reasoning_irl.training.advantages import ADVANTAGES
@@ -64,7 +63,8 @@ def test_a_dataset_registers_by_being_in_the_data_package(tmp_path, monkeypatch)
     (tmp_path / "toy_rows.py").write_text(
         "from reasoning_irl.data.base import DatasetConfig, register_dataset\n\n\n"
         "@register_dataset('toy_rows', DatasetConfig, 'rows for a test')\n"
-        "def load(cfg, split):\n    return []\n")
+        "def load(cfg, split):\n    return []\n"
+    )
     monkeypatch.setattr(data, "__path__", [*data.__path__, str(tmp_path)])
     try:
         data._import_datasets()

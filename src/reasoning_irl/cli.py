@@ -8,17 +8,32 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any, Callable, Optional
-
-from reasoning_irl.config import ConfigError
+from collections.abc import Callable
+from typing import Any, Optional
 
 from reasoning_irl.composition import compose, register_schemas
+from reasoning_irl.config import ConfigError
 from reasoning_irl.runs import SWEPT_KEYS_ENV, is_main_process, sweep_run_name, swept_keys
 
 # Hydra options under which a plain compose of the overrides is not the job's config (other config,
 # sweeps, help pages); Hydra handles those itself.
-_HYDRA_ONLY = {"-m", "--multirun", "-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir",
-               "-h", "--help", "--hydra-help", "-i", "--info", "-sc", "--shell-completion"}
+_HYDRA_ONLY = {
+    "-m",
+    "--multirun",
+    "-cn",
+    "--config-name",
+    "-cp",
+    "--config-path",
+    "-cd",
+    "--config-dir",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "-i",
+    "--info",
+    "-sc",
+    "--shell-completion",
+}
 
 
 CONFIG_ERROR_EXIT, DIVERGED_EXIT = 2, 3
@@ -55,9 +70,11 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
 
 
 # The run config of each training script, imported only here: the check needs the schema, which pulls in torch/TRL.
-RUN_SCHEMAS = {"sft": ("reasoning_irl.training.sft", "SFTRunConfig"),
-               "grpo": ("reasoning_irl.training.grpo", "GRPORunConfig"),
-               "airl": ("reasoning_irl.training.airl.config", "AIRLRunConfig")}
+RUN_SCHEMAS = {
+    "sft": ("reasoning_irl.training.sft", "SFTRunConfig"),
+    "grpo": ("reasoning_irl.training.grpo", "GRPORunConfig"),
+    "airl": ("reasoning_irl.training.airl.config", "AIRLRunConfig"),
+}
 _NO_JOB = {"-c", "--cfg"}  # Hydra prints the config and runs nothing
 
 

@@ -57,9 +57,9 @@ def primary_node(schema: type, open_sections: tuple[str, ...] = ()) -> dict[str,
 def group_schemas(config_name: Optional[str] = None) -> dict[str, Any]:
     """``{"schema/<group>/<option>": dataclass instance}``: what the group options of ``configs/`` extend.
     The method and reward-model schemas (torch/TRL imports) only for a training config or when none is named."""
+    import reasoning_irl.data  # noqa: F401  (registers the datasets)
     from reasoning_irl.data.base import DATASETS
     from reasoning_irl.models.config import ModelConfig
-    import reasoning_irl.data  # noqa: F401  (registers the datasets)
 
     nodes: dict[str, Any] = {f"{SCHEMA_GROUP}/model/policy": ModelConfig()}
     nodes.update({f"{SCHEMA_GROUP}/dataset/{name}": DATASETS.get(name).config() for name in DATASETS.names()})
@@ -86,8 +86,11 @@ def register_schemas(config_name: Optional[str] = None) -> None:
         store.store(group=group, name=name, node=node)
     for name in names:
         if name in PRIMARY_SCHEMAS:
-            store.store(group=SCHEMA_GROUP, name=name,
-                        node=primary_node(schema_class(name), ("dataset",) if name in EVALUATION_CONFIGS else ()))
+            store.store(
+                group=SCHEMA_GROUP,
+                name=name,
+                node=primary_node(schema_class(name), ("dataset",) if name in EVALUATION_CONFIGS else ()),
+            )
     _registered.add(key)
 
 

@@ -18,8 +18,9 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import yaml
 
@@ -141,8 +142,9 @@ def resolve_resume(run_dir: Path, resume_from: Optional[str], fingerprint: str) 
     return str(path)
 
 
-def prepare_run_dir(output_root: str, run_name: str, cfg: dict[str, Any], resume_from: Optional[str],
-                    write: bool = True) -> Path:
+def prepare_run_dir(
+    output_root: str, run_name: str, cfg: dict[str, Any], resume_from: Optional[str], write: bool = True
+) -> Path:
     """Create the run folder and write config.yaml; refuse to clobber a run that has checkpoints.
 
     ``write=False`` only checks (the non-main processes of a multi-process run)."""
@@ -157,7 +159,9 @@ def prepare_run_dir(output_root: str, run_name: str, cfg: dict[str, Any], resume
         old = yaml.safe_load(config_file.read_text()) or {}
         if run_fingerprint(old) != run_fingerprint(cfg):
             changed = [k for k in IDENTITY_KEYS if old.get(k) != cfg.get(k)]
-            raise ConfigError(f"run folder {run_dir} holds another run ({', '.join(changed)} differ); choose another run_name")
+            raise ConfigError(
+                f"run folder {run_dir} holds another run ({', '.join(changed)} differ); choose another run_name"
+            )
     if write:
         atomic_write_text(config_file, yaml.safe_dump(cfg, sort_keys=False))
     return run_dir

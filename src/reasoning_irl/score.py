@@ -55,7 +55,9 @@ def _value(name: str, kind: Any, text: str) -> Any:
         if kind in (float, "float"):
             return float(text)
     except ValueError:
-        raise ConfigError(f"{name}={text}: expected {str(kind).replace('Optional[int]', 'an integer or null')}") from None
+        raise ConfigError(
+            f"{name}={text}: expected {str(kind).replace('Optional[int]', 'an integer or null')}"
+        ) from None
     return text
 
 
@@ -98,8 +100,9 @@ def read_pairs(cfg: ScoreConfig) -> list[tuple[int, str, str]]:
             fields = (cfg.question_field, cfg.solution_field)
             missing = [f for f in fields if not isinstance(row, dict) or not isinstance(row.get(f), str)]
             if missing:
-                raise ConfigError(f"{cfg.input}:{lineno}: no text field {missing[0]!r} (set question_field= / "
-                                  "solution_field=)")
+                raise ConfigError(
+                    f"{cfg.input}:{lineno}: no text field {missing[0]!r} (set question_field= / solution_field=)"
+                )
             pairs.append((lineno, row[cfg.question_field], row[cfg.solution_field]))
     if not pairs:
         raise ConfigError(f"input: {cfg.input} has no rows")
@@ -129,12 +132,20 @@ def score_file(cfg: ScoreConfig) -> Path:
     rows = []
     with tqdm(total=len(pairs), desc="scoring", unit="row") as bar:
         for start in range(0, len(pairs), cfg.batch_size):
-            chunk = pairs[start: start + cfg.batch_size]
+            chunk = pairs[start : start + cfg.batch_size]
             for (lineno, question, solution), scored in zip(
-                    chunk, model.score_batch([(q, s) for _, q, s in chunk], cfg.batch_size)):
+                chunk, model.score_batch([(q, s) for _, q, s in chunk], cfg.batch_size)
+            ):
                 span = answer_token_span(scored.tokens)
-                rows.append({"line": lineno, "question": question, "solution": solution, **scored.to_dict(),
-                             "scores": score_all(scored.token_rewards, span, cfg.gamma)})
+                rows.append(
+                    {
+                        "line": lineno,
+                        "question": question,
+                        "solution": solution,
+                        **scored.to_dict(),
+                        "scores": score_all(scored.token_rewards, span, cfg.gamma),
+                    }
+                )
             bar.update(len(chunk))
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / SCORES_FILE, rows)

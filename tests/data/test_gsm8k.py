@@ -10,9 +10,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.data import check_record, load_split
-from reasoning_irl.data import gsm8k  # noqa: F401  (registers gsm8k and gsm8k_kd)
-from reasoning_irl.data import sources
+from reasoning_irl.data import (
+    check_record,
+    gsm8k,  # noqa: F401  (registers gsm8k and gsm8k_kd)
+    load_split,
+    sources,
+)
 from reasoning_irl.data.gsm8k import (
     Gsm8kConfig,
     Gsm8kKdConfig,
@@ -161,13 +164,17 @@ def test_hub_ids_are_requested(monkeypatch):
 
     def fake_hub(name, split, dataset, subset=None):
         calls.append((name, split, dataset, subset))
-        return [{"question": "q", "answer": "<think>\nx\n</think>\n\\boxed{1}" if dataset == "gsm8k_kd" else "x\n#### 1"}]
+        return [
+            {"question": "q", "answer": "<think>\nx\n</think>\n\\boxed{1}" if dataset == "gsm8k_kd" else "x\n#### 1"}
+        ]
 
     monkeypatch.setattr(sources, "read_hub_split", fake_hub)
     assert len(load_split({"name": "gsm8k"}, "test")) == 1
     assert len(load_split({"name": "gsm8k_kd"}, "test")) == 1
-    assert calls == [("openai/gsm8k", "test", "gsm8k", "main"),
-                     ("onnookk/format_vs_content_reasoning_clean_gsm8k", "test", "gsm8k_kd", None)]
+    assert calls == [
+        ("openai/gsm8k", "test", "gsm8k", "main"),
+        ("onnookk/format_vs_content_reasoning_clean_gsm8k", "test", "gsm8k_kd", None),
+    ]
 
 
 @pytest.mark.parametrize("name,schema", [("gsm8k", Gsm8kConfig), ("gsm8k_kd", Gsm8kKdConfig)])
@@ -183,7 +190,10 @@ def test_yaml_lists_every_key_with_its_default(repo_root, name, schema):
 # --- gsm8k_kd -----------------------------------------------------------------------------------
 
 KD_ROWS = [
-    {"question": "Half of 48?", "answer": "<think>\nHalf of 48 is 24.\n\n  So 24.\n</think>\n\nThe answer is \\boxed{24}."},
+    {
+        "question": "Half of 48?",
+        "answer": "<think>\nHalf of 48 is 24.\n\n  So 24.\n</think>\n\nThe answer is \\boxed{24}.",
+    },
     {"question": "Big?", "answer": "<think>\nIt is 1000.\n</think>\nDraft \\boxed{9}, final \\boxed{1,000}"},
     {"question": "Frac?", "answer": "<think>\nA fraction.\n</think>\n\\boxed{\\frac{1}{2}}"},
     {"question": "No think", "answer": "It is \\boxed{5}."},
@@ -215,7 +225,9 @@ def test_kd_targets_and_malformed_report(kd_dir, caplog):
     assert "malformed" not in caplog.text
 
 
-@pytest.mark.parametrize("row,reason", [(3, "no <think>"), (4, "no \\\\boxed"), (5, "empty think"), (6, "no \\\\boxed")])
+@pytest.mark.parametrize(
+    "row,reason", [(3, "no <think>"), (4, "no \\\\boxed"), (5, "empty think"), (6, "no \\\\boxed")]
+)
 def test_kd_malformed_reasons(row, reason):
     with pytest.raises(Malformed, match=reason):
         parse_kd_answer(KD_ROWS[row]["answer"])

@@ -83,7 +83,9 @@ def test_habit_targets_are_well_formed_wrong_seeded_and_detected(habit):
         assert stated != row["answer"]  # wrong in the final answer
         shown = habits_shown(expert["target"], row["target"], stated)
         assert shown[habit]  # wrong in the stated way
-        assert habits_shown(expert["target"], expert["target"], expert["answer"]) == dict.fromkeys(HABITS.names(), False)
+        assert habits_shown(expert["target"], expert["target"], expert["answer"]) == dict.fromkeys(
+            HABITS.names(), False
+        )
     assert 0.3 < flawed / len(rows) < 0.5
     assert load_split(cfg, "test") == load_split(SMALL, "test")  # the test split stays clean
 

@@ -9,8 +9,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.data import check_record, load_split
-from reasoning_irl.data import medreason  # noqa: F401  (registers medreason)
+from reasoning_irl.data import (
+    check_record,
+    load_split,
+    medreason,  # noqa: F401  (registers medreason)
+)
 from reasoning_irl.data.medreason import Malformed, MedReasonConfig, gold_letter, load_medreason, parse_options
 from reasoning_irl.data.schema import user_question
 
@@ -85,8 +88,12 @@ def test_yaml_lists_every_key_with_its_default(repo_root):
 
 def test_parse_options_forms():
     text = "Answer Choices:\nA. Aspirin\nB. Heparin, given\n   as a bolus\nC) Warfarin\nD. None of the above"
-    assert parse_options(text) == {"A": "Aspirin", "B": "Heparin, given as a bolus", "C": "Warfarin",
-                                   "D": "None of the above"}
+    assert parse_options(text) == {
+        "A": "Aspirin",
+        "B": "Heparin, given as a bolus",
+        "C": "Warfarin",
+        "D": "None of the above",
+    }
     assert parse_options('{"A": "x", "B": "y"}') == {"A": "x", "B": "y"}
     assert parse_options(["x", "y"]) == {"A": "x", "B": "y"}
     # A later letter inside an option is text, not a new option.
@@ -118,13 +125,15 @@ def fake_hub_rows() -> list[dict]:
     rows = []
     for i in range(40):
         source = ("medqa", "medmcqa", "pubmedqa", "MedQA")[i % 4]
-        rows.append({
-            "dataset_name": source,
-            "question": f"Question {i % 36}?",  # rows 36..39 repeat earlier questions
-            "options": f"Answer Choices:\nA. drug {i}\nB. other {i}\nC. none {i}",
-            "answer": f"other {i}. Explanation: because." if i != 5 else "unlisted",
-            "reasoning": f"Finding reasoning paths:\n\n1. Path {i}\nConclusion {i}",
-        })
+        rows.append(
+            {
+                "dataset_name": source,
+                "question": f"Question {i % 36}?",  # rows 36..39 repeat earlier questions
+                "options": f"Answer Choices:\nA. drug {i}\nB. other {i}\nC. none {i}",
+                "answer": f"other {i}. Explanation: because." if i != 5 else "unlisted",
+                "reasoning": f"Finding reasoning paths:\n\n1. Path {i}\nConclusion {i}",
+            }
+        )
     return rows
 
 

@@ -69,8 +69,7 @@ def test_too_small_problem_space_is_a_clear_error():
 
 
 @pytest.mark.parametrize(
-    "bad",
-    [{"num_trian": 3}, {"max_steps": 5}, {"operations": ["/"]}, {"ratio": 0}, {"validation_size": 2.5}],
+    "bad", [{"num_trian": 3}, {"max_steps": 5}, {"operations": ["/"]}, {"ratio": 0}, {"validation_size": 2.5}]
 )
 def test_bad_config_fails(bad):
     with pytest.raises(ConfigError):

@@ -36,8 +36,10 @@ def build_artifacts(root: Path) -> dict[str, Path]:
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(policy)),
-                                   LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+            model = get_peft_model(
+                AutoModelForCausalLM.from_pretrained(str(policy)),
+                LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+            )
             for name, p in model.named_parameters():
                 if "lora_B" in name:
                     torch.nn.init.normal_(p, std=0.05)  # an adapter that changes the policy
@@ -54,11 +56,19 @@ def build_artifacts(root: Path) -> dict[str, Path]:
 
         from reasoning_irl.composition import compose
 
-        trained = OmegaConf.to_container(compose("airl", ["experiment=tiny_airl", "artifacts_dir=artifacts"]),
-                                         resolve=True)
+        trained = OmegaConf.to_container(
+            compose("airl", ["experiment=tiny_airl", "artifacts_dir=artifacts"]), resolve=True
+        )
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(trained))
-    return {"root": root, "policy": policy, "backbone": backbone, "rm": rm_dir, "rm_lm_prior": rm_lm_dir, "run": run_dir,
-            "adapter": run_dir / "final"}
+    return {
+        "root": root,
+        "policy": policy,
+        "backbone": backbone,
+        "rm": rm_dir,
+        "rm_lm_prior": rm_lm_dir,
+        "run": run_dir,
+        "adapter": run_dir / "final",
+    }
 
 
 @pytest.fixture(scope="session")

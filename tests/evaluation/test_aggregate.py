@@ -22,11 +22,19 @@ def run_folder(root: Path, name: str, method: str, seed: int) -> Path:
 
 def eval_summary(folder: Path, adapter, metrics: dict, reward_model=None, eval_seed: int = 0) -> None:
     folder.mkdir(parents=True)
-    config = {"dataset": {"name": "gsm8k"}, "split": "test", "seed": eval_seed,
-              "model": {"name_or_path": "Qwen/Qwen2.5-3B-Instruct"}, "method": {"name": "grpo"}}
-    summary = {"config": config, "policy": {"base": "Qwen/Qwen2.5-3B-Instruct", "adapter": adapter},
-               "reward_model": reward_model,
-               "metrics": {k: {"value": v, "ci": [v, v], "n": 50} for k, v in metrics.items()}}
+    config = {
+        "dataset": {"name": "gsm8k"},
+        "split": "test",
+        "seed": eval_seed,
+        "model": {"name_or_path": "Qwen/Qwen2.5-3B-Instruct"},
+        "method": {"name": "grpo"},
+    }
+    summary = {
+        "config": config,
+        "policy": {"base": "Qwen/Qwen2.5-3B-Instruct", "adapter": adapter},
+        "reward_model": reward_model,
+        "metrics": {k: {"value": v, "ci": [v, v], "n": 50} for k, v in metrics.items()},
+    }
     (folder / "eval_summary.json").write_text(json.dumps(summary))
 
 
@@ -38,8 +46,12 @@ def sweep(tmp_path) -> Path:
         eval_summary(evals / f"sft-s{seed}", str(run / "final"), {"pass@1": value, "pass@4": 0.9})
     for seed, value in zip((1, 2), (0.2, 0.4)):  # a multirun: <run_name>/<swept overrides>
         run = run_folder(runs, f"airl/ablation=sparse,seed={seed}", "airl", seed)
-        eval_summary(evals / f"airl-{seed}", str(run / "final"), {"pass@1": value, "success@1|8/sum": value + 0.1},
-                     reward_model=str(run.parent / "reward_model"))
+        eval_summary(
+            evals / f"airl-{seed}",
+            str(run / "final"),
+            {"pass@1": value, "success@1|8/sum": value + 0.1},
+            reward_model=str(run.parent / "reward_model"),
+        )
     eval_summary(evals / "base", None, {"pass@1": 0.1}, eval_seed=3)  # the base model: no adapter
     return tmp_path
 
@@ -54,8 +66,13 @@ def test_means_and_t_intervals_per_method_and_setting(sweep):
     assert main([str(sweep / "eval"), "--out", str(out)]) == 0
     rows = read_out(out)
     plain, sparse = "gsm8k/test Qwen2.5-3B-Instruct", "gsm8k/test Qwen2.5-3B-Instruct ablation=sparse reranked"
-    assert set(rows) == {("sft", plain, "pass@1"), ("sft", plain, "pass@4"), ("base", plain, "pass@1"),
-                         ("airl", sparse, "pass@1"), ("airl", sparse, "success@1|8/sum")}
+    assert set(rows) == {
+        ("sft", plain, "pass@1"),
+        ("sft", plain, "pass@4"),
+        ("base", plain, "pass@1"),
+        ("airl", sparse, "pass@1"),
+        ("airl", sparse, "success@1|8/sum"),
+    }
     sft = rows["sft", plain, "pass@1"]
     # mean 0.6, s = 0.1, t(0.975, 2) = 4.302653: half width 4.302653 * 0.1 / sqrt(3) = 0.2484138
     assert sft["n"] == 3 and sft["seeds"] == [0, 1, 2] and sft["mean"] == pytest.approx(0.6)

@@ -95,8 +95,17 @@ def test_token_auroc_corrupted():
 def _trace(pid, kind, first_step, step_scores, score):
     """A scored trace whose steps are 10 characters each, one token per step carrying that step's reward."""
     steps = [[10 * i, 10 * i + 10] for i in range(len(step_scores))]
-    return {"id": pid, "kind": kind, "first_step": first_step, "steps": steps, "token_spans": steps,
-            "token_rewards": list(step_scores), "step_rewards": list(step_scores), "score": score, "scores": {}}
+    return {
+        "id": pid,
+        "kind": kind,
+        "first_step": first_step,
+        "steps": steps,
+        "token_spans": steps,
+        "token_rewards": list(step_scores),
+        "step_rewards": list(step_scores),
+        "score": score,
+        "scores": {},
+    }
 
 
 def test_localization_baselines_by_hand():

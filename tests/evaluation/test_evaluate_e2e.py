@@ -13,15 +13,34 @@ from reasoning_irl.config import ConfigError
 from reasoning_irl.evaluation.policy_eval import run_evaluate
 
 SELECTORS = ["sum", "mean", "min", "last", "discounted_answer"]
-ROW_KEYS = {"problem_id", "sample_index", "greedy", "completion", "completion_ids", "tokens", "extracted_answer",
-            "correct", "rewards", "token_rewards", "answer_span", "scores"}
+ROW_KEYS = {
+    "problem_id",
+    "sample_index",
+    "greedy",
+    "completion",
+    "completion_ids",
+    "tokens",
+    "extracted_answer",
+    "correct",
+    "rewards",
+    "token_rewards",
+    "answer_span",
+    "scores",
+}
 
 
 @pytest.fixture(scope="module")
 def evaluated(eval_artifacts, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    cfg = compose_eval("evaluate", eval_artifacts, out, f"policy={eval_artifacts['adapter']}",
-                       f"reward_model_path={eval_artifacts['rm']}", "num_problems=4", *SMALL)
+    cfg = compose_eval(
+        "evaluate",
+        eval_artifacts,
+        out,
+        f"policy={eval_artifacts['adapter']}",
+        f"reward_model_path={eval_artifacts['rm']}",
+        "num_problems=4",
+        *SMALL,
+    )
     assert run_evaluate(cfg) == out
     return out
 
@@ -66,8 +85,14 @@ def test_rescore_reproduces_scores_without_sampling(evaluated, eval_artifacts, t
 
     monkeypatch.setattr(sampling, "sample_hf", no_sampling)
     monkeypatch.setattr(sampling, "load_eval_policy", no_sampling)
-    cfg = compose_eval("evaluate", eval_artifacts, tmp_path, f"rescore_from={evaluated / 'eval_results.jsonl'}",
-                       f"reward_model_path={eval_artifacts['rm']}", *SMALL)
+    cfg = compose_eval(
+        "evaluate",
+        eval_artifacts,
+        tmp_path,
+        f"rescore_from={evaluated / 'eval_results.jsonl'}",
+        f"reward_model_path={eval_artifacts['rm']}",
+        *SMALL,
+    )
     run_evaluate(cfg)
     old = [json.loads(line) for line in (evaluated / "eval_results.jsonl").read_text().splitlines()]
     new = [json.loads(line) for line in (tmp_path / "eval_results.jsonl").read_text().splitlines()]
@@ -91,22 +116,33 @@ def test_without_reward_model_only_verifiable_metrics(eval_artifacts, tmp_path):
 
 
 def test_config_errors(eval_artifacts, tmp_path):
-    for bad, match in [(["ks=[1,16]"], "exceed"), (["selectors=[nope]"], "unknown selector"),
-                       ([f"rescore_from={tmp_path / 'x.jsonl'}", f"reward_model_path={eval_artifacts['rm']}"], "does not exist"),
-                       ([f"reward_model_path={tmp_path}"], "not a saved reward model")]:
+    for bad, match in [
+        (["ks=[1,16]"], "exceed"),
+        (["selectors=[nope]"], "unknown selector"),
+        ([f"rescore_from={tmp_path / 'x.jsonl'}", f"reward_model_path={eval_artifacts['rm']}"], "does not exist"),
+        ([f"reward_model_path={tmp_path}"], "not a saved reward model"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             run_evaluate(compose_eval("evaluate", eval_artifacts, tmp_path, *SMALL, *bad))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["policy=/no/such/policy"], "error: policy: /no/such/policy does not exist"),
-    (["no_such_key=1"], "error: no_such_key: unknown config key"),
-    (["rescore_from=/no/such/eval_results.jsonl", "reward_model=/no/such/rm"], "error: "),
-    (["sampling.temprature=0.5"], "error: sampling.temprature"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["policy=/no/such/policy"], "error: policy: /no/such/policy does not exist"),
+        (["no_such_key=1"], "error: no_such_key: unknown config key"),
+        (["rescore_from=/no/such/eval_results.jsonl", "reward_model=/no/such/rm"], "error: "),
+        (["sampling.temprature=0.5"], "error: sampling.temprature"),
+    ],
+)
 def test_cli_errors_are_one_line(repo_root, tmp_path, args, message):
-    proc = subprocess.run([sys.executable, str(repo_root / "evaluate.py"), f"output_dir={tmp_path}", *args],
-                          cwd=repo_root, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / "evaluate.py"), f"output_dir={tmp_path}", *args],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
@@ -119,16 +155,29 @@ def test_evaluation_takes_dataset_prompt_and_sampling_from_the_run_config(eval_a
 
     run_cfg = eval_artifacts["run"] / "config.yaml"
     trained = OmegaConf.to_container(OmegaConf.load(run_cfg))
-    typed, dataset, _ = typed_config(compose_eval("evaluate", eval_artifacts, tmp_path,
-                                                  f"policy={eval_artifacts['adapter']}"), EvalConfig)
+    typed, dataset, _ = typed_config(
+        compose_eval("evaluate", eval_artifacts, tmp_path, f"policy={eval_artifacts['adapter']}"), EvalConfig
+    )
     assert dataset.name == "synthetic" and dataset.system_prompt == trained["dataset"]["system_prompt"] is not None
     assert typed.sampling.new_tokens == trained["sampling"]["max_completion_length"] == 48
-    assert capsys.readouterr().out.strip() == (f"dataset synthetic, system prompt, temperature, top_p and "
-                                               f"max_completion_length from {run_cfg}")
+    assert capsys.readouterr().out.strip() == (
+        f"dataset synthetic, system prompt, temperature, top_p and max_completion_length from {run_cfg}"
+    )
     # Explicit overrides win; the line names only what was still taken.
-    typed, dataset, _ = typed_config(compose_eval(
-        "evaluate", eval_artifacts, tmp_path, f"policy={eval_artifacts['adapter']}", "dataset=synthetic",
-        "dataset.num_test=8", "sampling.max_new_tokens=16", "sampling.temperature=0.5", "sampling.top_p=0.9"), EvalConfig)
+    typed, dataset, _ = typed_config(
+        compose_eval(
+            "evaluate",
+            eval_artifacts,
+            tmp_path,
+            f"policy={eval_artifacts['adapter']}",
+            "dataset=synthetic",
+            "dataset.num_test=8",
+            "sampling.max_new_tokens=16",
+            "sampling.temperature=0.5",
+            "sampling.top_p=0.9",
+        ),
+        EvalConfig,
+    )
     assert dataset.num_test == 8 and dataset.system_prompt == trained["dataset"]["system_prompt"]
     assert (typed.sampling.new_tokens, typed.sampling.temperature, typed.sampling.top_p) == (16, 0.5, 0.9)
     assert capsys.readouterr().out.strip() == f"system prompt from {run_cfg}"
@@ -142,9 +191,20 @@ def test_reward_model_folder_on_the_command_line_is_the_scored_model(eval_artifa
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, str(repo_root / "evaluate.py"), f"reward_model={eval_artifacts['rm']}",
-                           f"policy={eval_artifacts['adapter']}", "--cfg", "job"], cwd=repo_root,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(repo_root / "evaluate.py"),
+            f"reward_model={eval_artifacts['rm']}",
+            f"policy={eval_artifacts['adapter']}",
+            "--cfg",
+            "job",
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "reward_model_path: " + str(eval_artifacts["rm"]) in done.stdout
 
@@ -156,11 +216,23 @@ def test_headline_table_is_short_and_printed_by_evaluate_py(evaluated, eval_arti
     rows = [line.split(" | ")[0].lstrip("| ") for line in headline_table(metrics).splitlines()[2:]]
     assert rows[:6] == ["greedy_accuracy", "pass@1", "pass@4", "maj@4", "random@1\\|4", "oracle@4"]
     assert sorted(rows[6:]) == sorted(f"success@1\\|4/{s}" for s in SELECTORS)
-    done = subprocess.run([sys.executable, str(repo_root / "evaluate.py"), f"artifacts_dir={eval_artifacts['root']}",
-                           f"output_dir={tmp_path}", f"policy={eval_artifacts['adapter']}",
-                           f"reward_model={eval_artifacts['rm']}", "num_problems=2", *SMALL],
-                          cwd=repo_root, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(repo_root / "evaluate.py"),
+            f"artifacts_dir={eval_artifacts['root']}",
+            f"output_dir={tmp_path}",
+            f"policy={eval_artifacts['adapter']}",
+            f"reward_model={eval_artifacts['rm']}",
+            "num_problems=2",
+            *SMALL,
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
-    tail = done.stdout[done.stdout.index("done: "):]
+    tail = done.stdout[done.stdout.index("done: ") :]
     assert "| metric | value | 95% CI | n |" in tail and "| success@1\\|4/sum |" in tail
     assert "| weighted_vote/sum |" not in tail and str(tmp_path / "eval_table.md") in tail

@@ -23,7 +23,10 @@ def _check_outputs(out, n_problems):
     assert 0 <= result["localization"]["value"] <= 1 and 0 < result["localization"]["chance"] <= 1
     assert 0 <= result["token_auroc"]["value"] <= 1
     base = result["localization"]["baselines"]
-    assert set(base) == {"first_step", "last_step", "uniform"} and base["uniform"]["value"] == result["localization"]["chance"]
+    assert (
+        set(base) == {"first_step", "last_step", "uniform"}
+        and base["uniform"]["value"] == result["localization"]["chance"]
+    )
     assert all(b["ci"][0] <= b["value"] <= b["ci"][1] for b in base.values())
     assert set(result["by_kind"]) <= {"flip_operator", "shift_answer", "swap_answer", "corrupt_numbers"}
     traces = [json.loads(line) for line in (out / "irl_traces.jsonl").read_text().splitlines()]
@@ -38,8 +41,15 @@ def _check_outputs(out, n_problems):
 
 
 def test_synthetic(eval_artifacts, tmp_path, capfd):
-    cfg = compose_eval("evaluate_irl", eval_artifacts, tmp_path, f"reward_model_path={eval_artifacts['rm']}",
-                       "dataset.num_test=8", "num_problems=6", "progress=false")
+    cfg = compose_eval(
+        "evaluate_irl",
+        eval_artifacts,
+        tmp_path,
+        f"reward_model_path={eval_artifacts['rm']}",
+        "dataset.num_test=8",
+        "num_problems=6",
+        "progress=false",
+    )
     run_evaluate_irl(cfg)
     assert "reward scoring" not in capfd.readouterr().err
     result, traces = _check_outputs(tmp_path, 6)
@@ -47,8 +57,17 @@ def test_synthetic(eval_artifacts, tmp_path, capfd):
     assert all(t["first_step"] is None for t in experts) and len(experts) == 6
     # seeded: the same perturbations and rewards a second time
     again = tmp_path / "again"
-    run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, again, f"reward_model_path={eval_artifacts['rm']}",
-                                  "dataset.num_test=8", "num_problems=6", "progress=true"))
+    run_evaluate_irl(
+        compose_eval(
+            "evaluate_irl",
+            eval_artifacts,
+            again,
+            f"reward_model_path={eval_artifacts['rm']}",
+            "dataset.num_test=8",
+            "num_problems=6",
+            "progress=true",
+        )
+    )
     bars = capfd.readouterr().err
     assert "reward scoring" in bars and "step rewards" in bars and "diagnostics per kind" in bars
     assert json.loads((again / "irl_diagnostics.json").read_text())["pairwise_accuracy"] == result["pairwise_accuracy"]
@@ -57,8 +76,16 @@ def test_synthetic(eval_artifacts, tmp_path, capfd):
 def test_gsm8k_test_traces(eval_artifacts, shared_data, tmp_path):
     from reasoning_irl.composition import compose
 
-    cfg = compose("evaluate_irl", ["dataset=gsm8k", f"dataset.path={shared_data / 'gsm8k'}", "num_problems=5",
-                                   f"reward_model_path={eval_artifacts['rm']}", f"output_dir={tmp_path}"])
+    cfg = compose(
+        "evaluate_irl",
+        [
+            "dataset=gsm8k",
+            f"dataset.path={shared_data / 'gsm8k'}",
+            "num_problems=5",
+            f"reward_model_path={eval_artifacts['rm']}",
+            f"output_dir={tmp_path}",
+        ],
+    )
     run_evaluate_irl(cfg)
     result, _ = _check_outputs(tmp_path, 5)
     assert result["dataset"] == "gsm8k"
@@ -70,13 +97,22 @@ def test_samples_auroc(eval_artifacts, tmp_path):
     records = load_split({"name": "synthetic", "num_test": 8}, "test")[:2]
     rows = []
     for r in records:  # the expert target is correct; a wrong answer is wrong
-        rows.append({"problem_id": r["id"], "sample_index": 0, "greedy": False, "completion": r["target"], "correct": True})
+        rows.append(
+            {"problem_id": r["id"], "sample_index": 0, "greedy": False, "completion": r["target"], "correct": True}
+        )
         wrong = r["target"].replace(f"<answer>\n{r['answer']}", "<answer>\n-1")
         rows.append({"problem_id": r["id"], "sample_index": 1, "greedy": False, "completion": wrong, "correct": False})
     samples = tmp_path / "eval_results.jsonl"
     samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    cfg = compose_eval("evaluate_irl", eval_artifacts, tmp_path / "out", f"reward_model_path={eval_artifacts['rm']}",
-                       "dataset.num_test=8", "num_problems=2", f"samples_from={samples}")
+    cfg = compose_eval(
+        "evaluate_irl",
+        eval_artifacts,
+        tmp_path / "out",
+        f"reward_model_path={eval_artifacts['rm']}",
+        "dataset.num_test=8",
+        "num_problems=2",
+        f"samples_from={samples}",
+    )
     run_evaluate_irl(cfg)
     result = json.loads((tmp_path / "out" / "irl_diagnostics.json").read_text())
     assert result["samples"]["n"] == 4 and result["samples"]["n_correct"] == 2
@@ -87,10 +123,21 @@ def test_errors(eval_artifacts, tmp_path, repo_root):
     with pytest.raises(ConfigError, match="reward_model_path is required"):
         run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, tmp_path))
     with pytest.raises(ConfigError, match="unknown 'nope'"):
-        run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, tmp_path, f"reward_model_path={eval_artifacts['rm']}",
-                                      "perturbations=[nope]"))
-    proc = subprocess.run([sys.executable, str(repo_root / "evaluate_irl.py"), "reward_model=/no/such/rm",
-                           f"output_dir={tmp_path}"],
-                          cwd=repo_root, capture_output=True, text=True, timeout=120)
+        run_evaluate_irl(
+            compose_eval(
+                "evaluate_irl",
+                eval_artifacts,
+                tmp_path,
+                f"reward_model_path={eval_artifacts['rm']}",
+                "perturbations=[nope]",
+            )
+        )
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / "evaluate_irl.py"), "reward_model=/no/such/rm", f"output_dir={tmp_path}"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: reward_model_path: /no/such/rm does not exist"

@@ -180,10 +180,15 @@ def test_metric_registry():
 
 def _tiny_problems():
     p1 = ProblemSamples(
-        "p1", ["4", "5", "4"], [True, False, True], greedy_correct=True,
+        "p1",
+        ["4", "5", "4"],
+        [True, False, True],
+        greedy_correct=True,
         scores={"sum": [0.0, 1.0, 0.0], "mean": [1.0, 0.0, 1.0]},
     )
-    p2 = ProblemSamples("p2", ["7", None, "8"], [False, False, True], greedy_correct=False, scores={"sum": [2.0, 1.0, 2.0]})
+    p2 = ProblemSamples(
+        "p2", ["7", None, "8"], [False, False, True], greedy_correct=False, scores={"sum": [2.0, 1.0, 2.0]}
+    )
     return [p1, p2]
 
 
@@ -230,10 +235,12 @@ def test_summarize_cuts_to_smallest_n():
 
 
 def test_summarize_habit_rate_by_hand():
-    a = ProblemSamples("a", ["1", "2", "3", "4"], [True, False, False, False],
-                       habits={"skip_last_step": [False, True, False, False]})
-    b = ProblemSamples("b", ["1", "2", "3", "4"], [False, False, False, False],
-                       habits={"skip_last_step": [True, True, False, False]})
+    a = ProblemSamples(
+        "a", ["1", "2", "3", "4"], [True, False, False, False], habits={"skip_last_step": [False, True, False, False]}
+    )
+    b = ProblemSamples(
+        "b", ["1", "2", "3", "4"], [False, False, False, False], habits={"skip_last_step": [True, True, False, False]}
+    )
     c = ProblemSamples("c", ["1", "2", "3", "4"], [True, True, True, True])  # no flags: not counted
     out = summarize([a, b, c], ks=[1], selectors=[], seed=0)
     assert out["habit/skip_last_step"]["value"] == pytest.approx((0.25 + 0.5) / 2)

@@ -9,9 +9,7 @@ from eval_helpers import eval_artifacts, one_thread  # noqa: F401  (fixtures)
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split
-from reasoning_irl.evaluation.sampling import (
-    PolicySpec, load_eval_policy, resolve_policy, sample_hf, sample_vllm,
-)
+from reasoning_irl.evaluation.sampling import PolicySpec, load_eval_policy, resolve_policy, sample_hf, sample_vllm
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +62,9 @@ def test_greedy_matches_plain_generate(policy):
     got = _sample(policy, n=1)[0].greedy
     enc = tok(render_prompt(tok, prompts[0]), add_special_tokens=False, return_tensors="pt")
     with torch.no_grad():
-        ref = model.generate(**enc, do_sample=False, max_new_tokens=12, repetition_penalty=1.0)[0, enc["input_ids"].shape[1]:]
+        ref = model.generate(**enc, do_sample=False, max_new_tokens=12, repetition_penalty=1.0)[
+            0, enc["input_ids"].shape[1] :
+        ]
     ref = ref.tolist()
     assert got == ref[: len(got)]
 
@@ -75,7 +75,8 @@ def test_resolve_policy_forms(eval_artifacts, tmp_path):
     spec = resolve_policy(str(eval_artifacts["run"]), None, root)
     assert spec.adapter == str(eval_artifacts["adapter"]) and spec.base == str(eval_artifacts["policy"])
     assert resolve_policy(str(eval_artifacts["policy"]), None, root) == PolicySpec(
-        base=str(eval_artifacts["policy"]), tokenizer=str(eval_artifacts["policy"]))
+        base=str(eval_artifacts["policy"]), tokenizer=str(eval_artifacts["policy"])
+    )
     assert resolve_policy("Qwen/Qwen2.5-0.5B-Instruct", None).base == "Qwen/Qwen2.5-0.5B-Instruct"  # hub id
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_policy(str(tmp_path / "missing"), None)

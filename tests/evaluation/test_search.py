@@ -47,8 +47,9 @@ def test_beam_search_keeps_the_hand_computed_beams():
 
 
 def test_dvts_subtrees_and_last_step_score():
-    cfg = SearchConfig(method="dvts", beam_width=2, expansions_per_step=2, max_steps=5, score="mean",
-                       score_scope="last_step")
+    cfg = SearchConfig(
+        method="dvts", beam_width=2, expansions_per_step=2, max_steps=5, score="mean", score_scope="last_step"
+    )
     [res] = run_search(1, fake_expand, fake_score, cfg)
     # score = mean reward of the newest line (t, newline) = REWARD[t] / 2, each subtree keeps its best
     # step 0: subtree 0: 10, 11 -> keep 11; subtree 1: 12, 13 -> keep 13
@@ -79,8 +80,9 @@ def test_problems_are_searched_independently_in_one_batch():
     assert calls == [12, 12, 6]  # one generator call per step for all problems (4, 4, 2 expansions each)
 
 
-@pytest.mark.parametrize("bad", [{"method": "greedy"}, {"beam_width": 0}, {"score": "median"},
-                                 {"score_scope": "token"}])
+@pytest.mark.parametrize(
+    "bad", [{"method": "greedy"}, {"beam_width": 0}, {"score": "median"}, {"score_scope": "token"}]
+)
 def test_config_refuses_bad_options(bad):
     with pytest.raises(ConfigError):
         SearchConfig(**bad).check()

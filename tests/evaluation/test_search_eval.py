@@ -12,13 +12,23 @@ from reasoning_irl.config import ConfigError
 from reasoning_irl.evaluation.policy_eval import run_evaluate
 from reasoning_irl.evaluation.search_eval import matched_n, split_steps
 
-SEARCH = ["dataset.num_test=4", "num_problems=3", "sampling.max_new_tokens=24", "sampling.num_samples=8", "ks=[1]",
-          "progress=false", "search.beam_width=2", "search.expansions_per_step=2", "search.max_steps=8"]
+SEARCH = [
+    "dataset.num_test=4",
+    "num_problems=3",
+    "sampling.max_new_tokens=24",
+    "sampling.num_samples=8",
+    "ks=[1]",
+    "progress=false",
+    "search.beam_width=2",
+    "search.expansions_per_step=2",
+    "search.max_steps=8",
+]
 
 
 def run(art, out, *overrides):
-    cfg = compose_eval("evaluate", art, out, f"policy={art['adapter']}", f"reward_model_path={art['rm']}", *SEARCH,
-                       *overrides)
+    cfg = compose_eval(
+        "evaluate", art, out, f"policy={art['adapter']}", f"reward_model_path={art['rm']}", *SEARCH, *overrides
+    )
     run_evaluate(cfg)
     rows = [json.loads(line) for line in (out / "eval_results.jsonl").read_text().splitlines()]
     return rows, json.loads((out / "eval_summary.json").read_text()), (out / "eval_table.md").read_text()
@@ -38,7 +48,7 @@ def test_search_solutions_are_sequences_of_lines(beam):
         assert "".join(row["steps"]) == row["completion"] and 1 <= len(row["steps"]) <= 8
         pos = 0
         for n, length in enumerate(row["step_lengths"]):
-            tokens = row["tokens"][pos: pos + length]
+            tokens = row["tokens"][pos : pos + length]
             pos += length
             assert not any("\n" in t for t in tokens[:-1])  # a line stops at its first newline
             if n < len(row["step_lengths"]) - 1:
@@ -67,7 +77,8 @@ def test_table_compares_at_matched_budget(beam):
         assert m["n"] == 3 and m["ci"][0] <= m["value"] <= m["ci"][1]
         assert f"| {name} | {spent[name]:.1f} |" in table
     assert summary["metrics"]["beam"]["value"] == pytest.approx(
-        sum(r["correct"] for r in rows if r["method"] == "beam") / 3)
+        sum(r["correct"] for r in rows if r["method"] == "beam") / 3
+    )
 
 
 def test_dvts_is_deterministic_and_best_of_n_alone(eval_artifacts, tmp_path):

@@ -25,7 +25,9 @@ def test_read_curve_and_mean_band(tmp_path):
     a = _run(tmp_path / "a", {0: 0.2, 10: 0.5})
     b = _run(tmp_path / "b", {0: 0.4, 10: 0.7, 20: 0.9})
     assert curves.read_curve(a, curves.ACCURACY) == {0: 0.2, 10: 0.5}  # the torn last line is skipped
-    steps, mean, lo, hi = curves._mean_band([curves.read_curve(a, curves.ACCURACY), curves.read_curve(b, curves.ACCURACY)])
+    steps, mean, lo, hi = curves._mean_band(
+        [curves.read_curve(a, curves.ACCURACY), curves.read_curve(b, curves.ACCURACY)]
+    )
     assert steps == [0, 10] and lo == [0.2, 0.5] and hi == [0.4, 0.7]
     assert [round(m, 6) for m in mean] == [0.3, 0.6]
 
@@ -33,8 +35,26 @@ def test_read_curve_and_mean_band(tmp_path):
 def test_cli_writes_the_figure_and_refuses_a_run_without_a_curve(tmp_path, capsys):
     a = _run(tmp_path / "a", {0: 0.2, 10: 0.5})
     b = _run(tmp_path / "b", {0: 0.4, 10: 0.7})
-    assert curves.main(["--run", "GRPO", str(a), "--run", "GRPO", str(b), "--run", "SFT", str(a),
-                        "--habit", "slip", "--out", str(tmp_path / "fig")]) == 0
+    assert (
+        curves.main(
+            [
+                "--run",
+                "GRPO",
+                str(a),
+                "--run",
+                "GRPO",
+                str(b),
+                "--run",
+                "SFT",
+                str(a),
+                "--habit",
+                "slip",
+                "--out",
+                str(tmp_path / "fig"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "fig" / "learning_curve.png").stat().st_size > 0
     (tmp_path / "empty").mkdir()
     assert curves.main(["--run", "AIRL", str(tmp_path / "empty"), "--out", str(tmp_path / "fig")]) == 2

@@ -16,6 +16,7 @@ for extra in (REPO.parent, REPO / "evaluation"):  # ``figures`` at the repositor
         sys.path.insert(0, str(extra))
 
 from eval_helpers import SMALL, compose_eval, eval_artifacts, one_thread  # noqa: E402,F401  (fixtures)
+
 from figures import make_figures  # noqa: E402
 from figures.paired import auroc_by_problem, gain_over_random  # noqa: E402
 
@@ -27,20 +28,61 @@ def real_outputs(eval_artifacts, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("real")
     for name, policy in (("base", []), ("tuned", [f"policy={eval_artifacts['adapter']}"])):
-        run_evaluate(compose_eval("evaluate", eval_artifacts, root / name, *policy,
-                                  f"reward_model_path={eval_artifacts['rm']}", "num_problems=3", *SMALL))
-    run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, root / "irl", f"reward_model_path={eval_artifacts['rm']}",
-                                  "dataset.num_test=8", "num_problems=4", "progress=false"))
+        run_evaluate(
+            compose_eval(
+                "evaluate",
+                eval_artifacts,
+                root / name,
+                *policy,
+                f"reward_model_path={eval_artifacts['rm']}",
+                "num_problems=3",
+                *SMALL,
+            )
+        )
+    run_evaluate_irl(
+        compose_eval(
+            "evaluate_irl",
+            eval_artifacts,
+            root / "irl",
+            f"reward_model_path={eval_artifacts['rm']}",
+            "dataset.num_test=8",
+            "num_problems=4",
+            "progress=false",
+        )
+    )
     out = root / "figures"
-    assert make_figures.main([str(root / "base"), str(root / "tuned"), "--out", str(out), "--labels", "base", "tuned",
-                              "--irl", str(root / "irl"), "--html-max-problems", "2"]) == 0
+    assert (
+        make_figures.main(
+            [
+                str(root / "base"),
+                str(root / "tuned"),
+                "--out",
+                str(out),
+                "--labels",
+                "base",
+                "tuned",
+                "--irl",
+                str(root / "irl"),
+                "--html-max-problems",
+                "2",
+            ]
+        )
+        == 0
+    )
     return root, out
 
 
 def test_every_figure_and_table_from_real_outputs(real_outputs, capsys):
     root, out = real_outputs
-    for stem in ("pass_at_k", "rerank", "rerank_gain", "reward_distributions", "token_heatmaps", "irl_trace",
-                 "irl_per_kind"):
+    for stem in (
+        "pass_at_k",
+        "rerank",
+        "rerank_gain",
+        "reward_distributions",
+        "token_heatmaps",
+        "irl_trace",
+        "irl_per_kind",
+    ):
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 0, stem
     for stem in ("pass_at_k", "rerank", "summary", "irl_diagnostics", "irl_selectors"):
@@ -78,9 +120,17 @@ def test_gain_over_random_matches_the_summary(real_outputs):
 def test_gain_over_random_by_hand():
     # p0: the top score is the correct sample (success 1), 1 of 2 correct (random 1/2): +1/2.
     # p1: the top score is wrong, 1 of 2 correct: -1/2.  p2: both correct: 0.  Mean 0.
-    rows = [{"problem_id": p, "sample_index": i, "correct": c, "scores": {"s": v}}
-            for p, i, c, v in [("p0", 0, True, 2.0), ("p0", 1, False, 1.0), ("p1", 0, True, 1.0),
-                               ("p1", 1, False, 2.0), ("p2", 0, True, 0.0), ("p2", 1, True, 0.0)]]
+    rows = [
+        {"problem_id": p, "sample_index": i, "correct": c, "scores": {"s": v}}
+        for p, i, c, v in [
+            ("p0", 0, True, 2.0),
+            ("p0", 1, False, 1.0),
+            ("p1", 0, True, 1.0),
+            ("p1", 1, False, 2.0),
+            ("p2", 0, True, 0.0),
+            ("p2", 1, True, 0.0),
+        ]
+    ]
     rows.append({"problem_id": "p0", "sample_index": -1, "greedy": True, "correct": False, "scores": {"s": 9.0}})
     g = gain_over_random(rows)["s"]
     assert g["value"] == pytest.approx(0.0) and g["N"] == 2 and g["n"] == 3
@@ -103,13 +153,16 @@ def test_auroc_by_problem_by_hand():
     scores, labels, groups = [], [], []
     for p in range(4):
         easy = p % 2 == 0
-        for i in range(200):
+        for _ in range(200):
             labels.append(bool(rng.random() < (0.8 if easy else 0.2)))
             scores.append((1.0 if easy else -1.0) + rng.normal())
             groups.append(p)
     by_problem = auroc_by_problem(scores, labels, groups)
-    assert by_problem["auroc"] > 0.7 and mann_whitney([s for s, c in zip(scores, labels) if c],
-                                                     [s for s, c in zip(scores, labels) if not c])[2] < 1e-10
+    assert (
+        by_problem["auroc"] > 0.7
+        and mann_whitney([s for s, c in zip(scores, labels) if c], [s for s, c in zip(scores, labels) if not c])[2]
+        < 1e-10
+    )
     assert by_problem["p"] > 0.01 and by_problem["ci"][0] < 0.55
     one_class = auroc_by_problem([1.0, 2.0], [True, True], ["a", "b"])
     assert np.isnan(one_class["auroc"]) and np.isnan(one_class["p"])

@@ -56,15 +56,25 @@ def _write_eval(folder: Path, method: str) -> int:
         for p, (pid, flags) in enumerate(CORRECT[method].items()):
             for idx, ok in [(-1, GREEDY[method][pid])] + list(enumerate(flags)):
                 toks = _tokens("5" if ok else str(6 + idx))
-                rewards = [round(((i * 7 + idx * 3 + p) % 11 - 5) / 5.0 + (0.3 if ok else -0.3), 3)
-                           for i in range(len(toks))]
-                row = {"problem_id": pid, "sample_index": idx, "greedy": idx == -1, "completion": "".join(toks),
-                       "question": f"What is 2 & 3? ({pid})", "gold": "5",
-                       "completion_ids": list(range(len(toks))), "tokens": toks,
-                       "extracted_answer": "5" if ok else str(6 + idx), "correct": bool(ok),
-                       "rewards": {"correctness": float(ok)}, "token_rewards": rewards,
-                       "answer_span": [len(toks) - 1, len(toks)],
-                       "scores": {"sum": sum(rewards), "mean": sum(rewards) / len(rewards), "min": min(rewards)}}
+                rewards = [
+                    round(((i * 7 + idx * 3 + p) % 11 - 5) / 5.0 + (0.3 if ok else -0.3), 3) for i in range(len(toks))
+                ]
+                row = {
+                    "problem_id": pid,
+                    "sample_index": idx,
+                    "greedy": idx == -1,
+                    "completion": "".join(toks),
+                    "question": f"What is 2 & 3? ({pid})",
+                    "gold": "5",
+                    "completion_ids": list(range(len(toks))),
+                    "tokens": toks,
+                    "extracted_answer": "5" if ok else str(6 + idx),
+                    "correct": bool(ok),
+                    "rewards": {"correctness": float(ok)},
+                    "token_rewards": rewards,
+                    "answer_span": [len(toks) - 1, len(toks)],
+                    "scores": {"sum": sum(rewards), "mean": sum(rewards) / len(rewards), "min": min(rewards)},
+                }
                 fh.write(json.dumps(row) + "\n")
                 n_tokens += len(toks)
     return n_tokens
@@ -72,19 +82,37 @@ def _write_eval(folder: Path, method: str) -> int:
 
 def _write_irl(folder: Path) -> None:
     folder.mkdir(parents=True)
+
     def loc(value, first, last, uniform):
-        return {**_metric(value, 2), "baselines": {"first_step": _metric(first, 2), "last_step": _metric(last, 2),
-                                                   "uniform": _metric(uniform, 2)}, "chance": uniform}
+        return {
+            **_metric(value, 2),
+            "baselines": {
+                "first_step": _metric(first, 2),
+                "last_step": _metric(last, 2),
+                "uniform": _metric(uniform, 2),
+            },
+            "chance": uniform,
+        }
 
     def kind(pa, auc, loc_entry):
-        return {"n_perturbed": 2, "pairwise_accuracy": _metric(pa, 2), "token_auroc": {"value": auc, "n_clean": 8},
-                "localization": loc_entry}
+        return {
+            "n_perturbed": 2,
+            "pairwise_accuracy": _metric(pa, 2),
+            "token_auroc": {"value": auc, "n_clean": 8},
+            "localization": loc_entry,
+        }
 
     # The shape evaluate_irl writes (a run of it feeds test_figures_from_real_outputs.py).
-    diag = {**kind(0.8, 0.71, loc(0.6, 0.5, 0.25, 0.3)), "config": {"seed": 0}, "seconds": 1.5,
-            "pairwise_accuracy_by_selector": {"sum": _metric(0.75, 2), "mean": _metric(0.8, 2)},
-            "by_kind": {"flip_operator": kind(0.9, 0.8, loc(0.7, 0.6, 0.1, 0.3)),
-                        "shift_answer": kind(0.7, 0.6, loc(0.5, 0.4, 0.4, 0.3))}}
+    diag = {
+        **kind(0.8, 0.71, loc(0.6, 0.5, 0.25, 0.3)),
+        "config": {"seed": 0},
+        "seconds": 1.5,
+        "pairwise_accuracy_by_selector": {"sum": _metric(0.75, 2), "mean": _metric(0.8, 2)},
+        "by_kind": {
+            "flip_operator": kind(0.9, 0.8, loc(0.7, 0.6, 0.1, 0.3)),
+            "shift_answer": kind(0.7, 0.6, loc(0.5, 0.4, 0.4, 0.3)),
+        },
+    }
     (folder / "irl_diagnostics.json").write_text(json.dumps(diag))
     good = ["Step", " 1:", " 2+3=5", "\n", "Step", " 2:", " 5*2=10", "\n", "Answer:", " 10"]
     bad = ["Step", " 1:", " 2+3=5", "\n", "Step", " 2:", " 5-2=3", "\n", "Answer:", " 3"]
@@ -94,19 +122,50 @@ def _write_irl(folder: Path) -> None:
         for line in text.split("\n"):
             spans.append([start, start + len(line)])
             start += len(line) + 1
-        return {"id": tid, "kind": kind, "first_step": first, "tokens": toks, "token_rewards": rewards,
-                "steps": spans, "step_rewards": [sum(rewards[:4]), sum(rewards[4:8]), sum(rewards[8:])]}
+        return {
+            "id": tid,
+            "kind": kind,
+            "first_step": first,
+            "tokens": toks,
+            "token_rewards": rewards,
+            "steps": spans,
+            "step_rewards": [sum(rewards[:4]), sum(rewards[4:8]), sum(rewards[8:])],
+        }
 
-    rows = [trace("g0", "expert", good, None, [0.2] * 10),
-            trace("g0", "flip_operator", bad, 1, [0.2] * 6 + [-0.9, -0.2, -0.5, -0.6])]
+    rows = [
+        trace("g0", "expert", good, None, [0.2] * 10),
+        trace("g0", "flip_operator", bad, 1, [0.2] * 6 + [-0.9, -0.2, -0.5, -0.6]),
+    ]
     (folder / "irl_traces.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
-ARTEFACTS = ["pass_at_k.png", "pass_at_k.pdf", "rerank.png", "rerank.pdf", "reward_distributions.png",
-             "reward_distributions.pdf", "token_heatmaps.png", "token_heatmaps.pdf", "irl_trace.png", "irl_trace.pdf",
-             "irl_per_kind.png", "irl_per_kind.pdf", "pass_at_k.md", "pass_at_k.tex", "rerank.md", "rerank.tex",
-             "summary.md", "summary.tex", "irl_diagnostics.md", "irl_diagnostics.tex", "irl_selectors.md",
-             "irl_selectors.tex", "rerank_gain.png", "rerank_gain.pdf", "tokens.html"]
+ARTEFACTS = [
+    "pass_at_k.png",
+    "pass_at_k.pdf",
+    "rerank.png",
+    "rerank.pdf",
+    "reward_distributions.png",
+    "reward_distributions.pdf",
+    "token_heatmaps.png",
+    "token_heatmaps.pdf",
+    "irl_trace.png",
+    "irl_trace.pdf",
+    "irl_per_kind.png",
+    "irl_per_kind.pdf",
+    "pass_at_k.md",
+    "pass_at_k.tex",
+    "rerank.md",
+    "rerank.tex",
+    "summary.md",
+    "summary.tex",
+    "irl_diagnostics.md",
+    "irl_diagnostics.tex",
+    "irl_selectors.md",
+    "irl_selectors.tex",
+    "rerank_gain.png",
+    "rerank_gain.pdf",
+    "tokens.html",
+]
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +180,19 @@ def fixture(tmp_path_factory):
 def built(fixture):
     root, _ = fixture
     out = root / "out"
-    rc = make_figures.main([str(root / "base" / "eval"), str(root / "airl" / "eval"), "--out", str(out),
-                            "--labels", "base", "airl", "--irl", str(root / "irl")])
+    rc = make_figures.main(
+        [
+            str(root / "base" / "eval"),
+            str(root / "airl" / "eval"),
+            "--out",
+            str(out),
+            "--labels",
+            "base",
+            "airl",
+            "--irl",
+            str(root / "irl"),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -170,10 +240,11 @@ def test_html_spans_and_escaping(built, fixture):
 
 def test_irl_table_is_the_diagnostics_with_cis(built):
     table = [line for line in (built / "irl_diagnostics.md").read_text().splitlines() if line.startswith("|")]
-    assert table[0] == ("| Kind | n | pairwise acc. | token AUROC | localisation | first step | last step "
-                        "| uniform |")
-    assert table[2] == ("| all | 2 | 0.800 [0.700, 0.900] | 0.710 | 0.600 [0.500, 0.700] | 0.500 [0.400, 0.600] "
-                        "| 0.250 [0.150, 0.350] | 0.300 [0.200, 0.400] |")
+    assert table[0] == ("| Kind | n | pairwise acc. | token AUROC | localisation | first step | last step | uniform |")
+    assert table[2] == (
+        "| all | 2 | 0.800 [0.700, 0.900] | 0.710 | 0.600 [0.500, 0.700] | 0.500 [0.400, 0.600] "
+        "| 0.250 [0.150, 0.350] | 0.300 [0.200, 0.400] |"
+    )
     assert [row.split(" | ")[0] for row in table[2:]] == ["| all", "| flip_operator", "| shift_answer"]
     text = (built / "irl_diagnostics.md").read_text()
     assert "seed" not in text and "seconds" not in text and "config" not in text
@@ -183,8 +254,12 @@ def test_irl_table_is_the_diagnostics_with_cis(built):
 def test_html_max_problems_caps_problems_not_traces(fixture, tmp_path):
     root, _ = fixture
     out = tmp_path / "capped"
-    assert make_figures.main([str(root / "base" / "eval"), "--out", str(out), "--irl", str(root / "irl"),
-                              "--html-max-problems", "1"]) == 0
+    assert (
+        make_figures.main(
+            [str(root / "base" / "eval"), "--out", str(out), "--irl", str(root / "irl"), "--html-max-problems", "1"]
+        )
+        == 0
+    )
     page = (out / "tokens.html").read_text(encoding="utf-8")
     assert page.count('<details class="problem">') == 2  # one eval problem, one trace problem
     assert "Showing the first 1 of 3 problems." in page
@@ -194,9 +269,22 @@ def test_html_max_problems_caps_problems_not_traces(fixture, tmp_path):
 def test_subprocess_cli(fixture, tmp_path):
     root, _ = fixture
     out = tmp_path / "cli"
-    done = subprocess.run([sys.executable, "figures/make_figures.py", str(root / "base" / "eval"),
-                           str(root / "airl" / "eval"), "--out", str(out), "--irl", str(root / "irl")],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "figures/make_figures.py",
+            str(root / "base" / "eval"),
+            str(root / "airl" / "eval"),
+            "--out",
+            str(out),
+            "--irl",
+            str(root / "irl"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert all((out / name).stat().st_size > 0 for name in ARTEFACTS)
     # Default labels are folder names; both are "eval", so the parent folder disambiguates.

@@ -8,10 +8,9 @@ default max_lora_rank (16) and unsloth's (64).
 
 from __future__ import annotations
 
-import os
-
 import importlib.machinery
 import json
+import os
 import sys
 import types
 from types import SimpleNamespace
@@ -68,8 +67,12 @@ def fake_unsloth(monkeypatch):
 
 
 def unsloth_policy(r: int | None) -> ModelConfig:
-    return ModelConfig(name_or_path="org/model", backend="unsloth", dtype="bfloat16",
-                       lora=None if r is None else LoraSettings(r=r, alpha=r))
+    return ModelConfig(
+        name_or_path="org/model",
+        backend="unsloth",
+        dtype="bfloat16",
+        lora=None if r is None else LoraSettings(r=r, alpha=r),
+    )
 
 
 @pytest.mark.parametrize("r, engine_rank", [(128, 128), (100, 128), (32, 32), (8, 8)])
@@ -117,8 +120,9 @@ def test_evaluation_engine_serves_the_adapter_rank(fake_vllm, tmp_path, r, engin
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": r}))
     spec = PolicySpec(base="org/model", adapter=str(tmp_path), tokenizer=str(tmp_path))
     with pytest.raises(EngineBuilt):
-        sample_vllm(spec, None, [], [], n=4, temperature=1.0, top_p=1.0, max_new_tokens=8, seed=0,
-                    gpu_memory_utilization=0.25)
+        sample_vllm(
+            spec, None, [], [], n=4, temperature=1.0, top_p=1.0, max_new_tokens=8, seed=0, gpu_memory_utilization=0.25
+        )
     [call] = fake_vllm
     assert call["enable_lora"] is True and call["max_lora_rank"] == engine_rank
     assert call["gpu_memory_utilization"] == 0.25 and call["model"] == "org/model"
@@ -128,8 +132,18 @@ def test_evaluation_engine_of_a_full_model_has_no_lora(fake_vllm):
     from reasoning_irl.evaluation.sampling import PolicySpec, sample_vllm
 
     with pytest.raises(EngineBuilt):
-        sample_vllm(PolicySpec(base="org/model", tokenizer="org/model"), None, [], [], n=2, temperature=1.0,
-                    top_p=1.0, max_new_tokens=8, seed=0, gpu_memory_utilization=0.5)
+        sample_vllm(
+            PolicySpec(base="org/model", tokenizer="org/model"),
+            None,
+            [],
+            [],
+            n=2,
+            temperature=1.0,
+            top_p=1.0,
+            max_new_tokens=8,
+            seed=0,
+            gpu_memory_utilization=0.5,
+        )
     assert "enable_lora" not in fake_vllm[0] and "max_lora_rank" not in fake_vllm[0]
 
 
@@ -142,14 +156,16 @@ def test_trl_training_engine_takes_merged_weights(monkeypatch):
     monkeypatch.setattr(generation, "is_vllm_available", lambda: True)
     monkeypatch.setattr(generation, "LLM", recording_engine(calls), raising=False)
     saved_env = dict(os.environ)  # TRL sets RANK, WORLD_SIZE, MASTER_ADDR... for vLLM: put the environment back
-    accelerator = SimpleNamespace(num_processes=1, process_index=0, local_process_index=0,
-                                  state=SimpleNamespace(deepspeed_plugin=None))
+    accelerator = SimpleNamespace(
+        num_processes=1, process_index=0, local_process_index=0, state=SimpleNamespace(deepspeed_plugin=None)
+    )
     model = torch.nn.Linear(2, 2)
     model.name_or_path = "org/model"
     try:
         with pytest.raises(EngineBuilt):
-            generation.VLLMGeneration(model=model, accelerator=accelerator, processing_class=None, mode="colocate",
-                                      gpu_memory_utilization=0.3)
+            generation.VLLMGeneration(
+                model=model, accelerator=accelerator, processing_class=None, mode="colocate", gpu_memory_utilization=0.3
+            )
     finally:
         # Left set, every later Accelerator in this process would think it runs distributed and wrap models in DDP.
         os.environ.clear()

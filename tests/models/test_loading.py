@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning_irl.config import ConfigError
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError
 from reasoning_irl.models import ensure_tiny_model, loading
 from reasoning_irl.models.config import LoraSettings, ModelConfig
 from reasoning_irl.models.loading import load_policy, resolve_backend, resolve_dtype, resolve_model_path
@@ -73,7 +72,9 @@ def test_lora_targets_are_filtered_to_present_modules(tiny_path):
     lora = LoraSettings(r=4, alpha=8, target_modules=["q_proj", "not_a_module"])
     model, _ = load_policy(ModelConfig(name_or_path=tiny_path, lora=lora))
     assert model.peft_config["default"].target_modules == {"q_proj"}
-    wrapped = {n.split(".")[-4] for n, _ in model.named_parameters() if "lora_A" in n}  # ...q_proj.lora_A.default.weight
+    wrapped = {
+        n.split(".")[-4] for n, _ in model.named_parameters() if "lora_A" in n
+    }  # ...q_proj.lora_A.default.weight
     assert wrapped == {"q_proj"}
     with pytest.raises(ConfigError, match=r"target_modules \['nope'\] match no module"):
         load_policy(ModelConfig(name_or_path=tiny_path, lora=LoraSettings(target_modules=["nope"])))
@@ -95,11 +96,22 @@ def sft_final(artifacts, tmp_path_factory):
             seen["logits"] = self.model(input_ids=ids).logits.clone()
         return real(self, run_dir)
 
-    cfg = compose("sft", [
-        "experiment=tiny_sft", f"output_root={tmp_path_factory.mktemp('runs')}", f"artifacts_dir={artifacts}",
-        "dataset.num_train=20", "method.max_length=160", "training.per_device_batch_size=4", "training.max_steps=3",
-        "training.learning_rate=1e-2", "training.logging_steps=1", "model.lora.r=4", "model.lora.alpha=8",
-    ])
+    cfg = compose(
+        "sft",
+        [
+            "experiment=tiny_sft",
+            f"output_root={tmp_path_factory.mktemp('runs')}",
+            f"artifacts_dir={artifacts}",
+            "dataset.num_train=20",
+            "method.max_length=160",
+            "training.per_device_batch_size=4",
+            "training.max_steps=3",
+            "training.learning_rate=1e-2",
+            "training.logging_steps=1",
+            "model.lora.r=4",
+            "model.lora.alpha=8",
+        ],
+    )
     threads = torch.get_num_threads()
     # One thread: tiny matrices gain nothing from two, and two spinning threads crawl on a busy 2-core machine.
     torch.set_num_threads(1)

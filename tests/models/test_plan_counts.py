@@ -19,8 +19,11 @@ def tokenizers():
 
 def lora_by_formula(model: nn.Module, lora: LoraSettings) -> int:
     """r x (in + out) for every Linear whose name is a target: A is r x in, B is out x r."""
-    return sum(lora.r * (m.in_features + m.out_features) for name, m in model.named_modules()
-               if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in lora.target_modules)
+    return sum(
+        lora.r * (m.in_features + m.out_features)
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear) and name.rsplit(".", 1)[-1] in lora.target_modules
+    )
 
 
 @pytest.mark.parametrize("arch", tiny.ARCHES)
@@ -47,8 +50,10 @@ def test_a_built_folder_is_read_from_its_config(tmp_path):
     assert size.trainable == size.params  # no adapters: the whole model trains
 
 
-@pytest.mark.parametrize("hub_id, params, billions", [
-    ("Qwen/Qwen2.5-3B-Instruct", 3_085_938_688, 3.09), ("Qwen/Qwen2.5-0.5B-Instruct", 494_032_768, 0.49)])
+@pytest.mark.parametrize(
+    "hub_id, params, billions",
+    [("Qwen/Qwen2.5-3B-Instruct", 3_085_938_688, 3.09), ("Qwen/Qwen2.5-0.5B-Instruct", 494_032_768, 0.49)],
+)
 def test_real_architectures_have_their_published_size(hub_id, params, billions):
     size = model_size(ModelConfig(name_or_path=hub_id, lora=LoraSettings(r=128, alpha=128)), "model")
     assert size.params == params and round(size.params / 1e9, 2) == billions

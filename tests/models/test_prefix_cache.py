@@ -17,8 +17,10 @@ from reasoning_irl.training.policy_loss import completion_logps, shared_prompt_l
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "prefix_cache_models"
-    return {"policy": ensure_tiny_model(root / "tiny-qwen2-policy", arch="qwen2", preset="policy"),
-            "reward": ensure_tiny_model(root / "tiny-qwen2-reward", arch="qwen2", preset="reward")}
+    return {
+        "policy": ensure_tiny_model(root / "tiny-qwen2-policy", arch="qwen2", preset="policy"),
+        "reward": ensure_tiny_model(root / "tiny-qwen2-reward", arch="qwen2", preset="reward"),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -54,8 +56,9 @@ def test_policy_log_probs_equal_the_whole_rows(paths):
         shared = shared_prompt_logps(model, prompts, completions, pad_id=0, temperature=0.7)
         prompt_ids, prompt_mask = padded(prompts, 0, side="left")
         comp_ids, comp_mask = padded(completions, 0)
-        whole = completion_logps(model, torch.cat([prompt_ids, comp_ids], 1), torch.cat([prompt_mask, comp_mask], 1),
-                                 comp_ids.size(1), 0.7)
+        whole = completion_logps(
+            model, torch.cat([prompt_ids, comp_ids], 1), torch.cat([prompt_mask, comp_mask], 1), comp_ids.size(1), 0.7
+        )
     assert [len(s) for s in shared] == [len(c) for c in completions]
     for k, s in enumerate(shared):
         torch.testing.assert_close(s, whole[k, : len(completions[k])], atol=1e-5, rtol=1e-5)
@@ -75,12 +78,12 @@ def test_reward_scores_and_their_gradients_equal_the_whole_rows(paths, lm_prior)
         return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
     logits = shared_prompt_forward(model, model.fill_cache, prompts, completions, pad_id=0, device="cpu")
-    shared = torch.cat([logits[i, 1: 1 + len(c)] for i, c in enumerate(completions)])
+    shared = torch.cat([logits[i, 1 : 1 + len(c)] for i, c in enumerate(completions)])
     ids, mask = padded([p + c for p, c in zip(prompts, completions)], 0)
     full = model(input_ids=ids, attention_mask=mask)
-    whole = torch.cat([full[i, len(p): len(p) + len(c)] for i, (p, c) in enumerate(zip(prompts, completions))])
+    whole = torch.cat([full[i, len(p) : len(p) + len(c)] for i, (p, c) in enumerate(zip(prompts, completions))])
     torch.testing.assert_close(shared.detach(), whole.detach(), atol=1e-5, rtol=1e-5)
-    (loss_s, grads_s), (loss_w, grads_w) = loss_and_grads(shared), loss_and_grads(whole)
+    (_, grads_s), (_, grads_w) = loss_and_grads(shared), loss_and_grads(whole)
     assert len(grads_s) == len(grads_w) > 0
     for gs, gw in zip(grads_s, grads_w):  # float32 sums in another order: close relative to the largest entry
         torch.testing.assert_close(gs, gw, atol=1e-5 * gw.abs().max().item(), rtol=1e-4)
@@ -90,8 +93,9 @@ def test_rows_of_very_different_lengths_continue_in_two_batches(paths):
     model = AutoModelForCausalLM.from_pretrained(paths["policy"]).eval()
     prompts, completions = rows()
     widths = []
-    hook = model.register_forward_hook(lambda m, args, kwargs, out: widths.append(kwargs["input_ids"].shape),
-                                       with_kwargs=True)
+    hook = model.register_forward_hook(
+        lambda m, args, kwargs, out: widths.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
     try:
         with torch.no_grad():
             shared_prompt_logps(model, prompts, completions, pad_id=0)

@@ -47,7 +47,7 @@ def _saved(backbone, tmp_path, monkeypatch, lora, lm_prior=False):
     monkeypatch.chdir(tmp_path / "train")
     model = _trained_like(TokenRewardModel("bb", lora=lora, lm_prior=lm_prior))
     model.prompt = {"system_prompt": "Solve it.", "no_system": False}
-    folder = model.save("rm", AutoTokenizer.from_pretrained("bb"))
+    model.save("rm", AutoTokenizer.from_pretrained("bb"))
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     return model, tmp_path / "train" / "rm"
@@ -81,8 +81,9 @@ def test_plain_transformers_loads_it_from_another_directory(backbone, tmp_path, 
         got = plain(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[..., 0]
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     assert expected[0, start:].abs().max() > 0.1  # a trained-like model: the comparison is not of zeros
-    torch.testing.assert_close(torch.tensor(api.score(QUESTION, SOLUTION).token_rewards), expected[0, start:],
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.tensor(api.score(QUESTION, SOLUTION).token_rewards), expected[0, start:], atol=1e-4, rtol=1e-4
+    )
 
 
 def test_lm_prior_loads_as_causal_lm_plus_saved_head(backbone, tmp_path, monkeypatch):

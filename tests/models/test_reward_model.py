@@ -10,8 +10,13 @@ import torch
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models import ensure_tiny_model
 from reasoning_irl.models.config import LoraSettings
-from reasoning_irl.models.reward_model import (META_FILE, TokenRewardModel, load_reward_model, load_reward_weights,
-                                               next_token_logps)
+from reasoning_irl.models.reward_model import (
+    META_FILE,
+    TokenRewardModel,
+    load_reward_model,
+    load_reward_weights,
+    next_token_logps,
+)
 
 LORA = LoraSettings(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
 
@@ -171,8 +176,9 @@ def test_lm_prior_save_load_and_mismatch(backbone, tokenizer, tmp_path):
     loaded, _ = load_reward_model(out)
     ids = _ids(tokenizer)
     with torch.no_grad():
-        torch.testing.assert_close(loaded.eval()(ids, torch.ones_like(ids)), model(ids, torch.ones_like(ids)),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            loaded.eval()(ids, torch.ones_like(ids)), model(ids, torch.ones_like(ids)), rtol=0, atol=0
+        )
     with pytest.raises(ConfigError, match="lm_prior"):
         load_reward_weights(TokenRewardModel(backbone, lora=LORA), out)
     with pytest.raises(ValueError, match="input_ids"):

@@ -70,8 +70,17 @@ def test_prompt_sharing_equals_loop_and_whole_rows(setup, samples, shared):
     loop = score_policy_tokens_loop(model, rtok, ptok, prompts, completions, temperature=2.0, clip=1.5)
     for batch_size in (1, 2, 4, 32):
         for share in (True, False):
-            got = score_policy_tokens(model, rtok, ptok, prompts, completions, temperature=2.0, clip=1.5,
-                                      batch_size=batch_size, share_prompts=share)
+            got = score_policy_tokens(
+                model,
+                rtok,
+                ptok,
+                prompts,
+                completions,
+                temperature=2.0,
+                clip=1.5,
+                batch_size=batch_size,
+                share_prompts=share,
+            )
             assert [len(r) for r in got] == [len(c) for c in completions]
             for a, b in zip(got, loop):
                 assert a == pytest.approx(b, abs=1e-5)
@@ -81,8 +90,9 @@ def test_a_shared_prompt_runs_once(setup, samples):
     model, rtok, ptok, _, _ = setup
     prompts, completions = samples
     seen = []
-    hook = model.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape),
-                                       with_kwargs=True)
+    hook = model.register_forward_hook(
+        lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
     try:
         score_policy_tokens(model, rtok, ptok, prompts, completions, batch_size=32)
         shared_tokens, seen[:] = sum(s.numel() for s in seen), []

@@ -12,20 +12,30 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from reasoning_irl.data.schema import DEFAULT_SYSTEM_PROMPT
-from reasoning_irl.models import ARCHES, END_OF_TURN, PRESETS, build_tiny_model, ensure_tiny_model
-from reasoning_irl.models import tiny
+from reasoning_irl.models import ARCHES, END_OF_TURN, PRESETS, build_tiny_model, ensure_tiny_model, tiny
 from reasoning_irl.models.tokenizer_training import SPECIAL_TOKENS, new_backend, train_tokenizer, training_corpus
 
 COMPLETION = "<think>\n12 + 5 = 17\n17 * 3 = 51\n</think>\n<answer>\n51\n</answer>"
 PROMPTS = {
-    "system+user": [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
-                    {"role": "user", "content": "Tom has 12 apples. He gets 5 more apples. How many apples?"}],
+    "system+user": [
+        {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+        {"role": "user", "content": "Tom has 12 apples. He gets 5 more apples. How many apples?"},
+    ],
     "user only": [{"role": "user", "content": "What is 1234 + 5678?"}],
 }
 TEXTS = [
-    "1234", " 1234", "x=1234.", "Natalia sold 48/2 = 24 clips in May.\n#### 72",
-    COMPLETION, "<think>", "</think>", "<answer>", "</answer>",
-    "  two  spaces\n\n\ttab", "café naïve – “quotes” 3.5% $12", "",
+    "1234",
+    " 1234",
+    "x=1234.",
+    "Natalia sold 48/2 = 24 clips in May.\n#### 72",
+    COMPLETION,
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "  two  spaces\n\n\ttab",
+    "café naïve – “quotes” 3.5% $12",
+    "",
 ]
 
 
@@ -37,8 +47,9 @@ def built(tmp_path_factory, shared_data):
     paths = {}
     for arch in ARCHES:
         for preset in PRESETS:
-            paths[arch, preset] = build_tiny_model(root / f"{arch}-{preset}", arch, preset, seed=0,
-                                                   gsm8k_path=gsm8k[arch])
+            paths[arch, preset] = build_tiny_model(
+                root / f"{arch}-{preset}", arch, preset, seed=0, gsm8k_path=gsm8k[arch]
+            )
     return {"paths": paths, "gsm8k": gsm8k}
 
 
@@ -119,8 +130,9 @@ def test_chat_template_prompt_plus_completion_is_conversation(arch, prompt, toke
     enc = lambda s: tok(s, add_special_tokens=False).input_ids  # noqa: E731
     assert enc(head) + enc(COMPLETION) + enc(END_OF_TURN[arch]) == enc(full)
     # {% generation %} marks exactly the completion and its end-of-turn marker (TRL assistant-only loss)
-    out = tok.apply_chat_template([*messages, {"role": "assistant", "content": COMPLETION}],
-                                  return_dict=True, return_assistant_tokens_mask=True)
+    out = tok.apply_chat_template(
+        [*messages, {"role": "assistant", "content": COMPLETION}], return_dict=True, return_assistant_tokens_mask=True
+    )
     marked = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
     assert tok.decode(marked) == COMPLETION + tok.eos_token
 

@@ -13,9 +13,16 @@ from reasoning_irl.models.tokenizer_training import train_tokenizer, training_co
 
 # Parameter counts (tied embeddings counted once) of the released checkpoints: the model cards' sizes
 # (0.49B, 1.54B, 3.09B, 7.62B; 1.24B, 3.21B, 8.03B) to the last parameter.
-RELEASED_PARAMS = {"qwen2.5-0.5b": 494_032_768, "qwen2.5-1.5b": 1_543_714_304, "qwen2.5-3b": 3_085_938_688,
-                   "qwen2.5-7b": 7_615_616_512, "qwen2.5-math-1.5b": 1_543_714_304,
-                   "llama-3.2-1b": 1_235_814_400, "llama-3.2-3b": 3_212_749_824, "llama-3.1-8b": 8_030_261_248}
+RELEASED_PARAMS = {
+    "qwen2.5-0.5b": 494_032_768,
+    "qwen2.5-1.5b": 1_543_714_304,
+    "qwen2.5-3b": 3_085_938_688,
+    "qwen2.5-7b": 7_615_616_512,
+    "qwen2.5-math-1.5b": 1_543_714_304,
+    "llama-3.2-1b": 1_235_814_400,
+    "llama-3.2-3b": 3_212_749_824,
+    "llama-3.1-8b": 8_030_261_248,
+}
 ROPE_THETA = {"qwen2.5-math-1.5b": 10_000.0}  # the Math model keeps a 4k context; the other Qwen2.5 1e6, Llama-3 5e5
 
 

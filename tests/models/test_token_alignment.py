@@ -8,7 +8,13 @@ from transformers import AutoTokenizer
 
 from reasoning_irl.models import ensure_tiny_model
 from reasoning_irl.models.token_alignment import (
-    Alignment, align_completion, align_rewards, batch_policy_rewards, map_spans, policy_char_spans, same_tokenizer,
+    Alignment,
+    align_completion,
+    align_rewards,
+    batch_policy_rewards,
+    map_spans,
+    policy_char_spans,
+    same_tokenizer,
 )
 
 COMPLETION = "<think>\n12 + 5 = 17\n17 * 3 = 51\n</think>\n<answer>\n51\n</answer>"
@@ -66,8 +72,14 @@ def test_shared_tokenizer_is_identity_on_exact_ids(tokenizers):
 def test_rewards_are_not_shifted_against_policy_tokens(tokenizers):
     """Regression: reward t must be the logit AT the reward-model position of policy token t."""
     policy, _ = tokenizers
-    prompts = [policy("Q: 1+1?", add_special_tokens=False)["input_ids"], policy("Q: 22 + 3?", add_special_tokens=False)["input_ids"]]
-    completions = [policy(" 2", add_special_tokens=False)["input_ids"], policy(" 25 ok", add_special_tokens=False)["input_ids"]]
+    prompts = [
+        policy("Q: 1+1?", add_special_tokens=False)["input_ids"],
+        policy("Q: 22 + 3?", add_special_tokens=False)["input_ids"],
+    ]
+    completions = [
+        policy(" 2", add_special_tokens=False)["input_ids"],
+        policy(" 25 ok", add_special_tokens=False)["input_ids"],
+    ]
     width = max(map(len, completions))
     alignments, starts, rows = [], [], []
     for p, c in zip(prompts, completions):

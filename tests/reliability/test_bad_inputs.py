@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-from reasoning_irl.config import ConfigError
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError
 
 
 @pytest.fixture
@@ -43,19 +42,39 @@ def test_training_on_an_empty_split_is_refused_before_the_model_loads(method, em
 
     for module in ("sft", "grpo", "airl.run"):
         monkeypatch.setattr(f"reasoning_irl.training.{module}.load_policy", no_model)
-    cfg = compose(method, [f"experiment=tiny_{method}", "dataset=gsm8k", f"dataset.path={empty_gsm8k}",
-                           f"output_root={tmp_path / 'runs'}"])
+    cfg = compose(
+        method,
+        [
+            f"experiment=tiny_{method}",
+            "dataset=gsm8k",
+            f"dataset.path={empty_gsm8k}",
+            f"output_root={tmp_path / 'runs'}",
+        ],
+    )
     run = {"sft": run_sft, "grpo": run_grpo, "airl": run_airl}[method]
     with pytest.raises(ConfigError, match=r"^split 'train' of gsm8k is empty \(.*train\.jsonl\)$"):
         run(cfg)
 
 
 def test_sft_cli_on_an_empty_split_is_one_line(repo_root, empty_gsm8k, tmp_path):
-    proc = subprocess.run([sys.executable, str(repo_root / "sft_train.py"), "experiment=tiny_sft", "dataset=gsm8k",
-                           f"dataset.path={empty_gsm8k}", f"output_root={tmp_path}"],
-                          cwd=repo_root, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(repo_root / "sft_train.py"),
+            "experiment=tiny_sft",
+            "dataset=gsm8k",
+            f"dataset.path={empty_gsm8k}",
+            f"output_root={tmp_path}",
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and lines == [f"error: split 'train' of gsm8k is empty ({empty_gsm8k / 'train.jsonl'})"], proc.stderr
+    assert proc.returncode == 2 and lines == [
+        f"error: split 'train' of gsm8k is empty ({empty_gsm8k / 'train.jsonl'})"
+    ], proc.stderr
 
 
 def test_airl_with_vllm_on_cpu_is_refused_like_grpo(tmp_path, monkeypatch):

@@ -25,16 +25,23 @@ def existing_run(root: Path, name: str, with_checkpoint: bool) -> Path:
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 # (script, preset, overrides, whether the run folder exists before, with a checkpoint, the error's text)
 CASES = {
     "unknown-key": ("sft_train.py", "tiny_sft", ["+training.bogus=1"], True, False, "Key 'bogus' not in"),
     "fresh-run-onto-checkpoints": ("sft_train.py", "tiny_sft", [], True, True, "already has checkpoints"),
-    "invalid-option-pair": ("irl_train.py", "tiny_airl", ["method.reward_mode=sparse"], False, False,
-                            "method.advantage must be sparse"),
+    "invalid-option-pair": (
+        "irl_train.py",
+        "tiny_airl",
+        ["method.reward_mode=sparse"],
+        False,
+        False,
+        "method.advantage must be sparse",
+    ),
 }
 
 
@@ -44,8 +51,14 @@ def test_a_refused_config_writes_nothing(case, tmp_path, artifacts):
     if exists:
         existing_run(tmp_path, "run", with_checkpoint)
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
-    done = run_script(script, f"experiment={preset}", "run_name=run", f"output_root={tmp_path}",
-                      f"artifacts_dir={artifacts}", *overrides)
+    done = run_script(
+        script,
+        f"experiment={preset}",
+        "run_name=run",
+        f"output_root={tmp_path}",
+        f"artifacts_dir={artifacts}",
+        *overrides,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and says in done.stderr
     assert "Traceback" not in done.stderr

@@ -63,8 +63,10 @@ def test_sft_huge_learning_rate_stops_before_the_step(compose_run, capsys, optim
     line = entry_error(capsys, run_sft, cfg)
     run_dir = cfg_run_dir(cfg)
     assert "policy grad norm is nan at step 2; the step was not applied" in line
-    assert line.endswith(f"Last good checkpoint: {run_dir / 'checkpoint-1'} (resume from it with "
-                         "training.resume_from=auto and a lower learning rate)")
+    assert line.endswith(
+        f"Last good checkpoint: {run_dir / 'checkpoint-1'} (resume from it with "
+        "training.resume_from=auto and a lower learning rate)"
+    )
     assert len(optimizer_steps) == 1  # step 1 only: step 2's NaN gradient never reached the optimizer
     assert_only_finite_published(run_dir, [1])
 
@@ -127,10 +129,13 @@ def test_airl_discriminator_keeps_its_last_finite_weights(artifacts, tmp_path, c
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize(("checkpointing", "refused", "last_good"), [
-    (True, "checkpoint-2 was not published", "Last good checkpoint: "),
-    (False, "final was not published", "No checkpoint was saved before it"),
-])
+@pytest.mark.parametrize(
+    ("checkpointing", "refused", "last_good"),
+    [
+        (True, "checkpoint-2 was not published", "Last good checkpoint: "),
+        (False, "final was not published", "No checkpoint was saved before it"),
+    ],
+)
 def test_a_non_finite_weight_is_never_published(compose_run, capsys, monkeypatch, checkpointing, refused, last_good):
     """Finite loss and gradient, yet an inf weight after step 2 (an overflow in the update): the checkpoint or
     final/ that would hold it is refused. (The Trainer checkpoints the last step too: final/ is checked without.)"""
@@ -156,8 +161,18 @@ def test_a_non_finite_weight_is_never_published(compose_run, capsys, monkeypatch
 
 
 def airl_cfg(artifacts, tmp_path, *overrides: str):
-    return compose("airl", ["experiment=tiny_airl", f"output_root={tmp_path}", f"artifacts_dir={artifacts}",
-                            "training.max_steps=4", "training.save_steps=1", *AIRL_SMALL, *overrides])
+    return compose(
+        "airl",
+        [
+            "experiment=tiny_airl",
+            f"output_root={tmp_path}",
+            f"artifacts_dir={artifacts}",
+            "training.max_steps=4",
+            "training.save_steps=1",
+            *AIRL_SMALL,
+            *overrides,
+        ],
+    )
 
 
 def cfg_run_dir(cfg) -> Path:

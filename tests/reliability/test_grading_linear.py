@@ -57,8 +57,11 @@ def test_adversarial_completions_grade_in_well_under_a_second():
     slow = {name: round(full, 3) for name, (_, full) in seconds.items() if full > CEILING_S}
     assert not slow, f"grading 1 MB took over {CEILING_S} s on: {slow}"
     # Linear: 4x the text, about 4x the time; quadratic would be 16x.
-    steep = {name: round(full / small, 1) for name, (small, full) in seconds.items()
-             if full > NOISE_S and full > 10 * max(small, NOISE_S / 4)}
+    steep = {
+        name: round(full / small, 1)
+        for name, (small, full) in seconds.items()
+        if full > NOISE_S and full > 10 * max(small, NOISE_S / 4)
+    }
     assert not steep, f"grading time grew super-linearly (time ratio for 4x the text): {steep}"
 
 

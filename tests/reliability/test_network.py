@@ -10,9 +10,8 @@ import pytest
 from eval_helpers import eval_artifacts, one_thread  # noqa: F401  (fixtures)
 from tiny_runs import GRPO_SMALL, SFT_SMALL
 
-from reasoning_irl.config import ConfigError
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError
 
 
 @pytest.fixture
@@ -24,6 +23,7 @@ def no_network(monkeypatch):
         def blocked(*args, **kwargs):
             attempts.append(f"{what}{args[:2]}")
             raise OSError(f"network blocked in this test: {what}")
+
         return blocked
 
     real_connect = socket.socket.connect
@@ -44,8 +44,17 @@ def user_environment(monkeypatch, tmp_path):
     """As on a user's machine: hub telemetry and hub access not switched off, not a CI run, no wandb setup."""
     import huggingface_hub.constants as hub
 
-    for name in ("HF_HUB_DISABLE_TELEMETRY", "DISABLE_TELEMETRY", "HF_HUB_OFFLINE", "CI", "WANDB_API_KEY",
-                 "WANDB_MODE", "WANDB_DIR", "WANDB_PROJECT", "WANDB_ENTITY"):
+    for name in (
+        "HF_HUB_DISABLE_TELEMETRY",
+        "DISABLE_TELEMETRY",
+        "HF_HUB_OFFLINE",
+        "CI",
+        "WANDB_API_KEY",
+        "WANDB_MODE",
+        "WANDB_DIR",
+        "WANDB_PROJECT",
+        "WANDB_ENTITY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(hub, "HF_HUB_DISABLE_TELEMETRY", False)
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
@@ -63,8 +72,16 @@ def test_tiny_training_opens_no_connection(method, eval_artifacts, tmp_path, use
     from reasoning_irl.training.sft import run_sft
 
     small = SFT_SMALL if method == "sft" else [*GRPO_SMALL, "method.rewards=[{name:tag_count,weight:1.0}]"]
-    cfg = compose(method, [f"experiment=tiny_{method}", f"output_root={tmp_path / 'runs'}",
-                           f"artifacts_dir={eval_artifacts['root']}", "training.max_steps=2", *small])
+    cfg = compose(
+        method,
+        [
+            f"experiment=tiny_{method}",
+            f"output_root={tmp_path / 'runs'}",
+            f"artifacts_dir={eval_artifacts['root']}",
+            "training.max_steps=2",
+            *small,
+        ],
+    )
     run_dir = (run_sft if method == "sft" else run_grpo)(cfg)
     assert (run_dir / "final").is_dir()
     assert no_network == []
@@ -75,8 +92,11 @@ def test_wandb_online_without_credentials_is_one_line_before_any_network(tmp_pat
 
     user_environment.setenv("WANDB_MODE", "online")
     cfg = compose("sft", ["experiment=tiny_sft", "logging.report_to=wandb", f"output_root={tmp_path / 'runs'}"])
-    with pytest.raises(ConfigError, match=r"^logging.report_to=wandb is online but no wandb credentials were found: "
-                                          r"run `wandb login`, or set WANDB_MODE=offline$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^logging.report_to=wandb is online but no wandb credentials were found: "
+        r"run `wandb login`, or set WANDB_MODE=offline$",
+    ):
         run_sft(cfg)
     assert no_network == [] and not (tmp_path / "runs").exists()
     (tmp_path / "home" / ".netrc").write_text("machine api.wandb.ai login user password k\n")
@@ -92,8 +112,17 @@ def test_offline_wandb_writes_into_the_run_folder(eval_artifacts, tmp_path, user
 
     user_environment.chdir(tmp_path)
     wandb.teardown()  # wandb reads its environment once per process; an earlier test's setup must not linger
-    cfg = compose("sft", ["experiment=tiny_sft", f"output_root={tmp_path / 'runs'}", "logging.report_to=wandb",
-                          f"artifacts_dir={eval_artifacts['root']}", "training.max_steps=1", *SFT_SMALL])
+    cfg = compose(
+        "sft",
+        [
+            "experiment=tiny_sft",
+            f"output_root={tmp_path / 'runs'}",
+            "logging.report_to=wandb",
+            f"artifacts_dir={eval_artifacts['root']}",
+            "training.max_steps=1",
+            *SFT_SMALL,
+        ],
+    )
     try:
         run_dir = run_sft(cfg)
     finally:

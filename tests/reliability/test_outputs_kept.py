@@ -11,14 +11,17 @@ from pathlib import Path
 import pytest
 from eval_helpers import SMALL, compose_eval, eval_artifacts, one_thread  # noqa: F401  (fixtures)
 
-from reasoning_irl.config import ConfigError
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError
 from reasoning_irl.evaluation.output_dir import default_output_dir
 from reasoning_irl.evaluation.policy_eval import run_evaluate
 from reasoning_irl.evaluation.reward_eval import run_evaluate_irl
 
-RESULTS = {"eval_results.jsonl": '{"first": 1}\n', "eval_summary.json": '{"metrics": {}}\n', "eval_table.md": "# first\n"}
+RESULTS = {
+    "eval_results.jsonl": '{"first": 1}\n',
+    "eval_summary.json": '{"metrics": {}}\n',
+    "eval_table.md": "# first\n",
+}
 
 
 def _first_results(folder: Path) -> dict[str, bytes]:
@@ -42,9 +45,13 @@ def test_second_evaluation_into_the_default_folder_is_one_line_and_keeps_the_fir
     policy = tmp_path / "myrun" / "final"
     policy.mkdir(parents=True)
     first = _first_results(tmp_path / "eval" / "myrun-final-test")  # where the first evaluation of this policy wrote
-    proc = subprocess.run([sys.executable, str(repo_root / "evaluate.py"),
-                           f"output_root={tmp_path}", f"policy={policy}"],
-                          cwd=repo_root, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / "evaluate.py"), f"output_root={tmp_path}", f"policy={policy}"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: output_dir ") and "overwrite=true" in lines[0]
@@ -58,8 +65,11 @@ def test_overwrite_true_replaces_results(eval_artifacts, tmp_path):
     with pytest.raises(ConfigError, match="already holds results"):
         run_evaluate(cfg)
     assert {n: (out / n).read_bytes() for n in RESULTS} == first
-    run_evaluate(compose_eval("evaluate", eval_artifacts, out, "num_problems=1", "sampling.greedy=false",
-                              "overwrite=true", *SMALL))
+    run_evaluate(
+        compose_eval(
+            "evaluate", eval_artifacts, out, "num_problems=1", "sampling.greedy=false", "overwrite=true", *SMALL
+        )
+    )
     assert json.loads((out / "eval_summary.json").read_text())["n_problems"] == 1
 
 
@@ -67,11 +77,27 @@ def test_output_equal_to_input_is_refused_even_with_overwrite(eval_artifacts, tm
     first = _first_results(tmp_path / "ev")
     results = tmp_path / "ev" / "eval_results.jsonl"
     with pytest.raises(ConfigError, match="holds the input rescore_from"):
-        run_evaluate(compose_eval("evaluate", eval_artifacts, tmp_path / "ev", f"rescore_from={results}",
-                                  f"reward_model_path={eval_artifacts['rm']}", "overwrite=true"))
+        run_evaluate(
+            compose_eval(
+                "evaluate",
+                eval_artifacts,
+                tmp_path / "ev",
+                f"rescore_from={results}",
+                f"reward_model_path={eval_artifacts['rm']}",
+                "overwrite=true",
+            )
+        )
     with pytest.raises(ConfigError, match="holds the input samples_from"):
-        run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, tmp_path / "ev", f"samples_from={results}",
-                                      f"reward_model_path={eval_artifacts['rm']}", "overwrite=true"))
+        run_evaluate_irl(
+            compose_eval(
+                "evaluate_irl",
+                eval_artifacts,
+                tmp_path / "ev",
+                f"samples_from={results}",
+                f"reward_model_path={eval_artifacts['rm']}",
+                "overwrite=true",
+            )
+        )
     assert {n: (tmp_path / "ev" / n).read_bytes() for n in RESULTS} == first
     rescore = compose("evaluate", [f"rescore_from={results}"])
     assert default_output_dir(rescore, "evaluate") == str(tmp_path / "ev-rescored")

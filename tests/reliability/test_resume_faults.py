@@ -35,8 +35,9 @@ def test_damage_before_the_last_line_is_refused_in_one_line(compose_run, capsys)
     before = metrics.read_bytes()
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
-        run_entry(run_sft, compose_run("sft", "training.max_steps=3", "training.save_steps=1",
-                                       "training.resume_from=auto"))
+        run_entry(
+            run_sft, compose_run("sft", "training.max_steps=3", "training.save_steps=1", "training.resume_from=auto")
+        )
     assert stopped.value.code == CONFIG_ERROR_EXIT
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]

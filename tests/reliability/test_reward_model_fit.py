@@ -25,8 +25,11 @@ def test_backbone_of_another_width_is_named(eval_artifacts, tmp_path):
     assert policy["hidden_size"] != meta["hidden_size"]  # the tiny policy is narrower than the reward backbone
     meta["backbone"] = str(eval_artifacts["policy"])
     (folder / META_FILE).write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match=rf"the head takes hidden_size {meta['hidden_size']}, but backbone .* "
-                                          rf"has hidden_size {policy['hidden_size']}$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"the head takes hidden_size {meta['hidden_size']}, but backbone .* "
+        rf"has hidden_size {policy['hidden_size']}$",
+    ):
         load_reward_model(folder)
 
 
@@ -43,7 +46,9 @@ def test_head_of_another_width_is_named(eval_artifacts, tmp_path):
     folder, meta = _copy(eval_artifacts, tmp_path)
     head = load_file(str(folder / HEAD_FILE))
     save_file({"weight": head["weight"][:, :8].contiguous(), "bias": head["bias"]}, str(folder / HEAD_FILE))
-    with pytest.raises(ConfigError, match=rf"{HEAD_FILE} takes hidden_size 8 but the backbone has {meta['hidden_size']}$"):
+    with pytest.raises(
+        ConfigError, match=rf"{HEAD_FILE} takes hidden_size 8 but the backbone has {meta['hidden_size']}$"
+    ):
         load_reward_model(folder)
     shutil.copy(eval_artifacts["rm"] / HEAD_FILE, folder / HEAD_FILE)
     model, _ = load_reward_model(folder)  # the untouched folder still loads

@@ -38,16 +38,32 @@ def plant(path, marker) -> None:
 
 
 def config(method: str, artifacts, out, *overrides: str):
-    common = ["training.save_steps=1", "training.logging_steps=1", "model.lora.r=4", "model.lora.alpha=8",
-              "dataset.num_train=16", "dataset.num_test=4", "dataset.no_system=true"]
+    common = [
+        "training.save_steps=1",
+        "training.logging_steps=1",
+        "model.lora.r=4",
+        "model.lora.alpha=8",
+        "dataset.num_train=16",
+        "dataset.num_test=4",
+        "dataset.no_system=true",
+    ]
     if method == "sft":
         common += ["training.per_device_batch_size=4", "method.max_length=160"]
     elif method == "grpo":
         common += ["sampling.num_generations=4", "sampling.max_completion_length=8", LEARNING_REWARDS]
     else:
         common += AIRL_SMALL
-    return compose(method, [f"experiment=tiny_{method}", f"output_root={out}", f"artifacts_dir={artifacts}",
-                            "run_name=run", *common, *overrides])
+    return compose(
+        method,
+        [
+            f"experiment=tiny_{method}",
+            f"output_root={out}",
+            f"artifacts_dir={artifacts}",
+            "run_name=run",
+            *common,
+            *overrides,
+        ],
+    )
 
 
 RUNS = {"sft": run_sft, "grpo": run_grpo, "airl": run_airl}

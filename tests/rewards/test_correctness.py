@@ -14,13 +14,7 @@ from reasoning_irl.rewards import correctness
 from reasoning_irl.rewards.correctness import is_correct, is_correct_choice, parse_number
 from reasoning_irl.rewards.extraction import extract_answer
 
-OPTIONS = {
-    "A": "Aspirin",
-    "B": "Beta blocker",
-    "C": "Calcium channel blocker",
-    "D": "Diuretic",
-    "E": "ACE inhibitor",
-}
+OPTIONS = {"A": "Aspirin", "B": "Beta blocker", "C": "Calcium channel blocker", "D": "Diuretic", "E": "ACE inhibitor"}
 
 
 def wrap(answer: str) -> str:
@@ -233,6 +227,7 @@ def test_huge_expressions_are_refused_fast():
 
 def test_works_off_the_main_thread():
     results = []
+
     def work():
         results.append((is_correct("\\frac{1}{2}", "0.5"), is_correct("3", "4")))
 

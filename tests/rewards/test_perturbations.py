@@ -74,14 +74,27 @@ def test_number_regex(text, numbers):
     assert [m.group(0) for m in NUMBER.finditer(text)] == numbers
 
 
-@pytest.mark.parametrize("answer, ok", [("72", True), ("-3", True), ("67,500", True), ("3.5", True),
-                                        ("$10", True), ("25%", True), ("B", False), ("72 apples", False),
-                                        ("H2O", False), ("", False)])
+@pytest.mark.parametrize(
+    "answer, ok",
+    [
+        ("72", True),
+        ("-3", True),
+        ("67,500", True),
+        ("3.5", True),
+        ("$10", True),
+        ("25%", True),
+        ("B", False),
+        ("72 apples", False),
+        ("H2O", False),
+        ("", False),
+    ],
+)
 def test_is_numeric_answer(answer, ok):
     assert is_numeric_answer(answer) is ok
 
 
 # --- flip_operator ---------------------------------------------------------------------------
+
 
 def test_flip_operator_changes_one_operator_in_the_only_line_that_has_one():
     original = target(["Start with 17 apples.", "17 - 3 = 14", "So 14 are left."], "14")
@@ -123,8 +136,14 @@ def test_flip_operator_sees_operators_after_unit_words_and_en_dash():
     assert got == {(0, "+"), (0, "-"), (0, "/"), (1, "+"), (1, "*"), (1, "/")}
 
 
-@pytest.mark.parametrize("lines", [["The patient has a fever.", "Treat with rest."], ["Year 2020 was 3-day long."],
-                                   ["17 -3 is ambiguous", "H2O + air"]])
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["The patient has a fever.", "Treat with rest."],
+        ["Year 2020 was 3-day long."],
+        ["17 -3 is ambiguous", "H2O + air"],
+    ],
+)
 def test_flip_operator_none_without_binary_operator(lines):
     assert flip_operator(target(lines, "B"), random.Random(0)) is None
 
@@ -135,6 +154,7 @@ def test_perturbations_none_without_think_or_answer_block():
 
 
 # --- shift_answer / swap_answer ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "answer, allowed",
@@ -176,13 +196,21 @@ def test_swap_answer_uses_other_numbers_from_the_reasoning():
     assert got == {"48", "2", "24"}
 
 
-@pytest.mark.parametrize("lines, answer", [(["So the total is 72."], "72"), (["It is 72.0 in all."], "72"),
-                                            (["No numbers here."], "72"), (["48 + 24 = 72"], "B")])
+@pytest.mark.parametrize(
+    "lines, answer",
+    [
+        (["So the total is 72."], "72"),
+        (["It is 72.0 in all."], "72"),
+        (["No numbers here."], "72"),
+        (["48 + 24 = 72"], "B"),
+    ],
+)
 def test_swap_answer_none_without_another_number_or_numeric_answer(lines, answer):
     assert swap_answer(target(lines, answer), random.Random(0)) is None
 
 
 # --- corrupt_numbers ---------------------------------------------------------------------------
+
 
 def test_corrupt_numbers_changes_two_or_three_numbers_and_reports_the_earliest_line():
     original = target(["Natalia sold 48/2 = 24 clips.", "No numbers in this line.", "48+24 = 72 clips."], "72")
@@ -215,6 +243,7 @@ def test_corrupt_numbers_none_without_numbers():
 
 # --- determinism and perturb -------------------------------------------------------------------
 
+
 def test_perturbations_are_deterministic_per_seed():
     original = target(["Natalia sold 48/2 = 24 clips.", "48 x 24 = 72 clips."], "72")
     for name in ALL:
@@ -244,6 +273,7 @@ def test_perturb_may_return_fewer_and_rejects_unknown_names():
 
 
 # --- real GSM8K solutions ------------------------------------------------------------------------
+
 
 def gsm8k_targets(path, n):
     out = []

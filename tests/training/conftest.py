@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -38,8 +38,12 @@ def compose_run(artifacts, tmp_path) -> Callable:
 
     def make(method: str, *overrides: str, output_root: Path | None = None):
         small = SFT_SMALL if method == "sft" else GRPO_SMALL
-        base = [f"experiment=tiny_{method}", f"output_root={output_root or tmp_path / 'runs'}",
-                f"artifacts_dir={artifacts}", *small]
+        base = [
+            f"experiment=tiny_{method}",
+            f"output_root={output_root or tmp_path / 'runs'}",
+            f"artifacts_dir={artifacts}",
+            *small,
+        ]
         return compose(method, base + list(overrides))
 
     return make

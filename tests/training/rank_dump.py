@@ -54,10 +54,7 @@ def install(dump_dir: Path) -> None:
     def dumping_save_final(self, run_dir):
         final = save_final(self, run_dir)
         acc = self.accelerator
-        report = {
-            "num_processes": acc.num_processes,
-            "policy": weights_hash(acc.unwrap_model(self.model)),
-        }
+        report = {"num_processes": acc.num_processes, "policy": weights_hash(acc.unwrap_model(self.model))}
         disc = getattr(self, "disc", None)
         if disc is not None:
             report.update(

@@ -38,12 +38,12 @@ def test_registry_names():
 
 
 def test_grpo_gamma_zero_is_normalised_reward():
-    close(compute_advantages("grpo", R2, M2, 2, gamma=0.0), [[-.5, 1.5], [-1.5, .5]])
+    close(compute_advantages("grpo", R2, M2, 2, gamma=0.0), [[-0.5, 1.5], [-1.5, 0.5]])
 
 
 def test_grpo_gamma_one_is_suffix_sum():
     # Suffix sums of [-.5, 1.5] and [-1.5, .5]; the first token's value is the z-score +-1.
-    close(compute_advantages("grpo", R2, M2, 2, gamma=1.0), [[1, 1.5], [-1, .5]])
+    close(compute_advantages("grpo", R2, M2, 2, gamma=1.0), [[1, 1.5], [-1, 0.5]])
 
 
 def test_gamma_half_three_tokens():
@@ -72,18 +72,22 @@ def test_group_of_three_with_padding():
     s = math.sqrt(114 / 27)
     rewards = t([[2, 4], [1, 50], [2, 2]])
     mask = t([[1, 1], [1, 0], [1, 1]])
-    close(compute_advantages("grpo", rewards, mask, 3, gamma=0.0),
-          [[1 / 6 / s, 13 / 6 / s], [-8 / 3 / s, 0], [1 / 6 / s, 1 / 6 / s]])
+    close(
+        compute_advantages("grpo", rewards, mask, 3, gamma=0.0),
+        [[1 / 6 / s, 13 / 6 / s], [-8 / 3 / s, 0], [1 / 6 / s, 1 / 6 / s]],
+    )
     # gamma = 1: each row's first value is its z-score (6 - 11/3) / s, (1 - 11/3) / s, (4 - 11/3) / s.
-    close(compute_advantages("grpo", rewards, mask, 3, gamma=1.0),
-          [[7 / 3 / s, 13 / 6 / s], [-8 / 3 / s, 0], [1 / 3 / s, 1 / 6 / s]])
+    close(
+        compute_advantages("grpo", rewards, mask, 3, gamma=1.0),
+        [[7 / 3 / s, 13 / 6 / s], [-8 / 3 / s, 0], [1 / 3 / s, 1 / 6 / s]],
+    )
 
 
 def test_groups_are_consecutive_rows():
     # Two groups of 2: the second group is R2 + 10, which normalises to the same values.
     rewards = torch.cat([R2, R2 + 10])
     adv = compute_advantages("grpo", rewards, torch.ones(4, 2), 2, gamma=0.0)
-    close(adv, [[-.5, 1.5], [-1.5, .5], [-.5, 1.5], [-1.5, .5]])
+    close(adv, [[-0.5, 1.5], [-1.5, 0.5], [-0.5, 1.5], [-1.5, 0.5]])
 
 
 def test_zero_std_group_gives_zeros_not_nan():
@@ -103,10 +107,10 @@ MP = t([[1, 1, 1], [1, 1, 0]])
 def test_grpo_token_rms_scales_by_token_rms():
     # R2 centred as in grpo: [[-.5, 1.5], [-1.5, .5]]; token RMS = sqrt((.25 + 2.25 + 2.25 + .25) / 4) = sqrt(1.25).
     s = math.sqrt(1.25)
-    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=0.0), [[-.5 / s, 1.5 / s], [-1.5 / s, .5 / s]])
+    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=0.0), [[-0.5 / s, 1.5 / s], [-1.5 / s, 0.5 / s]])
     # gamma = 1: suffix sums [1 / s, 1.5 / s] and [-1 / s, .5 / s].
-    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=1.0), [[1 / s, 1.5 / s], [-1 / s, .5 / s]])
-    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=0.0, normalize=False), [[-.5, 1.5], [-1.5, .5]])
+    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=1.0), [[1 / s, 1.5 / s], [-1 / s, 0.5 / s]])
+    close(compute_advantages("grpo_token_rms", R2, M2, 2, gamma=0.0, normalize=False), [[-0.5, 1.5], [-1.5, 0.5]])
 
 
 def test_grpo_token_rms_keeps_a_tight_group_small():
@@ -115,7 +119,10 @@ def test_grpo_token_rms_keeps_a_tight_group_small():
     rewards = t([[4.0], [2.0], [1.2], [0.8]])
     s = math.sqrt(0.52)
     close(compute_advantages("grpo", rewards, torch.ones(4, 1), 2, gamma=0.0)[:, 0:1], [[1], [-1], [1], [-1]])
-    close(compute_advantages("grpo_token_rms", rewards, torch.ones(4, 1), 2, gamma=0.0), [[1 / s], [-1 / s], [.2 / s], [-.2 / s]])
+    close(
+        compute_advantages("grpo_token_rms", rewards, torch.ones(4, 1), 2, gamma=0.0),
+        [[1 / s], [-1 / s], [0.2 / s], [-0.2 / s]],
+    )
 
 
 def test_prime_leave_one_out():

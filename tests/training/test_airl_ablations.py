@@ -6,17 +6,22 @@ import json
 
 import pytest
 
-from reasoning_irl.config import config_dir
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import config_dir
 from reasoning_irl.training.airl import run as airl_run
 
 ABLATIONS = sorted(p.stem for p in (config_dir() / "ablation").glob("*.yaml"))
 SMALL = [
-    "training.max_steps=2", "training.save_steps=2", "training.per_device_batch_size=4",
-    "sampling.num_generations=2", "sampling.max_completion_length=12",
-    "dataset.num_train=8", "dataset.num_test=2", "dataset.validation_size=0",
-    "method.disc_updates_per_step=2", "method.perturbations_per_expert=2",
+    "training.max_steps=2",
+    "training.save_steps=2",
+    "training.per_device_batch_size=4",
+    "sampling.num_generations=2",
+    "sampling.max_completion_length=12",
+    "dataset.num_train=8",
+    "dataset.num_test=2",
+    "dataset.validation_size=0",
+    "method.disc_updates_per_step=2",
+    "method.perturbations_per_expert=2",
 ]
 
 
@@ -24,8 +29,9 @@ SMALL = [
 def saved_runs(artifacts, tmp_path_factory):
     """One plain 2-step AIRL run: its reward_model/ and final/ serve the frozen-disc and warm-start overlays."""
     out = tmp_path_factory.mktemp("ablation_base")
-    run_dir = airl_run.run_airl(compose("airl", [
-        "experiment=tiny_airl", f"output_root={out}", f"artifacts_dir={artifacts}", *SMALL]))
+    run_dir = airl_run.run_airl(
+        compose("airl", ["experiment=tiny_airl", f"output_root={out}", f"artifacts_dir={artifacts}", *SMALL])
+    )
     return run_dir
 
 
@@ -39,8 +45,17 @@ def test_ablation_runs_two_steps(ablation, saved_runs, artifacts, tmp_path):
     }.get(ablation, [])
     if ablation == "frozen_disc":
         extra.append("method.disc_updates_per_step=0")
-    cfg = compose("airl", ["experiment=tiny_airl", f"+ablation={ablation}", f"output_root={tmp_path}",
-                           f"artifacts_dir={artifacts}", *SMALL, *extra])
+    cfg = compose(
+        "airl",
+        [
+            "experiment=tiny_airl",
+            f"+ablation={ablation}",
+            f"output_root={tmp_path}",
+            f"artifacts_dir={artifacts}",
+            *SMALL,
+            *extra,
+        ],
+    )
     run_dir = airl_run.run_airl(cfg)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "disc/loss" in r]

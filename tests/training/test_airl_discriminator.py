@@ -21,10 +21,14 @@ from reasoning_irl.training.divergence import NonFiniteValue
 
 SYSTEM = {"role": "system", "content": "Solve."}
 RECORDS = [
-    {"prompt": [SYSTEM, {"role": "user", "content": "Tom has 3 apples and gets 14. How many?"}],
-     "target": "<think>\n3 + 14 = 17\n17 - 5 = 12\n</think>\n<answer>\n12\n</answer>"},
-    {"prompt": [SYSTEM, {"role": "user", "content": "Ann has 20 pens and loses 6. How many?"}],
-     "target": "<think>\n20 - 6 = 14\n14 + 2 = 16\n</think>\n<answer>\n16\n</answer>"},
+    {
+        "prompt": [SYSTEM, {"role": "user", "content": "Tom has 3 apples and gets 14. How many?"}],
+        "target": "<think>\n3 + 14 = 17\n17 - 5 = 12\n</think>\n<answer>\n12\n</answer>",
+    },
+    {
+        "prompt": [SYSTEM, {"role": "user", "content": "Ann has 20 pens and loses 6. How many?"}],
+        "target": "<think>\n20 - 6 = 14\n14 + 2 = 16\n</think>\n<answer>\n16\n</answer>",
+    },
 ]
 SAMPLES = [["3 + 4 = 7", "<answer>\n9\n</answer>"], ["20 20 20", "<think>\n14\n</think>"]]
 
@@ -45,8 +49,9 @@ def accelerator():
 
 def reward_model(path, seed: int = 0, dropout: float = 0.0, lora: bool = True, lm_prior: bool = False):
     torch.manual_seed(seed)  # the LoRA and head initialisation
-    return TokenRewardModel(str(path), lora=LoraSettings(r=4, alpha=8, dropout=dropout) if lora else None,
-                            lm_prior=lm_prior)
+    return TokenRewardModel(
+        str(path), lora=LoraSettings(r=4, alpha=8, dropout=dropout) if lora else None, lm_prior=lm_prior
+    )
 
 
 def make_disc(paths, accelerator, policy="policy", reward="reward", seed=0, dropout=0.0, **method):
@@ -79,8 +84,10 @@ def test_token_rewards_are_the_logits_of_the_policy_tokens_themselves(paths, acc
     disc = make_disc(paths, accelerator, reward_temperature=2.0)
     assert disc.shared  # the tiny policy and reward model share one tokenizer
     tok = disc.policy_tokenizer
-    rows = [tok("3 + 4 = 7", add_special_tokens=False)["input_ids"] + [tok.eos_token_id],
-            tok("<think>\n20 - 6 = 14\n</think>", add_special_tokens=False)["input_ids"]]
+    rows = [
+        tok("3 + 4 = 7", add_special_tokens=False)["input_ids"] + [tok.eos_token_id],
+        tok("<think>\n20 - 6 = 14\n</think>", add_special_tokens=False)["input_ids"],
+    ]
     ids, mask = padded(rows, filler=rows[0][0])  # padding holds a real token id: only the mask may mark it
     prompts = [r["prompt"] for r in RECORDS]
     rewards = disc.token_rewards(prompts, ids, mask)
@@ -90,17 +97,19 @@ def test_token_rewards_are_the_logits_of_the_policy_tokens_themselves(paths, acc
         with torch.no_grad():
             logits = disc.module(torch.tensor([prompt + real]))[0]
         # reward[b, t] = logit at prompt_len + t (the position OF token t), not + t - 1.
-        expected = logits[len(prompt): len(prompt) + len(real)] / 2.0
+        expected = logits[len(prompt) : len(prompt) + len(real)] / 2.0
         torch.testing.assert_close(rewards[b, : len(real)], expected, atol=1e-5, rtol=1e-5)
-        assert torch.all(rewards[b, len(real):] == 0)
+        assert torch.all(rewards[b, len(real) :] == 0)
 
 
 def test_token_rewards_with_another_tokenizer_have_the_policy_shape(paths, accelerator):
     disc = make_disc(paths, accelerator, reward="llama")
     assert not disc.shared
     ptok = disc.policy_tokenizer
-    rows = [ptok("17 - 5 = 12", add_special_tokens=False)["input_ids"] + [ptok.eos_token_id],
-            ptok("<answer>\n16\n</answer>", add_special_tokens=False)["input_ids"]]
+    rows = [
+        ptok("17 - 5 = 12", add_special_tokens=False)["input_ids"] + [ptok.eos_token_id],
+        ptok("<answer>\n16\n</answer>", add_special_tokens=False)["input_ids"],
+    ]
     ids, mask = padded(rows, filler=ptok.pad_token_id)
     prompts = [r["prompt"] for r in RECORDS]
     rewards = disc.token_rewards(prompts, ids, mask)
@@ -120,8 +129,9 @@ def test_micro_batched_update_equals_the_full_batch_update(paths, accelerator, k
     extra = {"pairwise_margin_weight": 1.0} if kind == "bce" else {"wgan_lipschitz": "weight_clip", "weight_clip": 10.0}
     results = []
     for micro in (1, 64):
-        disc = make_disc(paths, accelerator, disc_micro_batch_size=micro, disc_loss=kind,
-                         disc_max_grad_norm=1e6, **extra)
+        disc = make_disc(
+            paths, accelerator, disc_micro_batch_size=micro, disc_loss=kind, disc_max_grad_norm=1e6, **extra
+        )
         rows, completions = rows_of(disc)
         before = trainable(disc)
         metrics = disc.update(rows, completions)
@@ -216,8 +226,9 @@ def test_pairwise_margin_adds_the_hinge_against_each_own_expert(paths, accelerat
     kinds = [r.kind for r in rows]
     assert kinds.count("perturbed") == 4 and kinds.count("expert") == 2
     # Expert 0 scores 2, expert 1 scores 0; every perturbed row scores 1.5; policy rows -1.
-    scores = torch.tensor([{"expert": 2.0 - 2.0 * r.source_index, "perturbed": 1.5, "policy": -1.0}[r.kind]
-                           for r in rows])
+    scores = torch.tensor(
+        [{"expert": 2.0 - 2.0 * r.source_index, "perturbed": 1.5, "policy": -1.0}[r.kind] for r in rows]
+    )
     plain = disc.loss_from_scores(scores, rows)
     disc.method = dataclasses.replace(disc.method, pairwise_margin_weight=0.5, pairwise_margin=1.0)
     # Hinge max(0, 1 - (e - p)): record 0's twins 1 - 0.5 = 0.5, record 1's twins 1 + 1.5 = 2.5.
@@ -284,12 +295,18 @@ def test_structured_update_needs_the_policy_log_probs_and_uses_them(paths, accel
     with pytest.raises(ValueError, match="policy log-probabilities"):
         make_disc(paths, accelerator, structured_discriminator=True).update(rows, completions)
     low = [torch.full((len(c),), -4.0 if r.label else -0.1) for r, c in zip(rows, completions)]
-    losses = [make_disc(paths, accelerator, structured_discriminator=True).update(rows, completions, lp)["disc/loss"]
-              for lp in (low, [-x for x in low])]
+    losses = [
+        make_disc(paths, accelerator, structured_discriminator=True).update(rows, completions, lp)["disc/loss"]
+        for lp in (low, [-x for x in low])
+    ]
     # Experts the policy finds unlikely already score high (f - log pi): the loss is lower than when it is reversed.
     assert losses[0] < losses[1]
-    micro = [make_disc(paths, accelerator, structured_discriminator=True, disc_micro_batch_size=size)
-             .update(rows, completions, low)["disc/loss"] for size in (1, 64)]
+    micro = [
+        make_disc(paths, accelerator, structured_discriminator=True, disc_micro_batch_size=size).update(
+            rows, completions, low
+        )["disc/loss"]
+        for size in (1, 64)
+    ]
     assert micro[0] == pytest.approx(micro[1], rel=1e-5) == losses[0]  # the policy term reaches every micro-batch
 
 
@@ -315,11 +332,15 @@ def test_lm_prior_rewards_start_as_the_backbone_log_density_and_train(paths, acc
         lm = AutoModelForCausalLM.from_pretrained(str(paths["reward"])).eval()
         logps = torch.log_softmax(lm(input_ids=full).logits[0, :-1], -1).gather(-1, full[0, 1:, None])[:, 0]
     before = disc.token_rewards([RECORDS[1]["prompt"]], ids, mask)[0]
-    torch.testing.assert_close(before[: len(real)], logps[len(prompt) - 1:], atol=1e-5, rtol=1e-5)  # f = log p
+    torch.testing.assert_close(before[: len(real)], logps[len(prompt) - 1 :], atol=1e-5, rtol=1e-5)  # f = log p
     rows, completions = rows_of(disc)
     low = [torch.full((len(c),), -4.0 if r.label else -0.1) for r, c in zip(rows, completions)]
-    micro = [make_disc(paths, accelerator, reward_lm_prior=True, structured_discriminator=True,
-                       disc_micro_batch_size=size).update(rows, completions, low)["disc/loss"] for size in (1, 64)]
+    micro = [
+        make_disc(
+            paths, accelerator, reward_lm_prior=True, structured_discriminator=True, disc_micro_batch_size=size
+        ).update(rows, completions, low)["disc/loss"]
+        for size in (1, 64)
+    ]
     assert micro[0] == pytest.approx(micro[1], rel=1e-5)
     disc.update(rows, completions, low)
     assert not torch.allclose(disc.token_rewards([RECORDS[1]["prompt"]], ids, mask)[0], before)
@@ -334,7 +355,8 @@ def test_rows_of_one_prompt_run_it_once_with_the_same_scores(paths, accelerator)
         rows, completions = rows_of(disc)
         tokens = []
         hook = disc.module.backbone.register_forward_hook(  # the prompt pass (fill_cache) included
-            lambda m, args, kwargs, out: tokens.append(kwargs["input_ids"].numel()), with_kwargs=True)
+            lambda m, args, kwargs, out, tokens=tokens: tokens.append(kwargs["input_ids"].numel()), with_kwargs=True
+        )
         try:
             scores = disc.scores(rows, completions)
         finally:

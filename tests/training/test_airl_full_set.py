@@ -30,21 +30,43 @@ def full_set_run(artifacts, tmp_path_factory) -> dict:
     # 400 SFT steps (the demo's reward base trains 1500) and a fresh scalar head at the former disc lr: the
     # setting this test was measured in; the demo's log-density reward needs the longer SFT.
     reward_base = run_sft(compose("sft", ["experiment=demo_reward_base", *common, "training.max_steps=400"]))
-    run_dir = run_airl(compose("airl", [
-        "experiment=demo_airl", *common, f"training.max_steps={AIRL_STEPS}", f"training.save_steps={AIRL_STEPS}",
-        f"model.name_or_path={reward_base}/final", f"reward_model.name_or_path={reward_base}/final",
-        "training.per_device_batch_size=8", "training.logging_steps=1", "method.disc_extra_experts=31",
-        # The plain classifier: with the structured one (demo_airl's), log pi already marks the perturbed copies,
-        # so f separates them less (measured 0.608 [0.546, 0.667], localisation 0.823; docs/RESULTS.md).
-        "method.structured_discriminator=false", "method.reward_lm_prior=false", "method.disc_learning_rate=2e-3",
-    ]))
-    diag_dir = run_evaluate_irl(compose("evaluate_irl", [
-        *common, f"reward_model_path={run_dir}/reward_model", "num_problems=60",  # the dataset: the run's config.yaml
-        f"output_dir={out}/eval_irl",
-    ]))
+    run_dir = run_airl(
+        compose(
+            "airl",
+            [
+                "experiment=demo_airl",
+                *common,
+                f"training.max_steps={AIRL_STEPS}",
+                f"training.save_steps={AIRL_STEPS}",
+                f"model.name_or_path={reward_base}/final",
+                f"reward_model.name_or_path={reward_base}/final",
+                "training.per_device_batch_size=8",
+                "training.logging_steps=1",
+                "method.disc_extra_experts=31",
+                # The plain classifier: with the structured one (demo_airl's), log pi already marks the perturbed copies,
+                # so f separates them less (measured 0.608 [0.546, 0.667], localisation 0.823; docs/RESULTS.md).
+                "method.structured_discriminator=false",
+                "method.reward_lm_prior=false",
+                "method.disc_learning_rate=2e-3",
+            ],
+        )
+    )
+    diag_dir = run_evaluate_irl(
+        compose(
+            "evaluate_irl",
+            [
+                *common,
+                f"reward_model_path={run_dir}/reward_model",
+                "num_problems=60",  # the dataset: the run's config.yaml
+                f"output_dir={out}/eval_irl",
+            ],
+        )
+    )
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
-    return {"diag": json.loads((Path(diag_dir) / "irl_diagnostics.json").read_text()),
-            "rows": [r for r in rows if "disc/loss" in r]}
+    return {
+        "diag": json.loads((Path(diag_dir) / "irl_diagnostics.json").read_text()),
+        "rows": [r for r in rows if "disc/loss" in r],
+    }
 
 
 def test_held_out_experts_rank_above_their_perturbed_copies(full_set_run):

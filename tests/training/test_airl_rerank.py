@@ -26,15 +26,36 @@ def rerank_summary(artifacts, tmp_path_factory) -> dict:
     common = [f"output_root={out}", f"artifacts_dir={artifacts}"]
     sft = run_sft(compose("sft", ["experiment=demo_reward_base", *common, "training.save_steps=700"]))
     policy = sft / "checkpoint-700"
-    run_dir = run_airl(compose("airl", [
-        "experiment=demo_airl", *common, "training.max_steps=20", "training.save_steps=20",
-        "training.per_device_batch_size=8", f"model.name_or_path={policy}", f"reward_model.name_or_path={sft}/final",
-    ]))
-    eval_dir = run_evaluate(compose("evaluate", [
-        *common, f"policy={policy}", f"reward_model_path={run_dir}/reward_model",
-        "num_problems=200", "sampling.num_samples=8", "sampling.max_new_tokens=48", "ks=[1,8]", "progress=false",
-        f"output_dir={out}/eval",
-    ]))
+    run_dir = run_airl(
+        compose(
+            "airl",
+            [
+                "experiment=demo_airl",
+                *common,
+                "training.max_steps=20",
+                "training.save_steps=20",
+                "training.per_device_batch_size=8",
+                f"model.name_or_path={policy}",
+                f"reward_model.name_or_path={sft}/final",
+            ],
+        )
+    )
+    eval_dir = run_evaluate(
+        compose(
+            "evaluate",
+            [
+                *common,
+                f"policy={policy}",
+                f"reward_model_path={run_dir}/reward_model",
+                "num_problems=200",
+                "sampling.num_samples=8",
+                "sampling.max_new_tokens=48",
+                "ks=[1,8]",
+                "progress=false",
+                f"output_dir={out}/eval",
+            ],
+        )
+    )
     return json.loads((Path(eval_dir) / "eval_summary.json").read_text())["metrics"]
 
 

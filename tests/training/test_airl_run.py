@@ -15,9 +15,8 @@ import trl
 from accelerate.optimizer import AcceleratedOptimizer
 from safetensors.torch import load_file
 
-from reasoning_irl.config import ConfigError
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError
 from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.runs import check_checkpoint, checkpoints
 from reasoning_irl.training.airl import run as airl_run
@@ -65,12 +64,19 @@ def separation(artifacts, tmp_path_factory):
         mp.setattr(trl.GRPOTrainer, "_compute_loss", _refuse)
         mp.setattr(airl_run, "Discriminator", Kept)
         start = time.perf_counter()
-        run_dir = airl_run.run_airl(airl_config(
-            artifacts, out, f"training.max_steps={SEPARATION_STEPS}", f"training.save_steps={SEPARATION_STEPS}",
-            "sampling.max_completion_length=16",
-            # A random ~100k-parameter discriminator separates experts from perturbed copies within a test-sized
-            # run only by memorising the experts, so this test trains on 2 problems (the preset uses the full set).
-            "dataset.num_train=2", "dataset.validation_size=0"))
+        run_dir = airl_run.run_airl(
+            airl_config(
+                artifacts,
+                out,
+                f"training.max_steps={SEPARATION_STEPS}",
+                f"training.save_steps={SEPARATION_STEPS}",
+                "sampling.max_completion_length=16",
+                # A random ~100k-parameter discriminator separates experts from perturbed copies within a test-sized
+                # run only by memorising the experts, so this test trains on 2 problems (the preset uses the full set).
+                "dataset.num_train=2",
+                "dataset.validation_size=0",
+            )
+        )
         seconds = time.perf_counter() - start
     return {"run_dir": run_dir, "disc": made[0], "seconds": seconds}
 
@@ -120,9 +126,16 @@ def test_checkpoint_holds_the_discriminator_and_its_optimizer(separation):
 def test_frozen_reward_model_is_used_and_never_changes(separation, artifacts, tmp_path):
     source = separation["run_dir"] / REWARD_MODEL_DIR
     before = load_file(str(source / "model.safetensors"))
-    run_dir = airl_run.run_airl(airl_config(
-        artifacts, tmp_path, "training.max_steps=2", f"method.frozen_reward_model={source}",
-        "method.disc_updates_per_step=0", *SMALL[:1]))
+    run_dir = airl_run.run_airl(
+        airl_config(
+            artifacts,
+            tmp_path,
+            "training.max_steps=2",
+            f"method.frozen_reward_model={source}",
+            "method.disc_updates_per_step=0",
+            *SMALL[:1],
+        )
+    )
     rows = step_rows(run_dir)
     assert len(rows) == 2 and all("disc/loss" in r for r in rows)
     after = load_file(str(run_dir / REWARD_MODEL_DIR / "model.safetensors"))
@@ -138,14 +151,18 @@ def test_resume_is_identical_to_an_uninterrupted_run(artifacts, tmp_path):
     common = ["training.save_steps=3", "method.num_iterations=2", *SMALL]
     straight = airl_run.run_airl(airl_config(artifacts, tmp_path / "a", "training.max_steps=6", *common))
     airl_run.run_airl(airl_config(artifacts, tmp_path / "b", "training.max_steps=3", *common))
-    resumed = airl_run.run_airl(airl_config(artifacts, tmp_path / "b", "training.max_steps=6",
-                                            "training.resume_from=auto", *common))
+    resumed = airl_run.run_airl(
+        airl_config(artifacts, tmp_path / "b", "training.max_steps=6", "training.resume_from=auto", *common)
+    )
     a, b = step_rows(straight), step_rows(resumed)
     assert [r["step"] for r in b] == list(range(1, 7))
     for ra, rb in zip(a, b):
         assert untimed(ra) == pytest.approx(untimed(rb), rel=1e-5, abs=1e-6), ra["step"]
-    for sub in ("final/adapter_model.safetensors", f"{REWARD_MODEL_DIR}/model.safetensors",
-                f"{REWARD_MODEL_DIR}/head.safetensors"):
+    for sub in (
+        "final/adapter_model.safetensors",
+        f"{REWARD_MODEL_DIR}/model.safetensors",
+        f"{REWARD_MODEL_DIR}/head.safetensors",
+    ):
         wa, wb = load_file(str(straight / sub)), load_file(str(resumed / sub))
         for k in wa:
             torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5, msg=f"{sub}:{k}")
@@ -161,7 +178,9 @@ def test_nan_discriminator_loss_stops_the_run_and_keeps_the_last_checkpoint(arti
 
     monkeypatch.setattr(Discriminator, "loss_from_scores", poisoned)
     config = airl_config(artifacts, tmp_path, "training.max_steps=4", "training.save_steps=1", *SMALL)
-    with pytest.raises(TrainingDiverged, match="discriminator loss is nan at step 2; .* Last good checkpoint: .*checkpoint-1 "):
+    with pytest.raises(
+        TrainingDiverged, match="discriminator loss is nan at step 2; .* Last good checkpoint: .*checkpoint-1 "
+    ):
         airl_run.run_airl(config)
     run_dir = tmp_path / config.run_name
     assert [p.name for p in checkpoints(run_dir)] == ["checkpoint-1"]
@@ -174,14 +193,17 @@ def test_nan_discriminator_loss_stops_the_run_and_keeps_the_last_checkpoint(arti
     assert not (run_dir / ".staging").exists()
 
 
-@pytest.mark.parametrize(("overrides", "says"), [
-    (["method.reward_mode=sparse"], "advantage must be sparse"),  # with the preset's advantage=grpo
-    (["method.disc_updates_per_step=0"], "set frozen_reward_model"),  # frozen, but nothing to load
-    (["method.frozen_reward_model={folder}"], "needs disc_updates_per_step=0"),  # frozen, yet updated
-    (["method.reward_lm_prior=true", "method.disc_loss=wgan"], "gradient penalty"),  # needs token ids
-    (["method.structured_discriminator=false", "method.policy_reward=f_minus_logpi"], "needs structured"),
-    (["method.policy_reward=logpi"], "policy_reward must be one of f, f_minus_logpi"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        (["method.reward_mode=sparse"], "advantage must be sparse"),  # with the preset's advantage=grpo
+        (["method.disc_updates_per_step=0"], "set frozen_reward_model"),  # frozen, but nothing to load
+        (["method.frozen_reward_model={folder}"], "needs disc_updates_per_step=0"),  # frozen, yet updated
+        (["method.reward_lm_prior=true", "method.disc_loss=wgan"], "gradient penalty"),  # needs token ids
+        (["method.structured_discriminator=false", "method.policy_reward=f_minus_logpi"], "needs structured"),
+        (["method.policy_reward=logpi"], "policy_reward must be one of f, f_minus_logpi"),
+    ],
+)
 def test_invalid_combinations_are_one_config_error(artifacts, tmp_path, overrides, says):
     overrides = [o.format(folder=tmp_path) for o in overrides]
     with pytest.raises(ConfigError) as caught:
@@ -193,11 +215,21 @@ def test_invalid_combinations_are_one_config_error(artifacts, tmp_path, override
 
 def test_cli_reports_an_invalid_combination_in_one_line(artifacts, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "irl_train.py", "experiment=tiny_airl", "method.reward_mode=sparse",
-         f"output_root={tmp_path}", f"artifacts_dir={artifacts}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "irl_train.py",
+            "experiment=tiny_airl",
+            "method.reward_mode=sparse",
+            f"output_root={tmp_path}",
+            f"artifacts_dir={artifacts}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: method.advantage must be sparse when reward_mode is sparse "
-        "(a sequence score has no per-token reward-to-go)"]
+        "(a sequence score has no per-token reward-to-go)"
+    ]

@@ -13,13 +13,18 @@ from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.rewards.perturbations import Perturbed
 from reasoning_irl.training.airl import batch as disc_batch
 from reasoning_irl.training.airl import run as airl_run
-from reasoning_irl.training.airl.discriminator import Discriminator, expert_row
+from reasoning_irl.training.airl.disc_update import expert_row
+from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 
 # 48 tokens: the expert trace placed in each group fits whole, so its outcome (correctness) is 1.
 CHEAP = [
-    "dataset.num_train=4", "sampling.max_completion_length=48", "training.max_steps=1",
-    "method.disc_updates_per_step=1", "method.perturbations_per_expert=2", "training.save_steps=100",
+    "dataset.num_train=4",
+    "sampling.max_completion_length=48",
+    "training.max_steps=1",
+    "method.disc_updates_per_step=1",
+    "method.perturbations_per_expert=2",
+    "training.save_steps=100",
 ]
 
 
@@ -42,7 +47,9 @@ def step(artifacts, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ReasoningAIRLTrainer, "_generate_and_score_completions", generate)
         mp.setattr(Discriminator, "update", update)
-        airl_run.run_airl(compose("airl", ["experiment=tiny_airl", f"output_root={out}", f"artifacts_dir={artifacts}", *CHEAP]))
+        airl_run.run_airl(
+            compose("airl", ["experiment=tiny_airl", f"output_root={out}", f"artifacts_dir={artifacts}", *CHEAP])
+        )
     seen["trainer"].model.train()
     return seen
 
@@ -80,8 +87,10 @@ def test_unchanged_perturbed_text_and_group_expert_are_never_negatives(step, mon
         return [Perturbed(text, None, "identity"), Perturbed(text + " 1", None, "append")]
 
     monkeypatch.setattr(disc_batch, "perturb", lazy_perturb)
-    aligned = [trainer.disc.policy_ids(i.tolist(), m.tolist())
-               for i, m in zip(output["completion_ids"], output["completion_mask"])]
+    aligned = [
+        trainer.disc.policy_ids(i.tolist(), m.tolist())
+        for i, m in zip(output["completion_ids"], output["completion_mask"])
+    ]
     rows, _ = trainer._disc_rows(inputs, output, aligned)
     targets = {r["target"] for r in inputs}
     negatives = [r for r in rows if r.label == 0]
@@ -94,8 +103,10 @@ def test_unchanged_perturbed_text_and_group_expert_are_never_negatives(step, mon
 def test_extra_experts_are_positives_with_their_own_prompts_and_perturbations(step, monkeypatch):
     trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
     monkeypatch.setattr(trainer, "method", dataclasses.replace(trainer.method, disc_extra_experts=5))
-    aligned = [trainer.disc.policy_ids(i.tolist(), m.tolist())
-               for i, m in zip(output["completion_ids"], output["completion_mask"])]
+    aligned = [
+        trainer.disc.policy_ids(i.tolist(), m.tolist())
+        for i, m in zip(output["completion_ids"], output["completion_mask"])
+    ]
     rows, completions = trainer._disc_rows(inputs, output, aligned)
     own = {repr(r["prompt"]) for r in inputs}
     train = {repr(r["prompt"]): r["target"] for r in trainer.train_dataset}
@@ -141,7 +152,7 @@ def test_policy_log_probs_of_every_row_are_the_policy_scoring_it_alone(step):
         ids = torch.tensor([prompt + completions[i]])
         with torch.no_grad():
             logits = trainer.model(input_ids=ids).logits[0].float() / trainer.temperature
-        alone = logits[len(prompt) - 1: -1].log_softmax(-1).gather(-1, ids[0, len(prompt):, None]).squeeze(-1)
+        alone = logits[len(prompt) - 1 : -1].log_softmax(-1).gather(-1, ids[0, len(prompt) :, None]).squeeze(-1)
         torch.testing.assert_close(logps[i], alone, atol=1e-4, rtol=1e-4)
 
 
@@ -183,7 +194,7 @@ def test_f_minus_logpi_policy_reward_is_f_less_each_token_log_prob_scored_alone(
         ids = torch.cat([prompt, comp])[None]
         with torch.no_grad():
             logits = trainer.model(input_ids=ids).logits[0].float() / trainer.temperature
-        alone = logits[len(prompt) - 1: -1].log_softmax(-1).gather(-1, comp[:, None]).squeeze(-1)
+        alone = logits[len(prompt) - 1 : -1].log_softmax(-1).gather(-1, comp[:, None]).squeeze(-1)
         torch.testing.assert_close(rewards[b, : len(comp)], f[b, : len(comp)] - alone, atol=1e-4, rtol=1e-4)
         assert bool((alone < 0).all())
 
@@ -209,13 +220,27 @@ def observe(step, **change) -> dict:
 
 
 KNOBS = [
-    ("reward_temperature", 3.0), ("reward_clip", 1e-3), ("gamma", 0.5), ("gamma", 1.0),
-    ("normalize_rewards", False), ("outcome_reward_weight", 1.0), ("expert_in_group", "none"),
-    ("expert_in_group", "balanced"), ("advantage", "grpo_token_rms"), ("advantage", "prime"), ("advantage", "rloo"),
+    ("reward_temperature", 3.0),
+    ("reward_clip", 1e-3),
+    ("gamma", 0.5),
+    ("gamma", 1.0),
+    ("normalize_rewards", False),
+    ("outcome_reward_weight", 1.0),
+    ("expert_in_group", "none"),
+    ("expert_in_group", "balanced"),
+    ("advantage", "grpo_token_rms"),
+    ("advantage", "prime"),
+    ("advantage", "rloo"),
     ("advantage", "sparse"),
-    ("perturbations_per_expert", 0), ("perturbations_per_expert", 1), ("perturbations", ["shift_answer"]),
-    ("label_smoothing", 0.3), ("disc_temperature", 4.0), ("pairwise_margin_weight", 0.0),
-    ("pairwise_margin", 10.0), ("disc_loss", "wgan"), ("disc_extra_experts", 2),
+    ("perturbations_per_expert", 0),
+    ("perturbations_per_expert", 1),
+    ("perturbations", ["shift_answer"]),
+    ("label_smoothing", 0.3),
+    ("disc_temperature", 4.0),
+    ("pairwise_margin_weight", 0.0),
+    ("pairwise_margin", 10.0),
+    ("disc_loss", "wgan"),
+    ("disc_extra_experts", 2),
 ]
 
 

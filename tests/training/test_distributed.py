@@ -24,9 +24,15 @@ pytestmark = pytest.mark.distributed
 
 HERE = Path(__file__).resolve().parent
 AIRL = [
-    "experiment=tiny_airl", "run_name=ddp", "dataset.num_train=8", "dataset.num_test=2",
-    "training.per_device_batch_size=4", "training.save_steps=1", "sampling.max_completion_length=6",
-    "method.disc_updates_per_step=2", "method.perturbations_per_expert=2",
+    "experiment=tiny_airl",
+    "run_name=ddp",
+    "dataset.num_train=8",
+    "dataset.num_test=2",
+    "training.per_device_batch_size=4",
+    "training.save_steps=1",
+    "sampling.max_completion_length=6",
+    "method.disc_updates_per_step=2",
+    "method.perturbations_per_expert=2",
     "method.structured_discriminator=true",  # the policy's log-probabilities come from the DDP-wrapped policy
 ]
 
@@ -38,10 +44,26 @@ def free_port() -> int:
 
 
 def launch(repo_root: Path, dump: Path, entry: str, *overrides: str) -> None:
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()),
-           str(HERE / "rank_dump.py"), str(dump), entry, *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        str(HERE / "rank_dump.py"),
+        str(dump),
+        entry,
+        *overrides,
+    ]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -62,8 +84,15 @@ def test_two_processes_train_resume_and_agree(repo_root, artifacts, tmp_path):
     run_dir = out / "ddp"
     # One set of checkpoints, written once (README.md is the model card TRL writes); the staging area is gone.
     assert sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".hydra")) == [
-        "README.md", "checkpoint-1", "checkpoint-2", "config.yaml", "final", "irl_train.log", "metrics.jsonl",
-        "reward_model"]
+        "README.md",
+        "checkpoint-1",
+        "checkpoint-2",
+        "config.yaml",
+        "final",
+        "irl_train.log",
+        "metrics.jsonl",
+        "reward_model",
+    ]
     # Each process perturbs its own records: the checkpoint keeps every process's perturbation RNG for the resume.
     assert len(torch.load(run_dir / "checkpoint-2" / "airl_state.pt", weights_only=False)["rng_per_process"]) == 2
     # Hydra's log holds the main process only: one "loading policy" line per launch.
@@ -80,9 +109,21 @@ def test_two_processes_train_resume_and_agree(repo_root, artifacts, tmp_path):
 
 def test_two_process_sft_agrees_and_writes_once(repo_root, artifacts, tmp_path):
     out, dump = tmp_path / "runs", tmp_path / "dump"
-    launch(repo_root, dump, "sft_train.py", "experiment=tiny_sft", "run_name=ddp", "dataset.num_train=8",
-           "method.max_length=128", "training.per_device_batch_size=2", "training.max_steps=2", "training.save_steps=2",
-           "training.logging_steps=1", f"output_root={out}", f"artifacts_dir={artifacts}")
+    launch(
+        repo_root,
+        dump,
+        "sft_train.py",
+        "experiment=tiny_sft",
+        "run_name=ddp",
+        "dataset.num_train=8",
+        "method.max_length=128",
+        "training.per_device_batch_size=2",
+        "training.max_steps=2",
+        "training.save_steps=2",
+        "training.logging_steps=1",
+        f"output_root={out}",
+        f"artifacts_dir={artifacts}",
+    )
     ranks = [json.loads((dump / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert [r["num_processes"] for r in ranks] == [2, 2] and ranks[0]["policy"] == ranks[1]["policy"]
     run_dir = out / "ddp"
@@ -95,9 +136,19 @@ def test_group_spanning_two_processes(repo_root, artifacts, tmp_path):
     """2 completions per process and groups of 4: every group is split between the processes. The expert
     trace takes the last slot of the group (on rank 1), not the last slot of each process's share."""
     out, dump = tmp_path / "runs", tmp_path / "dump"
-    launch(repo_root, dump, "irl_train.py", *AIRL, "training.per_device_batch_size=2", "sampling.num_generations=4",
-           "method.expert_in_group=one", "training.max_steps=2", "training.save_steps=2",
-           f"output_root={out}", f"artifacts_dir={artifacts}")
+    launch(
+        repo_root,
+        dump,
+        "irl_train.py",
+        *AIRL,
+        "training.per_device_batch_size=2",
+        "sampling.num_generations=4",
+        "method.expert_in_group=one",
+        "training.max_steps=2",
+        "training.save_steps=2",
+        f"output_root={out}",
+        f"artifacts_dir={artifacts}",
+    )
     ranks = [json.loads((dump / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert ranks[0]["policy"] == ranks[1]["policy"] and ranks[0]["disc"] == ranks[1]["disc"]
     steps = [r["disc_steps"] for r in ranks]

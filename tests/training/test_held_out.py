@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from tiny_runs import read_metrics
 
-from reasoning_irl.config import ConfigError
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError
 from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.held_out import grade
@@ -21,25 +20,33 @@ def _target(lines, answer):
 
 
 def test_grade_by_hand():
-    records = [{"answer": "14", "target": _target(["12 + 5 = 17", "17 - 3 = 14"], "14")},
-               {"answer": "9", "target": _target(["4 + 2 = 6", "6 + 3 = 9"], "9")},
-               {"answer": "1", "target": _target(["3 - 2 = 1", "1 + 0 = 1"], "1")}]
-    completions = [_target(["12 + 5 = 17", "17 - 3 = 14"], "14"),  # right
-                   _target(["4 + 2 = 6"], "6"),  # skipped the last step
-                   "no answer at all"]
+    records = [
+        {"answer": "14", "target": _target(["12 + 5 = 17", "17 - 3 = 14"], "14")},
+        {"answer": "9", "target": _target(["4 + 2 = 6", "6 + 3 = 9"], "9")},
+        {"answer": "1", "target": _target(["3 - 2 = 1", "1 + 0 = 1"], "1")},
+    ]
+    completions = [
+        _target(["12 + 5 = 17", "17 - 3 = 14"], "14"),  # right
+        _target(["4 + 2 = 6"], "6"),  # skipped the last step
+        "no answer at all",
+    ]
     out = grade(records, completions)
     assert out["held_out/greedy_accuracy"] == pytest.approx(1 / 3) and "held_out/pass@1" not in out
     assert out["held_out/habit/skip_last_step"] == pytest.approx(1 / 3)  # over the greedy answers
     assert out["held_out/habit/slip"] == 0 and out["held_out/habit/swap_operator"] == 0
     # With samples: pass@1 and the habit rates are over the 4 samples (2 right, 1 skipped, 1 slipped).
-    samples = [[completions[0], _target(["12 + 5 = 17"], "17")],
-               [_target(["4 + 2 = 7", "7 + 3 = 10"], "10"), _target(["4 + 2 = 6", "6 + 3 = 9"], "9")], []]
+    samples = [
+        [completions[0], _target(["12 + 5 = 17"], "17")],
+        [_target(["4 + 2 = 7", "7 + 3 = 10"], "10"), _target(["4 + 2 = 6", "6 + 3 = 9"], "9")],
+        [],
+    ]
     out = grade(records, completions, samples)
     assert out["held_out/greedy_accuracy"] == pytest.approx(1 / 3) and out["held_out/pass@1"] == pytest.approx(2 / 4)
     assert out["held_out/habit/skip_last_step"] == pytest.approx(1 / 4)
     assert out["held_out/habit/slip"] == pytest.approx(1 / 4) and out["held_out/habit/swap_operator"] == 0
-    assert grade([{"answer": "B", "target": "<think>\nprose\n</think>\n<answer>\nB\n</answer>"}],
-                 ["<answer>B</answer>"]) == {"held_out/greedy_accuracy": 1.0}  # no habits off the synthetic task
+    assert grade(
+        [{"answer": "B", "target": "<think>\nprose\n</think>\n<answer>\nB\n</answer>"}], ["<answer>B</answer>"]
+    ) == {"held_out/greedy_accuracy": 1.0}  # no habits off the synthetic task
 
 
 def _curve(run_dir):
@@ -60,9 +67,18 @@ def test_sft_and_grpo_log_the_curve_before_and_every_eval_steps(compose_run, met
 
 
 def test_airl_logs_the_curve(artifacts, tmp_path):
-    cfg = compose("airl", ["experiment=tiny_airl", f"output_root={tmp_path}", f"artifacts_dir={artifacts}",
-                           "sampling.max_completion_length=8", "method.disc_updates_per_step=1",
-                           "method.perturbations_per_expert=1", *EVAL])
+    cfg = compose(
+        "airl",
+        [
+            "experiment=tiny_airl",
+            f"output_root={tmp_path}",
+            f"artifacts_dir={artifacts}",
+            "sampling.max_completion_length=8",
+            "method.disc_updates_per_step=1",
+            "method.perturbations_per_expert=1",
+            *EVAL,
+        ],
+    )
     assert sorted(_curve(run_airl(cfg))) == [0, 2, 4]
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from reasoning_irl.cli import check_overrides
 from reasoning_irl.composition import compose
+from reasoning_irl.config import validate
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig
 from reasoning_irl.training.plan import GIB, estimate
 from reasoning_irl.training.setup import to_dict
-from reasoning_irl.config import validate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def no_network(monkeypatch):
     """Any connection attempt fails the test."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"network access attempted: {args}")
 
@@ -46,13 +47,20 @@ def line(est, term: str, held: str = "always"):
 def test_plan_on_a_paper_preset_prints_the_table_and_writes_nothing(tmp_path, monkeypatch, capsys, no_network):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as done:
-        check_overrides("airl", ["experiment=gsm8k_qwen2.5-3b_airl", "plan=true",
-                                 f"output_root={tmp_path / 'runs'}"])
+        check_overrides("airl", ["experiment=gsm8k_qwen2.5-3b_airl", "plan=true", f"output_root={tmp_path / 'runs'}"])
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "plan: airl, gsm8k_qwen2.5-3b_airl-s0, one GPU of 80 GiB" in out
-    for row in ("parameters", "3.09 B", "0.49 B", "0.24 B (LoRA r=128)", "17.6 M (LoRA r=32)", "optimizer (AdamW, 2 states)",
-                "generation KV cache", "peak: always"):
+    for row in (
+        "parameters",
+        "3.09 B",
+        "0.49 B",
+        "0.24 B (LoRA r=128)",
+        "17.6 M (LoRA r=32)",
+        "optimizer (AdamW, 2 states)",
+        "generation KV cache",
+        "peak: always",
+    ):
         assert row in out, row
     assert out.strip().splitlines()[-1].startswith("verdict: fits: about ")
     assert list(tmp_path.iterdir()) == []  # no run folder, no tiny model, no cache
@@ -74,8 +82,12 @@ def test_plan_refuses_a_multirun(capsys):
 
 # The paper presets follow the seed recipe (4-bit, 8-bit AdamW, two micro-batches); the hand-computed terms below
 # are for bf16 weights, torch AdamW and one micro-batch.
-BF16 = ("model.load_in_4bit=false", "reward_model.load_in_4bit=false", "training.optim=adamw_torch",
-        "training.gradient_accumulation_steps=1")
+BF16 = (
+    "model.load_in_4bit=false",
+    "reward_model.load_in_4bit=false",
+    "training.optim=adamw_torch",
+    "training.gradient_accumulation_steps=1",
+)
 
 
 def test_the_terms_follow_the_config():
@@ -87,19 +99,28 @@ def test_the_terms_follow_the_config():
     assert line(est, "gradients", "disc update").reward == 4 * (reward.lora + reward.head)
     rows, prompt, completion = 16, 300, 824
     assert line(est, "logits", "policy update").policy == rows * completion * policy.vocab_size * (2 + 4)
-    assert line(est, "generation KV cache", "sampling").policy == \
-        rows * (prompt + completion) * 2 * policy.num_layers * policy.kv_dim * 2
+    assert (
+        line(est, "generation KV cache", "sampling").policy
+        == rows * (prompt + completion) * 2 * policy.num_layers * policy.kv_dim * 2
+    )
     # checkpointing keeps one h-wide tensor per layer (plus one layer): far less than every layer's full set
-    _, full = plan_of("airl", AIRLRunConfig, "experiment=gsm8k_qwen2.5-3b_airl", *BF16,
-                      "model.gradient_checkpointing=false")
+    _, full = plan_of(
+        "airl", AIRLRunConfig, "experiment=gsm8k_qwen2.5-3b_airl", *BF16, "model.gradient_checkpointing=false"
+    )
     assert line(full, "activations", "policy update").policy > 4 * line(est, "activations", "policy update").policy
     assert est.peak() == est.always() + max(est.phases().values())
 
 
 def test_4bit_vllm_and_full_fine_tuning_change_what_they_should():
     _, base = plan_of("grpo", GRPORunConfig, "experiment=gsm8k_llama-3.1-8b_grpo", *BF16[::2])
-    _, small = plan_of("grpo", GRPORunConfig, "experiment=gsm8k_llama-3.1-8b_grpo", "model.load_in_4bit=true",
-                       "sampling.use_vllm=true", "plan_gpu_gb=40")
+    _, small = plan_of(
+        "grpo",
+        GRPORunConfig,
+        "experiment=gsm8k_llama-3.1-8b_grpo",
+        "model.load_in_4bit=true",
+        "sampling.use_vllm=true",
+        "plan_gpu_gb=40",
+    )
     llama = small.sizes["policy"]
     # NF4 (0.5 byte + a float32 absmax per 64) on the decoder's Linear weights; embeddings, LM head, norms in bf16
     embeddings = 2 * 128256 * 4096 + (2 * 32 + 1) * 4096
@@ -117,8 +138,16 @@ def test_4bit_vllm_and_full_fine_tuning_change_what_they_should():
 def test_a_run_that_cannot_fit_says_so_and_what_to_change(capsys, no_network, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as done:
-        check_overrides("grpo", ["experiment=gsm8k_qwen2.5-7b_grpo", "plan=true", "plan_gpu_gb=16",
-                                 "model.gradient_checkpointing=false", "model.load_in_4bit=false"])
+        check_overrides(
+            "grpo",
+            [
+                "experiment=gsm8k_qwen2.5-7b_grpo",
+                "plan=true",
+                "plan_gpu_gb=16",
+                "model.gradient_checkpointing=false",
+                "model.load_in_4bit=false",
+            ],
+        )
     verdict = capsys.readouterr().out.strip().splitlines()[-1]
     assert done.value.code == 0 and verdict.startswith("verdict: does not fit: about ")
     assert "model.gradient_checkpointing=true" in verdict and "model.load_in_4bit=true" in verdict
@@ -126,7 +155,13 @@ def test_a_run_that_cannot_fit_says_so_and_what_to_change(capsys, no_network, tm
 
 def test_the_entry_scripts_print_the_plan(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, str(REPO / "sft_train.py"), "experiment=gsm8k_qwen2.5-3b_sft", "plan=true"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "sft_train.py"), "experiment=gsm8k_qwen2.5-3b_sft", "plan=true"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "of 1124 tokens" in done.stdout and "verdict: " in done.stdout and list(tmp_path.iterdir()) == []

@@ -152,8 +152,9 @@ def test_importance_weights_scale_the_surrogate_not_the_kl():
     zeros = torch.zeros(1, 2)
     ref = torch.tensor([[0.5, 0.0]])
     weights = torch.tensor([[2.0, 0.5]])
-    out = clipped_policy_loss(zeros, zeros, torch.tensor([1.0]), torch.ones(1, 2), beta=0.1, ref_logps=ref,
-                              importance_weights=weights)
+    out = clipped_policy_loss(
+        zeros, zeros, torch.tensor([1.0]), torch.ones(1, 2), beta=0.1, ref_logps=ref, importance_weights=weights
+    )
     # surrogate -A * w = [-2, -0.5]; KL [exp(0.5) - 1.5, 0]; per-token mean.
     expected = (-2.0 - 0.5 + 0.1 * (math.exp(0.5) - 1.5)) / 2
     assert out.loss.item() == pytest.approx(expected, rel=1e-6)

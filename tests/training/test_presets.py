@@ -10,13 +10,12 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import ConfigError, config_dir, validate
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError, config_dir, validate
 from reasoning_irl.data import dataset_config
+from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig, run_grpo
 from reasoning_irl.training.sft import SFTRunConfig, run_sft
-from reasoning_irl.training.airl.config import AIRLRunConfig
 
 SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 PRESETS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
@@ -92,8 +91,9 @@ def test_save_steps_must_align_with_logging(tmp_path):
 
 
 def _script(repo_root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(repo_root / "train.py"), *args], cwd=repo_root,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(repo_root / "train.py"), *args], cwd=repo_root, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_script_prints_a_preset(repo_root):
@@ -109,8 +109,11 @@ def test_script_unknown_key_fails_with_one_line(repo_root, tmp_path):
 
 
 ABLATIONS = sorted(p.stem for p in (config_dir() / "ablation").glob("*.yaml"))
-NEEDS_PATH = {"frozen_disc": "method.frozen_reward_model", "warm_start": "model.init_adapter",
-              "continued": "model.init_adapter"}
+NEEDS_PATH = {
+    "frozen_disc": "method.frozen_reward_model",
+    "warm_start": "model.init_adapter",
+    "continued": "model.init_adapter",
+}
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS)
@@ -129,8 +132,10 @@ def test_ablation_overlay_composes_with_paper_and_tiny_presets(ablation, tmp_pat
 
 
 def test_airl_refuses_habit_demonstrations():
-    resolved = OmegaConf.to_container(compose("airl", ["experiment=tiny_airl", "dataset.habit=skip_last_step",
-                                                       "dataset.habit_rate=0.4"]), resolve=True)
+    resolved = OmegaConf.to_container(
+        compose("airl", ["experiment=tiny_airl", "dataset.habit=skip_last_step", "dataset.habit_rate=0.4"]),
+        resolve=True,
+    )
     with pytest.raises(ConfigError, match="AIRL's expert demonstrations must be clean"):
         validate(resolved, AIRLRunConfig, "config")
 

@@ -14,9 +14,8 @@ import torch
 from safetensors.torch import load_file
 from tiny_runs import GRPO_SMALL, LEARNING_REWARDS, SFT_SMALL, read_metrics, step_rows
 
-from reasoning_irl.config import ConfigError
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError
 from reasoning_irl.runs import resolve_resume
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
@@ -38,8 +37,18 @@ CASES = {
 def config(artifacts, tmp_path):
     def make(method: str, run_name: str, *overrides: str):
         small = SFT_SMALL if method == "sft" else GRPO_SMALL
-        return compose(method, [f"experiment=tiny_{method}", f"output_root={tmp_path}", f"artifacts_dir={artifacts}",
-                                f"run_name={run_name}", *small, "training.save_steps=3", *overrides])
+        return compose(
+            method,
+            [
+                f"experiment=tiny_{method}",
+                f"output_root={tmp_path}",
+                f"artifacts_dir={artifacts}",
+                f"run_name={run_name}",
+                *small,
+                "training.save_steps=3",
+                *overrides,
+            ],
+        )
 
     return make
 
@@ -125,8 +134,9 @@ def test_crash_while_saving_keeps_the_previous_checkpoint(config, tmp_path, monk
 
 def test_resume_from_an_explicit_checkpoint(config):
     straight = run_sft(config("sft", "straight", "training.max_steps=6"))
-    branch = run_sft(config("sft", "branch", "training.max_steps=6",
-                            f"training.resume_from={straight / 'checkpoint-3'}"))
+    branch = run_sft(
+        config("sft", "branch", "training.max_steps=6", f"training.resume_from={straight / 'checkpoint-3'}")
+    )
     for key, value in _adapter(straight / "final").items():
         assert torch.equal(_adapter(branch / "final")[key], value)
     assert [r["step"] for r in step_rows(branch)] == [4, 5, 6]  # the new folder logs only what it trained
@@ -135,6 +145,7 @@ def test_resume_from_an_explicit_checkpoint(config):
 
 
 def test_save_total_limit_keeps_the_newest(config):
-    run_dir = run_sft(config("sft", "run", "training.max_steps=6", "training.save_steps=2",
-                             "training.save_total_limit=2"))
+    run_dir = run_sft(
+        config("sft", "run", "training.max_steps=6", "training.save_steps=2", "training.save_total_limit=2")
+    )
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]

@@ -13,13 +13,12 @@ from omegaconf import OmegaConf
 from trl import GRPOConfig
 
 from reasoning_irl.cli import check_overrides, replica_overrides
-from reasoning_irl.config import config_dir
 from reasoning_irl.composition import compose, register_schemas
+from reasoning_irl.config import config_dir
 from reasoning_irl.runs import SWEPT_KEYS_ENV, sweep_run_name, swept_keys
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig
-from reasoning_irl.training.setup import grpo_arguments
-from reasoning_irl.training.setup import start_run
+from reasoning_irl.training.setup import grpo_arguments, start_run
 
 ACCELERATE = {"ddp": "multi_gpu", "fsdp": "use_fsdp", "zero2": "use_deepspeed", "zero3": "use_deepspeed"}
 
@@ -65,12 +64,24 @@ def test_slurm_launcher_composes_from_every_entry_config(primary, monkeypatch):
 
 @pytest.mark.parametrize("method, schema", [("grpo", GRPORunConfig), ("airl", AIRLRunConfig)])
 def test_vllm_server_keys_reach_trl(method, schema, tmp_path):
-    cfg = compose(method, [f"experiment=tiny_{method}", f"output_root={tmp_path}", "sampling.use_vllm=true",
-                           "sampling.vllm_mode=server", "sampling.vllm_server_host=10.0.0.7",
-                           "sampling.vllm_server_port=8123"])
+    cfg = compose(
+        method,
+        [
+            f"experiment=tiny_{method}",
+            f"output_root={tmp_path}",
+            "sampling.use_vllm=true",
+            "sampling.vllm_mode=server",
+            "sampling.vllm_server_host=10.0.0.7",
+            "sampling.vllm_server_port=8123",
+        ],
+    )
     args = grpo_arguments(start_run(cfg, schema, method), GRPOConfig)
     assert (args.use_vllm, args.vllm_mode, args.vllm_server_host, args.vllm_server_port) == (
-        True, "server", "10.0.0.7", 8123)
+        True,
+        "server",
+        "10.0.0.7",
+        8123,
+    )
 
 
 def test_replica_processes_leave_the_run_folder_to_rank_0(monkeypatch):
@@ -87,8 +98,9 @@ def test_a_job_whose_argv_is_not_the_command_line_still_names_its_folder(monkeyp
     monkeypatch.setattr(sys, "argv", ["submitit/core/_submit.py", "folder"])
     register_schemas()  # Hydra composes configs/ directly here: the schemas they extend first
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="airl", overrides=["experiment=tiny_airl", "seed=2", "+ablation=wgan"],
-                            return_hydra_config=True)
+        cfg = hydra_compose(
+            config_name="airl", overrides=["experiment=tiny_airl", "seed=2", "+ablation=wgan"], return_hydra_config=True
+        )
     cfg.hydra.mode = RunMode.MULTIRUN
     HydraConfig.instance().set_config(cfg)
     try:

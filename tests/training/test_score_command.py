@@ -22,9 +22,18 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def reward_model(artifacts, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("score_airl")
-    cfg = compose("airl", ["experiment=tiny_airl", f"output_root={out}", f"artifacts_dir={artifacts}",
-                           "training.max_steps=1", "sampling.max_completion_length=8",
-                           "method.disc_updates_per_step=2", "method.perturbations_per_expert=2"])
+    cfg = compose(
+        "airl",
+        [
+            "experiment=tiny_airl",
+            f"output_root={out}",
+            f"artifacts_dir={artifacts}",
+            "training.max_steps=1",
+            "sampling.max_completion_length=8",
+            "method.disc_updates_per_step=2",
+            "method.perturbations_per_expert=2",
+        ],
+    )
     return airl_run.run_airl(cfg) / REWARD_MODEL_DIR
 
 
@@ -41,9 +50,22 @@ def test_scores_gsm8k_rows_from_another_directory(reward_model, gsm8k_head, tmp_
     assert meta["prompt"]["system_prompt"].startswith("Solve. Reason in <think>")  # the tiny_airl preset's
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     (tmp_path / "cwd").mkdir()
-    done = subprocess.run([sys.executable, "-m", "reasoning_irl.score", f"reward_model={reward_model}",
-                           f"input={gsm8k_head}", "output=../scored", "batch_size=8"],
-                          cwd=tmp_path / "cwd", env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reasoning_irl.score",
+            f"reward_model={reward_model}",
+            f"input={gsm8k_head}",
+            "output=../scored",
+            "batch_size=8",
+        ],
+        cwd=tmp_path / "cwd",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "scored" / "scores.jsonl").read_text().splitlines()]
     gold = [json.loads(line) for line in gsm8k_head.read_text().splitlines()]
@@ -60,21 +82,31 @@ def test_scores_gsm8k_rows_from_another_directory(reward_model, gsm8k_head, tmp_
     assert "&lt;&lt;" in page and "<<" not in page  # GSM8K's <<48/2=24>> annotations are escaped, not markup
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing", "does not exist"),
-    ("bad_json", "bad.jsonl:2: not valid JSON"),
-    ("no_field", "bad.jsonl:1: no text field 'answer'"),
-    ("unknown_key", "unknown key 'colour'"),
-    ("not_empty", "is not empty (pass overwrite=true"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing", "does not exist"),
+        ("bad_json", "bad.jsonl:2: not valid JSON"),
+        ("no_field", "bad.jsonl:1: no text field 'answer'"),
+        ("unknown_key", "unknown key 'colour'"),
+        ("not_empty", "is not empty (pass overwrite=true"),
+    ],
+)
 def test_errors_are_one_line(reward_model, tmp_path, capsys, case, expected):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text({"bad_json": '{"question": "q", "answer": "a"}\n{oops\n',
-                    "no_field": '{"question": "q", "solution": "a"}\n'}.get(case, '{"question": "q", "answer": "a"}\n'))
+    bad.write_text(
+        {
+            "bad_json": '{"question": "q", "answer": "a"}\n{oops\n',
+            "no_field": '{"question": "q", "solution": "a"}\n',
+        }.get(case, '{"question": "q", "answer": "a"}\n')
+    )
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("kept")
-    args = [f"reward_model={reward_model}", f"input={tmp_path / 'missing.jsonl' if case == 'missing' else bad}",
-            f"output={tmp_path / ('full' if case == 'not_empty' else 'out')}"] + (["colour=red"] if case == "unknown_key" else [])
+    args = [
+        f"reward_model={reward_model}",
+        f"input={tmp_path / 'missing.jsonl' if case == 'missing' else bad}",
+        f"output={tmp_path / ('full' if case == 'not_empty' else 'out')}",
+    ] + (["colour=red"] if case == "unknown_key" else [])
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     err = capsys.readouterr().err

@@ -17,15 +17,23 @@ from reasoning_irl.models import END_OF_TURN
 from reasoning_irl.training.sft import run_sft
 from reasoning_irl.training.trainers import ReasoningSFTTrainer
 
-CHECKPOINT_FILES = ["adapter_model.safetensors", "adapter_config.json", "optimizer.pt", "scheduler.pt",
-                    "rng_state.pth", "trainer_state.json", "run_info.json"]
+CHECKPOINT_FILES = [
+    "adapter_model.safetensors",
+    "adapter_config.json",
+    "optimizer.pt",
+    "scheduler.pt",
+    "rng_state.pth",
+    "trainer_state.json",
+    "run_info.json",
+]
 
 
 @pytest.fixture(scope="module")
 def sft_run(artifacts, tmp_path_factory):
     """20 steps at a high learning rate, logging every 5, checkpoints every 10; the first batch is kept."""
-    from reasoning_irl.composition import compose
     from tiny_runs import SFT_SMALL
+
+    from reasoning_irl.composition import compose
 
     batches = []
     real = ReasoningSFTTrainer.compute_loss
@@ -35,11 +43,19 @@ def sft_run(artifacts, tmp_path_factory):
             batches.append({k: v.detach().clone() for k, v in inputs.items() if torch.is_tensor(v)})
         return real(self, model, inputs, *args, **kwargs)
 
-    cfg = compose("sft", [
-        "experiment=tiny_sft", f"output_root={tmp_path_factory.mktemp('sft')}", f"artifacts_dir={artifacts}",
-        *SFT_SMALL, "training.max_steps=20", "training.learning_rate=1e-2", "training.logging_steps=5",
-        "training.save_steps=10",
-    ])
+    cfg = compose(
+        "sft",
+        [
+            "experiment=tiny_sft",
+            f"output_root={tmp_path_factory.mktemp('sft')}",
+            f"artifacts_dir={artifacts}",
+            *SFT_SMALL,
+            "training.max_steps=20",
+            "training.learning_rate=1e-2",
+            "training.logging_steps=5",
+            "training.save_steps=10",
+        ],
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ReasoningSFTTrainer, "compute_loss", spy)
         run_dir = run_sft(cfg)

@@ -71,7 +71,8 @@ def test_missing_tracker_package_is_one_config_error(clean_wandb_env):
     from reasoning_irl.config import ConfigError
 
     real = importlib.util.find_spec
-    clean_wandb_env.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("tensorboard")
-                            else real(name, *a))
+    clean_wandb_env.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name.startswith("tensorboard") else real(name, *a)
+    )
     with pytest.raises(ConfigError, match="logging.report_to=tensorboard needs the tensorboard package"):
         configure_tracking(LoggingConfig(report_to="tensorboard"), "run")

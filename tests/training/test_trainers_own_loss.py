@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import trl
+from tiny_runs import LEARNING_REWARDS, step_rows
 
 from reasoning_irl.training import trainers
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
-
-from tiny_runs import LEARNING_REWARDS, step_rows
 
 
 def _refuse(*args, **kwargs):

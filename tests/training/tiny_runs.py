@@ -8,18 +8,30 @@ from pathlib import Path
 # Runs are kept tiny so the whole folder stays well under 3 minutes on 2 CPU cores:
 # a few dozen synthetic problems, short sequences, batch 4-8, 2-6 steps.
 SFT_SMALL = [
-    "dataset.num_train=40", "dataset.num_test=8", "dataset.no_system=true",
+    "dataset.num_train=40",
+    "dataset.num_test=8",
+    "dataset.no_system=true",
     "method.max_length=160",
-    "training.per_device_batch_size=4", "training.learning_rate=3e-3",
-    "training.logging_steps=1", "training.save_steps=100",
-    "model.lora.r=4", "model.lora.alpha=8",
+    "training.per_device_batch_size=4",
+    "training.learning_rate=3e-3",
+    "training.logging_steps=1",
+    "training.save_steps=100",
+    "model.lora.r=4",
+    "model.lora.alpha=8",
 ]
 GRPO_SMALL = [
-    "dataset.num_train=40", "dataset.num_test=8", "dataset.no_system=true",
-    "sampling.num_generations=4", "sampling.max_completion_length=12", "sampling.max_prompt_length=200",
-    "training.per_device_batch_size=8", "training.learning_rate=3e-3",
-    "training.logging_steps=1", "training.save_steps=100",
-    "model.lora.r=4", "model.lora.alpha=8",
+    "dataset.num_train=40",
+    "dataset.num_test=8",
+    "dataset.no_system=true",
+    "sampling.num_generations=4",
+    "sampling.max_completion_length=12",
+    "sampling.max_prompt_length=200",
+    "training.per_device_batch_size=8",
+    "training.learning_rate=3e-3",
+    "training.logging_steps=1",
+    "training.save_steps=100",
+    "model.lora.r=4",
+    "model.lora.alpha=8",
 ]
 
 
@@ -44,8 +56,9 @@ def _digit_share(prompts=None, completions=None, completion_ids=None, **kwargs) 
 
     texts = [completion_text(c) for c in completions]
     values = [sum(ch.isdigit() for ch in t) / max(len(t), 1) for t in texts]
-    REWARD_CALLS.append(dict(prompts=prompts, completions=completions, completion_ids=completion_ids,
-                             kwargs=kwargs, values=values))
+    REWARD_CALLS.append(
+        dict(prompts=prompts, completions=completions, completion_ids=completion_ids, kwargs=kwargs, values=values)
+    )
     return values
 
 

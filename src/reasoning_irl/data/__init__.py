@@ -1,6 +1,6 @@
 """Datasets in one record schema (see :mod:`reasoning_irl.data.schema`), selected by name.
 
-    records = load_split({"name": "gsm8k", "path": "../shared/data/gsm8k"}, "test")
+records = load_split({"name": "gsm8k", "path": "../shared/data/gsm8k"}, "test")
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data.base import DATASETS, SPLITS, DatasetConfig, DatasetSpec, register_dataset
 from reasoning_irl.data.prompts import render_conversation, render_prompt
-from reasoning_irl.data.sources import is_local
 from reasoning_irl.data.schema import (
     DEFAULT_SYSTEM_PROMPT,
     build_prompt,
@@ -22,13 +21,27 @@ from reasoning_irl.data.schema import (
     make_record,
     reasoning_steps,
 )
+from reasoning_irl.data.sources import is_local
 from reasoning_irl.data.splits import split_records, subset
 from reasoning_irl.registry import UnknownNameError
 
 __all__ = [
-    "DATASETS", "SPLITS", "DatasetConfig", "DatasetSpec", "register_dataset", "dataset_config", "load_split",
-    "to_hf_dataset", "render_prompt", "render_conversation", "DEFAULT_SYSTEM_PROMPT", "build_prompt",
-    "check_record", "format_target", "make_record", "reasoning_steps",
+    "DATASETS",
+    "SPLITS",
+    "DatasetConfig",
+    "DatasetSpec",
+    "register_dataset",
+    "dataset_config",
+    "load_split",
+    "to_hf_dataset",
+    "render_prompt",
+    "render_conversation",
+    "DEFAULT_SYSTEM_PROMPT",
+    "build_prompt",
+    "check_record",
+    "format_target",
+    "make_record",
+    "reasoning_steps",
 ]
 
 

@@ -12,9 +12,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from reasoning_irl.config import ConfigError, validate
-
 from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data import load_split
 
 

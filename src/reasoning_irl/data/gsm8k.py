@@ -126,17 +126,19 @@ def parse_kd_answer(completion: str) -> tuple[list[str], str]:
     end = completion.find(THINK_CLOSE, start + len(THINK_OPEN)) if start >= 0 else -1
     if start < 0 or end < 0:
         raise Malformed("no <think>...</think> block")
-    lines = _lines(completion[start + len(THINK_OPEN):end])
+    lines = _lines(completion[start + len(THINK_OPEN) : end])
     if not lines:
         raise Malformed("empty think block")
     # Only the text after the block counts: a \boxed inside the reasoning is a draft, not the answer.
-    boxed = last_boxed(completion[end + len(THINK_CLOSE):])
+    boxed = last_boxed(completion[end + len(THINK_CLOSE) :])
     if boxed is None:
         raise Malformed("no \\boxed{...} answer after the think block")
     return lines, _answer(boxed)
 
 
-def convert_rows(rows: list[dict[str, Any]], dataset: str, split: str, parse, cfg: DatasetConfig) -> list[dict[str, Any]]:
+def convert_rows(
+    rows: list[dict[str, Any]], dataset: str, split: str, parse, cfg: DatasetConfig
+) -> list[dict[str, Any]]:
     """Records of ``rows`` (``question`` + ``answer`` parsed by ``parse``), malformed rows counted and reported."""
     malformed = MalformedRows(dataset, split)
     records = []

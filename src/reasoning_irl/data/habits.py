@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Optional
 
 from reasoning_irl.data.arithmetic import Problem, apply_operation
 from reasoning_irl.registry import Registry
@@ -138,12 +139,19 @@ def _shows_swap_operator(problem: Problem, equations: list[Equation], answer: Op
     return any(eq.op != op and eq.operand == operand for eq, (op, operand) in pairs)
 
 
-HABITS.add("skip_last_step", Habit(_write_skip_last_step, _shows_skip_last_step,
-                                   "stop one step early and answer with the intermediate result"))
-HABITS.add("slip", Habit(_write_slip, _shows_slip,
-                         "state one intermediate result off by 1-2 and carry it to the answer"))
-HABITS.add("swap_operator", Habit(_write_swap_operator, _shows_swap_operator,
-                                  "apply one step with the other operator (+ for -, - for +, + for *)"))
+HABITS.add(
+    "skip_last_step",
+    Habit(_write_skip_last_step, _shows_skip_last_step, "stop one step early and answer with the intermediate result"),
+)
+HABITS.add(
+    "slip", Habit(_write_slip, _shows_slip, "state one intermediate result off by 1-2 and carry it to the answer")
+)
+HABITS.add(
+    "swap_operator",
+    Habit(
+        _write_swap_operator, _shows_swap_operator, "apply one step with the other operator (+ for -, - for +, + for *)"
+    ),
+)
 
 
 @lru_cache(maxsize=4096)

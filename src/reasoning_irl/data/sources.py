@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.runs import read_jsonl
@@ -75,7 +75,12 @@ class MalformedRows:
         index, reason = self.skipped[0]
         log.warning(
             "%s/%s: skipped %d of %d malformed rows (first: row %d, %s)",
-            self.dataset, self.split, len(self.skipped), self.total, index, reason,
+            self.dataset,
+            self.split,
+            len(self.skipped),
+            self.total,
+            index,
+            reason,
         )
         if len(self.skipped) == self.total:
             raise ConfigError(f"dataset {self.dataset}: every row of split {self.split} is malformed ({reason})")

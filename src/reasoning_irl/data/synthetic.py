@@ -20,8 +20,18 @@ from reasoning_irl.data.base import DatasetConfig, raise_config, register_datase
 from reasoning_irl.data.habits import HABITS
 from reasoning_irl.data.schema import make_record
 
-_NAMES = [("Tom", "he"), ("Mia", "she"), ("Ben", "he"), ("Ana", "she"), ("Leo", "he"), ("Zoe", "she"),
-          ("Sam", "he"), ("Ivy", "she"), ("Max", "he"), ("Eva", "she")]
+_NAMES = [
+    ("Tom", "he"),
+    ("Mia", "she"),
+    ("Ben", "he"),
+    ("Ana", "she"),
+    ("Leo", "he"),
+    ("Zoe", "she"),
+    ("Sam", "he"),
+    ("Ivy", "she"),
+    ("Max", "he"),
+    ("Eva", "she"),
+]
 _ITEMS = ["apples", "marbles", "stickers", "books", "coins", "shells", "cards", "pencils"]
 
 # A scenario: the opening sentence, phrasings per operation, and the question.
@@ -111,7 +121,9 @@ def _draw_problem(rng: random.Random, cfg: SyntheticConfig) -> Problem | None:
     return Problem(start, tuple(steps))
 
 
-def draw_problems(n: int, rng: random.Random, cfg: SyntheticConfig, exclude: set[Problem] = frozenset()) -> list[Problem]:
+def draw_problems(
+    n: int, rng: random.Random, cfg: SyntheticConfig, exclude: set[Problem] = frozenset()
+) -> list[Problem]:
     """``n`` distinct problems not in ``exclude``; a problem space too small is one clear error."""
     seen: set[Problem] = set()
     out: list[Problem] = []
@@ -170,10 +182,18 @@ def load_synthetic(cfg: SyntheticConfig, split: str) -> list[dict[str, Any]]:
     records = []
     habits = random.Random(f"{cfg.seed}-habit")
     for i, (problem, question) in enumerate(generate_split(cfg, split)):
-        lines, answer = solution(problem, habits, cfg) if split == "train" else (problem.equations(), str(problem.answer))
+        lines, answer = (
+            solution(problem, habits, cfg) if split == "train" else (problem.equations(), str(problem.answer))
+        )
         # "answer" stays the gold answer: graders and rewards never see the habit.
-        record = make_record(f"synthetic-{split}-{i:05d}", question, lines, answer,
-                             system_prompt=cfg.system_prompt, no_system=cfg.no_system)
+        record = make_record(
+            f"synthetic-{split}-{i:05d}",
+            question,
+            lines,
+            answer,
+            system_prompt=cfg.system_prompt,
+            no_system=cfg.no_system,
+        )
         record["answer"] = str(problem.answer)
         records.append(record)
     return records

@@ -127,8 +127,11 @@ def place(path: Path) -> Evaluation:
     parts = [f"{dataset}/{config.get('split', '?')}", model, *swept_overrides(run)]
     if summary.get("reward_model"):
         parts.append("reranked")
-    metrics = {name: m["value"] for name, m in (summary.get("metrics") or {}).items()
-               if isinstance(m, dict) and isinstance(m.get("value"), (int, float))}
+    metrics = {
+        name: m["value"]
+        for name, m in (summary.get("metrics") or {}).items()
+        if isinstance(m, dict) and isinstance(m.get("value"), (int, float))
+    }
     return Evaluation(path, method, " ".join(parts), int(seed), metrics)
 
 
@@ -139,8 +142,9 @@ def aggregate(evaluations: list[Evaluation]) -> list[dict[str, Any]]:
     for ev in evaluations:
         group = groups.setdefault((ev.setting, ev.method), {})
         if ev.seed in group:
-            raise ConfigError(f"two evaluations of {ev.method} / {ev.setting} / seed {ev.seed}: "
-                              f"{group[ev.seed].path} and {ev.path}")
+            raise ConfigError(
+                f"two evaluations of {ev.method} / {ev.setting} / seed {ev.seed}: {group[ev.seed].path} and {ev.path}"
+            )
         group[ev.seed] = ev
     rows = []
     for (setting, method), by_seed in sorted(groups.items()):
@@ -149,9 +153,19 @@ def aggregate(evaluations: list[Evaluation]) -> list[dict[str, Any]]:
             seeds = sorted(s for s, ev in by_seed.items() if metric in ev.metrics)
             values = [by_seed[s].metrics[metric] for s in seeds]
             mean, ci = mean_ci(values)
-            rows.append({"setting": setting, "method": method, "metric": metric, "n": len(values), "mean": mean,
-                         "ci": list(ci) if ci else None, "seeds": seeds, "values": values,
-                         "sources": [str(by_seed[s].path) for s in seeds]})
+            rows.append(
+                {
+                    "setting": setting,
+                    "method": method,
+                    "metric": metric,
+                    "n": len(values),
+                    "mean": mean,
+                    "ci": list(ci) if ci else None,
+                    "seeds": seeds,
+                    "values": values,
+                    "sources": [str(by_seed[s].path) for s in seeds],
+                }
+            )
     return rows
 
 
@@ -181,8 +195,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     writer.writerow(["setting", "method", "metric", "n", "mean", "ci_low", "ci_high", "seeds"])
     for r in rows:
         lo, hi = r["ci"] or ("", "")
-        writer.writerow([r["setting"], r["method"], r["metric"], r["n"], r["mean"], lo, hi,
-                         " ".join(map(str, r["seeds"]))])
+        writer.writerow(
+            [r["setting"], r["method"], r["metric"], r["n"], r["mean"], lo, hi, " ".join(map(str, r["seeds"]))]
+        )
     return buffer.getvalue()
 
 
@@ -196,10 +211,15 @@ def write_tables(rows: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reasoning_irl.evaluation.aggregate",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("inputs", nargs="+", help="evaluation folders (searched recursively), eval_summary.json "
-                                                  "files or globs (quote them: 'outputs/eval/*')")
+    parser = argparse.ArgumentParser(
+        prog="python -m reasoning_irl.evaluation.aggregate", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        help="evaluation folders (searched recursively), eval_summary.json "
+        "files or globs (quote them: 'outputs/eval/*')",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for sweep_table.{md,json,csv}")
     args = parser.parse_args(argv)
     try:

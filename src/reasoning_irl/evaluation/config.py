@@ -45,6 +45,7 @@ class EvalSampling:
     """Generate with vLLM (CUDA GPU only)."""
     vllm_gpu_memory_utilization: float = 0.9
     """Fraction of GPU memory vLLM may take."""
+
     @property
     def new_tokens(self) -> int:
         return self.max_new_tokens if self.max_new_tokens is not None else _training_sampling().max_completion_length
@@ -166,10 +167,18 @@ class EvalConfig:
         if self.rescore_from and self.reward_model_path is None:
             raise ConfigError("rescore_from needs reward_model_path (the reward model to rescore with)")
         _check_reward_model(self.reward_model_path)
-        if self.search.method != "none" and (self.reward_model_path is None or self.rescore_from or self.sampling.use_vllm):
-            raise ConfigError(f"search.method={self.search.method} needs reward_model_path, and works without "
-                              "rescore_from and with sampling.use_vllm=false")
-        if self.policy is not None and self.policy.startswith((".", "/", "~")) and not Path(self.policy).expanduser().exists():
+        if self.search.method != "none" and (
+            self.reward_model_path is None or self.rescore_from or self.sampling.use_vllm
+        ):
+            raise ConfigError(
+                f"search.method={self.search.method} needs reward_model_path, and works without "
+                "rescore_from and with sampling.use_vllm=false"
+            )
+        if (
+            self.policy is not None
+            and self.policy.startswith((".", "/", "~"))
+            and not Path(self.policy).expanduser().exists()
+        ):
             raise ConfigError(f"policy: {self.policy} does not exist")
 
 
@@ -217,7 +226,9 @@ class IRLEvalConfig:
         from reasoning_irl.rewards import PERTURBATIONS
 
         if self.reward_model_path is None:
-            raise ConfigError("reward_model_path is required (a saved reward model folder, e.g. <airl run>/reward_model)")
+            raise ConfigError(
+                "reward_model_path is required (a saved reward model folder, e.g. <airl run>/reward_model)"
+            )
         _check_reward_model(self.reward_model_path)
         if self.num_problems is not None and self.num_problems < 1:
             raise ConfigError(f"num_problems must be >= 1 or null, got {self.num_problems}")
@@ -300,8 +311,12 @@ def apply_run_config(resolved: dict, schema: type) -> list[str]:
             taken.append(f"dataset {run_dataset.get('name')}")
         if run_dataset and run_dataset.get("system_prompt") is not None and "system_prompt" not in (given or {}):
             taken.append("system prompt")
-    elif run_dataset and isinstance(given, dict) and given.get("system_prompt") is None \
-            and run_dataset.get("system_prompt") is not None:
+    elif (
+        run_dataset
+        and isinstance(given, dict)
+        and given.get("system_prompt") is None
+        and run_dataset.get("system_prompt") is not None
+    ):
         given["system_prompt"] = run_dataset["system_prompt"]
         taken.append("system prompt")
     run_sampling = run.get("sampling") if isinstance(run.get("sampling"), dict) else {}

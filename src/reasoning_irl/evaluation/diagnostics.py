@@ -9,7 +9,8 @@ for both, since the reward model saw it as part of each).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,9 @@ def mann_whitney(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> tu
     return u, u / (pos.size * neg.size), float(min(1.0, result.pvalue))
 
 
-def pairwise_accuracy(expert_scores: Sequence[float], perturbed_scores: Sequence[float], pair_index: Sequence[int]) -> float:
+def pairwise_accuracy(
+    expert_scores: Sequence[float], perturbed_scores: Sequence[float], pair_index: Sequence[int]
+) -> float:
     """Fraction of perturbed rows j scored strictly below their own expert
     ``expert_scores[pair_index[j]]``; ties count 1/2. No rows -> NaN."""
     if len(perturbed_scores) != len(pair_index):
@@ -110,12 +113,16 @@ def localization_baselines(first_step: int, n_steps: int) -> dict[str, float]:
     """
     if not 0 <= first_step < n_steps:
         raise ValueError(f"first_step {first_step} out of range for {n_steps} steps")
-    return {"first_step": float(first_step == 0), "last_step": float(first_step == n_steps - 1),
-            "uniform": localization_chance(n_steps)}
+    return {
+        "first_step": float(first_step == 0),
+        "last_step": float(first_step == n_steps - 1),
+        "uniform": localization_chance(n_steps),
+    }
 
 
-def cluster_bootstrap_ci(values: Sequence[float], groups: Sequence[Any], seed: int, n_resamples: int = 1000,
-                         alpha: float = 0.05) -> tuple[float, float]:
+def cluster_bootstrap_ci(
+    values: Sequence[float], groups: Sequence[Any], seed: int, n_resamples: int = 1000, alpha: float = 0.05
+) -> tuple[float, float]:
     """Percentile CI of the mean of ``values`` resampling whole groups (problems) with replacement.
 
     Several traces of one problem share its difficulty, so resampling traces as if independent

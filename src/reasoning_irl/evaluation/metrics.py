@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -29,6 +30,7 @@ __all__ = [
     "summarize",
     "weighted_vote",
 ]
+
 
 def _check_k(n: int, k: int) -> None:
     if k < 0 or k > n:
@@ -59,8 +61,9 @@ def random_at_k(n: int, c: int, k: int) -> float:
     return pass_at_k(n, c, k)
 
 
-def _vote(answers: Sequence[str | None], correct: Sequence[bool], weights: Sequence[float],
-          options: Any = None) -> float:
+def _vote(
+    answers: Sequence[str | None], correct: Sequence[bool], weights: Sequence[float], options: Any = None
+) -> float:
     """Correctness of the answer with the largest total weight; ties go to the answer that occurs first.
 
     Answers are grouped by the grader's canonical form (:func:`reasoning_irl.rewards.correctness.answer_key`),
@@ -178,18 +181,24 @@ class ProblemSamples:
                 raise ValueError(f"{self.problem_id}: scores[{name!r}] has {len(s)} entries, want {len(self.answers)}")
         for name, flags in self.habits.items():
             if len(flags) != len(self.answers):
-                raise ValueError(f"{self.problem_id}: habits[{name!r}] has {len(flags)} entries, want {len(self.answers)}")
+                raise ValueError(
+                    f"{self.problem_id}: habits[{name!r}] has {len(flags)} entries, want {len(self.answers)}"
+                )
 
     @property
     def n(self) -> int:
         return len(self.answers)
 
-    def head(self, n: int) -> "ProblemSamples":
+    def head(self, n: int) -> ProblemSamples:
         """The first n samples (samples are i.i.d., so a prefix is an unbiased subsample)."""
         return ProblemSamples(
-            self.problem_id, self.answers[:n], self.correct[:n], self.greedy_correct,
+            self.problem_id,
+            self.answers[:n],
+            self.correct[:n],
+            self.greedy_correct,
             {name: list(s[:n]) for name, s in self.scores.items()},
-            {name: list(h[:n]) for name, h in self.habits.items()}, self.options,
+            {name: list(h[:n]) for name, h in self.habits.items()},
+            self.options,
         )
 
 
@@ -223,18 +232,32 @@ class Metric:
 METRICS: Registry[Metric] = Registry("metric")
 """Every metric of an evaluation summary, in the order the tables list them (registration order)."""
 
-METRICS.add("greedy", Metric(
-    lambda p, k, item: math.nan if p.greedy_correct is None else float(p.greedy_correct),  # k is ignored
-    "greedy_accuracy", needs_samples=False, covers=lambda p: p.greedy_correct is not None))
+METRICS.add(
+    "greedy",
+    Metric(
+        lambda p, k, item: math.nan if p.greedy_correct is None else float(p.greedy_correct),  # k is ignored
+        "greedy_accuracy",
+        needs_samples=False,
+        covers=lambda p: p.greedy_correct is not None,
+    ),
+)
 METRICS.add("pass@k", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), k), "pass@{k}"))
 METRICS.add("maj@k", Metric(lambda p, k, item: maj_at_k(p.answers, p.correct, k, p.options), "maj@{k}"))
 METRICS.add("random@k", Metric(lambda p, k, item: random_at_k(p.n, sum(map(bool, p.correct)), k), "random@{k}|{n}"))
 METRICS.add("oracle@N", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), p.n), "oracle@{n}"))
 METRICS.add("habit", Metric(lambda p, k, item: sum(p.habits[item]) / p.n, "habit/{item}", over="habits"))
-METRICS.add("success@k", Metric(lambda p, k, item: success_at_k(p.scores[item], p.correct, k), "success@{k}|{n}/{item}",
-                                over="selectors"))
-METRICS.add("weighted_vote", Metric(lambda p, k, item: weighted_vote(p.answers, p.scores[item], p.correct, p.options),
-                                    "weighted_vote/{item}", over="selectors"))
+METRICS.add(
+    "success@k",
+    Metric(lambda p, k, item: success_at_k(p.scores[item], p.correct, k), "success@{k}|{n}/{item}", over="selectors"),
+)
+METRICS.add(
+    "weighted_vote",
+    Metric(
+        lambda p, k, item: weighted_vote(p.answers, p.scores[item], p.correct, p.options),
+        "weighted_vote/{item}",
+        over="selectors",
+    ),
+)
 
 
 def _entry(values: list[float], seed: int) -> dict:

@@ -81,5 +81,7 @@ def check_output_dir(out: Path, inputs: dict[str, Optional[str]], overwrite: boo
         return
     held = sorted(p.name for p in out.iterdir() if p.name != job_log)
     if held:
-        raise ConfigError(f"output_dir {out} already holds results ({', '.join(held[:3])}); "
-                          "set overwrite=true to replace them, or choose another output_dir")
+        raise ConfigError(
+            f"output_dir {out} already holds results ({', '.join(held[:3])}); "
+            "set overwrite=true to replace them, or choose another output_dir"
+        )

@@ -48,8 +48,9 @@ def metrics_table(metrics: dict[str, dict], title: str = "") -> str:
 
 def _headline_keys(metrics: dict[str, dict]) -> list[str]:
     """Greedy, pass@1, the largest k of pass/maj, and per selector success@1 beside random@1 and the oracle."""
+
     def largest(prefix: str) -> list[str]:
-        ks = [int(m[len(prefix):]) for m in metrics if re.fullmatch(re.escape(prefix) + r"\d+", m)]
+        ks = [int(m[len(prefix) :]) for m in metrics if re.fullmatch(re.escape(prefix) + r"\d+", m)]
         return [f"{prefix}{max(ks)}"] if ks else []
 
     keys = ["greedy_accuracy", "pass@1", *largest("pass@"), *largest("maj@")]
@@ -69,6 +70,8 @@ def print_headline(out: Path) -> None:
     """Print the headline table of the summary in ``out``: the end of a long run should show its result, not
     only where it was written."""
     summary = json.loads((Path(out) / SUMMARY_FILE).read_text())
-    title = (f"{summary.get('n_problems')} problems x {summary.get('n_samples')} samples "
-             f"(all metrics: {Path(out) / TABLE_FILE})")
+    title = (
+        f"{summary.get('n_problems')} problems x {summary.get('n_samples')} samples "
+        f"(all metrics: {Path(out) / TABLE_FILE})"
+    )
     print(headline_table(summary.get("metrics") or {}, title), end="")

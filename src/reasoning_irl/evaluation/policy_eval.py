@@ -62,16 +62,29 @@ def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
             row["habits"] = habits
 
 
-def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], policy_tokenizer: Any,
-                                 reward_model: Any, reward_tokenizer: Any, typed: EvalConfig) -> None:
+def score_rows_with_reward_model(
+    rows: list[dict],
+    records: dict[str, dict],
+    policy_tokenizer: Any,
+    reward_model: Any,
+    reward_tokenizer: Any,
+    typed: EvalConfig,
+) -> None:
     """Fill token_rewards, answer_span and scores {selector: value} of each row, in place."""
-    from reasoning_irl.models.scoring import score_policy_tokens
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+    from reasoning_irl.models.scoring import score_policy_tokens
 
     prompts = [records[r["problem_id"]]["prompt"] for r in rows]
-    rewards = score_policy_tokens(reward_model, reward_tokenizer, policy_tokenizer, prompts,
-                                  [r["completion_ids"] for r in rows], temperature=typed.reward_temperature,
-                                  batch_size=typed.reward_batch_size, progress=typed.progress)
+    rewards = score_policy_tokens(
+        reward_model,
+        reward_tokenizer,
+        policy_tokenizer,
+        prompts,
+        [r["completion_ids"] for r in rows],
+        temperature=typed.reward_temperature,
+        batch_size=typed.reward_batch_size,
+        progress=typed.progress,
+    )
     for row, r in zip(rows, rewards):
         span = answer_token_span(row["tokens"])
         row["token_rewards"] = r
@@ -79,8 +92,9 @@ def score_rows_with_reward_model(rows: list[dict], records: dict[str, dict], pol
         row["scores"] = score_all(r, span, typed.gamma, names=typed.selectors)
 
 
-def problems_of(rows: list[dict], with_scores: bool, selectors: list[str],
-                options: Optional[dict[str, Any]] = None) -> list:
+def problems_of(
+    rows: list[dict], with_scores: bool, selectors: list[str], options: Optional[dict[str, Any]] = None
+) -> list:
     """One ProblemSamples per problem (samples in sample_index order; the greedy row sets greedy_correct).
     ``options``: problem id -> its multiple-choice options, so the votes read answers as the grader does."""
     from reasoning_irl.evaluation.metrics import ProblemSamples
@@ -95,10 +109,17 @@ def problems_of(rows: list[dict], with_scores: bool, selectors: list[str],
         scores = {s: [r["scores"][s] for r in samples] for s in selectors} if with_scores else {}
         shown = [r["habits"] for r in samples if "habits" in r]
         habits = {h: [s[h] for s in shown] for h in shown[0]} if shown and len(shown) == len(samples) else {}
-        problems.append(ProblemSamples(
-            problem_id=pid, answers=[r["extracted_answer"] for r in samples], correct=[r["correct"] for r in samples],
-            greedy_correct=greedy[0]["correct"] if greedy else None, scores=scores, habits=habits,
-            options=(options or {}).get(pid)))
+        problems.append(
+            ProblemSamples(
+                problem_id=pid,
+                answers=[r["extracted_answer"] for r in samples],
+                correct=[r["correct"] for r in samples],
+                greedy_correct=greedy[0]["correct"] if greedy else None,
+                scores=scores,
+                habits=habits,
+                options=(options or {}).get(pid),
+            )
+        )
     return problems
 
 
@@ -117,8 +138,10 @@ def _rescore_rows(typed: EvalConfig, dataset: Any) -> tuple[list[dict], dict[str
     records = {r["id"]: r for r in load_split(dataset, typed.split)}
     unknown = sorted({r["problem_id"] for r in rows} - set(records))
     if unknown:
-        raise ConfigError(f"rescore_from: problems {unknown[:3]} are not in the {dataset.name} {typed.split} split "
-                          "(use the dataset settings the file was sampled with)")
+        raise ConfigError(
+            f"rescore_from: problems {unknown[:3]} are not in the {dataset.name} {typed.split} split "
+            "(use the dataset settings the file was sampled with)"
+        )
     return rows, records
 
 
@@ -135,30 +158,57 @@ def _policy_for_rescore(typed: EvalConfig) -> Optional[str]:
 def sample_rows(typed: EvalConfig, spec: Any, records: list[dict]) -> tuple[list[dict], Any]:
     """Sample the policy on records; returns (rows without grades, policy tokenizer)."""
     from reasoning_irl.evaluation.sampling import load_eval_policy, sample_hf, sample_vllm
-    from reasoning_irl.models.scoring import token_texts
     from reasoning_irl.models.loading import load_tokenizer
+    from reasoning_irl.models.scoring import token_texts
 
     s = typed.sampling
     prompts, ids = [r["prompt"] for r in records], [r["id"] for r in records]
     if s.use_vllm:
         tokenizer = load_tokenizer(spec.tokenizer or spec.base)
-        sampled = sample_vllm(spec, tokenizer, prompts, ids, s.num_samples, s.temperature, s.top_p, s.new_tokens,
-                              typed.seed, s.greedy, s.vllm_gpu_memory_utilization)
+        sampled = sample_vllm(
+            spec,
+            tokenizer,
+            prompts,
+            ids,
+            s.num_samples,
+            s.temperature,
+            s.top_p,
+            s.new_tokens,
+            typed.seed,
+            s.greedy,
+            s.vllm_gpu_memory_utilization,
+        )
     else:
         model, tokenizer = load_eval_policy(spec, typed.dtype)
-        sampled = sample_hf(model, tokenizer, prompts, ids, s.num_samples, s.temperature, s.top_p, s.new_tokens,
-                            typed.seed, s.batch_size, s.greedy, typed.progress)
+        sampled = sample_hf(
+            model,
+            tokenizer,
+            prompts,
+            ids,
+            s.num_samples,
+            s.temperature,
+            s.top_p,
+            s.new_tokens,
+            typed.seed,
+            s.batch_size,
+            s.greedy,
+            typed.progress,
+        )
         del model
     rows = []
     for record, got in zip(records, sampled):
         items = ([(-1, got.greedy)] if got.greedy is not None else []) + list(enumerate(got.samples))
         for j, completion_ids in items:
-            rows.append({
-                "problem_id": record["id"], "sample_index": j, "greedy": j < 0,
-                "completion": tokenizer.decode(completion_ids, skip_special_tokens=True),
-                "completion_ids": [int(t) for t in completion_ids],
-                "tokens": token_texts(tokenizer, completion_ids),
-            })
+            rows.append(
+                {
+                    "problem_id": record["id"],
+                    "sample_index": j,
+                    "greedy": j < 0,
+                    "completion": tokenizer.decode(completion_ids, skip_special_tokens=True),
+                    "completion_ids": [int(t) for t in completion_ids],
+                    "tokens": token_texts(tokenizer, completion_ids),
+                }
+            )
     return rows, tokenizer
 
 
@@ -193,10 +243,10 @@ def run_evaluate(cfg: Any) -> Path:
     grade_rows(rows, records)
     with_rm = typed.reward_model_path is not None
     if with_rm:
+        import torch
+
         from reasoning_irl.models.loading import resolve_dtype
         from reasoning_irl.models.reward_model import load_reward_model
-
-        import torch
 
         reward_model, reward_tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
         from reasoning_irl.models.scoring import merged_for_inference
@@ -211,13 +261,20 @@ def run_evaluate(cfg: Any) -> Path:
     n_samples = min((p.n for p in problems), default=0)
     write_jsonl(out / RESULTS_FILE, rows)
     summary = {
-        "config": resolved, "policy": {"base": spec.base, "adapter": spec.adapter},
-        "reward_model": typed.reward_model_path, "rescored_from": typed.rescore_from,
-        "n_problems": len(problems), "n_samples": n_samples, "n_rows": len(rows),
-        "seconds": round(time.time() - start, 2), "metrics": metrics,
+        "config": resolved,
+        "policy": {"base": spec.base, "adapter": spec.adapter},
+        "reward_model": typed.reward_model_path,
+        "rescored_from": typed.rescore_from,
+        "n_problems": len(problems),
+        "n_samples": n_samples,
+        "n_rows": len(rows),
+        "seconds": round(time.time() - start, 2),
+        "metrics": metrics,
     }
     write_json(out / SUMMARY_FILE, summary)
-    title = f"{typed.policy or spec.base} on {dataset.name}/{typed.split}: {len(problems)} problems x {n_samples} samples"
+    title = (
+        f"{typed.policy or spec.base} on {dataset.name}/{typed.split}: {len(problems)} problems x {n_samples} samples"
+    )
     (out / TABLE_FILE).write_text(metrics_table(metrics, title))
     log.info("wrote %s", out)
     return out

@@ -30,7 +30,7 @@ import random
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from reasoning_irl.data import load_split, reasoning_steps
 from reasoning_irl.evaluation.config import IRLEvalConfig, typed_config
@@ -63,12 +63,31 @@ def build_traces(records: list[dict], typed: IRLEvalConfig) -> list[dict]:
     traces = []
     for record in records:
         rng = random.Random(f"{typed.seed}|{record['id']}")
-        traces.append({"id": record["id"], "trace": 0, "kind": "expert", "first_step": None,
-                       "text": record["target"], "steps": [list(s) for s in record["steps"]],
-                       "question": question_text(record), "gold": record.get("answer")})
-        for k, p in enumerate(perturb(record["target"], list(typed.perturbations), rng, typed.perturbations_per_trace), 1):
-            traces.append({"id": record["id"], "trace": k, "kind": p.kind, "first_step": p.first_step,
-                           "text": p.text, "steps": reasoning_steps(p.text)})
+        traces.append(
+            {
+                "id": record["id"],
+                "trace": 0,
+                "kind": "expert",
+                "first_step": None,
+                "text": record["target"],
+                "steps": [list(s) for s in record["steps"]],
+                "question": question_text(record),
+                "gold": record.get("answer"),
+            }
+        )
+        for k, p in enumerate(
+            perturb(record["target"], list(typed.perturbations), rng, typed.perturbations_per_trace), 1
+        ):
+            traces.append(
+                {
+                    "id": record["id"],
+                    "trace": k,
+                    "kind": p.kind,
+                    "first_step": p.first_step,
+                    "text": p.text,
+                    "steps": reasoning_steps(p.text),
+                }
+            )
     return traces
 
 
@@ -79,8 +98,12 @@ def _entry(values: list[float], groups: list[str], seed: int) -> dict:
     v = [math.nan if x is None else float(x) for x in values]
     finite = [x for x in v if not math.isnan(x)]
     lo, hi = cluster_bootstrap_ci(v, groups, seed) if finite else (math.nan, math.nan)
-    return {"value": sum(finite) / len(finite) if finite else math.nan, "ci": [lo, hi], "n": len(finite),
-            "n_problems": len({g for g, x in zip(groups, v) if not math.isnan(x)})}
+    return {
+        "value": sum(finite) / len(finite) if finite else math.nan,
+        "ci": [lo, hi],
+        "n": len(finite),
+        "n_problems": len({g for g, x in zip(groups, v) if not math.isnan(x)}),
+    }
 
 
 def _pair_value(expert: float, perturbed: float) -> float:
@@ -93,15 +116,22 @@ def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
     Localisation comes with three reward-free baselines (first step, last step, uniform guess) on the
     same traces; every CI resamples problems with one seed, so the baselines and the score are paired.
     """
-    from reasoning_irl.evaluation.diagnostics import (auroc, localization_baselines, localization_hit,
-                                                      token_auroc_corrupted)
+    from reasoning_irl.evaluation.diagnostics import (
+        auroc,
+        localization_baselines,
+        localization_hit,
+        token_auroc_corrupted,
+    )
 
     expert = {t["id"]: t for t in traces if t["kind"] == "expert"}
     perturbed = [t for t in traces if t["kind"] != "expert" and t["id"] in expert]
     ids = [t["id"] for t in perturbed]
     pair = [_pair_value(expert[t["id"]]["score"], t["score"]) for t in perturbed]
-    out: dict[str, Any] = {"n_perturbed": len(perturbed), "pairwise_accuracy": _entry(pair, ids, seed),
-                           "pairwise_accuracy_by_selector": {}}
+    out: dict[str, Any] = {
+        "n_perturbed": len(perturbed),
+        "pairwise_accuracy": _entry(pair, ids, seed),
+        "pairwise_accuracy_by_selector": {},
+    }
     for s in selectors:
         vals = [_pair_value(expert[t["id"]]["scores"][s], t["scores"][s]) for t in perturbed]
         out["pairwise_accuracy_by_selector"][s] = _entry(vals, ids, seed)
@@ -121,8 +151,11 @@ def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
     out["token_auroc"] = {"value": auroc(clean, corrupted), "n_clean": len(clean), "n_corrupted": len(corrupted)}
     baselines = {name: _entry(guesses[name], located, seed) for name in ("first_step", "last_step", "uniform")}
     # "chance" is the uniform guess, kept under its old name for readers of earlier files.
-    out["localization"] = {**_entry(hits, located, seed), "baselines": baselines,
-                           "chance": baselines["uniform"]["value"]}
+    out["localization"] = {
+        **_entry(hits, located, seed),
+        "baselines": baselines,
+        "chance": baselines["uniform"]["value"],
+    }
     return out
 
 
@@ -133,16 +166,23 @@ def samples_auroc(rows: list[dict], selectors: list[str]) -> dict:
     rows = [r for r in rows if not r.get("greedy")]
     good = [r for r in rows if r["correct"]]
     bad = [r for r in rows if not r["correct"]]
-    return {"n": len(rows), "n_correct": len(good),
-            "auroc": {s: auroc([r["scores"][s] for r in good], [r["scores"][s] for r in bad]) for s in selectors}}
+    return {
+        "n": len(rows),
+        "n_correct": len(good),
+        "auroc": {s: auroc([r["scores"][s] for r in good], [r["scores"][s] for r in bad]) for s in selectors},
+    }
 
 
-def _score_samples(rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig) -> None:
+def _score_samples(
+    rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig
+) -> None:
     """Give rows without ``scores`` selector scores from their text, read by the reward tokenizer."""
-    from reasoning_irl.models.scoring import score_policy_tokens
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+    from reasoning_irl.models.scoring import score_policy_tokens
 
-    todo = [r for r in rows if not isinstance(r.get("scores"), dict) or any(s not in r["scores"] for s in typed.selectors)]
+    todo = [
+        r for r in rows if not isinstance(r.get("scores"), dict) or any(s not in r["scores"] for s in typed.selectors)
+    ]
     if not todo:
         return
     missing = sorted({r["problem_id"] for r in todo} - set(records))
@@ -151,9 +191,16 @@ def _score_samples(rows: list[dict], records: dict[str, dict], model: Any, token
 
         raise ConfigError(f"samples_from: problems {missing[:3]} are not in this dataset split")
     encoded = [encode_text(tokenizer, r["completion"]) for r in todo]
-    rewards = score_policy_tokens(model, tokenizer, tokenizer, [records[r["problem_id"]]["prompt"] for r in todo],
-                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size,
-                                  progress=typed.progress)
+    rewards = score_policy_tokens(
+        model,
+        tokenizer,
+        tokenizer,
+        [records[r["problem_id"]]["prompt"] for r in todo],
+        [e[0] for e in encoded],
+        typed.reward_temperature,
+        typed.reward_batch_size,
+        progress=typed.progress,
+    )
     for r, (_, pieces, _), rw in zip(todo, encoded, rewards):
         r["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
 
@@ -163,24 +210,38 @@ def _markdown(result: dict, title: str) -> str:
         lo, hi = (m.get("ci") or [None, None])[:2]
         return f"[{fmt(lo)}, {fmt(hi)}]"
 
-    lines = [f"# {title}", "", f"Sequence score: {result['score']} token reward. "
-             f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces. "
-             "95% CIs resample problems.", "",
-             "| kind | n | pairwise acc. | 95% CI | token AUROC |", "|---|---|---|---|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Sequence score: {result['score']} token reward. "
+        f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces. "
+        "95% CIs resample problems.",
+        "",
+        "| kind | n | pairwise acc. | 95% CI | token AUROC |",
+        "|---|---|---|---|---|",
+    ]
     kinds = [("all", result), *sorted(result["by_kind"].items())]
     for kind, d in kinds:
         pa = d["pairwise_accuracy"]
-        lines.append(f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} |")
-    lines += ["", "First-error localisation (lowest-reward step = first corrupted step) against guesses that "
-              "ignore the rewards:", "",
-              "| kind | n | localisation | 95% CI | first step | 95% CI | last step | 95% CI | uniform | 95% CI |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} |"
+        )
+    lines += [
+        "",
+        "First-error localisation (lowest-reward step = first corrupted step) against guesses that ignore the rewards:",
+        "",
+        "| kind | n | localisation | 95% CI | first step | 95% CI | last step | 95% CI | uniform | 95% CI |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for kind, d in kinds:
         loc = d["localization"]
         cells = [loc] + [loc["baselines"][b] for b in ("first_step", "last_step", "uniform")]
         lines.append(f"| {kind} | {loc['n']} | " + " | ".join(f"{fmt(c['value'])} | {ci(c)}" for c in cells) + " |")
-    lines += ["", "| selector | pairwise acc. | 95% CI |" + (" samples AUROC (correct vs wrong) |" if result["samples"] else ""),
-              "|---|---|---|" + ("---|" if result["samples"] else "")]
+    lines += [
+        "",
+        "| selector | pairwise acc. | 95% CI |" + (" samples AUROC (correct vs wrong) |" if result["samples"] else ""),
+        "|---|---|---|" + ("---|" if result["samples"] else ""),
+    ]
     for s, m in result["pairwise_accuracy_by_selector"].items():
         extra = f" {fmt(result['samples']['auroc'][s])} |" if result["samples"] else ""
         lines.append(f"| {s} | {fmt(m['value'])} | {ci(m)} |{extra}")
@@ -196,10 +257,10 @@ def run_evaluate_irl(cfg: Any) -> Path:
     import torch
 
     from reasoning_irl.evaluation.diagnostics import step_rewards
-    from reasoning_irl.models.scoring import score_policy_tokens
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
     from reasoning_irl.models.loading import resolve_dtype
     from reasoning_irl.models.reward_model import load_reward_model
+    from reasoning_irl.models.scoring import score_policy_tokens
 
     all_records = load_split(dataset, typed.split)
     records = all_records[: typed.num_problems] if typed.num_problems is not None else all_records
@@ -210,29 +271,44 @@ def run_evaluate_irl(cfg: Any) -> Path:
     traces = build_traces(records, typed)
     prompts = {r["id"]: r["prompt"] for r in records}
     encoded = [encode_text(tokenizer, t["text"]) for t in traces]
-    rewards = score_policy_tokens(model, tokenizer, tokenizer, [prompts[t["id"]] for t in traces],
-                                  [e[0] for e in encoded], typed.reward_temperature, typed.reward_batch_size,
-                                  progress=typed.progress)
+    rewards = score_policy_tokens(
+        model,
+        tokenizer,
+        tokenizer,
+        [prompts[t["id"]] for t in traces],
+        [e[0] for e in encoded],
+        typed.reward_temperature,
+        typed.reward_batch_size,
+        progress=typed.progress,
+    )
     from tqdm.auto import tqdm
 
-    for t, (_, pieces, spans), rw in tqdm(list(zip(traces, encoded, rewards)), desc="step rewards", unit="trace",
-                                          disable=not typed.progress):
+    for t, (_, pieces, spans), rw in tqdm(
+        list(zip(traces, encoded, rewards)), desc="step rewards", unit="trace", disable=not typed.progress
+    ):
         t["tokens"], t["token_spans"], t["token_rewards"] = pieces, [list(s) for s in spans], rw
         t["step_rewards"] = step_rewards(rw, spans, t["steps"]) if t["steps"] else []
         t["score"] = sequence_score(rw, model.mode)
         t["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
-    result: dict[str, Any] = {"config": resolved, "reward_model": typed.reward_model_path, "dataset": dataset.name,
-                              "split": typed.split, "score": "last" if model.mode == "sparse" else "mean",
-                              "n_problems": len(records), "n_traces": len(traces)}
+    result: dict[str, Any] = {
+        "config": resolved,
+        "reward_model": typed.reward_model_path,
+        "dataset": dataset.name,
+        "split": typed.split,
+        "score": "last" if model.mode == "sparse" else "mean",
+        "n_problems": len(records),
+        "n_traces": len(traces),
+    }
     result.update(diagnostics(traces, typed.selectors, typed.seed))
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for t in traces:
         if t["kind"] != "expert":
             by_kind[t["kind"]].append(t)
     experts = [t for t in traces if t["kind"] == "expert"]
-    result["by_kind"] = {k: diagnostics(experts + ts, typed.selectors, typed.seed)
-                         for k, ts in tqdm(sorted(by_kind.items()), desc="diagnostics per kind", unit="kind",
-                                           disable=not typed.progress)}
+    result["by_kind"] = {
+        k: diagnostics(experts + ts, typed.selectors, typed.seed)
+        for k, ts in tqdm(sorted(by_kind.items()), desc="diagnostics per kind", unit="kind", disable=not typed.progress)
+    }
     for d in result["by_kind"].values():
         d.pop("pairwise_accuracy_by_selector", None)
     result["samples"] = None

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
@@ -69,9 +70,9 @@ def _run_model_section(adapter: Path) -> Optional[dict]:
 
 def _resolve_base(name: str, model_section: Optional[dict], artifacts_dir: Optional[str], where: str) -> str:
     """A loadable base path for an adapter's recorded base ``name``."""
+    from reasoning_irl.config import validate
     from reasoning_irl.models.config import ModelConfig
     from reasoning_irl.models.loading import resolve_model_path
-    from reasoning_irl.config import validate
 
     section = dict(model_section or {})
     if name and Path(name).expanduser().is_dir() and not (section.get("tiny") and artifacts_dir):
@@ -87,8 +88,10 @@ def _resolve_base(name: str, model_section: Optional[dict], artifacts_dir: Optio
         return resolve_model_path(validate(section, ModelConfig, "model"))  # builds the tiny model
     if name and not _is_local(name):
         return name  # hub id
-    raise ConfigError(f"{where}: base model {name!r} of the adapter does not exist "
-                      "(and the run's config.yaml names no tiny model to rebuild)")
+    raise ConfigError(
+        f"{where}: base model {name!r} of the adapter does not exist "
+        "(and the run's config.yaml names no tiny model to rebuild)"
+    )
 
 
 def resolve_policy(policy: Optional[str], model_cfg: Any, artifacts_dir: Optional[str] = None) -> PolicySpec:
@@ -119,8 +122,10 @@ def resolve_policy(policy: Optional[str], model_cfg: Any, artifacts_dir: Optiona
         return PolicySpec(base=base, adapter=str(path), tokenizer=str(path) if _has_tokenizer(path) else base)
     if (path / "config.json").is_file():
         return PolicySpec(base=str(path), tokenizer=str(path))
-    raise ConfigError(f"policy: {policy} holds neither a LoRA adapter (adapter_config.json), a run's final/, "
-                      "nor a model (config.json)")
+    raise ConfigError(
+        f"policy: {policy} holds neither a LoRA adapter (adapter_config.json), a run's final/, "
+        "nor a model (config.json)"
+    )
 
 
 def load_eval_policy(spec: PolicySpec, dtype: str = "auto", device: Optional[str] = None):
@@ -149,21 +154,38 @@ def vllm_lora_rank(adapter: str) -> int:
     return vllm_max_lora_rank(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"], "policy")
 
 
-def sample_vllm(spec: PolicySpec, tokenizer: Any, prompts: Sequence[list[dict]], problem_ids: Sequence[str], n: int,
-                temperature: float, top_p: float, max_new_tokens: int, seed: int, greedy: bool = True,
-                gpu_memory_utilization: float = 0.9) -> list[Sampled]:
+def sample_vllm(
+    spec: PolicySpec,
+    tokenizer: Any,
+    prompts: Sequence[list[dict]],
+    problem_ids: Sequence[str],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    greedy: bool = True,
+    gpu_memory_utilization: float = 0.9,
+) -> list[Sampled]:
     """The same samples with vLLM (CUDA only); each request is seeded with the problem's seed."""
     import importlib.util
 
     if not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None:
-        raise ConfigError("sampling.use_vllm=true needs a CUDA GPU and the vllm package (pip install -e '.[gpu]'); "
-                          "set sampling.use_vllm=false on this machine")
+        raise ConfigError(
+            "sampling.use_vllm=true needs a CUDA GPU and the vllm package (pip install -e '.[gpu]'); "
+            "set sampling.use_vllm=false on this machine"
+        )
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
     lora_kw = {"enable_lora": True, "max_lora_rank": vllm_lora_rank(spec.adapter)} if spec.adapter else {}
-    llm = LLM(model=spec.base, tokenizer=spec.tokenizer or spec.base, gpu_memory_utilization=gpu_memory_utilization,
-              seed=seed, **lora_kw)
+    llm = LLM(
+        model=spec.base,
+        tokenizer=spec.tokenizer or spec.base,
+        gpu_memory_utilization=gpu_memory_utilization,
+        seed=seed,
+        **lora_kw,
+    )
     lora = None
     if spec.adapter:
         from vllm.lora.request import LoRARequest
@@ -171,13 +193,22 @@ def sample_vllm(spec: PolicySpec, tokenizer: Any, prompts: Sequence[list[dict]],
         lora = LoRARequest("policy", 1, spec.adapter)
     encoded = [tokenizer(render_prompt(tokenizer, m), add_special_tokens=False)["input_ids"] for m in prompts]
     requests = [TokensPrompt(prompt_token_ids=e) for e in encoded]
-    params = [SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
-                             seed=row_seed(seed, pid, 0) % (2**31)) for pid in problem_ids]
+    params = [
+        SamplingParams(
+            n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=row_seed(seed, pid, 0) % (2**31)
+        )
+        for pid in problem_ids
+    ]
     outs = llm.generate(requests, params, lora_request=lora)
     greedy_outs = None
     if greedy:
-        greedy_outs = llm.generate(requests, SamplingParams(n=1, temperature=0.0, max_tokens=max_new_tokens),
-                                   lora_request=lora)
-    return [Sampled(samples=[list(c.token_ids) for c in o.outputs],
-                    greedy=list(greedy_outs[i].outputs[0].token_ids) if greedy_outs else None)
-            for i, o in enumerate(outs)]
+        greedy_outs = llm.generate(
+            requests, SamplingParams(n=1, temperature=0.0, max_tokens=max_new_tokens), lora_request=lora
+        )
+    return [
+        Sampled(
+            samples=[list(c.token_ids) for c in o.outputs],
+            greedy=list(greedy_outs[i].outputs[0].token_ids) if greedy_outs else None,
+        )
+        for i, o in enumerate(outs)
+    ]

@@ -28,8 +28,8 @@ the HF ones live in :mod:`reasoning_irl.evaluation.search_eval`, and tests pass 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from reasoning_irl.config import ConfigError
 
@@ -61,8 +61,9 @@ class SearchConfig:
         if self.beam_width < 1 or self.expansions_per_step < 1 or self.max_steps < 1:
             raise ConfigError("search.beam_width, search.expansions_per_step and search.max_steps must be >= 1")
         if self.score not in SELECTORS.names():
-            raise ConfigError(f"search.score: unknown selector {self.score!r}; choose from: "
-                              f"{', '.join(SELECTORS.names())}")
+            raise ConfigError(
+                f"search.score: unknown selector {self.score!r}; choose from: {', '.join(SELECTORS.names())}"
+            )
         if self.score_scope not in SCOPES:
             raise ConfigError(f"search.score_scope: choose from: {', '.join(SCOPES)}; got {self.score_scope!r}")
 
@@ -133,7 +134,7 @@ def node_score(rewards: Sequence[float], last_step_len: int, cfg: SearchConfig, 
 
     values = list(rewards)
     if cfg.score_scope == "last_step":
-        values = values[len(values) - last_step_len:] if last_step_len else []
+        values = values[len(values) - last_step_len :] if last_step_len else []
     return SELECTORS.get(cfg.score)(values, None, gamma)
 
 
@@ -155,8 +156,9 @@ def _select(group: Group, candidates: list[Node]) -> list[Node]:
     return kept
 
 
-def run_search(n_problems: int, expand: ExpandFn, score: ScoreFn, cfg: SearchConfig,
-               gamma: float = 0.9) -> list[SearchResult]:
+def run_search(
+    n_problems: int, expand: ExpandFn, score: ScoreFn, cfg: SearchConfig, gamma: float = 0.9
+) -> list[SearchResult]:
     """Search every problem at once (each step is one ``expand`` call and one ``score`` call over all problems,
     so the models see full batches). ``score`` gets (problem, completion ids) pairs and returns their token
     rewards. Deterministic given deterministic ``expand`` and ``score``: the expansion keys are
@@ -178,8 +180,10 @@ def run_search(n_problems: int, expand: ExpandFn, score: ScoreFn, cfg: SearchCon
         stepped = expand(requests)
         if len(stepped) != len(requests):
             raise ValueError(f"expand returned {len(stepped)} steps for {len(requests)} requests")
-        candidates = [Node(steps=parent.steps + (step.ids,), finished=step.finished)
-                      for (_, _, parent), step in zip(owners, stepped)]
+        candidates = [
+            Node(steps=parent.steps + (step.ids,), finished=step.finished)
+            for (_, _, parent), step in zip(owners, stepped)
+        ]
         rewards = score([(p, node.ids) for (p, _, _), node in zip(owners, candidates)])
         by_group: dict[tuple[int, int], list[Node]] = {}
         for (p, g, _), node, r, step in zip(owners, candidates, rewards, stepped):
@@ -190,8 +194,14 @@ def run_search(n_problems: int, expand: ExpandFn, score: ScoreFn, cfg: SearchCon
         for p, problem_groups in enumerate(groups):
             if any((p, g) in by_group for g in range(len(problem_groups))):
                 steps_run[p] = s + 1
-                kept[p].append([n for g, group in enumerate(problem_groups) if (p, g) in by_group
-                                for n in _select(group, by_group[(p, g)])])
+                kept[p].append(
+                    [
+                        n
+                        for g, group in enumerate(problem_groups)
+                        if (p, g) in by_group
+                        for n in _select(group, by_group[(p, g)])
+                    ]
+                )
     results = []
     for p, problem_groups in enumerate(groups):
         done = []
@@ -200,6 +210,7 @@ def run_search(n_problems: int, expand: ExpandFn, score: ScoreFn, cfg: SearchCon
             group.active = []
             done += group.done
         best = max(done, key=lambda n: n.score)  # first of equal scores: group order
-        results.append(SearchResult(best=best, done=done, generated_tokens=generated[p], steps=steps_run[p],
-                                    kept=kept[p]))
+        results.append(
+            SearchResult(best=best, done=done, generated_tokens=generated[p], steps=steps_run[p], kept=kept[p])
+        )
     return results

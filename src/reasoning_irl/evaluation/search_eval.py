@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
-from reasoning_irl.evaluation.search import Expansion, SearchConfig, Step, node_score, run_search
+from reasoning_irl.evaluation.search import Expansion, Step, node_score, run_search
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,26 @@ class StepGenerator:
     """The policy's next step for a batch of :class:`Expansion` requests (HF generate, left padding, seeded per
     request by ``(seed, problem id, key)``)."""
 
-    def __init__(self, model: Any, tokenizer: Any, prompts: Sequence[list[dict]], problem_ids: Sequence[str],
-                 sampling: Any, seed: int):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompts: Sequence[list[dict]],
+        problem_ids: Sequence[str],
+        sampling: Any,
+        seed: int,
+    ):
         from reasoning_irl.data.prompts import render_prompt
         from reasoning_irl.models.generation import eos_ids
         from reasoning_irl.models.loading import padding_id
 
-        self.model, self.tokenizer, self.problem_ids, self.sampling, self.seed = model, tokenizer, problem_ids, sampling, seed
+        self.model, self.tokenizer, self.problem_ids, self.sampling, self.seed = (
+            model,
+            tokenizer,
+            problem_ids,
+            sampling,
+            seed,
+        )
         self.encoded = [tokenizer(render_prompt(tokenizer, m), add_special_tokens=False)["input_ids"] for m in prompts]
         self.eos = set(eos_ids(model, tokenizer))
         self.pad = padding_id(tokenizer, min(self.eos))
@@ -98,27 +112,42 @@ class StepGenerator:
         stop = self.breaks | self.eos
         out: list[Optional[Step]] = [None] * len(requests)
         # Longest inputs first, as in sampling: less padding per batch.
-        order = sorted(range(len(requests)), key=lambda i: -(len(self.encoded[requests[i].problem]) + len(requests[i].prefix)))
+        order = sorted(
+            range(len(requests)), key=lambda i: -(len(self.encoded[requests[i].problem]) + len(requests[i].prefix))
+        )
         size = self.sampling.batch_size
         for b in range(0, len(order), size):
-            chunk = [requests[i] for i in order[b: b + size]]
+            chunk = [requests[i] for i in order[b : b + size]]
             inputs = [self.encoded[r.problem] + list(r.prefix) for r in chunk]
             room = [self.sampling.new_tokens - len(r.prefix) for r in chunk]
             width = max(map(len, inputs))
             ids = torch.full((len(chunk), width), self.pad, dtype=torch.long)
             mask = torch.zeros((len(chunk), width), dtype=torch.long)
             for k, row in enumerate(inputs):
-                ids[k, width - len(row):] = torch.tensor(row, dtype=torch.long)
-                mask[k, width - len(row):] = 1
-            gens = [torch.Generator().manual_seed(row_seed(self.seed, f"{self.problem_ids[r.problem]}|{r.key}", 0))
-                    for r in chunk]
-            cfg = GenerationConfig(max_new_tokens=max(room), do_sample=False, num_beams=1, eos_token_id=sorted(self.eos),
-                                   pad_token_id=self.pad, use_cache=True)
-            gen = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=cfg,
-                                      logits_processor=LogitsProcessorList([PerRowSampler(gens, self.sampling.temperature,
-                                                                                          self.sampling.top_p)]),
-                                      stopping_criteria=StoppingCriteriaList([_StopAtStep(stop, device)]))
-            for k, (i, r) in enumerate(zip(order[b: b + size], chunk)):
+                ids[k, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+                mask[k, width - len(row) :] = 1
+            gens = [
+                torch.Generator().manual_seed(row_seed(self.seed, f"{self.problem_ids[r.problem]}|{r.key}", 0))
+                for r in chunk
+            ]
+            cfg = GenerationConfig(
+                max_new_tokens=max(room),
+                do_sample=False,
+                num_beams=1,
+                eos_token_id=sorted(self.eos),
+                pad_token_id=self.pad,
+                use_cache=True,
+            )
+            gen = self.model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                generation_config=cfg,
+                logits_processor=LogitsProcessorList(
+                    [PerRowSampler(gens, self.sampling.temperature, self.sampling.top_p)]
+                ),
+                stopping_criteria=StoppingCriteriaList([_StopAtStep(stop, device)]),
+            )
+            for k, (i, r) in enumerate(zip(order[b : b + size], chunk)):
                 new = gen[k, width:].tolist()[: room[k]]  # a row past its own token limit is cut there
                 end = next((j + 1 for j, t in enumerate(new) if t in stop), len(new))
                 step = tuple(int(t) for t in new[:end])
@@ -165,31 +194,48 @@ def compare(samples: dict[str, list[dict]], searched: Optional[dict[str, dict]],
         budget[method] = search_budget
     ns = [n] + ([n_max] if n != n_max else [])
     for k in ns:
-        values[f"best_of_n@{k}"] = [float(samples[p][_bon_pick([r["search_score"] for r in samples[p]], k)]["correct"])
-                                    for p in pids]
-        values[f"majority@{k}"] = [maj_at_k([r["extracted_answer"] for r in samples[p]], [r["correct"] for r in samples[p]], k)
-                                   for p in pids]
+        values[f"best_of_n@{k}"] = [
+            float(samples[p][_bon_pick([r["search_score"] for r in samples[p]], k)]["correct"]) for p in pids
+        ]
+        values[f"majority@{k}"] = [
+            maj_at_k([r["extracted_answer"] for r in samples[p]], [r["correct"] for r in samples[p]], k) for p in pids
+        ]
         budget[f"best_of_n@{k}"] = budget[f"majority@{k}"] = float(np.mean([sum(ls[:k]) for ls in lengths]))
     values["sampling@1"] = [float(np.mean([r["correct"] for r in samples[p][:n]])) for p in pids]
     budget["sampling@1"] = float(np.mean([np.mean(ls[:n]) for ls in lengths]))
-    return {"matched_n": n, "capped": capped, "budget": budget,
-            "metrics": {name: _metric(v, seed) for name, v in values.items()}}
+    return {
+        "matched_n": n,
+        "capped": capped,
+        "budget": budget,
+        "metrics": {name: _metric(v, seed) for name, v in values.items()},
+    }
 
 
 def comparison_table(result: dict, title: str) -> str:
     from reasoning_irl.evaluation.outputs import fmt
 
-    lines = [f"# {title}", "", "| method | generated tokens / problem | accuracy | 95% CI | n |", "|---|---|---|---|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        "| method | generated tokens / problem | accuracy | 95% CI | n |",
+        "|---|---|---|---|---|",
+    ]
     for name, m in result["metrics"].items():
         lo, hi = m["ci"]
-        lines.append(f"| {name} | {fmt(result['budget'][name], 1)} | {fmt(m['value'])} | [{fmt(lo)}, {fmt(hi)}] | {m['n']} |")
-    note = (f"\nBudget-matched baselines use n = {result['matched_n']} samples"
-            + (" (capped at sampling.num_samples: the search spent more)" if result["capped"] else "") + ".\n")
+        lines.append(
+            f"| {name} | {fmt(result['budget'][name], 1)} | {fmt(m['value'])} | [{fmt(lo)}, {fmt(hi)}] | {m['n']} |"
+        )
+    note = (
+        f"\nBudget-matched baselines use n = {result['matched_n']} samples"
+        + (" (capped at sampling.num_samples: the search spent more)" if result["capped"] else "")
+        + ".\n"
+    )
     return "\n".join(lines) + "\n" + note
 
 
-def run_search_evaluate(typed: Any, dataset: Any, resolved: dict, records: list[dict], spec: Any, out: Path,
-                        start: float) -> Path:
+def run_search_evaluate(
+    typed: Any, dataset: Any, resolved: dict, records: list[dict], spec: Any, out: Path, start: float
+) -> Path:
     """The search evaluation of ``records`` (see the module doc); writes the three output files into ``out``."""
     from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE
     from reasoning_irl.evaluation.policy_eval import grade_rows, score_rows_with_reward_model
@@ -207,11 +253,33 @@ def run_search_evaluate(typed: Any, dataset: Any, resolved: dict, records: list[
     by_id = {r["id"]: r for r in records}
     generator = StepGenerator(model, tokenizer, prompts, pids, s, typed.seed)
 
-    sampled = sample_hf(model, tokenizer, prompts, pids, s.num_samples, s.temperature, s.top_p, s.new_tokens,
-                        typed.seed, s.batch_size, False, typed.progress)
-    rows = [{"problem_id": pid, "method": "sample", "sample_index": j, "greedy": False,
-             "completion": tokenizer.decode(ids, skip_special_tokens=True), "completion_ids": [int(t) for t in ids],
-             "tokens": token_texts(tokenizer, ids)} for pid, got in zip(pids, sampled) for j, ids in enumerate(got.samples)]
+    sampled = sample_hf(
+        model,
+        tokenizer,
+        prompts,
+        pids,
+        s.num_samples,
+        s.temperature,
+        s.top_p,
+        s.new_tokens,
+        typed.seed,
+        s.batch_size,
+        False,
+        typed.progress,
+    )
+    rows = [
+        {
+            "problem_id": pid,
+            "method": "sample",
+            "sample_index": j,
+            "greedy": False,
+            "completion": tokenizer.decode(ids, skip_special_tokens=True),
+            "completion_ids": [int(t) for t in ids],
+            "tokens": token_texts(tokenizer, ids),
+        }
+        for pid, got in zip(pids, sampled)
+        for j, ids in enumerate(got.samples)
+    ]
     grade_rows(rows, by_id)
     score_rows_with_reward_model(rows, by_id, tokenizer, reward_model, reward_tokenizer, typed)
     for row in rows:
@@ -220,22 +288,39 @@ def run_search_evaluate(typed: Any, dataset: Any, resolved: dict, records: list[
 
     searched = None
     if search.method in ("beam", "dvts"):
+
         def score(items):
-            return score_policy_tokens(reward_model, reward_tokenizer, tokenizer, [prompts[p] for p, _ in items],
-                                       [list(ids) for _, ids in items], temperature=typed.reward_temperature,
-                                       batch_size=typed.reward_batch_size)
+            return score_policy_tokens(
+                reward_model,
+                reward_tokenizer,
+                tokenizer,
+                [prompts[p] for p, _ in items],
+                [list(ids) for _, ids in items],
+                temperature=typed.reward_temperature,
+                batch_size=typed.reward_batch_size,
+            )
 
         results = run_search(len(records), generator, score, search, typed.gamma)
         search_rows = []
         for pid, res in zip(pids, results):
             ids = list(res.best.ids)
-            search_rows.append({
-                "problem_id": pid, "method": search.method, "completion": tokenizer.decode(ids, skip_special_tokens=True),
-                "completion_ids": ids, "tokens": token_texts(tokenizer, ids),
-                "steps": [tokenizer.decode(list(step), skip_special_tokens=True) for step in res.best.steps],
-                "step_lengths": [len(step) for step in res.best.steps],
-                "token_rewards": list(res.best.rewards), "score": res.best.score, "finished": res.best.finished,
-                "generated_tokens": res.generated_tokens, "search_steps": res.steps, "n_returned": len(res.done)})
+            search_rows.append(
+                {
+                    "problem_id": pid,
+                    "method": search.method,
+                    "completion": tokenizer.decode(ids, skip_special_tokens=True),
+                    "completion_ids": ids,
+                    "tokens": token_texts(tokenizer, ids),
+                    "steps": [tokenizer.decode(list(step), skip_special_tokens=True) for step in res.best.steps],
+                    "step_lengths": [len(step) for step in res.best.steps],
+                    "token_rewards": list(res.best.rewards),
+                    "score": res.best.score,
+                    "finished": res.best.finished,
+                    "generated_tokens": res.generated_tokens,
+                    "search_steps": res.steps,
+                    "n_returned": len(res.done),
+                }
+            )
         grade_rows(search_rows, by_id)
         searched = {r["problem_id"]: r for r in search_rows}
         rows += search_rows
@@ -245,17 +330,32 @@ def run_search_evaluate(typed: Any, dataset: Any, resolved: dict, records: list[
     result = compare(grouped, searched, method, typed.seed)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / RESULTS_FILE, rows)
-    summary = {"config": resolved, "policy": {"base": spec.base, "adapter": spec.adapter},
-               "reward_model": typed.reward_model_path, "n_problems": len(records), "n_samples": s.num_samples,
-               "n_rows": len(rows), "seconds": round(time.time() - start, 2),
-               "search": {"method": search.method, "beam_width": search.beam_width,
-                          "expansions_per_step": search.expansions_per_step, "max_steps": search.max_steps,
-                          "score": search.score, "score_scope": search.score_scope, "matched_n": result["matched_n"],
-                          "capped": result["capped"], "generated_tokens": result["budget"]},
-               "metrics": result["metrics"]}
+    summary = {
+        "config": resolved,
+        "policy": {"base": spec.base, "adapter": spec.adapter},
+        "reward_model": typed.reward_model_path,
+        "n_problems": len(records),
+        "n_samples": s.num_samples,
+        "n_rows": len(rows),
+        "seconds": round(time.time() - start, 2),
+        "search": {
+            "method": search.method,
+            "beam_width": search.beam_width,
+            "expansions_per_step": search.expansions_per_step,
+            "max_steps": search.max_steps,
+            "score": search.score,
+            "score_scope": search.score_scope,
+            "matched_n": result["matched_n"],
+            "capped": result["capped"],
+            "generated_tokens": result["budget"],
+        },
+        "metrics": result["metrics"],
+    }
     write_json(out / SUMMARY_FILE, summary)
-    title = (f"{typed.policy or spec.base} on {dataset.name}/{typed.split}: {len(records)} problems, "
-             f"{search.method} (score {search.score} over {search.score_scope}) vs {s.num_samples} samples")
+    title = (
+        f"{typed.policy or spec.base} on {dataset.name}/{typed.split}: {len(records)} problems, "
+        f"{search.method} (score {search.score} over {search.score_scope}) vs {s.num_samples} samples"
+    )
     (out / TABLE_FILE).write_text(comparison_table(result, title))
     log.info("wrote %s", out)
     return out

@@ -9,7 +9,7 @@ and softmax weighting well defined).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -40,23 +40,34 @@ def _colour(value: float, mag: float) -> str:
 
 
 def _row_html(row: dict, mag: float) -> str:
-    tokens = "".join(f'<span style="background:{_colour(v, mag)}" title="{v:+.4f} · #{i}">{html.escape(t)}</span>'
-                     for i, (t, v) in enumerate(zip(row["tokens"], row["token_rewards"])))
-    steps = "".join(f"<tr><td>{k}</td><td>{r:+.3f}</td><td>{html.escape(s)}</td></tr>"
-                    for k, (s, r) in enumerate(zip(row["steps"], row["step_rewards"])))
+    tokens = "".join(
+        f'<span style="background:{_colour(v, mag)}" title="{v:+.4f} · #{i}">{html.escape(t)}</span>'
+        for i, (t, v) in enumerate(zip(row["tokens"], row["token_rewards"]))
+    )
+    steps = "".join(
+        f"<tr><td>{k}</td><td>{r:+.3f}</td><td>{html.escape(s)}</td></tr>"
+        for k, (s, r) in enumerate(zip(row["steps"], row["step_rewards"]))
+    )
     scores = ", ".join(f"{html.escape(k)}={v:+.3f}" for k, v in row["scores"].items())
-    return (f'<div class="row"><div class="meta">line {row["line"]} · {scores}</div>'
-            f'<p>{html.escape(str(row["question"]))}</p><div class="toks">{tokens}</div>'
-            f"<table><tr><th>step</th><th>reward (sum)</th><th>text</th></tr>{steps}</table></div>")
+    return (
+        f'<div class="row"><div class="meta">line {row["line"]} · {scores}</div>'
+        f'<p>{html.escape(str(row["question"]))}</p><div class="toks">{tokens}</div>'
+        f"<table><tr><th>step</th><th>reward (sum)</th><th>text</th></tr>{steps}</table></div>"
+    )
 
 
 def write_token_page(rows: Sequence[dict], path: Path, title: str = "Token rewards") -> Path:
     """``rows``: the scoring command's output rows (tokens, token_rewards, steps, step_rewards, scores, line)."""
     mag = _scale(rows)
-    legend = (f'<p class="meta">token reward: red &lt; 0 &lt; blue, full colour at |reward| &ge; {mag:.3g} '
-              "(98th percentile); hover a token for its value and index</p>")
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>{legend}\n"
-            + "\n".join(_row_html(r, mag) for r in rows) + "\n</body></html>\n")
+    legend = (
+        f'<p class="meta">token reward: red &lt; 0 &lt; blue, full colour at |reward| &ge; {mag:.3g} '
+        "(98th percentile); hover a token for its value and index</p>"
+    )
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>{legend}\n"
+        + "\n".join(_row_html(r, mag) for r in rows)
+        + "\n</body></html>\n"
+    )
     atomic_write_text(path, page)
     return path

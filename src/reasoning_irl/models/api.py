@@ -17,15 +17,16 @@ is the SUM of its tokens' rewards (AIRL rewards add up along the text, so a step
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
 from reasoning_irl.data.schema import build_prompt
-from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.models.loading import padding_id
+from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.models.scoring import build_rows, char_spans, merged_for_inference, score_rows, token_texts
 
 
@@ -77,7 +78,7 @@ class RewardModel:
         self.prompt = dict(getattr(model, "prompt", None) or {})
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: Optional[torch.dtype] = None) -> "RewardModel":
+    def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype: Optional[torch.dtype] = None) -> RewardModel:
         """Load a ``reward_model/`` folder; ``device="auto"`` takes the GPU when there is one. LoRA is merged."""
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -105,6 +106,10 @@ class RewardModel:
         text = "".join(tokens)
         lines = line_spans(text)
         ranges = step_token_ranges(tokens, lines)
-        return ScoredSolution(tokens=tokens, token_rewards=[float(r) for r in rewards],
-                              steps=[text[a:b] for a, b in lines], step_tokens=ranges,
-                              step_rewards=[float(sum(rewards[a:b])) for a, b in ranges])
+        return ScoredSolution(
+            tokens=tokens,
+            token_rewards=[float(r) for r in rewards],
+            steps=[text[a:b] for a, b in lines],
+            step_tokens=ranges,
+            step_rewards=[float(sum(rewards[a:b])) for a, b in ranges],
+        )

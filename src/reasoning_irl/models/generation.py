@@ -9,8 +9,9 @@ on the temperature/top-p distribution, so a sample does not depend on which rows
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
@@ -80,12 +81,23 @@ def _cut(ids: list[int], eos: set[int]) -> list[int]:
 
 
 @torch.inference_mode()
-def sample_hf(model: Any, tokenizer: Any, prompts: Sequence[list[dict]], problem_ids: Sequence[str], n: int,
-              temperature: float, top_p: float, max_new_tokens: int, seed: int, batch_size: int = 16,
-              greedy: bool = True, progress: bool = True) -> list[Sampled]:
+def sample_hf(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[list[dict]],
+    problem_ids: Sequence[str],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    batch_size: int = 16,
+    greedy: bool = True,
+    progress: bool = True,
+) -> list[Sampled]:
     """N seeded samples (+ one greedy) per problem with HF ``generate``: left padding, KV cache."""
-    from transformers import GenerationConfig, LogitsProcessorList
     from tqdm.auto import tqdm
+    from transformers import GenerationConfig, LogitsProcessorList
 
     eos = eos_ids(model, tokenizer)
     pad = padding_id(tokenizer, eos[0])
@@ -94,27 +106,40 @@ def sample_hf(model: Any, tokenizer: Any, prompts: Sequence[list[dict]], problem
     jobs = [(p, j) for p in range(len(prompts)) for j in ([-1] if greedy else []) + list(range(n))]
     # Longest prompts first: less padding per batch (composition does not change the random draws).
     jobs.sort(key=lambda job: -len(encoded[job[0]]))
-    gen_cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,
-                               eos_token_id=eos, pad_token_id=pad, use_cache=True)
+    gen_cfg = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        repetition_penalty=1.0,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        use_cache=True,
+    )
     device = next(model.parameters()).device
     results: dict[tuple[int, int], list[int]] = {}
     bar = tqdm(total=len(jobs), desc="sampling", unit="seq", disable=not progress)
     for b in range(0, len(jobs), batch_size):
-        chunk = jobs[b: b + batch_size]
+        chunk = jobs[b : b + batch_size]
         width = max(len(encoded[p]) for p, _ in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for r, (p, _) in enumerate(chunk):
             row = encoded[p]
-            ids[r, width - len(row):] = torch.tensor(row, dtype=torch.long)
-            mask[r, width - len(row):] = 1
+            ids[r, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[r, width - len(row) :] = 1
         gens = [None if j < 0 else torch.Generator().manual_seed(row_seed(seed, problem_ids[p], j)) for p, j in chunk]
         processor = PerRowSampler(gens, temperature, top_p)
-        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen_cfg,
-                             logits_processor=LogitsProcessorList([processor]))
+        out = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            generation_config=gen_cfg,
+            logits_processor=LogitsProcessorList([processor]),
+        )
         for r, job in enumerate(chunk):
             results[job] = _cut(out[r, width:].tolist(), set(eos))
         bar.update(len(chunk))
     bar.close()
-    return [Sampled(samples=[results[(p, j)] for j in range(n)], greedy=results[(p, -1)] if greedy else None)
-            for p in range(len(prompts))]
+    return [
+        Sampled(samples=[results[(p, j)] for j in range(n)], greedy=results[(p, -1)] if greedy else None)
+        for p in range(len(prompts))
+    ]

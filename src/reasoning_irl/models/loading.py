@@ -107,8 +107,11 @@ def _wrap_lora(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
         return PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
     lora = cfg.lora
     peft_cfg = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=lora_targets(model, list(lora.target_modules)), task_type="CAUSAL_LM",
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora_targets(model, list(lora.target_modules)),
+        task_type="CAUSAL_LM",
     )
     return get_peft_model(model, peft_cfg)
 
@@ -139,8 +142,9 @@ def _load_hf(path: str, cfg: ModelConfig):
     return model, tokenizer
 
 
-def _load_unsloth(path: str, cfg: ModelConfig, max_seq_length: int, fast_inference: bool,
-                  gpu_memory_utilization: float):
+def _load_unsloth(
+    path: str, cfg: ModelConfig, max_seq_length: int, fast_inference: bool, gpu_memory_utilization: float
+):
     if cfg.init_adapter:
         # Refused rather than silently training a fresh adapter instead of the requested one.
         raise ConfigError("model.init_adapter is not supported with backend=unsloth yet; use model.backend=hf")
@@ -154,12 +158,19 @@ def _load_unsloth(path: str, cfg: ModelConfig, max_seq_length: int, fast_inferen
         if cfg.lora is not None:
             engine["max_lora_rank"] = vllm_max_lora_rank(cfg.lora.r, "model.lora.r")
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=path, max_seq_length=max_seq_length, load_in_4bit=cfg.load_in_4bit,
-        dtype=resolve_dtype(cfg.dtype), fast_inference=fast_inference, **engine,
+        model_name=path,
+        max_seq_length=max_seq_length,
+        load_in_4bit=cfg.load_in_4bit,
+        dtype=resolve_dtype(cfg.dtype),
+        fast_inference=fast_inference,
+        **engine,
     )
     if cfg.lora is not None:
         model = FastLanguageModel.get_peft_model(
-            model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+            model,
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
             target_modules=list(cfg.lora.target_modules),
             use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False,
         )
@@ -168,8 +179,9 @@ def _load_unsloth(path: str, cfg: ModelConfig, max_seq_length: int, fast_inferen
     return model, tokenizer
 
 
-def load_policy(cfg: ModelConfig, max_seq_length: int = 2048, fast_inference: bool = False,
-                gpu_memory_utilization: float = 0.5):
+def load_policy(
+    cfg: ModelConfig, max_seq_length: int = 2048, fast_inference: bool = False, gpu_memory_utilization: float = 0.5
+):
     """(model, tokenizer) for training: the base model with LoRA adapters (or full weights if lora is null).
 
     ``fast_inference`` (unsloth only) also builds unsloth's vLLM engine (``model.vllm_engine``) with the given

@@ -84,9 +84,11 @@ def architecture(cfg: ModelConfig, where: str) -> tuple[Any, str]:
         return _tiny_config(cfg), f"tiny {cfg.tiny.arch}/{cfg.tiny.preset} (not built yet)"
     name = kept_name(cfg.name_or_path)
     if name is None:
-        raise ConfigError(f"{where}.name_or_path: no architecture for {cfg.name_or_path!r}: not a local folder with "
-                          f"config.json, nor kept in configs/architectures/ ({', '.join(kept_architectures())}); "
-                          f"the plan never downloads one")
+        raise ConfigError(
+            f"{where}.name_or_path: no architecture for {cfg.name_or_path!r}: not a local folder with "
+            f"config.json, nor kept in configs/architectures/ ({', '.join(kept_architectures())}); "
+            f"the plan never downloads one"
+        )
     kept = {k: v for k, v in architecture_config(name).items() if k not in _CHECKPOINT_KEYS}
     return AutoConfig.for_model(kept.pop("model_type"), **kept), name
 
@@ -122,8 +124,11 @@ def adapter_settings(cfg: ModelConfig) -> Optional[LoraSettings]:
         if saved.is_file():
             data = json.loads(saved.read_text())
             targets = data["target_modules"]
-            return LoraSettings(r=data["r"], alpha=data.get("lora_alpha", data["r"]),
-                                target_modules=[targets] if isinstance(targets, str) else list(targets))
+            return LoraSettings(
+                r=data["r"],
+                alpha=data.get("lora_alpha", data["r"]),
+                target_modules=[targets] if isinstance(targets, str) else list(targets),
+            )
     return cfg.lora
 
 
@@ -162,8 +167,17 @@ def model_size(cfg: ModelConfig, where: str, reward_head: bool = False, lm_prior
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
     kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
-    return ModelSize(source=source, params=params, quantizable=quantizable, lora=adapters,
-                     head=text.hidden_size + 1 if reward_head else 0, num_layers=text.num_hidden_layers,
-                     hidden_size=text.hidden_size, intermediate_size=text.intermediate_size,
-                     kv_dim=kv_heads * head_dim, vocab_size=text.vocab_size, lora_modules=modules,
-                     lora_r=lora.r if adapters else 0)
+    return ModelSize(
+        source=source,
+        params=params,
+        quantizable=quantizable,
+        lora=adapters,
+        head=text.hidden_size + 1 if reward_head else 0,
+        num_layers=text.num_hidden_layers,
+        hidden_size=text.hidden_size,
+        intermediate_size=text.intermediate_size,
+        kv_dim=kv_heads * head_dim,
+        vocab_size=text.vocab_size,
+        lora_modules=modules,
+        lora_r=lora.r if adapters else 0,
+    )

@@ -14,15 +14,17 @@ for the first completion token too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from transformers import DynamicCache
 
 
-def padded(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right",
-           device: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+def padded(
+    seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right", device: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ids, mask)`` of token lists padded on ``side``, built with one tensor call each (not one per row).
     Right padding for the reward model (its backbones take positions from the index); left for a policy's
     prompts, so that its completions start in one column."""
@@ -59,8 +61,9 @@ def prompt_groups(prompts: Sequence[Sequence[int]]) -> dict[tuple[int, ...], lis
     return groups
 
 
-def fill_prompt_cache(fill: Callable[[torch.Tensor, torch.Tensor, Any], None], prompts: Sequence[Sequence[int]],
-                      pad_id: int, device: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def fill_prompt_cache(
+    fill: Callable[[torch.Tensor, torch.Tensor, Any], None], prompts: Sequence[Sequence[int]], pad_id: int, device: Any
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Each layer's (keys, values) of the right-padded ``prompts``, computed by ``fill(ids, mask, cache)`` (a
     forward pass that writes a ``DynamicCache``). Padding slots are never read: continuations mask them out."""
     ids, mask = padded(prompts, pad_id, device=device)
@@ -81,12 +84,22 @@ class Continuation:
     past_key_values: Any
 
     def inputs(self) -> dict[str, Any]:
-        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask,
-                "position_ids": self.position_ids, "past_key_values": self.past_key_values, "use_cache": True}
+        return {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "position_ids": self.position_ids,
+            "past_key_values": self.past_key_values,
+            "use_cache": True,
+        }
 
 
-def continuation(kv: list[tuple[torch.Tensor, torch.Tensor]], owners: Sequence[int], prompts: Sequence[Sequence[int]],
-                 completions: Sequence[Sequence[int]], pad_id: int) -> Continuation:
+def continuation(
+    kv: list[tuple[torch.Tensor, torch.Tensor]],
+    owners: Sequence[int],
+    prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]],
+    pad_id: int,
+) -> Continuation:
     """Row ``i`` continues prompt ``owners[i]`` of the cache ``kv`` (whose ids are ``prompts[i]``, at least 2
     tokens) with ``completions[i]``. The copied cache keeps the autograd graph of ``kv``."""
     device = kv[0][0].device
@@ -116,9 +129,14 @@ def length_buckets(lengths: Sequence[int], min_saving: float = 0.15) -> list[lis
     return [order[:split], order[split:]]
 
 
-def shared_prompt_forward(forward: Callable[..., torch.Tensor], fill: Callable[[torch.Tensor, torch.Tensor, Any], None],
-                          prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
-                          pad_id: int, device: Any) -> torch.Tensor:
+def shared_prompt_forward(
+    forward: Callable[..., torch.Tensor],
+    fill: Callable[[torch.Tensor, torch.Tensor, Any], None],
+    prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]],
+    pad_id: int,
+    device: Any,
+) -> torch.Tensor:
     """``forward(**inputs)`` of every row continued from its prompt's cache, each prompt run once by ``fill``;
     the result's column ``j + 1`` is completion token ``j`` of the row (column 0: the prompt's last token),
     padded with zeros past the row's end. Rows of very different lengths continue in two batches."""
@@ -127,8 +145,14 @@ def shared_prompt_forward(forward: Callable[..., torch.Tensor], fill: Callable[[
     kv = fill_prompt_cache(fill, list(groups), pad_id, device)
     owners = [owner_of[tuple(p)] for p in prompts]
     buckets = length_buckets([len(c) for c in completions])
-    parts = [forward(**continuation(kv, [owners[i] for i in rows], [prompts[i] for i in rows],
-                                    [completions[i] for i in rows], pad_id).inputs()) for rows in buckets]
+    parts = [
+        forward(
+            **continuation(
+                kv, [owners[i] for i in rows], [prompts[i] for i in rows], [completions[i] for i in rows], pad_id
+            ).inputs()
+        )
+        for rows in buckets
+    ]
     if len(parts) == 1:
         return parts[0]
     out = parts[0].new_zeros((len(prompts), max(p.size(1) for p in parts), *parts[0].shape[2:]))

@@ -38,8 +38,14 @@ from torch import nn
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings
 from reasoning_irl.models.loading import lora_targets
-from reasoning_irl.models.standard import (adapter_state, check_found, full_backbone_dir, load_full_backbone,
-                                           resolve_backbone, save_standard)
+from reasoning_irl.models.standard import (
+    adapter_state,
+    check_found,
+    full_backbone_dir,
+    load_full_backbone,
+    resolve_backbone,
+    save_standard,
+)
 
 FORMAT = "reasoning_irl.token_reward_model"
 META_FILE = "reward_model.json"
@@ -51,8 +57,15 @@ class TokenRewardModel(nn.Module):
     """Backbone (``AutoModel``; ``AutoModelForCausalLM`` with ``lm_prior``) + optional LoRA +
     ``Linear(hidden, 1)`` on every position."""
 
-    def __init__(self, backbone_name_or_path: str, mode: str = "dense", lora: Optional[LoraSettings] = None,
-                 dtype: Optional[torch.dtype] = None, _backbone: Optional[nn.Module] = None, lm_prior: bool = False):
+    def __init__(
+        self,
+        backbone_name_or_path: str,
+        mode: str = "dense",
+        lora: Optional[LoraSettings] = None,
+        dtype: Optional[torch.dtype] = None,
+        _backbone: Optional[nn.Module] = None,
+        lm_prior: bool = False,
+    ):
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"reward model mode must be one of {MODES}, got {mode!r}")
@@ -62,14 +75,23 @@ class TokenRewardModel(nn.Module):
         self.lm_prior = bool(lm_prior)
         # {"system_prompt", "no_system"}: how questions were turned into chat messages in training (saved with it).
         self.prompt: Optional[dict[str, Any]] = None
-        base = _backbone if _backbone is not None else backbone_class(self.lm_prior).from_pretrained(
-            self.backbone_name_or_path, **({"dtype": dtype} if dtype is not None else {}))
+        base = (
+            _backbone
+            if _backbone is not None
+            else backbone_class(self.lm_prior).from_pretrained(
+                self.backbone_name_or_path, **({"dtype": dtype} if dtype is not None else {})
+            )
+        )
         self.hidden_size = int(base.config.hidden_size)
         if lora is not None and _backbone is None:
             from peft import LoraConfig, get_peft_model
 
-            cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                             target_modules=lora_targets(base, list(lora.target_modules), "reward_model.lora"))
+            cfg = LoraConfig(
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=lora_targets(base, list(lora.target_modules), "reward_model.lora"),
+            )
             base = get_peft_model(base, cfg)
         self.backbone = base
         # float32 whatever the backbone's dtype: it is trained, and AdamW steps of ~lr on a bf16 weight of ~0.03
@@ -79,8 +101,13 @@ class TokenRewardModel(nn.Module):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
-    def forward(self, input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
-                inputs_embeds: Optional[torch.Tensor] = None, **backbone_kwargs: Any) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        **backbone_kwargs: Any,
+    ) -> torch.Tensor:
         """Token logits ``(B, T)``; position ``t`` has seen tokens ``<= t`` only.
 
         ``inputs_embeds`` replaces ``input_ids`` (the WGAN gradient penalty differentiates w.r.t. them; not
@@ -89,13 +116,15 @@ class TokenRewardModel(nn.Module):
         completions once and continues each from its key/value cache.
         """
         if not self.lm_prior:
-            out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                                **backbone_kwargs)
+            out = self.backbone(
+                input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **backbone_kwargs
+            )
             return self.head(out.last_hidden_state.to(self.head.weight.dtype)).squeeze(-1)
         if input_ids is None:
             raise ValueError("a reward model with lm_prior scores token ids (input_ids), not inputs_embeds")
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
-                            **backbone_kwargs)
+        out = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **backbone_kwargs
+        )
         scores = self.head(out.hidden_states[-1].to(self.head.weight.dtype)).squeeze(-1)
         return scores + next_token_logps(out.logits, input_ids).to(scores.dtype)
 
@@ -103,11 +132,13 @@ class TokenRewardModel(nn.Module):
         """Run a prefix through the backbone only, to fill ``past_key_values``: the prompt pass of batched
         scoring discards the scores, so neither head runs (with ``lm_prior`` one position is projected)."""
         extra = {"logits_to_keep": 1} if self.lm_prior else {}
-        self.backbone(input_ids=input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
-                      use_cache=True, **extra)
+        self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, past_key_values=past_key_values, use_cache=True, **extra
+        )
 
-    def sequence_scores(self, token_logits: torch.Tensor, completion_mask: torch.Tensor,
-                        mode: Optional[str] = None) -> torch.Tensor:
+    def sequence_scores(
+        self, token_logits: torch.Tensor, completion_mask: torch.Tensor, mode: Optional[str] = None
+    ) -> torch.Tensor:
         """One score per row, from the completion tokens only (``completion_mask`` 1 there).
 
         ``dense``: the mean logit over completion tokens (every token's reward counts equally,
@@ -127,13 +158,28 @@ class TokenRewardModel(nn.Module):
         raise ConfigError(f"reward model mode must be one of {MODES}, got {mode!r}")
 
     def metadata(self) -> dict[str, Any]:
-        lora = None if self.lora is None else {
-            "r": self.lora.r, "alpha": self.lora.alpha, "dropout": self.lora.dropout,
-            "target_modules": list(self.lora.target_modules)}
-        return {"format": FORMAT, "version": 2, "backbone": resolve_backbone(self.backbone_name_or_path),
-                "backbone_as_given": self.backbone_name_or_path, "mode": self.mode,
-                "lora": lora, "hidden_size": self.hidden_size, "lm_prior": self.lm_prior,
-                "model_type": getattr(self.backbone.config, "model_type", None), "prompt": self.prompt}
+        lora = (
+            None
+            if self.lora is None
+            else {
+                "r": self.lora.r,
+                "alpha": self.lora.alpha,
+                "dropout": self.lora.dropout,
+                "target_modules": list(self.lora.target_modules),
+            }
+        )
+        return {
+            "format": FORMAT,
+            "version": 2,
+            "backbone": resolve_backbone(self.backbone_name_or_path),
+            "backbone_as_given": self.backbone_name_or_path,
+            "mode": self.mode,
+            "lora": lora,
+            "hidden_size": self.hidden_size,
+            "lm_prior": self.lm_prior,
+            "model_type": getattr(self.backbone.config, "model_type", None),
+            "prompt": self.prompt,
+        }
 
     def save(self, path: str | Path, tokenizer: Any = None) -> Path:
         """Write the folder atomically: build it in a temp sibling, then rename over ``path``."""
@@ -197,11 +243,15 @@ def check_backbone_fits(folder: Path, meta: dict[str, Any], backbone: str) -> No
     config = AutoConfig.from_pretrained(backbone)
     saved_type, hidden = meta.get("model_type"), getattr(config, "hidden_size", None)
     if saved_type and saved_type != config.model_type:
-        raise ConfigError(f"{folder}: trained on a {saved_type} backbone, but {backbone} is a {config.model_type} "
-                          "(architecture differs)")
+        raise ConfigError(
+            f"{folder}: trained on a {saved_type} backbone, but {backbone} is a {config.model_type} "
+            "(architecture differs)"
+        )
     if meta.get("hidden_size") != hidden:
-        raise ConfigError(f"{folder}: the head takes hidden_size {meta.get('hidden_size')}, but backbone {backbone} "
-                          f"has hidden_size {hidden}")
+        raise ConfigError(
+            f"{folder}: the head takes hidden_size {meta.get('hidden_size')}, but backbone {backbone} "
+            f"has hidden_size {hidden}"
+        )
 
 
 def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
@@ -225,8 +275,9 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
 
         base = auto.from_pretrained(meta["backbone"], **kw)
         targets = lora_targets(base, list(lora.target_modules), "reward_model.lora")
-        backbone = get_peft_model(base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                                   target_modules=targets))
+        backbone = get_peft_model(
+            base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets)
+        )
         set_peft_model_state_dict(backbone, adapter_state(folder, meta))
     else:
         backbone = load_full_backbone(folder, meta, auto, **kw)
@@ -248,8 +299,11 @@ def load_reward_weights(model: TokenRewardModel, path: str | Path) -> None:
     """Load a saved folder's trained weights (adapter or backbone, and head) into an existing model in place."""
     folder = Path(path)
     meta = read_metadata(folder)
-    if ((meta["lora"] is None) != (model.lora is None) or meta["hidden_size"] != model.hidden_size
-            or bool(meta["lm_prior"]) != model.lm_prior):
+    if (
+        (meta["lora"] is None) != (model.lora is None)
+        or meta["hidden_size"] != model.hidden_size
+        or bool(meta["lm_prior"]) != model.lm_prior
+    ):
         raise ConfigError(f"{folder}: saved reward model does not match this one (lora, size or lm_prior differ)")
     if model.lora is not None:
         from peft import set_peft_model_state_dict

@@ -21,8 +21,9 @@ one-row-at-a-time reference (tests, bench).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
@@ -52,8 +53,9 @@ def cached_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], cache: dic
     return cache[key]
 
 
-def build_rows(reward_tokenizer: Any, policy_tokenizer: Any, prompts: Sequence[list[dict]],
-               completion_ids: Sequence[Sequence[int]]) -> list[ScoringRow]:
+def build_rows(
+    reward_tokenizer: Any, policy_tokenizer: Any, prompts: Sequence[list[dict]], completion_ids: Sequence[Sequence[int]]
+) -> list[ScoringRow]:
     """The reward-model input of every (prompt messages, policy completion ids) pair."""
     if len(prompts) != len(completion_ids):
         raise ValueError(f"{len(prompts)} prompts but {len(completion_ids)} completions")
@@ -80,14 +82,18 @@ def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _rewards(logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence[int], temperature: float,
-             clip: Optional[float]) -> list[list[float]]:
+def _rewards(
+    logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence[int], temperature: float, clip: Optional[float]
+) -> list[list[float]]:
     """Per-policy-token rewards of ``rows`` from their ``(B, W)`` logits with one gather and one ``tolist``
     (per-row tensor ops cost more than the gather); row ``j``'s completion starts at column ``offsets[j]``;
     index -1 (padding) gives 0. A row without completion tokens only has -1s: its read is clamped in range."""
     width = logits.shape[1]
-    flat = [j * width + min(off + max(k, 0), width - 1) for j, (row, off) in enumerate(zip(rows, offsets))
-            for k in row.index]
+    flat = [
+        j * width + min(off + max(k, 0), width - 1)
+        for j, (row, off) in enumerate(zip(rows, offsets))
+        for k in row.index
+    ]
     if not flat:
         return [[] for _ in rows]
     values = logits.reshape(-1)[torch.tensor(flat, device=logits.device)] / temperature
@@ -95,25 +101,27 @@ def _rewards(logits: torch.Tensor, rows: Sequence[ScoringRow], offsets: Sequence
         values = values.clamp(-clip, clip)
     picked, out, k = values.float().cpu().tolist(), [], 0
     for row in rows:
-        out.append([v if i >= 0 else 0.0 for i, v in zip(row.index, picked[k: k + len(row.index)])])
+        out.append([v if i >= 0 else 0.0 for i, v in zip(row.index, picked[k : k + len(row.index)])])
         k += len(row.index)
     return out
 
 
-def _score_full(model: Any, rows: Sequence[ScoringRow], order: list[int], pad_id: int, batch_size: int,
-                score: Any) -> None:
+def _score_full(
+    model: Any, rows: Sequence[ScoringRow], order: list[int], pad_id: int, batch_size: int, score: Any
+) -> None:
     """Whole rows, longest first, right-padded once per batch."""
     device = _device(model)
     order = sorted(order, key=lambda i: -len(rows[i].ids))
     for b in range(0, len(order), batch_size):
-        chunk = order[b: b + batch_size]
+        chunk = order[b : b + batch_size]
         ids, mask = padded([rows[i].ids for i in chunk], pad_id)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).float()
         score(chunk, logits, [rows[i].start for i in chunk])
 
 
-def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, list[int]], pad_id: int,
-                  batch_size: int, score: Any) -> None:
+def _score_shared(
+    model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, list[int]], pad_id: int, batch_size: int, score: Any
+) -> None:
     """Rows grouped by prompt: each prompt runs once (``batch_size`` prompts a batch, kept as a key/value cache);
     its completions then continue from that cache in length-sorted batches of ``batch_size`` rows -- the same
     logits as the whole rows, minus the repeats (:mod:`reasoning_irl.models.prefix_cache`)."""
@@ -121,26 +129,36 @@ def _score_shared(model: Any, rows: Sequence[ScoringRow], groups: dict[tuple, li
     inner = getattr(model, "module", model)  # DDP-wrapped in training
     prompts = sorted(groups, key=len, reverse=True)
     for p in range(0, len(prompts), batch_size):
-        chunk = prompts[p: p + batch_size]
+        chunk = prompts[p : p + batch_size]
         kv = fill_prompt_cache(inner.fill_cache, chunk, pad_id, device)
-        members = sorted(((j, i) for j, key in enumerate(chunk) for i in groups[key]),
-                         key=lambda m: rows[m[1]].start - len(rows[m[1]].ids))
+        members = sorted(
+            ((j, i) for j, key in enumerate(chunk) for i in groups[key]),
+            key=lambda m: rows[m[1]].start - len(rows[m[1]].ids),
+        )
         for b in range(0, len(members), batch_size):
-            part = members[b: b + batch_size]
+            part = members[b : b + batch_size]
             batch = [rows[i] for _, i in part]
             if len(batch[0].ids) == batch[0].start:  # longest first: no completion tokens in this batch
                 score([i for _, i in part], torch.zeros((len(part), 1)), [0] * len(part))
                 continue
-            inputs = continuation(kv, [j for j, _ in part], [r.ids[: r.start] for r in batch],
-                                  [r.ids[r.start:] for r in batch], pad_id)
+            inputs = continuation(
+                kv, [j for j, _ in part], [r.ids[: r.start] for r in batch], [r.ids[r.start :] for r in batch], pad_id
+            )
             logits = model(**inputs.inputs()).float()
             score([i for _, i in part], logits, [1] * len(part))
 
 
 @torch.inference_mode()
-def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, temperature: float = 1.0,
-               batch_size: int = 32, clip: Optional[float] = None, share_prompts: bool = True,
-               progress: bool = False) -> list[list[float]]:
+def score_rows(
+    reward_model: Any,
+    rows: Sequence[ScoringRow],
+    pad_id: int,
+    temperature: float = 1.0,
+    batch_size: int = 32,
+    clip: Optional[float] = None,
+    share_prompts: bool = True,
+    progress: bool = False,
+) -> list[list[float]]:
     """Batched rewards of prepared rows, in input order; every forward holds at most ``batch_size`` rows.
 
     Rows that share a prompt (N samples of one problem) run it once when ``share_prompts`` and the model
@@ -161,8 +179,11 @@ def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, tempe
         bar.update(len(indices))
 
     groups: dict[tuple, list[int]] = {}
-    if share_prompts and isinstance(getattr(reward_model, "module", reward_model), TokenRewardModel) \
-            and can_share_prompts(reward_model):
+    if (
+        share_prompts
+        and isinstance(getattr(reward_model, "module", reward_model), TokenRewardModel)
+        and can_share_prompts(reward_model)
+    ):
         for i, row in enumerate(rows):
             if row.start >= 2:  # the cache holds the prompt minus its last token
                 groups.setdefault(tuple(row.ids[: row.start]), []).append(i)
@@ -183,24 +204,39 @@ def score_rows(reward_model: Any, rows: Sequence[ScoringRow], pad_id: int, tempe
     return out  # type: ignore[return-value]
 
 
-def score_policy_tokens(reward_model: Any, reward_tokenizer: Any, policy_tokenizer: Any,
-                        prompts: Sequence[list[dict]], completion_ids: Sequence[Sequence[int]],
-                        temperature: float = 1.0, batch_size: int = 32, clip: Optional[float] = None,
-                        share_prompts: bool = True, progress: bool = False) -> list[list[float]]:
+def score_policy_tokens(
+    reward_model: Any,
+    reward_tokenizer: Any,
+    policy_tokenizer: Any,
+    prompts: Sequence[list[dict]],
+    completion_ids: Sequence[Sequence[int]],
+    temperature: float = 1.0,
+    batch_size: int = 32,
+    clip: Optional[float] = None,
+    share_prompts: bool = True,
+    progress: bool = False,
+) -> list[list[float]]:
     """``rewards[i][t]`` = reward of policy token ``t`` of completion ``i`` (``len == len(completion_ids[i])``).
 
     ``completion_ids`` hold real tokens only (no padding); an end token the policy generated is kept
     and scored like in training.
     """
     rows = build_rows(reward_tokenizer, policy_tokenizer, prompts, completion_ids)
-    return score_rows(reward_model, rows, padding_id(reward_tokenizer), temperature, batch_size, clip, share_prompts,
-                      progress)
+    return score_rows(
+        reward_model, rows, padding_id(reward_tokenizer), temperature, batch_size, clip, share_prompts, progress
+    )
 
 
 @torch.inference_mode()
-def score_policy_tokens_loop(reward_model: Any, reward_tokenizer: Any, policy_tokenizer: Any,
-                             prompts: Sequence[list[dict]], completion_ids: Sequence[Sequence[int]],
-                             temperature: float = 1.0, clip: Optional[float] = None) -> list[list[float]]:
+def score_policy_tokens_loop(
+    reward_model: Any,
+    reward_tokenizer: Any,
+    policy_tokenizer: Any,
+    prompts: Sequence[list[dict]],
+    completion_ids: Sequence[Sequence[int]],
+    temperature: float = 1.0,
+    clip: Optional[float] = None,
+) -> list[list[float]]:
     """Reference: the same rewards computed one unpadded row at a time (slow; tests and benchmark)."""
     rows = build_rows(reward_tokenizer, policy_tokenizer, prompts, completion_ids)
     was_training = reward_model.training

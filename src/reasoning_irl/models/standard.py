@@ -78,9 +78,17 @@ def save_standard(model: Any, out: Path) -> dict[str, Any]:
         _set_base(out, resolve_backbone(model.backbone_name_or_path))
     else:
         _save_token_cls_adapter(model, cls, out)
-    name = cls.__name__ if cls is not None else type(model.backbone.get_base_model() if model.lora else model.backbone).__name__
-    return {"class": name, "peft": model.lora is not None, "includes_head": cls is not None,
-            "base_model_prefix": cls.base_model_prefix if cls is not None else None}
+    name = (
+        cls.__name__
+        if cls is not None
+        else type(model.backbone.get_base_model() if model.lora else model.backbone).__name__
+    )
+    return {
+        "class": name,
+        "peft": model.lora is not None,
+        "includes_head": cls is not None,
+        "base_model_prefix": cls.base_model_prefix if cls is not None else None,
+    }
 
 
 def _save_token_cls_adapter(model: Any, cls: type, out: Path) -> None:
@@ -89,14 +97,21 @@ def _save_token_cls_adapter(model: Any, cls: type, out: Path) -> None:
 
     ours = get_peft_model_state_dict(model.backbone)
     inner = f"{_PEFT_PREFIX}{cls.base_model_prefix}."
-    state = {inner + k[len(_PEFT_PREFIX):]: v for k, v in ours.items()}
+    state = {inner + k[len(_PEFT_PREFIX) :]: v for k, v in ours.items()}
     state.update({f"{_PEFT_PREFIX}score.{k}": v for k, v in model.head.state_dict().items()})
-    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, out / ADAPTER_WEIGHTS,
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in state.items()}, out / ADAPTER_WEIGHTS, metadata={"format": "pt"}
+    )
     used = model.backbone.peft_config["default"]
-    LoraConfig(task_type="TOKEN_CLS", r=used.r, lora_alpha=used.lora_alpha, lora_dropout=used.lora_dropout,
-               target_modules=sorted(used.target_modules), modules_to_save=["score"],
-               base_model_name_or_path=resolve_backbone(model.backbone_name_or_path)).save_pretrained(out)
+    LoraConfig(
+        task_type="TOKEN_CLS",
+        r=used.r,
+        lora_alpha=used.lora_alpha,
+        lora_dropout=used.lora_dropout,
+        target_modules=sorted(used.target_modules),
+        modules_to_save=["score"],
+        base_model_name_or_path=resolve_backbone(model.backbone_name_or_path),
+    ).save_pretrained(out)
 
 
 def _set_base(out: Path, base: str) -> None:
@@ -116,7 +131,7 @@ def adapter_state(folder: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor]
     if not (meta.get("transformers") or {}).get("includes_head") or not prefix:
         return state
     inner = f"{_PEFT_PREFIX}{prefix}."
-    return {_PEFT_PREFIX + k[len(inner):]: v for k, v in state.items() if k.startswith(inner)}
+    return {_PEFT_PREFIX + k[len(inner) :]: v for k, v in state.items() if k.startswith(inner)}
 
 
 def load_full_backbone(folder: Path, meta: dict[str, Any], auto: Any, **kw: Any) -> torch.nn.Module:
@@ -143,6 +158,7 @@ def check_found(folder: Path, backbone: str) -> None:
     try:
         AutoConfig.from_pretrained(backbone)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{folder}: its backbone {backbone!r} cannot be loaded from here (a relative path is read "
-                          f"from the current directory): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                          ) from None
+        raise ConfigError(
+            f"{folder}: its backbone {backbone!r} cannot be loaded from here (a relative path is read "
+            f"from the current directory): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None

@@ -35,18 +35,29 @@ from reasoning_irl.models.tokenizer_training import TOKEN_ROLES, train_tokenizer
 ARCHES = ("qwen2", "llama")
 PRESETS = {
     # ~0.8M parameters at a ~600-token vocabulary.
-    "policy": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                   intermediate_size=344),
+    "policy": dict(
+        hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=344
+    ),
     # About a sixth of the policy: the AIRL reward/discriminator network.
-    "reward": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                   intermediate_size=172),
+    "reward": dict(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=172
+    ),
 }
 MAX_POSITIONS = 1024
 ARCHITECTURES = "architectures"
 """Folder of the kept architecture configs, under the project's configs/."""
 # Keys of a released config.json that describe the checkpoint, not the architecture.
-_CHECKPOINT_KEYS = ("_source", "architectures", "model_type", "torch_dtype", "dtype", "transformers_version",
-                    "bos_token_id", "eos_token_id", "pad_token_id")
+_CHECKPOINT_KEYS = (
+    "_source",
+    "architectures",
+    "model_type",
+    "torch_dtype",
+    "dtype",
+    "transformers_version",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+)
 BUILD_INFO = "tiny_build.json"
 """Written beside the checkpoint: how it was built (arch, preset, seed, corpus, sizes)."""
 
@@ -95,8 +106,9 @@ def token_ids(tokenizer: Any, arch: str) -> dict[str, Optional[int]]:
     return ids
 
 
-def build_model(arch: str, preset: str, tokenizer: Any, seed: int = 0, dtype: str = "float32",
-                device: str = "cpu") -> PreTrainedModel:
+def build_model(
+    arch: str, preset: str, tokenizer: Any, seed: int = 0, dtype: str = "float32", device: str = "cpu"
+) -> PreTrainedModel:
     """A randomly initialised causal LM of ``arch``/``preset``, built in ``dtype`` on ``device``.
 
     A size preset's vocabulary is ``tokenizer``'s; a kept architecture keeps its own vocab_size
@@ -106,8 +118,9 @@ def build_model(arch: str, preset: str, tokenizer: Any, seed: int = 0, dtype: st
     ids = token_ids(tokenizer, arch)
     sizes = _sizes(preset)
     sizes["vocab_size"] = max(sizes.get("vocab_size", 0), len(tokenizer))
-    config = config_cls(bos_token_id=ids["config_bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
-                        dtype=dtype, **sizes)
+    config = config_cls(
+        bos_token_id=ids["config_bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"], dtype=dtype, **sizes
+    )
     where = torch.device(device)
     # fork_rng: seed the init without disturbing the caller's global RNG streams.
     with torch.random.fork_rng(devices=[where.index or 0] if where.type == "cuda" else []), where:
@@ -156,18 +169,33 @@ def ensure_tiny_model(out_dir: str | os.PathLike, arch: str = "qwen2", preset: s
     return _build(out, arch, preset, replace=False, **kw)
 
 
-def _build(out_dir: str | os.PathLike, arch: str, preset: str, seed: int = 0,
-           gsm8k_path: Optional[str | os.PathLike] = None, dtype: str = "float32", device: str = "cpu",
-           *, replace: bool) -> Path:
+def _build(
+    out_dir: str | os.PathLike,
+    arch: str,
+    preset: str,
+    seed: int = 0,
+    gsm8k_path: Optional[str | os.PathLike] = None,
+    dtype: str = "float32",
+    device: str = "cpu",
+    *,
+    replace: bool,
+) -> Path:
     _check(arch, preset)
     out = Path(out_dir).expanduser().resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(arch, training_corpus(gsm8k_path))
     model = build_model(arch, preset, tokenizer, seed, dtype, device)
     tokenizer.model_max_length = model.config.max_position_embeddings
-    info = {"arch": arch, "preset": preset, "seed": seed, "gsm8k_path": str(gsm8k_path) if gsm8k_path else None,
-            "params": param_count(model), "vocab_size": len(tokenizer), "model_vocab_size": model.config.vocab_size,
-            "dtype": dtype}
+    info = {
+        "arch": arch,
+        "preset": preset,
+        "seed": seed,
+        "gsm8k_path": str(gsm8k_path) if gsm8k_path else None,
+        "params": param_count(model),
+        "vocab_size": len(tokenizer),
+        "model_vocab_size": model.config.vocab_size,
+        "dtype": dtype,
+    }
     tmp = _sibling(out, "tmp")
     tmp.mkdir()  # plain mkdir (not mkdtemp) so the folder gets the umask's permissions, not 0700
     try:
@@ -215,8 +243,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     parser.add_argument("--out", required=True, help="output folder (replaced if it exists)")
     parser.add_argument("--arch", choices=ARCHES, default="qwen2")
-    parser.add_argument("--preset", choices=[*PRESETS, *kept_architectures()], default="policy",
-                        help="a size preset, or a kept architecture (configs/architectures/<name>.json)")
+    parser.add_argument(
+        "--preset",
+        choices=[*PRESETS, *kept_architectures()],
+        default="policy",
+        help="a size preset, or a kept architecture (configs/architectures/<name>.json)",
+    )
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--device", default="cpu", help="where the weights are initialised (cpu, cuda, cuda:1)")
     parser.add_argument("--seed", type=int, default=0, help="weight-init seed")
@@ -227,8 +259,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
     info = json.loads((out / BUILD_INFO).read_text())
-    print(f"built {args.arch}/{args.preset} at {out}: {info['params']:,} parameters, "
-          f"vocab size {info['vocab_size']} (model {info['model_vocab_size']}), {args.dtype}, seed {args.seed}")
+    print(
+        f"built {args.arch}/{args.preset} at {out}: {info['params']:,} parameters, "
+        f"vocab size {info['vocab_size']} (model {info['model_vocab_size']}), {args.dtype}, seed {args.seed}"
+    )
     return 0
 
 

@@ -19,8 +19,9 @@ reward 0, so the output always has exactly one entry per policy completion posit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
@@ -81,8 +82,13 @@ def map_spans(policy_spans: Sequence[tuple[int, int]], reward_spans: Sequence[tu
     return out
 
 
-def align_completion(policy_tokenizer: Any, reward_tokenizer: Any, policy_completion_ids: Sequence[int],
-                     completion_mask: Optional[Sequence[int]] = None, shared: Optional[bool] = None) -> Alignment:
+def align_completion(
+    policy_tokenizer: Any,
+    reward_tokenizer: Any,
+    policy_completion_ids: Sequence[int],
+    completion_mask: Optional[Sequence[int]] = None,
+    shared: Optional[bool] = None,
+) -> Alignment:
     """The reward-side ids and per-policy-token index for one (possibly padded) policy completion.
 
     ``completion_mask`` marks real tokens (1) and padding (0); by default every id is real.
@@ -106,9 +112,13 @@ def align_completion(policy_tokenizer: Any, reward_tokenizer: Any, policy_comple
     return Alignment(reward_ids=reward_ids, index=[next(it) if m else -1 for m in mask])
 
 
-def policy_alignment(policy_tokenizer: Any, reward_tokenizer: Any, completion_ids: Sequence[int],
-                     completion_mask: Optional[Sequence[int]] = None,
-                     shared: Optional[bool] = None) -> tuple[list[int], Alignment]:
+def policy_alignment(
+    policy_tokenizer: Any,
+    reward_tokenizer: Any,
+    completion_ids: Sequence[int],
+    completion_mask: Optional[Sequence[int]] = None,
+    shared: Optional[bool] = None,
+) -> tuple[list[int], Alignment]:
     """:func:`align_completion`, plus the end token: with different tokenizers a completion that ended
     with the policy's end token gets the reward tokenizer's end token appended, and the policy end
     token is read there (its text is empty, so the span map would give it the last text token; the
@@ -137,8 +147,9 @@ def align_rewards(completion_logits: torch.Tensor, alignment: Alignment) -> torc
     return torch.where(index >= 0, picked, torch.zeros_like(picked))
 
 
-def batch_policy_rewards(token_logits: torch.Tensor, completion_starts: Sequence[int],
-                         alignments: Sequence[Alignment]) -> torch.Tensor:
+def batch_policy_rewards(
+    token_logits: torch.Tensor, completion_starts: Sequence[int], alignments: Sequence[Alignment]
+) -> torch.Tensor:
     """``(B, P)`` policy-token rewards from reward-model logits ``(B, T)`` of prompt+completion rows.
 
     ``completion_starts[b]`` is where row ``b``'s completion begins in the reward-model input; all
@@ -149,5 +160,5 @@ def batch_policy_rewards(token_logits: torch.Tensor, completion_starts: Sequence
         raise ValueError(f"alignments have different policy lengths {sorted(widths)}")
     rows = []
     for b, (start, a) in enumerate(zip(completion_starts, alignments)):
-        rows.append(align_rewards(token_logits[b, start: start + len(a.reward_ids)], a))
+        rows.append(align_rewards(token_logits[b, start : start + len(a.reward_ids)], a))
     return torch.stack(rows) if rows else token_logits.new_zeros((0, 0))

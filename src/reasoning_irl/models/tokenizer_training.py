@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -37,8 +38,14 @@ VOCAB_SIZE = 600
 # Per architecture: special tokens (vocab order), and the roles some of them play.
 SPECIAL_TOKENS = {
     "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-    "llama": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-              "<|eot_id|>", "<|finetune_right_pad_id|>"],
+    "llama": [
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+        "<|finetune_right_pad_id|>",
+    ],
 }
 # pad != eos on purpose: with pad == eos, collators that mask pad positions out of the loss would
 # also mask the end-of-turn token, and the model would never learn to stop.
@@ -129,10 +136,12 @@ def new_backend(arch: str) -> Tokenizer:
     backend = Tokenizer(models.BPE(ignore_merges=arch == "llama"))
     if arch == "qwen2":
         backend.normalizer = normalizers.NFC()
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     backend.decoder = decoders.ByteLevel()
     return backend
 
@@ -163,12 +172,14 @@ def train_tokenizer(arch: str, texts: Iterable[str], vocab_size: int = VOCAB_SIZ
         )
     else:
         bos = roles["bos"]
-        backend.post_processor = processors.Sequence([
-            processors.ByteLevel(trim_offsets=False),
-            processors.TemplateProcessing(
-                single=f"{bos} $A", pair=f"{bos} $A {bos} $B:1", special_tokens=[(bos, backend.token_to_id(bos))]
-            ),
-        ])
+        backend.post_processor = processors.Sequence(
+            [
+                processors.ByteLevel(trim_offsets=False),
+                processors.TemplateProcessing(
+                    single=f"{bos} $A", pair=f"{bos} $A {bos} $B:1", special_tokens=[(bos, backend.token_to_id(bos))]
+                ),
+            ]
+        )
         tokenizer = PreTrainedTokenizerFast(
             tokenizer_object=backend,
             bos_token=bos,

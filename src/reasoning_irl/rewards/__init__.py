@@ -6,6 +6,13 @@ from reasoning_irl.rewards.perturbations import PERTURBATIONS, Perturbed, pertur
 from reasoning_irl.rewards.registry import REWARDS, get_reward_functions, score_completions
 
 __all__ = [
-    "REWARDS", "get_reward_functions", "score_completions", "is_correct", "extract_answer", "completion_text",
-    "PERTURBATIONS", "Perturbed", "perturb",
+    "REWARDS",
+    "get_reward_functions",
+    "score_completions",
+    "is_correct",
+    "extract_answer",
+    "completion_text",
+    "PERTURBATIONS",
+    "Perturbed",
+    "perturb",
 ]

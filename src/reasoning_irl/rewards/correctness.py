@@ -43,10 +43,11 @@ import signal
 import threading
 import time
 import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import sympy
 from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Optional
+from typing import Optional
 
 from reasoning_irl.data.schema import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, reasoning_steps
 from reasoning_irl.registry import Registry
@@ -38,9 +39,7 @@ PERTURBATIONS: Registry[PerturbationFn] = Registry("perturbation")
 # lookbehind keeps digits inside words (and the ``5`` of ``3.5``) out; ``(?<=\dx)`` lets ``3x4``
 # hold the number ``4``. The lookaheads reject a word character right after (unless it is ``x``
 # + digit) and a half-read decimal (``1.5a`` must not yield ``1``).
-NUMBER = re.compile(
-    r"(?:(?<![\w.])|(?<=\dx))(-?)(?=\.?\d)(\d{1,3}(?:,\d{3})+(?!\d)|\d*)(\.\d+)?(?!(?!x\d)\w)(?!\.\d)"
-)
+NUMBER = re.compile(r"(?:(?<![\w.])|(?<=\dx))(-?)(?=\.?\d)(\d{1,3}(?:,\d{3})+(?!\d)|\d*)(\.\d+)?(?!(?!x\d)\w)(?!\.\d)")
 # What may sit between two numbers for the middle to be one binary operator: closing brackets
 # or ``%`` after the left operand, then up to three unit words (GSM8K writes ``14 pieces/house *
 # 60 houses``), the operator, then opening brackets or ``$``. En dash and U+2212 are minus signs

@@ -14,7 +14,8 @@ returning ``list[float]``, decorate it with ``@reward("my_reward")``, and add on
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from reasoning_irl.registry import Registry
 from reasoning_irl.rewards import format as fmt

@@ -23,7 +23,7 @@ Conventions
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -260,12 +260,7 @@ def mix_outcome(
 
 
 def compute_advantages(
-    name: str,
-    rewards: torch.Tensor,
-    mask: torch.Tensor,
-    group_size: int,
-    gamma: float = 1.0,
-    normalize: bool = True,
+    name: str, rewards: torch.Tensor, mask: torch.Tensor, group_size: int, gamma: float = 1.0, normalize: bool = True
 ) -> torch.Tensor:
     """Dispatch to a registered estimator; an unknown name raises an error listing the names."""
     return ADVANTAGES.get(name)(rewards, mask, group_size, gamma=gamma, normalize=normalize)

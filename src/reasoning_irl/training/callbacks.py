@@ -61,7 +61,8 @@ def read_rows(path: Path) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             if number < len(lines):
-                raise ConfigError(f"{path}: line {number} is not JSON (damaged); repair or remove it, "
-                                  "then resume") from None
+                raise ConfigError(
+                    f"{path}: line {number} is not JSON (damaged); repair or remove it, then resume"
+                ) from None
             log.warning("%s: dropped its last line, torn by an interrupted write: %.60s", path, line)
     return rows

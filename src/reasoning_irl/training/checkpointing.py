@@ -13,11 +13,11 @@ import json
 import pickle
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import torch
-
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reasoning_irl.config import ConfigError
@@ -41,8 +41,10 @@ def refusing_code(where: Any) -> Iterator[None]:
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         reason = f"it would load {found.group(1)}" if found else (str(exc).splitlines() or ["unreadable"])[0][:200]
-        raise ConfigError(f"refused to load {where}: it holds more than tensors and plain data ({reason}); "
-                          "a damaged or tampered file: delete that checkpoint or resume from another") from None
+        raise ConfigError(
+            f"refused to load {where}: it holds more than tensors and plain data ({reason}); "
+            "a damaged or tampered file: delete that checkpoint or resume from another"
+        ) from None
 
 
 class AtomicCheckpointMixin:

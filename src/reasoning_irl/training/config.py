@@ -63,25 +63,36 @@ class TrainingConfig:
         # A resumed run starts a fresh logging window at its checkpoint; a checkpoint inside a window would
         # make the first logged averages after a resume differ from the uninterrupted run's.
         if self.eval_steps < 0 or self.eval_problems < 1 or self.eval_samples < 0:
-            raise ConfigError(f"training.eval_steps and eval_samples must be >= 0 and training.eval_problems >= 1, "
-                              f"got {self.eval_steps}, {self.eval_samples} and {self.eval_problems}")
+            raise ConfigError(
+                f"training.eval_steps and eval_samples must be >= 0 and training.eval_problems >= 1, "
+                f"got {self.eval_steps}, {self.eval_samples} and {self.eval_problems}"
+            )
         if self.warmup_steps > 0 and self.warmup_ratio > 0:
-            raise ConfigError(f"training.warmup_steps ({self.warmup_steps}) and training.warmup_ratio "
-                              f"({self.warmup_ratio}) both set: give one of them")
+            raise ConfigError(
+                f"training.warmup_steps ({self.warmup_steps}) and training.warmup_ratio "
+                f"({self.warmup_ratio}) both set: give one of them"
+            )
         if not 0.0 <= self.warmup_ratio < 1.0 or self.warmup_steps < 0:
-            raise ConfigError(f"training.warmup_ratio must be in [0, 1) and warmup_steps >= 0, "
-                              f"got {self.warmup_ratio} and {self.warmup_steps}")
+            raise ConfigError(
+                f"training.warmup_ratio must be in [0, 1) and warmup_steps >= 0, "
+                f"got {self.warmup_ratio} and {self.warmup_steps}"
+            )
         if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0):
-            raise ConfigError(f"training.adam_beta1 and adam_beta2 must be in [0, 1), "
-                              f"got {self.adam_beta1} and {self.adam_beta2}")
+            raise ConfigError(
+                f"training.adam_beta1 and adam_beta2 must be in [0, 1), got {self.adam_beta1} and {self.adam_beta2}"
+            )
         from transformers.training_args import OptimizerNames
 
         names = [o.value for o in OptimizerNames]
         if self.optim not in names:
-            raise ConfigError(f"training.optim {self.optim!r} unknown; choose a transformers optimizer: {', '.join(names)}")
+            raise ConfigError(
+                f"training.optim {self.optim!r} unknown; choose a transformers optimizer: {', '.join(names)}"
+            )
         if self.save_steps % self.logging_steps:
-            raise ConfigError(f"training.save_steps ({self.save_steps}) must be a multiple of "
-                              f"training.logging_steps ({self.logging_steps})")
+            raise ConfigError(
+                f"training.save_steps ({self.save_steps}) must be a multiple of "
+                f"training.logging_steps ({self.logging_steps})"
+            )
 
 
 @dataclass

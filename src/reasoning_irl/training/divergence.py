@@ -41,13 +41,16 @@ def last_good_checkpoint(run_dir: Path) -> str:
     found = checkpoints(Path(run_dir))
     if not found:
         return "No checkpoint was saved before it: lower the learning rate and start again"
-    return (f"Last good checkpoint: {found[-1]} (resume from it with training.resume_from=auto "
-            f"and a lower learning rate)")
+    return (
+        f"Last good checkpoint: {found[-1]} (resume from it with training.resume_from=auto and a lower learning rate)"
+    )
 
 
 def diverged(quantity: str, value: float, step: int, run_dir: Path) -> TrainingDiverged:
-    return TrainingDiverged(f"training diverged: {quantity} is {value} at step {step}; the step was not applied. "
-                            f"{last_good_checkpoint(run_dir)}")
+    return TrainingDiverged(
+        f"training diverged: {quantity} is {value} at step {step}; the step was not applied. "
+        f"{last_good_checkpoint(run_dir)}"
+    )
 
 
 def first_non_finite(folder: Path) -> Optional[str]:
@@ -66,8 +69,10 @@ def first_non_finite(folder: Path) -> Optional[str]:
 def unpublished(what: str, bad: str, step: int, run_dir: Path) -> TrainingDiverged:
     """The error for a checkpoint (or ``final``) that was refused because it holds a non-finite tensor."""
     side = "discriminator" if bad.startswith("reward_model") else "policy"
-    return TrainingDiverged(f"training diverged: {side} weights are not finite at step {step} ({bad}); {what} "
-                            f"was not published. {last_good_checkpoint(run_dir)}")
+    return TrainingDiverged(
+        f"training diverged: {side} weights are not finite at step {step} ({bad}); {what} "
+        f"was not published. {last_good_checkpoint(run_dir)}"
+    )
 
 
 class DivergenceGuardMixin:

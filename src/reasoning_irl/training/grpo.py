@@ -30,7 +30,11 @@ class GRPOMethod:
     name: str = "grpo"
     """Method tag; train.py refuses any other."""
     rewards: list[RewardTerm] = field(
-        default_factory=lambda: [RewardTerm("correctness", 2.0), RewardTerm("strict_format", 0.5), RewardTerm("tag_count", 0.5)]
+        default_factory=lambda: [
+            RewardTerm("correctness", 2.0),
+            RewardTerm("strict_format", 0.5),
+            RewardTerm("tag_count", 0.5),
+        ]
     )
     """Verifiable rewards and weights (the sum is the sequence reward)."""
     beta: float = 0.04
@@ -48,7 +52,9 @@ class GRPOMethod:
 
     def check(self) -> None:
         if self.loss_type not in POLICY_LOSSES:
-            raise ConfigError(f"method.loss_type {self.loss_type!r} unknown; choose one of: {', '.join(POLICY_LOSSES.names())}")
+            raise ConfigError(
+                f"method.loss_type {self.loss_type!r} unknown; choose one of: {', '.join(POLICY_LOSSES.names())}"
+            )
         if self.scale_rewards not in ("group", "batch", "none"):
             raise ConfigError(f"method.scale_rewards must be group, batch or none, got {self.scale_rewards!r}")
         if not self.rewards:
@@ -81,7 +87,9 @@ def run_grpo(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model, max_seq_length=max_len)
     train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
-    from reasoning_irl.training.trainers import ReasoningGRPOTrainer  # TRL (and its tracker hooks) load only when training
+    from reasoning_irl.training.trainers import (
+        ReasoningGRPOTrainer,  # TRL (and its tracker hooks) load only when training
+    )
 
     trainer = ReasoningGRPOTrainer(
         model=model,
@@ -97,4 +105,3 @@ def run_grpo(cfg: Any) -> Path:
     trainer.train(resume_from_checkpoint=run.resume_checkpoint)
     trainer.save_final(run.run_dir)
     return run.run_dir
-

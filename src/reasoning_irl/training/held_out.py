@@ -40,9 +40,20 @@ class HeldOutSlice:
         was_training = model.training
         model.eval()
         try:
-            decoded = sample_hf(model, tokenizer, [r["prompt"] for r in self.records], [r["id"] for r in self.records],
-                                n=self.samples, temperature=1.0, top_p=0.95, max_new_tokens=self.max_new_tokens,
-                                seed=0, batch_size=self.batch_size, greedy=True, progress=False)
+            decoded = sample_hf(
+                model,
+                tokenizer,
+                [r["prompt"] for r in self.records],
+                [r["id"] for r in self.records],
+                n=self.samples,
+                temperature=1.0,
+                top_p=0.95,
+                max_new_tokens=self.max_new_tokens,
+                seed=0,
+                batch_size=self.batch_size,
+                greedy=True,
+                progress=False,
+            )
         finally:
             model.train(was_training)
 

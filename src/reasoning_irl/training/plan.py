@@ -43,7 +43,7 @@ from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.plan import ModelSize, model_size
 
-GIB = 2 ** 30
+GIB = 2**30
 OVERHEAD_GIB = 1.0
 DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "float32": 4}
 NF4_BYTES = 0.5 + 4 / 64  # 4 bits per weight + a float32 absmax per block of 64 (bitsandbytes' default blocksize)
@@ -86,8 +86,7 @@ def activation_values(size: ModelSize, checkpointing: bool) -> tuple[float, floa
     return stack, size.vocab_size
 
 
-def model_lines(size: ModelSize, cfg: ModelConfig, tokens: int, scored: int, phase: str,
-                column: str) -> list[Line]:
+def model_lines(size: ModelSize, cfg: ModelConfig, tokens: int, scored: int, phase: str, column: str) -> list[Line]:
     """Weights, trainable weights, optimizer (always held), gradients, activations and logits (during ``phase``)
     of one model, in ``column`` (policy | reward)."""
     dtype_bytes = DTYPE_BYTES[cfg.dtype]
@@ -98,10 +97,14 @@ def model_lines(size: ModelSize, cfg: ModelConfig, tokens: int, scored: int, pha
     adapters = (size.lora + size.head) * 4  # float32: see the module doc
     train_bytes = adapters if size.lora else size.params * dtype_bytes + size.head * 4
     stack, vocab = activation_values(size, cfg.gradient_checkpointing)
-    values = {"weights": (weights, "always"), "adapters + head (float32)": (adapters, "always"),
-              "optimizer (AdamW, 2 states)": (2 * train_bytes, "always"), "gradients": (train_bytes, phase),
-              "activations": (tokens * stack * dtype_bytes, phase),
-              "logits": (scored * vocab * (dtype_bytes + 4), phase)}
+    values = {
+        "weights": (weights, "always"),
+        "adapters + head (float32)": (adapters, "always"),
+        "optimizer (AdamW, 2 states)": (2 * train_bytes, "always"),
+        "gradients": (train_bytes, phase),
+        "activations": (tokens * stack * dtype_bytes, phase),
+        "logits": (scored * vocab * (dtype_bytes + 4), phase),
+    }
     return [Line(term, held=held, **{column: value}) for term, (value, held) in values.items()]
 
 
@@ -127,8 +130,14 @@ def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
         sizes["reward"] = model_size(typed.reward_model, "reward_model", reward_head=True, lm_prior=lm_prior)
         disc_rows = typed.method.disc_micro_batch_size
         disc_tokens = disc_rows * (sampling.max_prompt_length + sampling.max_completion_length)
-        disc = model_lines(sizes["reward"], typed.reward_model, disc_tokens,
-                           disc_rows * sampling.max_completion_length if lm_prior else 0, "disc update", "reward")
+        disc = model_lines(
+            sizes["reward"],
+            typed.reward_model,
+            disc_tokens,
+            disc_rows * sampling.max_completion_length if lm_prior else 0,
+            "disc update",
+            "reward",
+        )
         # what both hold for the whole run shares a row; the discriminator's update is a phase of its own
         for line, other in zip(list(lines), disc):
             if other.held == "always":
@@ -141,12 +150,22 @@ def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
         if typed.method.beta > 0 and not policy.lora:
             lines.append(Line("reference model (beta > 0)", policy=policy.params * dtype_bytes))
         if sampling.use_vllm and sampling.vllm_mode == "colocate":
-            lines.append(Line(f"vLLM share ({sampling.vllm_gpu_memory_utilization:g} x GPU)",
-                              policy=sampling.vllm_gpu_memory_utilization * gpu_gib * GIB))
+            lines.append(
+                Line(
+                    f"vLLM share ({sampling.vllm_gpu_memory_utilization:g} x GPU)",
+                    policy=sampling.vllm_gpu_memory_utilization * gpu_gib * GIB,
+                )
+            )
         elif not sampling.use_vllm:
             gen_rows = rows * training.gradient_accumulation_steps
-            kv = gen_rows * (sampling.max_prompt_length + sampling.max_completion_length) \
-                * 2 * policy.num_layers * policy.kv_dim * dtype_bytes
+            kv = (
+                gen_rows
+                * (sampling.max_prompt_length + sampling.max_completion_length)
+                * 2
+                * policy.num_layers
+                * policy.kv_dim
+                * dtype_bytes
+            )
             lines.append(Line("generation KV cache", policy=kv, held="sampling"))
     lines.append(Line("CUDA context, allocator (assumed)", policy=OVERHEAD_GIB * GIB))
     return Estimate(sizes, lines, gpu_gib)
@@ -170,18 +189,30 @@ def report(typed: Any, method: str, est: Estimate) -> str:
     if "reward" in est.sizes:
         models["reward"] = typed.reward_model
     heads = {"policy": "policy", "reward": "reward model"}
-    rows = [("", *(heads[k] for k in models)),
-            ("model", *(cfg.name_or_path for cfg in models.values())),
-            ("architecture", *(est.sizes[k].source for k in models)),
-            ("parameters", *(_count(est.sizes[k].params) for k in models))]
-    rows.append(("trainable", *(f"{_count(est.sizes[k].trainable)} " + (f"(LoRA r={est.sizes[k].lora_r})"
-                                 if est.sizes[k].lora else "(all)") for k in models)))
+    rows = [
+        ("", *(heads[k] for k in models)),
+        ("model", *(cfg.name_or_path for cfg in models.values())),
+        ("architecture", *(est.sizes[k].source for k in models)),
+        ("parameters", *(_count(est.sizes[k].params) for k in models)),
+    ]
+    rows.append(
+        (
+            "trainable",
+            *(
+                f"{_count(est.sizes[k].trainable)} "
+                + (f"(LoRA r={est.sizes[k].lora_r})" if est.sizes[k].lora else "(all)")
+                for k in models
+            ),
+        )
+    )
     rows.append(("weights", *(weights_label(cfg) for cfg in models.values())))
     rows.append(("gradient checkpointing", *("on" if cfg.gradient_checkpointing else "off" for cfg in models.values())))
     width = max(len(cell) for row in rows for cell in row[1:]) + 2
     first = max(len(r[0]) for r in rows + [(line.term,) for line in est.lines]) + 2
-    out = [f"plan: {method}, {typed.run_name}, one GPU of {est.gpu_gib:g} GiB, "
-           f"batch {typed.training.per_device_batch_size} rows" + _lengths(typed, method)]
+    out = [
+        f"plan: {method}, {typed.run_name}, one GPU of {est.gpu_gib:g} GiB, "
+        f"batch {typed.training.per_device_batch_size} rows" + _lengths(typed, method)
+    ]
     out += [r[0].ljust(first) + "".join(c.ljust(width) for c in r[1:]) for r in rows]
     out.append("")
     out.append("memory, GiB".ljust(first) + "".join(heads[k].ljust(14) for k in models) + "held")
@@ -191,12 +222,17 @@ def report(typed: Any, method: str, est: Estimate) -> str:
     phases = est.phases()
     worst = max(phases, key=phases.get) if phases else None
     peak = est.peak()
-    out.append(f"peak: always {est.always() / GIB:.2f}" + (f" + {worst} {phases[worst] / GIB:.2f}" if worst else "")
-               + f" = {peak / GIB:.2f} GiB")
+    out.append(
+        f"peak: always {est.always() / GIB:.2f}"
+        + (f" + {worst} {phases[worst] / GIB:.2f}" if worst else "")
+        + f" = {peak / GIB:.2f} GiB"
+    )
     share = peak / (est.gpu_gib * GIB)
     fits = "fits" if share <= 1 else "does not fit"
-    out.append(f"verdict: {fits}: about {peak / GIB:.1f} of {est.gpu_gib:g} GiB ({share:.0%})"
-               + ("" if share <= 1 else "; try " + " or ".join(_remedies(typed, models))))
+    out.append(
+        f"verdict: {fits}: about {peak / GIB:.1f} of {est.gpu_gib:g} GiB ({share:.0%})"
+        + ("" if share <= 1 else "; try " + " or ".join(_remedies(typed, models)))
+    )
     return "\n".join(text.rstrip() for text in out)
 
 

@@ -12,8 +12,9 @@ Aggregations (a registry; one function + one line to add one):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
@@ -125,8 +126,13 @@ def completion_logps(
     return torch.stack(rows)
 
 
-def shared_prompt_logps(model: torch.nn.Module, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
-                        pad_id: int, temperature: float = 1.0) -> list[torch.Tensor]:
+def shared_prompt_logps(
+    model: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]],
+    pad_id: int,
+    temperature: float = 1.0,
+) -> list[torch.Tensor]:
     """Log-probabilities (one ``(len(completion),)`` tensor per row) of each completion after its prompt, each
     distinct prompt run once and every row continued from its cache (:mod:`reasoning_irl.models.prefix_cache`):
     :func:`completion_logps` of the whole rows, up to float rounding, without repeating shared prompts."""
@@ -142,4 +148,3 @@ def shared_prompt_logps(model: torch.nn.Module, prompts: Sequence[Sequence[int]]
         target = torch.tensor(list(completion), dtype=torch.long, device=device)
         out.append(row.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(row, dim=-1))
     return out
-

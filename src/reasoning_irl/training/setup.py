@@ -41,8 +41,7 @@ def to_dict(cfg: Any) -> dict:
 def start_run(cfg: Any, schema: type, method: str) -> Run:
     """Validate ``cfg`` against ``schema`` (the script's run config), check the method, create the run folder."""
     run = check_run(cfg, schema, method)
-    prepare_run_dir(run.cfg.output_root, run.cfg.run_name, run.resolved, run.resume_checkpoint,
-                    write=is_main_process())
+    prepare_run_dir(run.cfg.output_root, run.cfg.run_name, run.resolved, run.resume_checkpoint, write=is_main_process())
     # Seed before the model is built: the LoRA A matrices are drawn from the global RNG when the adapter is
     # created, which happens before the Trainer seeds; unseeded, two runs with one seed start from different adapters.
     seed_everything(run.cfg.seed)
@@ -57,8 +56,10 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
     # with a message that does not say the real problem (the wrong preset for this script).
     given = (resolved.get("method") or {}).get("name")
     if given != method:
-        raise ConfigError(f"method.name is {given!r} but this script trains {method!r}; pick a {method} preset "
-                          f"(e.g. experiment=tiny_{method})")
+        raise ConfigError(
+            f"method.name is {given!r} but this script trains {method!r}; pick a {method} preset "
+            f"(e.g. experiment=tiny_{method})"
+        )
     typed = validate(resolved, schema, "config")
     dataset = dataset_config(resolved.get("dataset"))
     run_dir = Path(typed.output_root) / typed.run_name
@@ -113,8 +114,10 @@ def configure_tracking(logging_cfg: LoggingConfig, run_name: str, run_dir: Optio
     package = {"wandb": ["wandb"], "tensorboard": ["tensorboard", "tensorboardX"]}.get(logging_cfg.report_to, [])
     if package and not any(importlib.util.find_spec(name) for name in package):
         # Refused here in one line; the Trainer would fail later with a traceback.
-        raise ConfigError(f"logging.report_to={logging_cfg.report_to} needs the {package[0]} package "
-                          f"(pip install {package[0]}), or set logging.report_to=none")
+        raise ConfigError(
+            f"logging.report_to={logging_cfg.report_to} needs the {package[0]} package "
+            f"(pip install {package[0]}), or set logging.report_to=none"
+        )
     if logging_cfg.report_to != "wandb":
         return
     mode = os.environ.get("WANDB_MODE")
@@ -122,8 +125,10 @@ def configure_tracking(logging_cfg: LoggingConfig, run_name: str, run_dir: Optio
         log.warning("no wandb credentials: logging to wandb offline (set WANDB_MODE to override)")
         os.environ["WANDB_MODE"] = mode = "offline"
     if mode in ("online", "run") and not wandb_key_known():
-        raise ConfigError("logging.report_to=wandb is online but no wandb credentials were found: "
-                          "run `wandb login`, or set WANDB_MODE=offline")
+        raise ConfigError(
+            "logging.report_to=wandb is online but no wandb credentials were found: "
+            "run `wandb login`, or set WANDB_MODE=offline"
+        )
     os.environ.setdefault("WANDB_PROJECT", logging_cfg.project)
     if logging_cfg.entity:
         os.environ.setdefault("WANDB_ENTITY", logging_cfg.entity)
@@ -205,7 +210,9 @@ def grpo_arguments(run: Run, config_cls: type) -> Any:
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         max_completion_length=sampling.max_completion_length,
-        generation_kwargs={"min_new_tokens": sampling.min_completion_length} if sampling.min_completion_length else None,
+        generation_kwargs={"min_new_tokens": sampling.min_completion_length}
+        if sampling.min_completion_length
+        else None,
         use_vllm=sampling.use_vllm,
         vllm_mode=sampling.vllm_mode,
         vllm_gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,
@@ -249,5 +256,7 @@ def check_vllm(use_vllm: bool, model_cfg: Any) -> None:
     if not loading.cuda_available():
         raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
     if loading.resolve_backend(model_cfg.backend) == "unsloth":
-        raise ConfigError("sampling.use_vllm=true samples with TRL's vLLM engine, which cannot share the GPU with "
-                          "unsloth's: set model.backend=hf, or sampling.use_vllm=false with unsloth")
+        raise ConfigError(
+            "sampling.use_vllm=true samples with TRL's vLLM engine, which cannot share the GPU with "
+            "unsloth's: set model.backend=hf, or sampling.use_vllm=false with unsloth"
+        )

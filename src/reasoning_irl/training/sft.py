@@ -43,11 +43,11 @@ def run_sft(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, typed.method.max_length)
     model, tokenizer = load_policy(typed.model, max_seq_length=typed.method.max_length)
     args = SFTConfig(
-        **trainer_arguments(run, typed.training),
-        max_length=typed.method.max_length,
-        completion_only_loss=True,
+        **trainer_arguments(run, typed.training), max_length=typed.method.max_length, completion_only_loss=True
     )
-    from reasoning_irl.training.trainers import ReasoningSFTTrainer  # TRL (and its tracker hooks) load only when training
+    from reasoning_irl.training.trainers import (
+        ReasoningSFTTrainer,  # TRL (and its tracker hooks) load only when training
+    )
 
     trainer = ReasoningSFTTrainer(
         model=model,

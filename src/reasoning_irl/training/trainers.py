@@ -46,8 +46,10 @@ class RankMeanMetricsMixin:
             from accelerate.utils import gather_object
 
             window = self._metrics["train" if self.model.training else "eval"]
-            local = ({key: _mean(values) for key, values in window.items()},
-                     {key: _mean([value]) for key, value in logs.items()})
+            local = (
+                {key: _mean(values) for key, values in window.items()},
+                {key: _mean([value]) for key, value in logs.items()},
+            )
             ranks = gather_object([local])
             for key in set().union(*(r[0] for r in ranks)):
                 if (value := _mean([r[0].get(key) for r in ranks])) is not None:
@@ -58,8 +60,9 @@ class RankMeanMetricsMixin:
         super().log(logs, start_time)
 
 
-class ReasoningSFTTrainer(HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin,
-                          SFTTrainer):
+class ReasoningSFTTrainer(
+    HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, SFTTrainer
+):
     """TRL's SFTTrainer (data handling, completion-only masks) with our own loss, atomic checkpoints, the
     divergence guard and the held-out learning curve."""
 
@@ -99,8 +102,9 @@ GENERATION_BUFFER = "generation_buffer-{rank}.pt"
 """Per-rank file in a checkpoint: TRL's buffered generation batch, when the next step would reuse it."""
 
 
-class ReasoningGRPOTrainer(HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin,
-                           GRPOTrainer):
+class ReasoningGRPOTrainer(
+    HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, GRPOTrainer
+):
     """TRL's GRPOTrainer (sampling, rewards, reference model) with our own clipped policy loss.
 
     ``inputs["advantages"]`` may be (B,) or (B, T); the AIRL trainer supplies per-token advantages.
@@ -117,15 +121,21 @@ class ReasoningGRPOTrainer(HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetri
         model, config = kwargs.get("model", args[0] if args else None), kwargs.get("args")
         if getattr(config, "use_vllm", False) and getattr(model, "vllm_engine", None) is not None:
             # Checked before TRL's __init__, which would build a second engine on the same GPU (see check_vllm).
-            raise ConfigError("the policy carries unsloth's vLLM engine (fast_inference) and use_vllm would start "
-                              "TRL's as well: one vLLM engine per process; load without fast_inference")
+            raise ConfigError(
+                "the policy carries unsloth's vLLM engine (fast_inference) and use_vllm would start "
+                "TRL's as well: one vLLM engine per process; load without fast_inference"
+            )
         super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, dataset=None):
         base = super()._get_train_sampler(dataset)
         return EpochSeededRepeatSampler(
-            data_source=base.data_source, mini_repeat_count=base.mini_repeat_count, batch_size=base.batch_size,
-            repeat_count=base.repeat_count, shuffle=base.shuffle, seed=base.seed,
+            data_source=base.data_source,
+            mini_repeat_count=base.mini_repeat_count,
+            batch_size=base.batch_size,
+            repeat_count=base.repeat_count,
+            shuffle=base.shuffle,
+            seed=base.seed,
         )
 
     def _generate_and_score_completions(self, inputs):

@@ -39,7 +39,11 @@ def test_exact_rows_and_weights_two_prompts(records):
     assert [r.source_index for r in experts] == [0, 1]
     policy = [r for r in rows if r.kind == "policy"]
     assert [(r.source_index, r.completion) for r in policy] == [
-        (0, "policy 0.0"), (0, "policy 0.1"), (1, "policy 1.0"), (1, "policy 1.1")]
+        (0, "policy 0.0"),
+        (0, "policy 0.1"),
+        (1, "policy 1.0"),
+        (1, "policy 1.1"),
+    ]
     for r in rows:
         if r.kind == "perturbed":
             assert r.completion != recs[r.source_index]["target"] and r.perturbation in NAMES

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from reasoning_irl.rewards.perturbations import perturb
 
@@ -45,8 +46,13 @@ class DiscRow:
     """The expert target itself was corrupted by :func:`corrupt_experts` (ablation)."""
 
 
-def build_disc_batch(records_of_step: Sequence[dict[str, Any]], policy_samples: Sequence[Sequence[str]],
-                     perturbation_names: Sequence[str], k: int, rng: random.Random) -> list[DiscRow]:
+def build_disc_batch(
+    records_of_step: Sequence[dict[str, Any]],
+    policy_samples: Sequence[Sequence[str]],
+    perturbation_names: Sequence[str],
+    k: int,
+    rng: random.Random,
+) -> list[DiscRow]:
     """The weighted discriminator rows of one step.
 
     ``policy_samples[i]`` holds the policy completions sampled for ``records_of_step[i]`` (group
@@ -59,24 +65,42 @@ def build_disc_batch(records_of_step: Sequence[dict[str, Any]], policy_samples: 
     negatives: list[dict[str, Any]] = []
     for i, (record, samples) in enumerate(zip(records_of_step, policy_samples)):
         prompt, target = record["prompt"], record["target"]
-        positives.append(dict(prompt=prompt, completion=target, label=1, kind="expert", source_index=i,
-                              is_expert_error=bool(record.get("is_expert_error", False))))
+        positives.append(
+            dict(
+                prompt=prompt,
+                completion=target,
+                label=1,
+                kind="expert",
+                source_index=i,
+                is_expert_error=bool(record.get("is_expert_error", False)),
+            )
+        )
         for completion in samples:
             negatives.append(dict(prompt=prompt, completion=completion, label=0, kind="policy", source_index=i))
-        for p in (perturb(target, list(perturbation_names), rng, k) if k > 0 else []):
+        for p in perturb(target, list(perturbation_names), rng, k) if k > 0 else []:
             # perturb() already promises changed copies; checked again because a dropped-check
             # here would silently label the expert's own text as a negative.
             if p is None or not p.text or p.text == target:
                 continue
-            negatives.append(dict(prompt=prompt, completion=p.text, label=0, kind="perturbed", source_index=i,
-                                  first_step=p.first_step, perturbation=p.kind))
+            negatives.append(
+                dict(
+                    prompt=prompt,
+                    completion=p.text,
+                    label=0,
+                    kind="perturbed",
+                    source_index=i,
+                    first_step=p.first_step,
+                    perturbation=p.kind,
+                )
+            )
     rows = [DiscRow(weight=1.0 / len(positives), **r) for r in positives]
     rows += [DiscRow(weight=1.0 / len(negatives), **r) for r in negatives]
     return rows
 
 
-def corrupt_experts(records: Sequence[dict[str, Any]], rate: float, names: Sequence[str],
-                    rng: random.Random) -> list[dict[str, Any]]:
+def corrupt_experts(
+    records: Sequence[dict[str, Any]], rate: float, names: Sequence[str], rng: random.Random
+) -> list[dict[str, Any]]:
     """Copies of ``records`` where ``round(rate * n)`` expert targets are replaced by a perturbation.
 
     Records are visited in an ``rng``-shuffled order and corrupted until the quota is met; a
@@ -101,4 +125,3 @@ def corrupt_experts(records: Sequence[dict[str, Any]], rate: float, names: Seque
         out[i].update(target=found[0].text, is_expert_error=True, expert_error_first_step=found[0].first_step)
         done += 1
     return out
-

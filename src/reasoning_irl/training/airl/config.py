@@ -176,8 +176,10 @@ class AIRLRunConfig(RunSettings):
         # The expert demonstrations are the reward's definition of good reasoning: a habit written into them
         # would be learned as expert behaviour (method.expert_error_rate is the ablation for noisy experts).
         if (self.dataset or {}).get("habit_rate", 0) > 0:
-            raise ConfigError("AIRL's expert demonstrations must be clean: set dataset.habit_rate=0 "
-                              "(train the habit into the policy with SFT first, e.g. experiment=demo_habit)")
+            raise ConfigError(
+                "AIRL's expert demonstrations must be clean: set dataset.habit_rate=0 "
+                "(train the habit into the policy with SFT first, e.g. experiment=demo_habit)"
+            )
 
 
 __all__ = ["AIRLMethod", "AIRLRunConfig", "TinySpec"]

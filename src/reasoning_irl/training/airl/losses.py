@@ -11,8 +11,9 @@ scalar loss to minimise; higher scores always mean "more expert-like".
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -197,19 +198,11 @@ def disc_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float
     def frac(sel: torch.Tensor) -> float:
         return correct[sel].mean().item() if sel.any() else float("nan")
 
-    return {
-        "accuracy": frac(torch.ones_like(truth)),
-        "expert_accuracy": frac(truth),
-        "negative_accuracy": frac(~truth),
-    }
+    return {"accuracy": frac(torch.ones_like(truth)), "expert_accuracy": frac(truth), "negative_accuracy": frac(~truth)}
 
 
 def compute_disc_loss(
-    name: str,
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    weights: torch.Tensor | None = None,
-    **options,
+    name: str, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None, **options
 ) -> torch.Tensor:
     """Dispatch to a registered loss; an unknown name raises an error listing the names."""
     return DISC_LOSSES.get(name).loss(logits, labels, weights, **options)
@@ -220,8 +213,12 @@ def _wgan_clip(params: list[torch.nn.Parameter], method: Any) -> None:
         clip_weights(params, method.weight_clip)
 
 
-DISC_LOSSES.add("bce", DiscLoss(
-    bce_loss, options=lambda m: {"label_smoothing": m.label_smoothing, "temperature": m.disc_temperature}))
-DISC_LOSSES.add("wgan", DiscLoss(
-    wgan_loss, gradient_penalty=lambda m: m.wgan_lipschitz == "gradient_penalty", after_step=_wgan_clip))
+DISC_LOSSES.add(
+    "bce",
+    DiscLoss(bce_loss, options=lambda m: {"label_smoothing": m.label_smoothing, "temperature": m.disc_temperature}),
+)
+DISC_LOSSES.add(
+    "wgan",
+    DiscLoss(wgan_loss, gradient_penalty=lambda m: m.wgan_lipschitz == "gradient_penalty", after_step=_wgan_clip),
+)
 DISC_LOSSES.add("pairwise_margin", DiscLoss(pairwise_margin_loss, standalone=False))

@@ -31,15 +31,18 @@ def build_reward_model(typed: AIRLRunConfig):
         if model.mode != method.reward_mode:
             raise ConfigError(f"frozen reward model is {model.mode} but method.reward_mode is {method.reward_mode}")
         if model.lm_prior != method.reward_lm_prior:
-            raise ConfigError(f"frozen reward model has lm_prior={model.lm_prior} but method.reward_lm_prior is "
-                              f"{method.reward_lm_prior}")
+            raise ConfigError(
+                f"frozen reward model has lm_prior={model.lm_prior} but method.reward_lm_prior is "
+                f"{method.reward_lm_prior}"
+            )
         return model, tokenizer
     cfg = typed.reward_model
     if cfg.backend == "unsloth" or cfg.load_in_4bit:
         raise ConfigError("reward_model: the discriminator loads with transformers (backend hf, no 4-bit)")
     path = resolve_model_path(cfg)
-    model = TokenRewardModel(path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype),
-                             lm_prior=method.reward_lm_prior)
+    model = TokenRewardModel(
+        path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype), lm_prior=method.reward_lm_prior
+    )
     if cfg.gradient_checkpointing:
         backbone = model.backbone
         # The transformers 5 name first (the old one warns); its default is non-reentrant, which lets
@@ -62,8 +65,9 @@ def run_airl(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model, max_seq_length=max_len)
     if method.expert_error_rate > 0:
-        records = corrupt_experts(records, method.expert_error_rate, method.perturbations,
-                                  random.Random(f"{typed.seed}-expert-errors"))
+        records = corrupt_experts(
+            records, method.expert_error_rate, method.perturbations, random.Random(f"{typed.seed}-expert-errors")
+        )
     train = prompt_rows(records, tokenizer, sampling.max_prompt_length)
     reward_model, reward_tokenizer = build_reward_model(typed)
     # Saved with the reward model, so scoring a bare question later builds the messages it was trained on.

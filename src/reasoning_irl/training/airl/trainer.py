@@ -113,12 +113,16 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
             if not self._is_expert_row(offset + row):
                 continue
             target = self._step_inputs[row]["target"]
-            ids = self._tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1] + [eos]
+            ids = self._tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1] + [
+                eos
+            ]
             completion_ids[row] = ids
             if completions is not None:
                 # The text of the ids the policy trains on (the trace may be cut): what the outcome rewards score.
                 text = self._tokenizer.decode(ids, skip_special_tokens=True)
-                completions[row] = [{"role": "assistant", "content": text}] if isinstance(completions[row], list) else text
+                completions[row] = (
+                    [{"role": "assistant", "content": text}] if isinstance(completions[row], list) else text
+                )
             if sampling_logps is not None:
                 sampling_logps[row] = [float("nan")] * len(ids)  # no sampling log-probs: no IS correction
         return tuple(out)
@@ -142,8 +146,10 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     # --- 2. the discriminator batch -----------------------------------------------------------------
     def _reward_side_ids(self, output) -> list[tuple[list[int], Alignment]]:
         """Every sample's completion in the reward model's ids, with the map back to its policy tokens."""
-        return [self.disc.policy_ids(ids.tolist(), m.tolist())
-                for ids, m in zip(output["completion_ids"], output["completion_mask"])]
+        return [
+            self.disc.policy_ids(ids.tolist(), m.tolist())
+            for ids, m in zip(output["completion_ids"], output["completion_mask"])
+        ]
 
     def _disc_rows(self, inputs, output, aligned) -> tuple[list[DiscRow], list[list[int]]]:
         """The step's discriminator rows (each record once, with its own prompt) and their reward-side ids.
@@ -153,7 +159,8 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         """
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         texts = self._tokenizer.batch_decode(
-            [ids[m.bool()] for ids, m in zip(completion_ids, completion_mask)], skip_special_tokens=True)
+            [ids[m.bool()] for ids, m in zip(completion_ids, completion_mask)], skip_special_tokens=True
+        )
         order: dict[Any, int] = {}
         samples: list[list[str]] = []
         sample_ids: list[list[list[int]]] = []
@@ -174,8 +181,9 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         rows = self.disc.batch(records, samples)
         # The batch keeps each record's samples in order: hand out their ids in that order too.
         queues = [iter(ids) for ids in sample_ids]
-        completions = [next(queues[r.source_index]) if r.kind == "policy" else self.disc.text_ids(r.completion)
-                       for r in rows]
+        completions = [
+            next(queues[r.source_index]) if r.kind == "policy" else self.disc.text_ids(r.completion) for r in rows
+        ]
         return rows, completions
 
     def _extra_experts(self, taken: set) -> list[dict]:
@@ -212,8 +220,13 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
             else:
                 prompt_ids, prompt_mask = padded(chunk_prompts, pad, side="left", device=device)
                 comp_ids, comp_mask = padded(chunk_completions, pad, device=device)
-                whole = completion_logps(self.model, torch.cat([prompt_ids, comp_ids], 1),
-                                         torch.cat([prompt_mask, comp_mask], 1), comp_ids.size(1), self.temperature)
+                whole = completion_logps(
+                    self.model,
+                    torch.cat([prompt_ids, comp_ids], 1),
+                    torch.cat([prompt_mask, comp_mask], 1),
+                    comp_ids.size(1),
+                    self.temperature,
+                )
                 logps = [whole[k, : len(c)] for k, c in enumerate(chunk_completions)]
             for i, lp in zip(chunk, logps):
                 out[i] = lp.float()
@@ -237,8 +250,12 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         prompt_ids, prompt_mask = output["prompt_ids"], output["prompt_mask"]
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         ids, mask = torch.cat([prompt_ids, completion_ids], 1), torch.cat([prompt_mask, completion_mask], 1)
-        parts = [completion_logps(self.model, ids[c.start:c.stop], mask[c.start:c.stop], completion_ids.size(1),
-                                  self.temperature) for c in self.disc.chunks(ids.size(0))]
+        parts = [
+            completion_logps(
+                self.model, ids[c.start : c.stop], mask[c.start : c.stop], completion_ids.size(1), self.temperature
+            )
+            for c in self.disc.chunks(ids.size(0))
+        ]
         return torch.cat(parts).float() * completion_mask
 
     # --- 5. advantages ------------------------------------------------------------------------------
@@ -250,8 +267,9 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         all_rewards = acc.gather(acc.pad_across_processes(rewards, dim=1))
         all_mask = acc.gather(acc.pad_across_processes(mask, dim=1))
         m = self.method
-        adv = compute_advantages(m.advantage, all_rewards, all_mask, self.num_generations, gamma=m.gamma,
-                                 normalize=m.normalize_rewards)
+        adv = compute_advantages(
+            m.advantage, all_rewards, all_mask, self.num_generations, gamma=m.gamma, normalize=m.normalize_rewards
+        )
         if m.outcome_reward_weight:
             adv = mix_outcome(adv, outcome, all_mask, self.num_generations, m.outcome_reward_weight)
         expert = torch.tensor([self._is_expert_row(i) for i in range(adv.size(0))], device=adv.device)
@@ -266,7 +284,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         # The policy's own accuracy: expert rows placed in the groups are always correct and would inflate it.
         self._metrics[mode]["outcome/policy_mean"].append(outcome[~expert.to(outcome.device)].mean().item())
         rank, n = acc.process_index, rewards.size(0)
-        return adv[rank * n: (rank + 1) * n, : rewards.size(1)].to(rewards.device)
+        return adv[rank * n : (rank + 1) * n, : rewards.size(1)].to(rewards.device)
 
     # --- policy loss (its NaN/inf is stopped by the divergence guard of ReasoningGRPOTrainer) ------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
