@@ -4,12 +4,9 @@ Writes eval_results.jsonl, eval_summary.json and eval_table.md to ``output_dir``
 headline rows of that table; see reasoning_irl.evaluation.policy_eval and configs/evaluate.yaml.
 """
 
-import sys
-
 import hydra
 
 from reasoning_irl.cli import check_overrides, run_entry
-from reasoning_irl.evaluation.config import rewrite_reward_model_arg
 
 
 @hydra.main(config_path="configs", config_name="evaluate", version_base="1.3")
@@ -21,6 +18,5 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0], *rewrite_reward_model_arg(sys.argv[1:])]
     check_overrides("evaluate")
     main()

@@ -4,12 +4,9 @@ Writes irl_diagnostics.json, irl_diagnostics.md and irl_traces.jsonl to ``output
 reasoning_irl.evaluation.reward_eval and configs/evaluate_irl.yaml.
 """
 
-import sys
-
 import hydra
 
 from reasoning_irl.cli import check_overrides, run_entry
-from reasoning_irl.evaluation.config import rewrite_reward_model_arg
 
 
 @hydra.main(config_path="configs", config_name="evaluate_irl", version_base="1.3")
@@ -20,6 +17,5 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0], *rewrite_reward_model_arg(sys.argv[1:])]
     check_overrides("evaluate_irl")
     main()

@@ -89,14 +89,14 @@ declare -A POLICY=([base]=demo_habit [sft]=demo_sft [grpo]=demo_grpo [airl]=demo
 for method in base sft grpo airl; do
     if stage "4/6 evaluate $method: greedy, pass@k over $EVAL_SAMPLES samples, rerank by the AIRL reward" "$OUT/eval/$method/eval_summary.json"; then
         timed "$PYTHON" evaluate.py policy="$OUT/${POLICY[$method]}-s$SEED/final" \
-            reward_model="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
+            reward_model_path="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
             sampling.max_new_tokens=48 "ks=[$KS]" progress=false \
             output_dir="$OUT/eval/$method" overwrite=true "${EVAL_COMMON[@]}"
     fi
 done
 
 if stage "5/6 reward-model diagnostics: experts vs perturbed copies, first-error localisation" "$OUT/eval_irl/irl_diagnostics.json"; then
-    timed "$PYTHON" evaluate_irl.py reward_model="$REWARD" num_problems="$IRL_PROBLEMS" \
+    timed "$PYTHON" evaluate_irl.py reward_model_path="$REWARD" num_problems="$IRL_PROBLEMS" \
         samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${EVAL_COMMON[@]}"
 fi
 

@@ -79,7 +79,7 @@ for seed in $SEEDS; do
         fi
         # Reranking keeps the full AIRL run's reward model, so every row of the table is reranked alike.
         run "$PYTHON" evaluate.py policy="$run_dir/final" \
-            reward_model="$out/demo_airl-s$seed/reward_model" num_problems="$EVAL_PROBLEMS" \
+            reward_model_path="$out/demo_airl-s$seed/reward_model" num_problems="$EVAL_PROBLEMS" \
             sampling.num_samples="$EVAL_SAMPLES" sampling.max_new_tokens=48 "ks=[1,$EVAL_SAMPLES]" progress=false \
             output_dir="$eval_dir" "${eval_common[@]}" || echo "  failed: evaluation of $name (seed $seed)"
     done

@@ -57,6 +57,10 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     asks_plan = any(arg.partition("=")[0] == "plan" and arg.partition("=")[2].lower() != "false" for arg in argv)
     if is_multirun and asks_plan:
         fail("plan=true sizes one job: drop -m/--multirun and the swept values")  # the jobs would train
+    for arg in argv:
+        wanted = _EVALUATION_KEYS.get(config_name, {}).get(arg.partition("=")[0])
+        if wanted and "=" in arg:
+            fail(f"{config_name}.py takes {wanted}, not {arg.partition('=')[0]}= (a training config group)")
     if any(arg.split("=", 1)[0] in _HYDRA_ONLY for arg in argv):
         return
     try:
@@ -68,6 +72,12 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     except ConfigError as exc:
         fail(str(exc))
 
+
+# Keys the evaluators spell otherwise: the training scripts' config groups of the same name would take the value.
+_EVALUATION_KEYS = {
+    name: {"reward_model": "a saved reward model as reward_model_path=<folder>"}
+    for name in ("evaluate", "evaluate_irl")
+}
 
 # The run config of each training script, imported only here: the check needs the schema, which pulls in torch/TRL.
 RUN_SCHEMAS = {

@@ -131,8 +131,9 @@ def test_config_errors(eval_artifacts, tmp_path):
     [
         (["policy=/no/such/policy"], "error: policy: /no/such/policy does not exist"),
         (["no_such_key=1"], "error: no_such_key: unknown config key"),
-        (["rescore_from=/no/such/eval_results.jsonl", "reward_model=/no/such/rm"], "error: "),
+        (["rescore_from=/no/such/eval_results.jsonl", "reward_model_path=/no/such/rm"], "error: "),
         (["sampling.temprature=0.5"], "error: sampling.temprature"),
+        (["reward_model=/some/run/reward_model"], "error: evaluate.py takes a saved reward model as reward_model_path="),
     ],
 )
 def test_cli_errors_are_one_line(repo_root, tmp_path, args, message):
@@ -195,7 +196,7 @@ def test_reward_model_folder_on_the_command_line_is_the_scored_model(eval_artifa
         [
             sys.executable,
             str(repo_root / "evaluate.py"),
-            f"reward_model={eval_artifacts['rm']}",
+            f"reward_model_path={eval_artifacts['rm']}",
             f"policy={eval_artifacts['adapter']}",
             "--cfg",
             "job",
@@ -223,7 +224,7 @@ def test_headline_table_is_short_and_printed_by_evaluate_py(evaluated, eval_arti
             f"artifacts_dir={eval_artifacts['root']}",
             f"output_dir={tmp_path}",
             f"policy={eval_artifacts['adapter']}",
-            f"reward_model={eval_artifacts['rm']}",
+            f"reward_model_path={eval_artifacts['rm']}",
             "num_problems=2",
             *SMALL,
         ],

@@ -133,7 +133,7 @@ def test_errors(eval_artifacts, tmp_path, repo_root):
             )
         )
     proc = subprocess.run(
-        [sys.executable, str(repo_root / "evaluate_irl.py"), "reward_model=/no/such/rm", f"output_dir={tmp_path}"],
+        [sys.executable, str(repo_root / "evaluate_irl.py"), "reward_model_path=/no/such/rm", f"output_dir={tmp_path}"],
         cwd=repo_root,
         capture_output=True,
         text=True,

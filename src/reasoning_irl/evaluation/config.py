@@ -6,9 +6,9 @@ folder; found beside or above ``policy`` or ``reward_model_path``): the dataset 
 the sampling temperature, top_p and length (``sampling.*: null``). Anything set on the command line wins; what was
 taken is printed in one line (:func:`apply_run_config`).
 
-On the command line ``reward_model=<folder>`` is read as ``reward_model_path=<folder>`` (:func:`rewrite_reward_model_arg`):
-``reward_model`` is also the training scripts' config group (the discriminator backbone) in the same ``configs/``
-folder, and Hydra reads ``<group>=<value>`` as a group choice whatever the primary config.
+A saved reward model is ``reward_model_path=<folder>``: ``reward_model`` is the training scripts' config group (the
+discriminator backbone) in the same ``configs/`` folder, and Hydra reads ``<group>=<value>`` as a group choice
+whatever the primary config (the entry check refuses ``reward_model=`` here in one line).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from reasoning_irl.config import ConfigError, config_dir, validate
+from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.evaluation.output_dir import register_resolver
 from reasoning_irl.evaluation.search import SearchConfig
 from reasoning_irl.models.config import ModelConfig, SamplingConfig
@@ -330,23 +330,6 @@ def apply_run_config(resolved: dict, schema: type) -> list[str]:
         items = taken[0] if len(taken) == 1 else ", ".join(taken[:-1]) + " and " + taken[-1]
         print(f"{items} from {file}", flush=True)
     return taken
-
-
-def reward_model_presets() -> set[str]:
-    folder = config_dir() / "reward_model"
-    return {p.stem for p in folder.glob("*.yaml")} if folder.is_dir() else set()
-
-
-def rewrite_reward_model_arg(argv: list[str]) -> list[str]:
-    """``reward_model=<folder>`` -> ``reward_model_path=<folder>`` unless it names a reward_model preset."""
-    presets = reward_model_presets()
-    out = []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key == "reward_model" and value not in presets and value not in ("null", ""):
-            arg = f"reward_model_path={value}"
-        out.append(arg)
-    return out
 
 
 def finite(x: float) -> Optional[float]:
