@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from reasoning_irl.evaluation.outputs import markdown_table
+
 _PATTERNS = {
     "pass": re.compile(r"^pass@(\d+)$"),
     "maj": re.compile(r"^maj@(\d+)$"),
@@ -190,16 +192,8 @@ def _write_table(
     question is which selector wins) because that is what a reader scans for.
     """
     n_text = len(row_names[0]) if row_names else 1
-
-    def md_text(text: str) -> str:
-        return text.replace("|", r"\|")  # a bare pipe (k|N) would split the markdown cell
-
-    md = [
-        "| " + " | ".join(md_text(h) for h in header) + " |",
-        "|" + "|".join(["---"] * n_text + ["---:"] * (len(header) - n_text)) + "|",
-    ]
-    for names, cells in zip(row_names, rows):
-        md.append("| " + " | ".join([md_text(n) for n in names] + [fmt(c) for c in cells]) + " |")
+    table = [list(names) + [fmt(c) for c in cells] for names, cells in zip(row_names, rows)]
+    md = markdown_table(header, table, right_from=n_text)
     (out / f"{stem}.md").write_text(f"<!-- {caption} -->\n" + "\n".join(md) + "\n", encoding="utf-8")
 
     def best_of(values: list[Optional[dict]]) -> Optional[float]:

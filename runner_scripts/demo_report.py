@@ -23,6 +23,9 @@ from typing import Optional
 
 import numpy as np
 
+from reasoning_irl.evaluation.outputs import markdown_table
+from reasoning_irl.runs import read_jsonl
+
 METHODS = [("base", "base"), ("sft", "SFT"), ("grpo", "GRPO"), ("airl", "AIRL")]
 
 
@@ -75,14 +78,13 @@ def method_table(runs: list[dict[str, dict]], selector: str, habits: list[str]) 
     header = (
         ["method", "greedy"]
         + [f"pass@{k}" for k in ks]
-        + [f"maj@{n}", f"rerank@1\\|{n} ({selector})", f"random@1\\|{n}"]
+        + [f"maj@{n}", f"rerank@1|{n} ({selector})", f"random@1|{n}"]
         + [h.replace("/", ": ") for h in habits]
     )
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, label in METHODS:
-        row = [label] + [cell(*(run[key]["metrics"].get(name) for run in runs)) for name in names]
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
+    rows = [
+        [label] + [cell(*(run[key]["metrics"].get(name) for run in runs)) for name in names] for key, label in METHODS
+    ]
+    return markdown_table(header, rows)
 
 
 def per_problem(rows: list[dict], habit: Optional[str] = None) -> dict[str, float]:
@@ -108,15 +110,15 @@ def paired_change(pairs: list[tuple[dict[str, float], dict[str, float]]], seed: 
 def change_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list[str]:
     """Each method's paired change against the base: pass@1 and every habit rate shown."""
     header = ["method", "Δ pass@1 vs base"] + [f"Δ {h.replace('/', ': ')} vs base" for h in habits]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for key, label in METHODS[1:]:
         row = [label]
         for habit in [None] + [h.removeprefix("habit/") for h in habits]:
             pairs = [(per_problem(r[key], habit), per_problem(r["base"], habit)) for r in results]
             change = paired_change(pairs)
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
+        rows.append(row)
+    return markdown_table(header, rows)
 
 
 def ablation_table(folders: list[Path], names: list[str], habits: list[str], selector: str) -> list[str]:
@@ -127,10 +129,7 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
         summary, rows = folder / "eval" / key / "eval_summary.json", folder / "eval" / key / "eval_results.jsonl"
         if not (summary.is_file() and rows.is_file()):
             return None
-        return (
-            json.loads(summary.read_text(encoding="utf-8")),
-            [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines() if line.strip()],
-        )
+        return json.loads(summary.read_text(encoding="utf-8")), read_jsonl(rows)
 
     full = [load(f, "airl") for f in folders]
     n = full[0][0]["n_samples"]
@@ -138,14 +137,14 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
     header = (
         ["AIRL variant", "pass@1"]
         + [h.replace("/", ": ") for h in habits]
-        + [f"rerank@1\\|{n} ({selector})", "Δ pass@1 vs AIRL"]
+        + [f"rerank@1|{n} ({selector})", "Δ pass@1 vs AIRL"]
         + [f"Δ {h.replace('/', ': ')} vs AIRL" for h in habits]
     )
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for name in ["(full)"] + names:
         got = full if name == "(full)" else [load(f, f"ablation_{name}") for f in folders]
         if any(g is None for g in got):
-            lines.append(f"| {name} | " + " | ".join(["not run or failed"] + ["–"] * (len(header) - 2)) + " |")
+            rows.append([name, "not run or failed"] + ["–"] * (len(header) - 2))
             continue
         metrics = [g[0]["metrics"] for g in got]
         row = [name] + [
@@ -154,8 +153,8 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
         for habit in shown:
             change = paired_change([(per_problem(g[1], habit), per_problem(a[1], habit)) for g, a in zip(got, full)])
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
+        rows.append(row)
+    return markdown_table(header, rows)
 
 
 def localisation_baselines(diags: list[dict]) -> str:
@@ -202,10 +201,7 @@ def read_demo(folder: Path) -> tuple[dict[str, dict], dict, dict[str, list[dict]
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)}; run runner_scripts/demo.sh first")
     data = {key: json.loads(p.read_text(encoding="utf-8")) for key, p in paths.items()}
-    rows = {
-        key: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-        for key, p in results.items()
-    }
+    rows = {key: read_jsonl(p) for key, p in results.items()}
     return data, data.pop("irl"), rows
 
 

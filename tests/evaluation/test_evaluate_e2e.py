@@ -133,7 +133,10 @@ def test_config_errors(eval_artifacts, tmp_path):
         (["no_such_key=1"], "error: no_such_key: unknown config key"),
         (["rescore_from=/no/such/eval_results.jsonl", "reward_model_path=/no/such/rm"], "error: "),
         (["sampling.temprature=0.5"], "error: sampling.temprature"),
-        (["reward_model=/some/run/reward_model"], "error: evaluate.py takes a saved reward model as reward_model_path="),
+        (
+            ["reward_model=/some/run/reward_model"],
+            "error: evaluate.py takes a saved reward model as reward_model_path=",
+        ),
     ],
 )
 def test_cli_errors_are_one_line(repo_root, tmp_path, args, message):

@@ -25,13 +25,15 @@ def fmt(x: Optional[float], digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
-def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    """The lines of a markdown table. A "|" inside a cell (success@1|8) is escaped: it would split the cell."""
+def markdown_table(header: list[str], rows: list[list[Any]], right_from: Optional[int] = None) -> list[str]:
+    """The lines of a markdown table (every results table of the project is drawn here). A "|" inside a cell
+    (success@1|8) is escaped: it would split the cell. Columns from index ``right_from`` on are right-aligned."""
 
     def cell(value: Any) -> str:
         return str(value).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    align = ["---" if right_from is None or j < right_from else "---:" for j in range(len(header))]
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join(align) + "|"]
     return lines + ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
 
 

@@ -26,70 +26,18 @@ from typing import Any, Optional
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split
 from reasoning_irl.evaluation.config import EvalConfig, typed_config
+from reasoning_irl.evaluation.grading import grade_rows, score_rows_with_reward_model
+from reasoning_irl.evaluation.metrics import ProblemSamples, summarize
 from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
 from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, metrics_table
+from reasoning_irl.evaluation.sampling import load_eval_policy, resolve_policy, sample_hf, sample_vllm
+from reasoning_irl.evaluation.search_eval import run_search_evaluate
+from reasoning_irl.models.loading import load_tokenizer, resolve_dtype
+from reasoning_irl.models.reward_model import load_reward_model
+from reasoning_irl.models.scoring import merged_for_inference, token_texts
 from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
-
-
-def question_text(record: dict) -> Optional[str]:
-    """The problem as the policy read it: the last user message of the prompt (for reports and browsers)."""
-    users = [m.get("content") for m in record.get("prompt") or [] if isinstance(m, dict) and m.get("role") == "user"]
-    return str(users[-1]) if users else None
-
-
-def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
-    """Fill extracted_answer, correct, every verifiable reward and (on the synthetic task) the habits each row
-    shows, in place."""
-    from reasoning_irl.data.habits import habits_shown
-    from reasoning_irl.rewards import REWARDS, extract_answer, is_correct, score_completions
-
-    texts = [r["completion"] for r in rows]
-    golds = [records[r["problem_id"]]["answer"] for r in rows]
-    options = [records[r["problem_id"]].get("options") for r in rows]
-    names = REWARDS.names()
-    rewards = score_completions(texts, golds, options, names)
-    for i, row in enumerate(rows):
-        pred = extract_answer(row["completion"])
-        row["gold"] = golds[i]
-        row["question"] = question_text(records[row["problem_id"]])
-        row["extracted_answer"] = pred
-        row["correct"] = bool(pred is not None and is_correct(pred, golds[i], options[i]))
-        row["rewards"] = {name: rewards[name][i] for name in names}
-        habits = habits_shown(records[row["problem_id"]]["target"], row["completion"], pred)
-        if habits is not None:
-            row["habits"] = habits
-
-
-def score_rows_with_reward_model(
-    rows: list[dict],
-    records: dict[str, dict],
-    policy_tokenizer: Any,
-    reward_model: Any,
-    reward_tokenizer: Any,
-    typed: EvalConfig,
-) -> None:
-    """Fill token_rewards, answer_span and scores {selector: value} of each row, in place."""
-    from reasoning_irl.evaluation.selectors import answer_token_span, score_all
-    from reasoning_irl.models.scoring import score_policy_tokens
-
-    prompts = [records[r["problem_id"]]["prompt"] for r in rows]
-    rewards = score_policy_tokens(
-        reward_model,
-        reward_tokenizer,
-        policy_tokenizer,
-        prompts,
-        [r["completion_ids"] for r in rows],
-        temperature=typed.reward_temperature,
-        batch_size=typed.reward_batch_size,
-        progress=typed.progress,
-    )
-    for row, r in zip(rows, rewards):
-        span = answer_token_span(row["tokens"])
-        row["token_rewards"] = r
-        row["answer_span"] = list(span) if span is not None else None
-        row["scores"] = score_all(r, span, typed.gamma, names=typed.selectors)
 
 
 def problems_of(
@@ -97,7 +45,6 @@ def problems_of(
 ) -> list:
     """One ProblemSamples per problem (samples in sample_index order; the greedy row sets greedy_correct).
     ``options``: problem id -> its multiple-choice options, so the votes read answers as the grader does."""
-    from reasoning_irl.evaluation.metrics import ProblemSamples
 
     grouped: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -157,9 +104,6 @@ def _policy_for_rescore(typed: EvalConfig) -> Optional[str]:
 
 def sample_rows(typed: EvalConfig, spec: Any, records: list[dict]) -> tuple[list[dict], Any]:
     """Sample the policy on records; returns (rows without grades, policy tokenizer)."""
-    from reasoning_irl.evaluation.sampling import load_eval_policy, sample_hf, sample_vllm
-    from reasoning_irl.models.loading import load_tokenizer
-    from reasoning_irl.models.scoring import token_texts
 
     s = typed.sampling
     prompts, ids = [r["prompt"] for r in records], [r["id"] for r in records]
@@ -218,14 +162,11 @@ def run_evaluate(cfg: Any) -> Path:
     out = output_dir_of(typed, "evaluate")
     check_output_dir(out, {"rescore_from": typed.rescore_from}, typed.overwrite, "evaluate.log")
     start = time.time()
-    from reasoning_irl.evaluation.sampling import resolve_policy
-    from reasoning_irl.models.loading import load_tokenizer
 
     if typed.rescore_from:
         rows, records = _rescore_rows(typed, dataset)
         spec = resolve_policy(_policy_for_rescore(typed), typed.model, typed.artifacts_dir)
         policy_tokenizer = load_tokenizer(spec.tokenizer or spec.base)
-        from reasoning_irl.models.scoring import token_texts
 
         for row in rows:
             row.setdefault("tokens", token_texts(policy_tokenizer, row["completion_ids"]))
@@ -235,8 +176,6 @@ def run_evaluate(cfg: Any) -> Path:
         if not record_list:
             raise ConfigError(f"the {dataset.name} {typed.split} split has no problems")
         if typed.search.method != "none":
-            from reasoning_irl.evaluation.search_eval import run_search_evaluate
-
             return run_search_evaluate(typed, dataset, resolved, record_list, spec, out, start)
         rows, policy_tokenizer = sample_rows(typed, spec, record_list)
         records = {r["id"]: r for r in record_list}
@@ -245,15 +184,10 @@ def run_evaluate(cfg: Any) -> Path:
     if with_rm:
         import torch
 
-        from reasoning_irl.models.loading import resolve_dtype
-        from reasoning_irl.models.reward_model import load_reward_model
-
         reward_model, reward_tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
-        from reasoning_irl.models.scoring import merged_for_inference
 
         merged_for_inference(reward_model).to("cuda" if torch.cuda.is_available() else "cpu")
         score_rows_with_reward_model(rows, records, policy_tokenizer, reward_model, reward_tokenizer, typed)
-    from reasoning_irl.evaluation.metrics import summarize
 
     problems = problems_of(rows, with_rm, typed.selectors, {pid: r.get("options") for pid, r in records.items()})
     metrics = summarize(problems, typed.ks, typed.selectors if with_rm else [], typed.seed)

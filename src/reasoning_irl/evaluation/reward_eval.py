@@ -32,10 +32,25 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, reasoning_steps
 from reasoning_irl.evaluation.config import IRLEvalConfig, typed_config
+from reasoning_irl.evaluation.diagnostics import (
+    auroc,
+    cluster_bootstrap_ci,
+    localization_baselines,
+    localization_hit,
+    step_rewards,
+    token_auroc_corrupted,
+)
+from reasoning_irl.evaluation.grading import question_text
 from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
-from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt
+from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt, markdown_table
+from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+from reasoning_irl.models.loading import resolve_dtype
+from reasoning_irl.models.reward_model import load_reward_model
+from reasoning_irl.models.scoring import merged_for_inference, score_policy_tokens
+from reasoning_irl.rewards import perturb
 from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -57,8 +72,6 @@ def sequence_score(token_rewards: list[float], mode: str) -> float:
 
 def build_traces(records: list[dict], typed: IRLEvalConfig) -> list[dict]:
     """Expert trace + up to K perturbed copies per record (seeded per record id)."""
-    from reasoning_irl.evaluation.policy_eval import question_text
-    from reasoning_irl.rewards import perturb
 
     traces = []
     for record in records:
@@ -93,7 +106,6 @@ def build_traces(records: list[dict], typed: IRLEvalConfig) -> list[dict]:
 
 def _entry(values: list[float], groups: list[str], seed: int) -> dict:
     """Mean with a problem-level bootstrap CI (the traces of one problem are not independent)."""
-    from reasoning_irl.evaluation.diagnostics import cluster_bootstrap_ci
 
     v = [math.nan if x is None else float(x) for x in values]
     finite = [x for x in v if not math.isnan(x)]
@@ -116,12 +128,6 @@ def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
     Localisation comes with three reward-free baselines (first step, last step, uniform guess) on the
     same traces; every CI resamples problems with one seed, so the baselines and the score are paired.
     """
-    from reasoning_irl.evaluation.diagnostics import (
-        auroc,
-        localization_baselines,
-        localization_hit,
-        token_auroc_corrupted,
-    )
 
     expert = {t["id"]: t for t in traces if t["kind"] == "expert"}
     perturbed = [t for t in traces if t["kind"] != "expert" and t["id"] in expert]
@@ -161,7 +167,6 @@ def diagnostics(traces: list[dict], selectors: list[str], seed: int) -> dict:
 
 def samples_auroc(rows: list[dict], selectors: list[str]) -> dict:
     """AUROC of each selector's sequence score: correct samples vs wrong ones."""
-    from reasoning_irl.evaluation.diagnostics import auroc
 
     rows = [r for r in rows if not r.get("greedy")]
     good = [r for r in rows if r["correct"]]
@@ -177,8 +182,6 @@ def _score_samples(
     rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig
 ) -> None:
     """Give rows without ``scores`` selector scores from their text, read by the reward tokenizer."""
-    from reasoning_irl.evaluation.selectors import answer_token_span, score_all
-    from reasoning_irl.models.scoring import score_policy_tokens
 
     todo = [
         r for r in rows if not isinstance(r.get("scores"), dict) or any(s not in r["scores"] for s in typed.selectors)
@@ -187,8 +190,6 @@ def _score_samples(
         return
     missing = sorted({r["problem_id"] for r in todo} - set(records))
     if missing:
-        from reasoning_irl.config import ConfigError
-
         raise ConfigError(f"samples_from: problems {missing[:3]} are not in this dataset split")
     encoded = [encode_text(tokenizer, r["completion"]) for r in todo]
     rewards = score_policy_tokens(
@@ -210,6 +211,27 @@ def _markdown(result: dict, title: str) -> str:
         lo, hi = (m.get("ci") or [None, None])[:2]
         return f"[{fmt(lo)}, {fmt(hi)}]"
 
+    kinds = [("all", result), *sorted(result["by_kind"].items())]
+    separation = [
+        [
+            kind,
+            d["n_perturbed"],
+            fmt(d["pairwise_accuracy"]["value"]),
+            ci(d["pairwise_accuracy"]),
+            fmt(d["token_auroc"]["value"]),
+        ]
+        for kind, d in kinds
+    ]
+    localisation = []
+    for kind, d in kinds:
+        loc = d["localization"]
+        cells = [loc] + [loc["baselines"][b] for b in ("first_step", "last_step", "uniform")]
+        localisation.append([kind, loc["n"], *(x for c in cells for x in (fmt(c["value"]), ci(c)))])
+    samples = result["samples"]
+    selectors = [
+        [s, fmt(m["value"]), ci(m), *([fmt(samples["auroc"][s])] if samples else [])]
+        for s, m in result["pairwise_accuracy_by_selector"].items()
+    ]
     lines = [
         f"# {title}",
         "",
@@ -217,34 +239,20 @@ def _markdown(result: dict, title: str) -> str:
         f"{result['n_problems']} problems, {result['n_perturbed']} perturbed traces. "
         "95% CIs resample problems.",
         "",
-        "| kind | n | pairwise acc. | 95% CI | token AUROC |",
-        "|---|---|---|---|---|",
-    ]
-    kinds = [("all", result), *sorted(result["by_kind"].items())]
-    for kind, d in kinds:
-        pa = d["pairwise_accuracy"]
-        lines.append(
-            f"| {kind} | {d['n_perturbed']} | {fmt(pa['value'])} | {ci(pa)} | {fmt(d['token_auroc']['value'])} |"
-        )
-    lines += [
+        *markdown_table(["kind", "n", "pairwise acc.", "95% CI", "token AUROC"], separation),
         "",
         "First-error localisation (lowest-reward step = first corrupted step) against guesses that ignore the rewards:",
         "",
-        "| kind | n | localisation | 95% CI | first step | 95% CI | last step | 95% CI | uniform | 95% CI |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for kind, d in kinds:
-        loc = d["localization"]
-        cells = [loc] + [loc["baselines"][b] for b in ("first_step", "last_step", "uniform")]
-        lines.append(f"| {kind} | {loc['n']} | " + " | ".join(f"{fmt(c['value'])} | {ci(c)}" for c in cells) + " |")
-    lines += [
+        *markdown_table(
+            ["kind", "n", "localisation", "95% CI", "first step", "95% CI", "last step", "95% CI", "uniform", "95% CI"],
+            localisation,
+        ),
         "",
-        "| selector | pairwise acc. | 95% CI |" + (" samples AUROC (correct vs wrong) |" if result["samples"] else ""),
-        "|---|---|---|" + ("---|" if result["samples"] else ""),
+        *markdown_table(
+            ["selector", "pairwise acc.", "95% CI"] + (["samples AUROC (correct vs wrong)"] if samples else []),
+            selectors,
+        ),
     ]
-    for s, m in result["pairwise_accuracy_by_selector"].items():
-        extra = f" {fmt(result['samples']['auroc'][s])} |" if result["samples"] else ""
-        lines.append(f"| {s} | {fmt(m['value'])} | {ci(m)} |{extra}")
     return "\n".join(lines) + "\n"
 
 
@@ -256,16 +264,9 @@ def run_evaluate_irl(cfg: Any) -> Path:
     start = time.time()
     import torch
 
-    from reasoning_irl.evaluation.diagnostics import step_rewards
-    from reasoning_irl.evaluation.selectors import answer_token_span, score_all
-    from reasoning_irl.models.loading import resolve_dtype
-    from reasoning_irl.models.reward_model import load_reward_model
-    from reasoning_irl.models.scoring import score_policy_tokens
-
     all_records = load_split(dataset, typed.split)
     records = all_records[: typed.num_problems] if typed.num_problems is not None else all_records
     model, tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
-    from reasoning_irl.models.scoring import merged_for_inference
 
     merged_for_inference(model).to("cuda" if torch.cuda.is_available() else "cpu")
     traces = build_traces(records, typed)

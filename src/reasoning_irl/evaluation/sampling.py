@@ -30,9 +30,11 @@ from typing import Any, Optional
 
 import torch
 
-from reasoning_irl.config import ConfigError
+from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data.prompts import render_prompt
+from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.generation import PerRowSampler, Sampled, eos_ids, row_seed, sample_hf  # noqa: F401
+from reasoning_irl.models.loading import load_tokenizer, resolve_dtype, resolve_model_path, vllm_max_lora_rank
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,6 @@ def _run_model_section(adapter: Path) -> Optional[dict]:
 
 def _resolve_base(name: str, model_section: Optional[dict], artifacts_dir: Optional[str], where: str) -> str:
     """A loadable base path for an adapter's recorded base ``name``."""
-    from reasoning_irl.config import validate
-    from reasoning_irl.models.config import ModelConfig
-    from reasoning_irl.models.loading import resolve_model_path
 
     section = dict(model_section or {})
     if name and Path(name).expanduser().is_dir() and not (section.get("tiny") and artifacts_dir):
@@ -96,7 +95,6 @@ def _resolve_base(name: str, model_section: Optional[dict], artifacts_dir: Optio
 
 def resolve_policy(policy: Optional[str], model_cfg: Any, artifacts_dir: Optional[str] = None) -> PolicySpec:
     """Where to load ``policy`` from (see the module doc); one ConfigError line when it cannot be found."""
-    from reasoning_irl.models.loading import resolve_model_path
 
     if policy is None:
         base = resolve_model_path(model_cfg)
@@ -132,8 +130,6 @@ def load_eval_policy(spec: PolicySpec, dtype: str = "auto", device: Optional[str
     """``(model, tokenizer)`` in eval mode; a LoRA adapter is merged into the base for speed."""
     from transformers import AutoModelForCausalLM
 
-    from reasoning_irl.models.loading import load_tokenizer, resolve_dtype
-
     try:
         model = AutoModelForCausalLM.from_pretrained(spec.base, dtype=resolve_dtype(dtype))
         tokenizer = load_tokenizer(spec.tokenizer or spec.base)
@@ -149,7 +145,6 @@ def load_eval_policy(spec: PolicySpec, dtype: str = "auto", device: Optional[str
 
 def vllm_lora_rank(adapter: str) -> int:
     """The smallest rank vLLM accepts as max_lora_rank that holds the adapter's own rank."""
-    from reasoning_irl.models.loading import vllm_max_lora_rank
 
     return vllm_max_lora_rank(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"], "policy")
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reasoning_irl.config import ConfigError
+from reasoning_irl.evaluation.selectors import SELECTORS
 
 METHODS = ("none", "best_of_n", "beam", "dvts")
 TREE_METHODS = ("beam", "dvts")
@@ -54,7 +55,6 @@ class SearchConfig:
     """solution: the selector over all tokens so far | last_step: over the newest step's tokens only."""
 
     def check(self) -> None:
-        from reasoning_irl.evaluation.selectors import SELECTORS
 
         if self.method not in METHODS:
             raise ConfigError(f"search.method: unknown {self.method!r}; choose from: {', '.join(METHODS)}")
@@ -130,7 +130,6 @@ def node_score(rewards: Sequence[float], last_step_len: int, cfg: SearchConfig, 
     """The score of a solution whose token rewards are ``rewards`` and whose last step has ``last_step_len``
     tokens (see the module doc). No answer span is passed: a partial solution has none yet, and the same rule
     must rank partial and finished ones."""
-    from reasoning_irl.evaluation.selectors import SELECTORS
 
     values = list(rewards)
     if cfg.score_scope == "last_step":

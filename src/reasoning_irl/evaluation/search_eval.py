@@ -32,7 +32,18 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from reasoning_irl.data.prompts import render_prompt
+from reasoning_irl.evaluation.grading import grade_rows, score_rows_with_reward_model
+from reasoning_irl.evaluation.metrics import bootstrap_ci, maj_at_k
+from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, fmt, markdown_table
+from reasoning_irl.evaluation.sampling import load_eval_policy, sample_hf
 from reasoning_irl.evaluation.search import Expansion, Step, node_score, run_search
+from reasoning_irl.models.generation import PerRowSampler, eos_ids, row_seed
+from reasoning_irl.models.loading import padding_id, resolve_dtype
+from reasoning_irl.models.reward_model import load_reward_model
+from reasoning_irl.models.scoring import merged_for_inference, score_policy_tokens, token_texts
+from reasoning_irl.rewards.extraction import last_answer_span
+from reasoning_irl.runs import write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +89,6 @@ class StepGenerator:
         sampling: Any,
         seed: int,
     ):
-        from reasoning_irl.data.prompts import render_prompt
-        from reasoning_irl.models.generation import eos_ids
-        from reasoning_irl.models.loading import padding_id
 
         self.model, self.tokenizer, self.problem_ids, self.sampling, self.seed = (
             model,
@@ -96,7 +104,6 @@ class StepGenerator:
 
     def finishes(self, ids: Sequence[int]) -> bool:
         """The solution ends: an end token, the answer block closed, or the token limit reached."""
-        from reasoning_irl.rewards.extraction import last_answer_span
 
         if ids[-1] in self.eos or len(ids) >= self.sampling.new_tokens:
             return True
@@ -105,8 +112,6 @@ class StepGenerator:
     @torch.inference_mode()
     def __call__(self, requests: list[Expansion]) -> list[Step]:
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
-
-        from reasoning_irl.models.generation import PerRowSampler, row_seed
 
         device = next(self.model.parameters()).device
         stop = self.breaks | self.eos
@@ -169,7 +174,6 @@ def matched_n(sample_lengths: list[list[int]], budget: float) -> tuple[int, bool
 
 
 def _metric(values: list[float], seed: int) -> dict:
-    from reasoning_irl.evaluation.metrics import bootstrap_ci
 
     lo, hi = bootstrap_ci(values, seed)
     return {"value": float(np.mean(values)), "ci": [lo, hi], "n": len(values)}
@@ -177,7 +181,6 @@ def _metric(values: list[float], seed: int) -> dict:
 
 def compare(samples: dict[str, list[dict]], searched: Optional[dict[str, dict]], method: str, seed: int) -> dict:
     """The compute-matched comparison: {"matched_n", "capped", "budget": {name: mean tokens}, "metrics"}."""
-    from reasoning_irl.evaluation.metrics import maj_at_k
 
     pids = list(samples)
     lengths = [[len(r["completion_ids"]) for r in samples[p]] for p in pids]
@@ -212,38 +215,24 @@ def compare(samples: dict[str, list[dict]], searched: Optional[dict[str, dict]],
 
 
 def comparison_table(result: dict, title: str) -> str:
-    from reasoning_irl.evaluation.outputs import fmt
 
-    lines = [
-        f"# {title}",
-        "",
-        "| method | generated tokens / problem | accuracy | 95% CI | n |",
-        "|---|---|---|---|---|",
+    rows = [
+        [name, fmt(result["budget"][name], 1), fmt(m["value"]), f"[{fmt(m['ci'][0])}, {fmt(m['ci'][1])}]", m["n"]]
+        for name, m in result["metrics"].items()
     ]
-    for name, m in result["metrics"].items():
-        lo, hi = m["ci"]
-        lines.append(
-            f"| {name} | {fmt(result['budget'][name], 1)} | {fmt(m['value'])} | [{fmt(lo)}, {fmt(hi)}] | {m['n']} |"
-        )
+    header = ["method", "generated tokens / problem", "accuracy", "95% CI", "n"]
     note = (
         f"\nBudget-matched baselines use n = {result['matched_n']} samples"
         + (" (capped at sampling.num_samples: the search spent more)" if result["capped"] else "")
         + ".\n"
     )
-    return "\n".join(lines) + "\n" + note
+    return "\n".join([f"# {title}", "", *markdown_table(header, rows)]) + "\n" + note
 
 
 def run_search_evaluate(
     typed: Any, dataset: Any, resolved: dict, records: list[dict], spec: Any, out: Path, start: float
 ) -> Path:
     """The search evaluation of ``records`` (see the module doc); writes the three output files into ``out``."""
-    from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE
-    from reasoning_irl.evaluation.policy_eval import grade_rows, score_rows_with_reward_model
-    from reasoning_irl.evaluation.sampling import load_eval_policy, sample_hf
-    from reasoning_irl.models.loading import resolve_dtype
-    from reasoning_irl.models.reward_model import load_reward_model
-    from reasoning_irl.models.scoring import merged_for_inference, score_policy_tokens, token_texts
-    from reasoning_irl.runs import write_json, write_jsonl
 
     s, search = typed.sampling, typed.search
     model, tokenizer = load_eval_policy(spec, typed.dtype)

@@ -9,6 +9,7 @@ from typing import Any
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy, load_tokenizer, resolve_dtype, resolve_model_path
+from reasoning_irl.models.reward_model import TokenRewardModel, load_reward_model
 from reasoning_irl.rewards import get_reward_functions
 from reasoning_irl.training.airl.batch import corrupt_experts
 from reasoning_irl.training.airl.config import AIRLRunConfig
@@ -21,7 +22,6 @@ from reasoning_irl.training.setup import check_group_batch, check_vllm, grpo_arg
 
 def build_reward_model(typed: AIRLRunConfig):
     """(model, tokenizer): a fresh LoRA reward model on the configured backbone, or a frozen saved one."""
-    from reasoning_irl.models.reward_model import TokenRewardModel, load_reward_model
 
     method = typed.method
     if method.frozen_reward_model:

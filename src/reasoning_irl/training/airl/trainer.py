@@ -27,6 +27,7 @@ from accelerate.utils import DistributedType, gather_object
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.loading import padding_id
 from reasoning_irl.models.prefix_cache import can_share_prompts, padded
+from reasoning_irl.models.reward_model import load_reward_weights
 from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.models.token_alignment import Alignment
 from reasoning_irl.runs import publish_folder
@@ -319,7 +320,6 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
-        from reasoning_irl.models.reward_model import load_reward_weights
 
         load_reward_weights(self.disc.module, Path(checkpoint) / REWARD_MODEL_DIR)
         state = safe_load(Path(checkpoint) / AIRL_STATE)
