@@ -17,14 +17,13 @@ import pytest
 from reasoning_irl.composition import compose
 from reasoning_irl.evaluation.policy_eval import run_evaluate
 from reasoning_irl.training.airl.run import run_airl
-from reasoning_irl.training.sft import run_sft
 
 
 @pytest.fixture(scope="module")
-def rerank_summary(artifacts, tmp_path_factory) -> dict:
+def rerank_summary(artifacts, reward_base, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("airl_rerank")
     common = [f"output_root={out}", f"artifacts_dir={artifacts}"]
-    sft = run_sft(compose("sft", ["experiment=demo_reward_base", *common, "training.save_steps=700"]))
+    sft = reward_base  # the session's demo_reward_base run (tests/training/conftest.py)
     policy = sft / "checkpoint-700"
     run_dir = run_airl(
         compose(
