@@ -107,15 +107,17 @@ def paired_change(pairs: list[tuple[dict[str, float], dict[str, float]]], seed: 
     return {"value": float(np.mean([d.mean() for d in diffs])), "ci": [float(lo), float(hi)]}
 
 
-def change_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list[str]:
-    """Each method's paired change against the base: pass@1 and every habit rate shown."""
-    header = ["method", "Δ pass@1 vs base"] + [f"Δ {h.replace('/', ': ')} vs base" for h in habits]
+def change_table(results: list[dict[str, list[dict]]], habits: list[str], pairs: list[tuple[str, str]]) -> list[str]:
+    """The paired change of each (method, against) pair (same problems, same sampling seeds): pass@1 and every
+    habit rate shown."""
+    label = dict(METHODS)
+    header = ["method", "Δ pass@1"] + [f"Δ {h.replace('/', ': ')}" for h in habits]
     rows = []
-    for key, label in METHODS[1:]:
-        row = [label]
+    for key, against in pairs:
+        row = [f"{label[key]} vs {label[against]}"]
         for habit in [None] + [h.removeprefix("habit/") for h in habits]:
-            pairs = [(per_problem(r[key], habit), per_problem(r["base"], habit)) for r in results]
-            change = paired_change(pairs)
+            per_seed = [(per_problem(r[key], habit), per_problem(r[against], habit)) for r in results]
+            change = paired_change(per_seed)
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
         rows.append(row)
     return markdown_table(header, rows)
@@ -232,8 +234,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     habits = habits_of(runs, args.habit)
     print("\n".join(method_table(runs, args.selector, habits)))
-    print(f"\nPaired change against the base (mean over {len(runs)} seed(s), 95% paired bootstrap CI over problems):\n")
-    print("\n".join(change_table(results, habits)))
+    print(f"\nPaired changes (mean over {len(runs)} seed(s), 95% paired bootstrap CI over problems):\n")
+    against_base = [(key, "base") for key, _ in METHODS[1:]]
+    print("\n".join(change_table(results, habits, against_base + [("airl", "sft"), ("airl", "grpo")])))
     if args.ablations is not None:
         print(f"\nAIRL ablations from the same base ({spread}; Δ: paired against the full AIRL run of each seed):\n")
         print("\n".join(ablation_table(args.demo_dirs, args.ablations, habits, args.selector)))

@@ -71,7 +71,9 @@ def test_every_stage_runs_and_the_table_is_printed(demo):
     assert habit["dataset"]["habit"] == "skip_last_step" and habit["model"]["name_or_path"].endswith(
         "demo_base-s0/final"
     )
-    assert "| method | Δ pass@1 vs base | Δ habit: skip_last_step vs base |" in proc.stdout
+    assert "| method | Δ pass@1 | Δ habit: skip_last_step |" in proc.stdout
+    for pair in ("SFT vs base", "GRPO vs base", "AIRL vs base", "AIRL vs SFT", "AIRL vs GRPO"):
+        assert f"| {pair} | " in proc.stdout
 
 
 def test_every_method_is_reranked_by_the_airl_reward(demo):
