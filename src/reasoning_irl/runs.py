@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -67,14 +67,13 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(json_safe(r), ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl(path: str | Path, where: Optional[str] = None) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; a missing file or a line that is not a JSON object is one clear error,
-    prefixed with ``where`` (the config key that named the file) when given."""
+def iter_jsonl(path: str | Path, where: Optional[str] = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, row)`` of each non-blank line of a JSON-lines file, read lazily; a missing file or a line
+    that is not a JSON object is one clear error, prefixed with ``where`` (the config key that named the file)."""
     prefix = f"{where}: " if where else ""
     file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(f"{prefix}{path} does not exist")
-    rows = []
     with open(file, encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
@@ -85,8 +84,12 @@ def read_jsonl(path: str | Path, where: Optional[str] = None) -> list[dict[str, 
                 raise ConfigError(f"{prefix}{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise ConfigError(f"{prefix}{path}:{lineno}: expected a JSON object per line")
-            rows.append(row)
-    return rows
+            yield lineno, row
+
+
+def read_jsonl(path: str | Path, where: Optional[str] = None) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file (:func:`iter_jsonl`)."""
+    return [row for _, row in iter_jsonl(path, where)]
 
 
 def is_main_process() -> bool:

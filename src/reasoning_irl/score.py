@@ -14,13 +14,13 @@ a missing file, a malformed row (with its line number), an unknown key, a non-em
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
+from reasoning_irl.runs import iter_jsonl, write_jsonl
 
 SCORES_FILE, HTML_FILE = "scores.jsonl", "tokens.html"
 
@@ -83,27 +83,16 @@ def parse_args(argv: list[str]) -> ScoreConfig:
 
 def read_pairs(cfg: ScoreConfig) -> list[tuple[int, str, str]]:
     """``(line number, question, solution)`` of each non-blank input line, checked field by field."""
-    path = Path(cfg.input).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"input: {cfg.input} does not exist")
     pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if cfg.limit is not None and len(pairs) >= cfg.limit:
-                break
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{cfg.input}:{lineno}: not valid JSON ({exc.msg})") from None
-            fields = (cfg.question_field, cfg.solution_field)
-            missing = [f for f in fields if not isinstance(row, dict) or not isinstance(row.get(f), str)]
-            if missing:
-                raise ConfigError(
-                    f"{cfg.input}:{lineno}: no text field {missing[0]!r} (set question_field= / solution_field=)"
-                )
-            pairs.append((lineno, row[cfg.question_field], row[cfg.solution_field]))
+    for lineno, row in iter_jsonl(cfg.input, where="input"):
+        if cfg.limit is not None and len(pairs) >= cfg.limit:
+            break
+        missing = [f for f in (cfg.question_field, cfg.solution_field) if not isinstance(row.get(f), str)]
+        if missing:
+            raise ConfigError(
+                f"{cfg.input}:{lineno}: no text field {missing[0]!r} (set question_field= / solution_field=)"
+            )
+        pairs.append((lineno, row[cfg.question_field], row[cfg.solution_field]))
     if not pairs:
         raise ConfigError(f"input: {cfg.input} has no rows")
     return pairs
@@ -123,7 +112,6 @@ def score_file(cfg: ScoreConfig) -> Path:
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
     from reasoning_irl.evaluation.token_page import write_token_page
     from reasoning_irl.models.api import RewardModel
-    from reasoning_irl.runs import write_jsonl
 
     pairs, out = read_pairs(cfg), check_output(cfg)
     if not Path(cfg.reward_model).expanduser().is_dir():
