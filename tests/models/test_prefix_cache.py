@@ -89,6 +89,15 @@ def test_reward_scores_and_their_gradients_equal_the_whole_rows(paths, lm_prior)
         torch.testing.assert_close(gs, gw, atol=1e-5 * gw.abs().max().item(), rtol=1e-4)
 
 
+def test_a_checkpointed_model_shares_prompts_only_outside_training(paths):
+    model = AutoModelForCausalLM.from_pretrained(paths["policy"])
+    model.gradient_checkpointing_enable()
+    model.train()
+    assert not can_share_prompts(model)  # transformers keeps no cache there
+    model.eval()
+    assert can_share_prompts(model)
+
+
 def test_rows_of_very_different_lengths_continue_in_two_batches(paths):
     model = AutoModelForCausalLM.from_pretrained(paths["policy"]).eval()
     prompts, completions = rows()

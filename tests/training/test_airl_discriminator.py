@@ -13,6 +13,7 @@ from accelerate.optimizer import AcceleratedOptimizer
 from reasoning_irl.models import ensure_tiny_model
 from reasoning_irl.models.config import LoraSettings
 from reasoning_irl.models.loading import load_tokenizer
+from reasoning_irl.models.prefix_cache import can_share_prompts
 from reasoning_irl.models.reward_model import TokenRewardModel
 from reasoning_irl.training.airl.batch import build_disc_batch
 from reasoning_irl.training.airl.config import AIRLMethod
@@ -350,7 +351,7 @@ def test_rows_of_one_prompt_run_it_once_with_the_same_scores(paths, accelerator)
     results = []
     for share in (True, False):
         disc = make_disc(paths, accelerator, reward_lm_prior=True)
-        assert disc.share_prompts  # a Qwen2 backbone: every layer sees the whole prefix
+        assert can_share_prompts(disc.model)  # a Qwen2 backbone: every layer sees the whole prefix
         disc.share_prompts = share
         rows, completions = rows_of(disc)
         tokens = []

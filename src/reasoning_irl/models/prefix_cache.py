@@ -44,13 +44,16 @@ def padded(
 def can_share_prompts(model: Any) -> bool:
     """Whether every attention layer of ``model`` (a causal LM, a PEFT wrapper of one, or a token reward model
     holding one as ``backbone``; DDP-wrapped or not) sees the whole prefix, so that a prompt's cache is valid
-    for every continuation (a sliding window would cut it)."""
+    for every continuation (a sliding window would cut it), and the model fills a cache now (not a gradient-
+    checkpointed model in training mode). Checked at every call: the mode changes."""
     inner = getattr(model, "module", model)
     config = getattr(getattr(inner, "backbone", inner), "config", None)
     if config is None or not hasattr(config, "num_hidden_layers"):
         return False
     types = getattr(config, "layer_types", None) or ["full_attention"]
-    return all(t == "full_attention" for t in types)
+    # A checkpointed model in training mode keeps no cache (transformers turns use_cache off there).
+    checkpointed = inner.training and any(getattr(m, "gradient_checkpointing", False) is True for m in inner.modules())
+    return all(t == "full_attention" for t in types) and not checkpointed
 
 
 def prompt_groups(prompts: Sequence[Sequence[int]]) -> dict[tuple[int, ...], list[int]]:

@@ -53,7 +53,8 @@ class Discriminator(DiscriminatorUpdates):
         self.accelerator: Any = None
         self.optimizer: Any = None
         self.scheduler: Any = None
-        self.share_prompts = False
+        # Rows of one prompt run it once where the model allows it (can_share_prompts, checked at each forward).
+        self.share_prompts = True
 
     def prepare(self, accelerator: Any, total_updates: int) -> Discriminator:
         """Move to the accelerator's device and build the optimizer and its schedule over ``total_updates``
@@ -63,7 +64,6 @@ class Discriminator(DiscriminatorUpdates):
         method, model = self.method, self.model
         self.accelerator = accelerator
         model.to(accelerator.device)
-        self.share_prompts = can_share_prompts(model)
         if self.frozen:
             model.requires_grad_(False)
             model.eval()
@@ -118,7 +118,8 @@ class Discriminator(DiscriminatorUpdates):
         """(B, W) token logits of the rows and the column of each row's first completion token. Rows sharing a
         prompt run it once (reasoning_irl.models.prefix_cache) where the backbone allows; else whole padded rows."""
         device = self.accelerator.device
-        if self.share_prompts and min(map(len, prompts)) >= 2 and len(prompt_groups(prompts)) < len(prompts):
+        shared = len(prompt_groups(prompts)) < len(prompts) and min(map(len, prompts)) >= 2
+        if self.share_prompts and shared and can_share_prompts(self.model):
             logits = shared_prompt_forward(
                 self.model, self.module.fill_cache, prompts, completions, self.pad_id, device
             )
