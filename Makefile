@@ -44,8 +44,11 @@ check-gpu-env:
 	$(PY) -c "import json; r = json.load(open('$(GPU_REPORT)')); \
 	  [print(i['metadata']['name'] + '==' + i['metadata']['version']) for i in sorted(r['install'], key=lambda i: i['metadata']['name'].lower())]"
 
+# The suite on TEST_WORKERS processes (pytest-xdist), a test file per process at a time: module fixtures (a
+# trained base, a demo run) are built once, and every test pins one torch thread, so two workers fill two cores.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (settings in pyproject.toml): lint, and a check that every file is formatted; `make format` rewrites them.
 lint: install

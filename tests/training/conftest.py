@@ -12,7 +12,6 @@ from tiny_runs import GRPO_SMALL, SFT_SMALL, TEST_REWARD, digit_share_reward
 from reasoning_irl.composition import compose
 from reasoning_irl.models import ensure_tiny_model
 from reasoning_irl.rewards import REWARDS
-from reasoning_irl.training.sft import run_sft
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,13 +54,3 @@ def lend_test_reward(monkeypatch):
     """Make TEST_REWARD resolvable by name during each test, without leaving it in the shared registry."""
     real_get, reward = REWARDS.get, digit_share_reward()
     monkeypatch.setattr(REWARDS, "get", lambda name: reward if name == TEST_REWARD else real_get(name))
-
-
-@pytest.fixture(scope="session")
-def reward_base(artifacts, tmp_path_factory) -> Path:
-    """The demo's reward backbone (configs/experiment/demo_reward_base.yaml: the small tiny preset SFT'd 1500
-    steps on the expert traces), trained once per session and kept with its step-700 checkpoint: reranking
-    uses it as reward model and that checkpoint as a weaker policy; the learning tests teach it a habit."""
-    out = tmp_path_factory.mktemp("reward_base")
-    common = [f"output_root={out}", f"artifacts_dir={artifacts}", "training.save_steps=700"]
-    return run_sft(compose("sft", ["experiment=demo_reward_base", *common]))
