@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
     for key in PHASES:
         print(f"{key:28s} {grpo.get(key, float('nan')):8.3f} {airl.get(key, float('nan')):8.3f}")
     ratio = airl["step_time"] / grpo["step_time"]
-    print(f"AIRL / GRPO step time: {ratio:.2f}x (target <= 1.25x)")
+    print(f"AIRL / GRPO step time: {ratio:.2f}x")
     return 0
 
 
