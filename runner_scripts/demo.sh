@@ -7,8 +7,13 @@
 #   bash runner_scripts/demo.sh                 # seed 0, writes outputs/demo-s0/
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
-# Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), THREADS (torch
-# threads per process), BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
+# Stages that do not depend on each other run side by side in LANES processes (default 2: the base policy
+# beside the reward backbone, SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS torch
+# threads (default: the cores shared out, at least 1); a lane's output is printed when its phase ends, and is
+# kept in OUT/logs/. The tiny models gain little from a second thread, so two lanes of one thread finish sooner
+# than one lane of two.
+#
+# Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), LANES, THREADS, BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
 # runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
 # EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a smaller
 # dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
@@ -20,7 +25,9 @@ SEED=${SEED:-0}
 OUT=${OUT:-outputs/demo-s${SEED}}
 PYTHON=${PYTHON:-.venv/bin/python}
 ARTIFACTS=${ARTIFACTS:-artifacts}
-THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
+LANES=${LANES:-2}
+CORES=$(nproc 2>/dev/null || echo 2)
+THREADS=${THREADS:-$(( CORES / LANES > 0 ? CORES / LANES : 1 ))}
 BASE_STEPS=${BASE_STEPS:-600}
 HABIT=${HABIT:-skip_last_step}
 HABIT_RATE=${HABIT_RATE:-0.4}
@@ -37,7 +44,7 @@ cd "$(dirname "$0")/.."
 USAGE="runner_scripts/demo.sh (settings through the environment, see its header)"
 source runner_scripts/common.sh  # run: print a command, then run it
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS WANDB_MODE=${WANDB_MODE:-disabled}
-mkdir -p "$OUT"
+mkdir -p "$OUT/logs"
 STARTED=$SECONDS
 
 timed() {  # run one command and say how long it took
@@ -53,6 +60,28 @@ stage() {  # stage <title> <marker file>: 0 if it must run
     return 0
 }
 
+JOBS=()
+lane() {  # lane <name> <function>: run a sequence of stages, in the background when LANES > 1
+    if [ "$LANES" -gt 1 ]; then
+        "$2" > "$OUT/logs/$1.log" 2>&1 &
+        JOBS+=("$1:$!")
+    else
+        "$2" 2>&1 | tee "$OUT/logs/$1.log"  # a failure stops the script here (errexit, pipefail)
+    fi
+}
+
+join() {  # wait for the lanes of a phase; print their output in order; stop if one failed
+    local job name failed=()
+    for job in "${JOBS[@]}"; do
+        name=${job%%:*}
+        wait "${job##*:}" || failed+=("$name")
+        cat "$OUT/logs/$name.log"
+    done
+    JOBS=()
+    for name in "${failed[@]}"; do echo "error: $name failed (log: $OUT/logs/$name.log)" >&2; done
+    [ ${#failed[@]} = 0 ] || exit 1
+}
+
 COMMON=(seed="$SEED" output_root="$OUT" artifacts_dir="$ARTIFACTS" "${EXTRA_ARGS[@]}")
 # The evaluations read each run's own config.yaml; training-only overrides stay with the training stages.
 EVAL_COMMON=(seed="$SEED" output_root="$OUT" artifacts_dir="$ARTIFACTS")
@@ -66,39 +95,58 @@ if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-q
     timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
 fi
 
-if stage "2/6 base policy (clean SFT, then SFT with the habit) and reward backbone (longer SFT on the expert traces)" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
-    [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
-        timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
-    [ -e "$OUT/demo_habit-s$SEED/final/run_info.json" ] ||
+base_lane() {  # the policy: clean SFT (the arithmetic), then SFT with the habit (the flaw)
+    if stage "2/6 base policy: clean SFT, then SFT with the habit" "$OUT/demo_habit-s$SEED/final/run_info.json"; then
+        [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
+            timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
         timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" \
             dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
-    timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
-fi
+    fi
+}
+reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the expert traces
+    if stage "2/6 reward backbone: SFT on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
+        timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
+    fi
+}
+lane base base_lane
+lane reward reward_lane
+join
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
-for method in sft grpo airl; do
-    if stage "3/6 $method from the base ($METHOD_STEPS policy updates)" "$OUT/demo_$method-s$SEED/final/run_info.json"; then
-        timed "$PYTHON" "${SCRIPT[$method]}" experiment=demo_$method training.max_steps="$METHOD_STEPS" "${COMMON[@]}"
+method() {  # method <name>: train it from the habit base
+    if stage "3/6 $1 from the base ($METHOD_STEPS policy updates)" "$OUT/demo_$1-s$SEED/final/run_info.json"; then
+        timed "$PYTHON" "${SCRIPT[$1]}" experiment=demo_$1 training.max_steps="$METHOD_STEPS" "${COMMON[@]}"
     fi
-done
+}
+sft_grpo_lane() { method sft && method grpo; }
+airl_lane() { method airl; }
+lane sft_grpo sft_grpo_lane
+lane airl airl_lane
+join
 
 REWARD="$OUT/demo_airl-s$SEED/reward_model"
 KS="1,$EVAL_SAMPLES"
 [ "$EVAL_SAMPLES" -le 4 ] || KS="1,4,$EVAL_SAMPLES"
 declare -A POLICY=([base]=demo_habit [sft]=demo_sft [grpo]=demo_grpo [airl]=demo_airl)
-for method in base sft grpo airl; do
-    if stage "4/6 evaluate $method: greedy, pass@k over $EVAL_SAMPLES samples, rerank by the AIRL reward" "$OUT/eval/$method/eval_summary.json"; then
-        timed "$PYTHON" evaluate.py policy="$OUT/${POLICY[$method]}-s$SEED/final" \
+evaluate() {  # evaluate <method>: greedy, pass@k and reranking on the held-out problems
+    if stage "4/6 evaluate $1: greedy, pass@k over $EVAL_SAMPLES samples, rerank by the AIRL reward" "$OUT/eval/$1/eval_summary.json"; then
+        timed "$PYTHON" evaluate.py policy="$OUT/${POLICY[$1]}-s$SEED/final" \
             reward_model_path="$REWARD" num_problems="$EVAL_PROBLEMS" sampling.num_samples="$EVAL_SAMPLES" \
             sampling.max_new_tokens=48 "ks=[$KS]" progress=false \
-            output_dir="$OUT/eval/$method" overwrite=true "${EVAL_COMMON[@]}"
+            output_dir="$OUT/eval/$1" overwrite=true "${EVAL_COMMON[@]}"
     fi
-done
-
-if stage "5/6 reward-model diagnostics: experts vs perturbed copies, first-error localisation" "$OUT/eval_irl/irl_diagnostics.json"; then
-    timed "$PYTHON" evaluate_irl.py reward_model_path="$REWARD" num_problems="$IRL_PROBLEMS" \
-        samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${EVAL_COMMON[@]}"
-fi
+}
+diagnose() {  # the reward model against ground truth, on the base policy's samples too
+    if stage "5/6 reward-model diagnostics: experts vs perturbed copies, first-error localisation" "$OUT/eval_irl/irl_diagnostics.json"; then
+        timed "$PYTHON" evaluate_irl.py reward_model_path="$REWARD" num_problems="$IRL_PROBLEMS" \
+            samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${EVAL_COMMON[@]}"
+    fi
+}
+base_sft_lane() { evaluate base && evaluate sft && diagnose; }
+grpo_airl_lane() { evaluate grpo && evaluate airl; }
+lane eval_base_sft base_sft_lane
+lane eval_grpo_airl grpo_airl_lane
+join
 
 echo
 echo "=== 6/6 table and figures"

@@ -97,8 +97,19 @@ def test_a_second_call_skips_completed_stages(demo, repo_root):
     out, env, _ = demo
     again = run_demo(repo_root, env)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.count("done already") == 10  # models, bases, 3 methods, 4 evaluations, diagnostics
+    # models, base policy, reward backbone, 3 methods, 4 evaluations, diagnostics
+    assert again.stdout.count("done already") == 11
     assert "sft_train.py" not in again.stdout and "evaluate.py" not in again.stdout
+
+
+def test_a_failing_lane_stops_the_demo_and_names_its_log(demo, repo_root, tmp_path):
+    _, env, _ = demo
+    bad = {**env, "OUT": str(tmp_path / "out"), "EXTRA": env["EXTRA"] + " no_such_key=1"}
+    proc = run_demo(repo_root, bad)
+    assert proc.returncode == 1
+    assert f"error: base failed (log: {tmp_path / 'out' / 'logs' / 'base.log'})" in proc.stderr
+    assert "no_such_key" in proc.stdout  # the lane's own one-line error, printed with its output
+    assert "=== 3/6" not in proc.stdout  # nothing after the failed phase ran
 
 
 def test_missing_python_fails_fast(repo_root, tmp_path):
