@@ -7,11 +7,11 @@
 #   bash runner_scripts/demo.sh                 # seed 0, writes outputs/demo-s0/
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
-# Stages that do not depend on each other run side by side in LANES processes (default 2: the base policy
-# beside the reward backbone, SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS torch
-# threads (default: the cores shared out, at least 1); a lane's output is printed when its phase ends, and is
-# kept in OUT/logs/. The tiny models gain little from a second thread, so two lanes of one thread finish sooner
-# than one lane of two.
+# The bases run first, in turn, with every core (SOLO_THREADS torch threads: the base policy's full fine-tune is
+# the one stage that gains from a second thread). Then stages that do not depend on each other run side by side
+# in LANES processes (default 2: SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS
+# threads (default: the cores shared out, at least 1); a lane's output is printed when its phase ends. Every
+# phase's output is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
 #
 # Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), LANES, THREADS, BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
 # runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
@@ -27,6 +27,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 ARTIFACTS=${ARTIFACTS:-artifacts}
 LANES=${LANES:-2}
 CORES=$(nproc 2>/dev/null || echo 2)
+SOLO_THREADS=${SOLO_THREADS:-${THREADS:-$CORES}}
 THREADS=${THREADS:-$(( CORES / LANES > 0 ? CORES / LANES : 1 ))}
 BASE_STEPS=${BASE_STEPS:-600}
 HABIT=${HABIT:-skip_last_step}
@@ -43,14 +44,15 @@ cd "$(dirname "$0")/.."
 [ -x "$PYTHON" ] || { echo "error: $PYTHON not found; run 'make install' first (or set PYTHON)" >&2; exit 2; }
 USAGE="runner_scripts/demo.sh (settings through the environment, see its header)"
 source runner_scripts/common.sh  # run: print a command, then run it
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS WANDB_MODE=${WANDB_MODE:-disabled}
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS WANDB_MODE=${WANDB_MODE:-disabled}  # lanes' threads
 mkdir -p "$OUT/logs"
 STARTED=$SECONDS
 
-timed() {  # run one command and say how long it took
-    local t0=$SECONDS
-    run "$@"
+timed() {  # run one command, say how long it took, return its status
+    local t0=$SECONDS rc=0
+    run "$@" || rc=$?
     echo "  ($((SECONDS - t0)) s)"
+    return $rc
 }
 
 stage() {  # stage <title> <marker file>: 0 if it must run
@@ -60,13 +62,24 @@ stage() {  # stage <title> <marker file>: 0 if it must run
     return 0
 }
 
+threads() { export OMP_NUM_THREADS=$1 MKL_NUM_THREADS=$1; }
+
+solo() {  # solo <name> <function> [threads]: run a sequence of stages now, its output live and in OUT/logs/
+    threads "${3:-$SOLO_THREADS}"
+    if ! "$2" 2>&1 | tee "$OUT/logs/$1.log"; then
+        echo "error: $1 failed (log: $OUT/logs/$1.log)" >&2
+        exit 1
+    fi
+    threads "$THREADS"
+}
+
 JOBS=()
 lane() {  # lane <name> <function>: run a sequence of stages, in the background when LANES > 1
     if [ "$LANES" -gt 1 ]; then
         "$2" > "$OUT/logs/$1.log" 2>&1 &
         JOBS+=("$1:$!")
     else
-        "$2" 2>&1 | tee "$OUT/logs/$1.log"  # a failure stops the script here (errexit, pipefail)
+        solo "$1" "$2" "$THREADS"
     fi
 }
 
@@ -97,10 +110,11 @@ fi
 
 base_lane() {  # the policy: clean SFT (the arithmetic), then SFT with the habit (the flaw)
     if stage "2/6 base policy: clean SFT, then SFT with the habit" "$OUT/demo_habit-s$SEED/final/run_info.json"; then
-        [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
-            timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
-        timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" \
-            dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
+        # A lane's steps are chained with &&: a function run as a condition runs without errexit.
+        { [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
+            timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"; } &&
+            timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" \
+                dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
     fi
 }
 reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the expert traces
@@ -108,9 +122,8 @@ reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the
         timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
     fi
 }
-lane base base_lane
-lane reward reward_lane
-join
+solo base base_lane
+solo reward reward_lane
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
 method() {  # method <name>: train it from the habit base

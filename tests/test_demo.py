@@ -112,6 +112,19 @@ def test_a_failing_lane_stops_the_demo_and_names_its_log(demo, repo_root, tmp_pa
     assert "=== 3/6" not in proc.stdout  # nothing after the failed phase ran
 
 
+def test_failing_background_lanes_stop_the_demo_after_their_phase(demo, repo_root, tmp_path):
+    out, env, _ = demo
+    mine = tmp_path / "out"
+    mine.mkdir()
+    for run in ("demo_base-s0", "demo_habit-s0", "demo_reward_base-s0"):  # the bases are done: phase 3 runs in lanes
+        (mine / run).symlink_to(out / run)
+    proc = run_demo(repo_root, {**env, "OUT": str(mine), "EXTRA": env["EXTRA"] + " method.no_such_key=1"})
+    assert proc.returncode == 1
+    for lane in ("sft_grpo", "airl"):
+        assert f"error: {lane} failed (log: {mine / 'logs' / (lane + '.log')})" in proc.stderr
+    assert "=== 3/6 airl" in proc.stdout and "=== 4/6" not in proc.stdout
+
+
 def test_missing_python_fails_fast(repo_root, tmp_path):
     proc = run_demo(repo_root, {"PYTHON": str(tmp_path / "no-python"), "OUT": str(tmp_path / "out")})
     assert proc.returncode == 2 and "make install" in proc.stderr
