@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,20 @@ def test_damage_before_the_last_line_is_refused_in_one_line(compose_run, capsys)
     assert errors == [f"error: {metrics}: line 2 is not JSON (damaged); repair or remove it, then resume"], err[-2000:]
     assert metrics.read_bytes() == before  # nothing lost
     assert not (Path(run_dir) / "checkpoint-3").exists()
+
+
+def test_a_fresh_run_moves_a_dead_runs_rows_aside(compose_run, caplog):
+    cfg = compose_run("sft", "training.max_steps=2", "training.save_steps=10")
+    first = run_sft(cfg)
+    dead = [{"step": 0, "held_out/pass@1": 0.5}, {"step": 1, "loss": 9.0}]  # a run killed before any checkpoint
+    (first / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dead))
+    for path in first.iterdir():  # keep only what that run would have left
+        if path.name not in ("metrics.jsonl", ".hydra", "config.yaml"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    with caplog.at_level(logging.WARNING, logger="reasoning_irl.training.callbacks"):
+        run_sft(cfg)
+    rows = read_metrics(first)
+    assert all(r.get("loss") != 9.0 and "held_out/pass@1" not in r for r in rows)
+    assert [r["step"] for r in rows if "train_runtime" not in r] == [1, 2]
+    assert (first / "metrics.stale.jsonl").read_text().count("\n") == 2
+    assert sum("metrics.stale.jsonl" in r.getMessage() for r in caplog.records) == 1

@@ -25,6 +25,8 @@ class MetricsJsonl(TrainerCallback):
     On resume, lines past the restored step are dropped first, and so is the end-of-training summary
     row of the interrupted call (it carries ``train_runtime``), so a resumed run's file equals the
     uninterrupted run's. A last line torn by a run killed mid-write is dropped too (:func:`read_rows`).
+    A fresh run (step 0) into a folder whose earlier run died before its first checkpoint starts a new file;
+    the earlier one is kept beside it as ``metrics.stale.jsonl``, said once.
     """
 
     def __init__(self, path: Path):
@@ -32,6 +34,11 @@ class MetricsJsonl(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero or not self.path.exists():
+            return
+        if state.global_step == 0:  # nothing to resume: these rows are another run's
+            stale = self.path.with_name("metrics.stale.jsonl")
+            self.path.replace(stale)
+            log.warning("%s held the rows of an earlier run that left no checkpoint; moved to %s", self.path, stale)
             return
         kept = [json.dumps(row) for row in read_rows(self.path) if _keep(row, state.global_step)]
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
