@@ -7,11 +7,11 @@
 #   bash runner_scripts/demo.sh                 # seed 0, writes outputs/demo-s0/
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
-# The bases run first, in turn, with every core (SOLO_THREADS torch threads: the base policy's full fine-tune is
-# the one stage that gains from a second thread). Then stages that do not depend on each other run side by side
-# in LANES processes (default 2: SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS
-# threads (default: the cores shared out, at least 1); a lane's output is printed when its phase ends. Every
-# phase's output is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
+# Stages that do not depend on each other run side by side in LANES processes (default 2: the base policy beside
+# the reward backbone, SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS torch threads
+# (default: the cores shared out, at least 1); a lane's output is printed when its phase ends. The habit stage,
+# which everything after it waits for, runs alone with SOLO_THREADS (default: every core). Every phase's output
+# is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
 #
 # Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), LANES, THREADS, BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
 # runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
@@ -108,13 +108,9 @@ if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-q
     timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
 fi
 
-base_lane() {  # the policy: clean SFT (the arithmetic), then SFT with the habit (the flaw)
-    if stage "2/6 base policy: clean SFT, then SFT with the habit" "$OUT/demo_habit-s$SEED/final/run_info.json"; then
-        # A lane's steps are chained with &&: a function run as a condition runs without errexit.
-        { [ -e "$OUT/demo_base-s$SEED/final/run_info.json" ] ||
-            timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"; } &&
-            timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" \
-                dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
+base_lane() {  # the policy's arithmetic: clean SFT
+    if stage "2/6 base policy: clean SFT (the arithmetic)" "$OUT/demo_base-s$SEED/final/run_info.json"; then
+        timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
     fi
 }
 reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the expert traces
@@ -122,8 +118,16 @@ reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the
         timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
     fi
 }
-solo base base_lane
-solo reward reward_lane
+habit_stage() {  # the policy's flaw: SFT on a mixture where HABIT_RATE of the targets carry the habit
+    if stage "2/6 the habit: SFT with $HABIT in $HABIT_RATE of the targets" "$OUT/demo_habit-s$SEED/final/run_info.json"; then
+        timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" \
+            dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
+    fi
+}
+lane base base_lane
+lane reward reward_lane
+join
+solo habit habit_stage  # alone, with every core: nothing else can run before it ends
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
 method() {  # method <name>: train it from the habit base

@@ -97,8 +97,8 @@ def test_a_second_call_skips_completed_stages(demo, repo_root):
     out, env, _ = demo
     again = run_demo(repo_root, env)
     assert again.returncode == 0, again.stderr[-2000:]
-    # models, base policy, reward backbone, 3 methods, 4 evaluations, diagnostics
-    assert again.stdout.count("done already") == 11
+    # models, base policy, reward backbone, habit, 3 methods, 4 evaluations, diagnostics
+    assert again.stdout.count("done already") == 12
     assert "sft_train.py" not in again.stdout and "evaluate.py" not in again.stdout
 
 
