@@ -74,7 +74,8 @@ def test_held_out_experts_rank_above_their_perturbed_copies(full_set_run):
     pair, loc = diag["pairwise_accuracy"], diag["localization"]
     print("full-set separation:", {"pairwise": pair["value"], "ci": pair["ci"], "localization": loc["value"]})
     assert diag["n_perturbed"] == 240
-    # Measured 0.708 [0.650, 0.763] with this seed; chance is 0.5.
+    # Measured 0.646 [0.587, 0.704] with this seed and the demo's one update per step (0.708 with two, before the
+    # shared-prompt forward); chance is 0.5.
     assert pair["value"] > 0.62 and pair["ci"][0] > 0.55
     assert loc["value"] > loc["chance"]
 
