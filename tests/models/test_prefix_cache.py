@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from eval_helpers import one_thread  # noqa: F401  (autouse fixture)
 from transformers import AutoModelForCausalLM
 
 from reasoning_irl.models import ensure_tiny_model
@@ -21,14 +22,6 @@ def paths(tmp_path_factory):
         "policy": ensure_tiny_model(root / "tiny-qwen2-policy", arch="qwen2", preset="policy"),
         "reward": ensure_tiny_model(root / "tiny-qwen2-reward", arch="qwen2", preset="reward"),
     }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def rows(seed: int = 0):

@@ -56,6 +56,12 @@ def can_share_prompts(model: Any) -> bool:
     return all(t == "full_attention" for t in types) and not checkpointed
 
 
+def worth_sharing(model: Any, prompts: Sequence[Sequence[int]]) -> bool:
+    """Whether rows should run their prompts once: some prompt repeats, every prompt has a token before its last
+    (a continuation starts at the last one) and the model keeps a valid cache (:func:`can_share_prompts`)."""
+    return len(prompt_groups(prompts)) < len(prompts) and min(map(len, prompts)) >= 2 and can_share_prompts(model)
+
+
 def prompt_groups(prompts: Sequence[Sequence[int]]) -> dict[tuple[int, ...], list[int]]:
     """Row indices by prompt, in order of first appearance."""
     groups: dict[tuple[int, ...], list[int]] = {}

@@ -23,7 +23,7 @@ import torch
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.loading import padding_id
-from reasoning_irl.models.prefix_cache import can_share_prompts, padded, prompt_groups, shared_prompt_forward
+from reasoning_irl.models.prefix_cache import padded, prompt_groups, shared_prompt_forward, worth_sharing
 from reasoning_irl.models.scoring import ScoringRow, cached_prompt_ids, score_rows
 from reasoning_irl.models.token_alignment import Alignment, policy_alignment, same_tokenizer
 from reasoning_irl.training.airl.batch import DiscRow, build_disc_batch
@@ -53,7 +53,7 @@ class Discriminator(DiscriminatorUpdates):
         self.accelerator: Any = None
         self.optimizer: Any = None
         self.scheduler: Any = None
-        # Rows of one prompt run it once where the model allows it (can_share_prompts, checked at each forward).
+        # Rows of one prompt run it once where the model allows it (worth_sharing, checked at each forward).
         self.share_prompts = True
 
     def prepare(self, accelerator: Any, total_updates: int) -> Discriminator:
@@ -118,8 +118,7 @@ class Discriminator(DiscriminatorUpdates):
         """(B, W) token logits of the rows and the column of each row's first completion token. Rows sharing a
         prompt run it once (reasoning_irl.models.prefix_cache) where the backbone allows; else whole padded rows."""
         device = self.accelerator.device
-        shared = len(prompt_groups(prompts)) < len(prompts) and min(map(len, prompts)) >= 2
-        if self.share_prompts and shared and can_share_prompts(self.model):
+        if self.share_prompts and worth_sharing(self.model, prompts):
             logits = shared_prompt_forward(
                 self.model, self.module.fill_cache, prompts, completions, self.pad_id, device
             )

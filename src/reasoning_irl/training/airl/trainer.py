@@ -26,7 +26,7 @@ from accelerate.utils import DistributedType, gather_object
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.loading import padding_id
-from reasoning_irl.models.prefix_cache import can_share_prompts, padded
+from reasoning_irl.models.prefix_cache import padded, worth_sharing
 from reasoning_irl.models.reward_model import load_reward_weights
 from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.models.token_alignment import Alignment
@@ -213,10 +213,9 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         pad, device = padding_id(self._tokenizer), self.accelerator.device
         prompts = [cached_prompt_ids(self._tokenizer, r.prompt, self._policy_prompts) for r in rows]
         out: list[Optional[torch.Tensor]] = [None] * len(rows)
-        share = can_share_prompts(self.model) and min(map(len, prompts)) >= 2
         for chunk in self.disc.prompt_chunks(prompts):
             chunk_prompts, chunk_completions = [prompts[i] for i in chunk], [completions[i] for i in chunk]
-            if share:
+            if worth_sharing(self.model, chunk_prompts):
                 logps = shared_prompt_logps(self.model, chunk_prompts, chunk_completions, pad, self.temperature)
             else:
                 prompt_ids, prompt_mask = padded(chunk_prompts, pad, side="left", device=device)
