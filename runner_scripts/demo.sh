@@ -9,9 +9,10 @@
 #
 # Stages that do not depend on each other run side by side in LANES processes (default 2: the base policy beside
 # the reward backbone, SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS torch threads
-# (default: the cores shared out, at least 1); a lane's output is printed when its phase ends. The habit stage,
-# which everything after it waits for, runs alone with SOLO_THREADS (default: every core). Every phase's output
-# is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
+# (default: the cores shared out, at least 1); when a lane ends, the training runs still going take its threads
+# (each re-reads OUT/logs/<lane>.threads before a step). A lane's output is printed when its phase ends. The
+# habit stage, which everything after it waits for, runs alone with SOLO_THREADS (default: every core). Every
+# phase's output is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
 #
 # Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), LANES, THREADS, BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
 # runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
@@ -73,24 +74,36 @@ solo() {  # solo <name> <function> [threads]: run a sequence of stages now, its 
     threads "$THREADS"
 }
 
-JOBS=()
+declare -A LANE_PID=()
+LANE_ORDER=()
 lane() {  # lane <name> <function>: run a sequence of stages, in the background when LANES > 1
     if [ "$LANES" -gt 1 ]; then
-        "$2" > "$OUT/logs/$1.log" 2>&1 &
-        JOBS+=("$1:$!")
+        echo "$THREADS" > "$OUT/logs/$1.threads"
+        (export REASONING_IRL_THREADS_FILE=$OUT/logs/$1.threads; "$2") > "$OUT/logs/$1.log" 2>&1 &
+        LANE_PID[$1]=$!
+        LANE_ORDER+=("$1")
     else
         solo "$1" "$2" "$THREADS"
     fi
 }
 
-join() {  # wait for the lanes of a phase; print their output in order; stop if one failed
-    local job name failed=()
-    for job in "${JOBS[@]}"; do
-        name=${job%%:*}
-        wait "${job##*:}" || failed+=("$name")
-        cat "$OUT/logs/$name.log"
+join() {  # wait for the lanes of a phase, handing a finished lane's cores to those still running (a training
+    # run re-reads its .threads file before each step); print their output in order; stop if one failed
+    local name pid ended rc failed=()
+    declare -A running=()
+    for name in "${LANE_ORDER[@]}"; do running[${LANE_PID[$name]}]=$name; done
+    while [ ${#running[@]} -gt 0 ]; do
+        rc=0
+        wait -n -p ended "${!running[@]}" || rc=$?
+        [ "$rc" = 0 ] || failed+=("${running[$ended]}")
+        unset "running[$ended]"
+        for pid in "${!running[@]}"; do
+            echo $(( LANES * THREADS / ${#running[@]} )) > "$OUT/logs/${running[$pid]}.threads"
+        done
     done
-    JOBS=()
+    for name in "${LANE_ORDER[@]}"; do cat "$OUT/logs/$name.log"; done
+    LANE_PID=()
+    LANE_ORDER=()
     for name in "${failed[@]}"; do echo "error: $name failed (log: $OUT/logs/$name.log)" >&2; done
     [ ${#failed[@]} = 0 ] || exit 1
 }
@@ -102,18 +115,19 @@ for arg in "${EXTRA_ARGS[@]}"; do
     case "$arg" in training.*|method.*|sampling.*|model.*|reward_model.*|logging.*|run_name=*) ;; *) EVAL_COMMON+=("$arg") ;; esac
 done
 
-if stage "1/6 tiny tokenizer and models (Qwen2 architecture)" "$ARTIFACTS/tiny-qwen2-reward/config.json"; then
-    [ -e "$ARTIFACTS/tiny-qwen2-policy/config.json" ] ||
-        timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-policy" --preset policy
-    timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-reward" --preset reward
-fi
-
+tiny() {  # tiny <preset>: a tiny randomly initialised model and its tokenizer, built once into ARTIFACTS
+    if stage "1/6 tiny $1 model and tokenizer (Qwen2 architecture)" "$ARTIFACTS/tiny-qwen2-$1/config.json"; then
+        timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-$1" --preset "$1"
+    fi
+}
 base_lane() {  # the policy's arithmetic: clean SFT
+    tiny policy || return
     if stage "2/6 base policy: clean SFT (the arithmetic)" "$OUT/demo_base-s$SEED/final/run_info.json"; then
         timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
     fi
 }
 reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the expert traces
+    tiny reward || return
     if stage "2/6 reward backbone: SFT on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
         timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
     fi

@@ -59,7 +59,7 @@ def test_every_stage_runs_and_the_table_is_printed(demo):
     out, _, proc = demo
     for stage in ("2/6", "3/6 sft", "3/6 grpo", "3/6 airl", "4/6 evaluate base", "4/6 evaluate airl", "5/6", "6/6"):
         assert f"=== {stage}" in proc.stdout
-    assert "done already" not in proc.stdout.split("=== 2/6")[1]  # nothing but the prebuilt models was skipped
+    assert proc.stdout.count("done already") == 2  # nothing but the two prebuilt tiny models was skipped
     for label in ("base", "SFT", "GRPO", "AIRL"):
         assert f"| {label} |" in proc.stdout
     assert (out / "demo_table.md").read_text() in proc.stdout
@@ -74,6 +74,14 @@ def test_every_stage_runs_and_the_table_is_printed(demo):
     assert "| method | Δ pass@1 | Δ habit: skip_last_step |" in proc.stdout
     for pair in ("SFT vs base", "GRPO vs base", "AIRL vs base", "AIRL vs SFT", "AIRL vs GRPO"):
         assert f"| {pair} | " in proc.stdout
+
+
+def test_a_lane_that_ends_hands_its_threads_to_the_one_still_running(demo):
+    out, _, _ = demo
+    # THREADS=1 in two lanes: whichever lane of a phase ends first keeps 1, the other is handed both threads.
+    for phase in (("base", "reward"), ("sft_grpo", "airl"), ("eval_base_sft", "eval_grpo_airl")):
+        counts = sorted((out / "logs" / f"{lane}.threads").read_text().strip() for lane in phase)
+        assert counts == ["1", "2"], phase
 
 
 def test_every_method_is_reranked_by_the_airl_reward(demo):
@@ -97,8 +105,8 @@ def test_a_second_call_skips_completed_stages(demo, repo_root):
     out, env, _ = demo
     again = run_demo(repo_root, env)
     assert again.returncode == 0, again.stderr[-2000:]
-    # models, base policy, reward backbone, habit, 3 methods, 4 evaluations, diagnostics
-    assert again.stdout.count("done already") == 12
+    # 2 tiny models, base policy, reward backbone, habit, 3 methods, 4 evaluations, diagnostics
+    assert again.stdout.count("done already") == 13
     assert "sft_train.py" not in again.stdout and "evaluate.py" not in again.stdout
 
 

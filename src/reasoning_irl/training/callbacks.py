@@ -1,10 +1,11 @@
-"""Trainer callbacks: metrics.jsonl and progress."""
+"""Trainer callbacks: metrics.jsonl, and torch threads handed over by a scheduler."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -15,8 +16,52 @@ from reasoning_irl.runs import atomic_write_text
 log = logging.getLogger(__name__)
 
 
+THREADS_FILE_ENV = "REASONING_IRL_THREADS_FILE"
+"""Names a file holding the number of torch threads a training run should use (see :class:`ThreadsFromFile`)."""
+
 SUMMARY_KEY = "train_runtime"
 """Only the Trainer's end-of-training summary row has this key."""
+
+
+def run_callbacks(run_dir: Path) -> list[TrainerCallback]:
+    """The callbacks every training run takes: its metrics.jsonl, and the thread count a scheduler may hand it."""
+    callbacks: list[TrainerCallback] = [MetricsJsonl(Path(run_dir) / "metrics.jsonl")]
+    if os.environ.get(THREADS_FILE_ENV):
+        callbacks.append(ThreadsFromFile(Path(os.environ[THREADS_FILE_ENV])))
+    return callbacks
+
+
+class ThreadsFromFile(TrainerCallback):
+    """Sets torch's thread count to the number in a file, read again before every step once the file changed.
+
+    CPU jobs run side by side each get a share of the cores; when one ends, its scheduler writes the freed cores
+    into the files of those still running (runner_scripts/demo.sh does), so the longest job does not finish on
+    one core while another idles. A missing file keeps the current count; a damaged one is said once and ignored.
+    The count decides speed, not what is computed, on the models measured (the demo's runs are bit-identical at
+    1 and 2 threads, docs/demo.md); a BLAS may in general round differently with another count.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._seen: int | None = None  # the file's mtime when last read
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        try:
+            changed = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if changed == self._seen:
+            return
+        self._seen = changed
+        text = self.path.read_text(encoding="utf-8").strip()
+        if not text.isdigit() or int(text) < 1:
+            log.warning("%s: %r is not a thread count (a whole number >= 1); threads left as they are", self.path, text)
+            return
+        import torch
+
+        if int(text) != torch.get_num_threads():
+            log.info("torch threads: %d -> %s (%s)", torch.get_num_threads(), text, self.path)
+            torch.set_num_threads(int(text))
 
 
 class MetricsJsonl(TrainerCallback):

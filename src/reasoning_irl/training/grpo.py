@@ -10,7 +10,7 @@ from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.registry import UnknownNameError
-from reasoning_irl.training.callbacks import MetricsJsonl
+from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
@@ -98,7 +98,7 @@ def run_grpo(cfg: Any) -> Path:
         train_dataset=train,
         eval_dataset=to_hf_dataset(held_out.records) if held_out else None,
         processing_class=tokenizer,
-        callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
+        callbacks=run_callbacks(run.run_dir),
     )
     trainer.held_out = held_out
     trainer.run_fingerprint = run.fingerprint

@@ -8,7 +8,7 @@ from typing import Any
 
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.models.loading import load_policy
-from reasoning_irl.training.callbacks import MetricsJsonl
+from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.config import RunSettings
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import start_run, trainer_arguments
@@ -55,7 +55,7 @@ def run_sft(cfg: Any) -> Path:
         train_dataset=sft_rows(records),
         eval_dataset=sft_rows(held_out.records) if held_out else None,
         processing_class=tokenizer,
-        callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
+        callbacks=run_callbacks(run.run_dir),
     )
     trainer.held_out = held_out
     trainer.run_fingerprint = run.fingerprint

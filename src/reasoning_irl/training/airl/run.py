@@ -15,7 +15,7 @@ from reasoning_irl.training.airl.batch import corrupt_experts
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
-from reasoning_irl.training.callbacks import MetricsJsonl
+from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import check_group_batch, check_vllm, grpo_arguments, prompt_rows, start_run
 
@@ -81,7 +81,7 @@ def run_airl(cfg: Any) -> Path:
         train_dataset=train,
         eval_dataset=to_hf_dataset(held_out.records) if held_out else None,
         processing_class=tokenizer,
-        callbacks=[MetricsJsonl(run.run_dir / "metrics.jsonl")],
+        callbacks=run_callbacks(run.run_dir),
         discriminator=discriminator,
         method=method,
     )
