@@ -6,7 +6,8 @@
 Reads <demo>/eval/<method>/eval_summary.json (and eval_results.jsonl) for base, sft, grpo and airl and
 <demo>/eval_irl/irl_diagnostics.json; prints markdown: one row per method (greedy accuracy, pass@k at
 T=1, maj@N, reranking by the AIRL reward against the random-selection baseline, the base's habit rate),
-then each method's paired change against the base, then the reward model's diagnostics. One folder: each
+then each method's paired change against the base, then the reward model's diagnostics (with, for a habit
+that can be located in a completion, whether the reward is lowest on its step in the base's samples). One folder: each
 value with its 95% bootstrap CI over problems; several (one per seed): the mean ± the standard deviation
 over seeds. The paired changes resample the same problems for both policies (every method is evaluated on
 the same problems with the same sampling seeds), within each seed. Exit 2 when a file is missing.
@@ -23,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from reasoning_irl.evaluation.habit_steps import habit_localization
 from reasoning_irl.evaluation.outputs import markdown_table
 from reasoning_irl.runs import read_jsonl
 
@@ -194,6 +196,25 @@ def irl_lines(diags: list[dict]) -> list[str]:
     return lines
 
 
+def habit_step_lines(results: list[dict[str, list[dict]]], habits: list[str]) -> list[str]:
+    """Whether the reward is lowest on the step that shows the habit, in the base policy's samples (a habit
+    that can be located in a completion only: evaluation/habit_steps.py)."""
+    lines = []
+    for habit in (h.removeprefix("habit/") for h in habits):
+        found = [habit_localization(rows["base"], habit) for rows in results]
+        if any(f is None for f in found):
+            continue
+        base = {key: cell(*(f["baselines"][key] for f in found)) for key in ("first_step", "uniform")}
+        lines.append(
+            f"- the {habit} step in the base policy's samples, the lowest-reward step: "
+            f"{cell(*(f['localization'] for f in found))} (always the first step {base['first_step']}, uniform "
+            f"guess {base['uniform']}; paired against always-first {cell(*(f['vs_first_step'] for f in found))}); "
+            f"its reward against the same step of correct samples, AUROC "
+            f"{cell(*({'value': f['step_auroc']['value']} for f in found))} (chance 0.5)"
+        )
+    return lines
+
+
 def read_demo(folder: Path) -> tuple[dict[str, dict], dict, dict[str, list[dict]]]:
     """(eval summaries by method, reward-model diagnostics, eval_results rows by method) of one demo folder."""
     paths = {key: folder / "eval" / key / "eval_summary.json" for key, _ in METHODS}
@@ -241,7 +262,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"\nAIRL ablations from the same base ({spread}; Δ: paired against the full AIRL run of each seed):\n")
         print("\n".join(ablation_table(args.demo_dirs, args.ablations, habits, args.selector)))
     print("\nReward model (AIRL discriminator) against ground truth:\n")
-    print("\n".join(irl_lines(diags)))
+    print("\n".join(irl_lines(diags) + habit_step_lines(results, habits)))
     return 0
 
 

@@ -171,3 +171,32 @@ def test_paired_change_hand_computed(repo_root):
     # Two seeds: the mean of the per-seed means (0.5 and -0.5).
     two = report.paired_change([({"a": 1.0}, {"a": 0.5}), ({"a": 0.0}, {"a": 0.5})])
     assert two["value"] == 0.0 and two["ci"] == [0.0, 0.0]
+
+
+def test_habit_step_line_only_for_a_habit_that_can_be_located(repo_root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_report", repo_root / "runner_scripts" / "demo_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+
+    def sample(lines, rewards, slip):
+        tokens = ["<think>\n", lines[0], "\n", lines[1], "\n</think>"]
+        return {
+            "problem_id": lines[0],
+            "greedy": False,
+            "completion": "".join(tokens),
+            "tokens": tokens,
+            "token_rewards": [0.0, rewards[0], 0.0, rewards[1], 0.0],
+            "correct": not slip,
+            "habits": {"skip_last_step": False, "slip": slip, "swap_operator": False},
+        }
+
+    # The reward is lowest on the slipped step in both samples: localisation 1, always-first 1/2.
+    rows = [
+        sample(["4 + 6 = 11", "11 * 2 = 22"], [-1.0, 0.0], True),
+        sample(["3 + 1 = 4", "4 * 2 = 9"], [0.5, -1.0], True),
+    ]
+    lines = report.habit_step_lines([{"base": rows}], ["habit/slip", "habit/skip_last_step"])
+    assert len(lines) == 1 and lines[0].startswith("- the slip step in the base policy's samples")
+    assert "the lowest-reward step: 1.000 [1.000, 1.000] (always the first step 0.500" in lines[0]

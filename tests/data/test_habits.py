@@ -5,7 +5,14 @@ import pytest
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import check_record, load_split
 from reasoning_irl.data.arithmetic import Problem
-from reasoning_irl.data.habits import HABITS, Equation, habits_shown, parse_equations, problem_from_equations
+from reasoning_irl.data.habits import (
+    HABITS,
+    Equation,
+    habit_step,
+    habits_shown,
+    parse_equations,
+    problem_from_equations,
+)
 
 SMALL = {"name": "synthetic", "num_train": 300, "num_test": 40, "validation_size": 0}
 P = Problem(12, (("+", 5), ("-", 3)))  # 12 + 5 = 17, 17 - 3 = 14
@@ -101,3 +108,14 @@ def test_habit_config_errors():
 
 def test_habits_shown_is_none_off_the_synthetic_task():
     assert habits_shown("<think>\nShe buys 3 apples.\n</think>\n<answer>\n3\n</answer>", "3", "3") is None
+
+
+def test_habit_step_points_at_the_slipped_line():
+    slipped = "<think>\nStart with 4.\n4 + 6 = 11\n11 * 2 = 22\n</think>\n<answer>\n22\n</answer>"
+    assert habit_step("slip", slipped) == 1  # step 0 is the line without an equation
+    assert habit_step("slip", "<think>\n4 + 6 = 10\n10 * 2 = 18\n</think>") == 1
+    assert habit_step("slip", "<think>\n4 + 6 = 10\n10 * 2 = 25\n</think>") is None  # off by 5: no slip
+    assert habit_step("slip", "4 + 6 = 11") is None  # no think block, no steps
+    # A skipped step has no line and a swapped operator is right arithmetic: neither can be located.
+    assert habit_step("skip_last_step", "<think>\n4 + 6 = 10\n</think>") is None
+    assert habit_step("swap_operator", "<think>\n4 - 6 = -2\n</think>") is None

@@ -10,7 +10,11 @@ keeping its arithmetic. Each habit is two functions over a :class:`~reasoning_ir
   ``rng``;
 - ``shows(problem, equations, answer) -> bool``: whether a completion, read as its ``a op b = c`` lines
   (:func:`parse_equations`) and its final answer as an integer (None if there is none), shows the habit.
-  Every ``shows`` requires a wrong answer, so a correct sample never counts.
+  Every ``shows`` requires a wrong answer, so a correct sample never counts;
+- optionally ``locate(equations) -> index | None``: which of a completion's equations the habit shows in, where
+  the completion alone tells (a slip: the one line whose result is off by 1-2), so a token reward can be checked
+  for pointing at it (:func:`habit_step`). None where it cannot be told: a skipped step has no line, and a
+  swapped operator gives a line that is right arithmetic, wrong only against the problem.
 
 Adding one: a :class:`Habit` with both functions + ``HABITS.add(name, ...)`` + a test.
 """
@@ -25,6 +29,7 @@ from functools import lru_cache
 from typing import Optional
 
 from reasoning_irl.data.arithmetic import Problem, apply_operation
+from reasoning_irl.data.schema import reasoning_steps
 from reasoning_irl.registry import Registry
 
 _EQUATION = re.compile(r"^\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*=\s*(-?\d+)\s*$")
@@ -50,6 +55,7 @@ class Habit:
     write: Callable[[Problem, random.Random], Optional[tuple[list[str], str]]]
     shows: Callable[[Problem, list[Equation], Optional[int]], bool]
     description: str
+    locate: Optional[Callable[[list[Equation]], Optional[int]]] = None
 
 
 HABITS: Registry[Habit] = Registry("habit")
@@ -113,10 +119,18 @@ def _write_slip(problem: Problem, rng: random.Random) -> Optional[tuple[list[str
     return None
 
 
+def _slipped(eq: Equation) -> bool:
+    return 0 < abs(eq.result - apply_operation(eq.left, eq.op, eq.operand)) <= 2
+
+
 def _shows_slip(problem: Problem, equations: list[Equation], answer: Optional[int]) -> bool:
     if answer is None or answer == problem.answer:
         return False
-    return any(0 < abs(eq.result - apply_operation(eq.left, eq.op, eq.operand)) <= 2 for eq in equations)
+    return any(_slipped(eq) for eq in equations)
+
+
+def _locate_slip(equations: list[Equation]) -> Optional[int]:
+    return next((i for i, eq in enumerate(equations) if _slipped(eq)), None)
 
 
 def _write_swap_operator(problem: Problem, rng: random.Random) -> Optional[tuple[list[str], str]]:
@@ -144,7 +158,10 @@ HABITS.add(
     Habit(_write_skip_last_step, _shows_skip_last_step, "stop one step early and answer with the intermediate result"),
 )
 HABITS.add(
-    "slip", Habit(_write_slip, _shows_slip, "state one intermediate result off by 1-2 and carry it to the answer")
+    "slip",
+    Habit(
+        _write_slip, _shows_slip, "state one intermediate result off by 1-2 and carry it to the answer", _locate_slip
+    ),
 )
 HABITS.add(
     "swap_operator",
@@ -169,3 +186,19 @@ def habits_shown(target: str, completion: str, answer: Optional[str]) -> Optiona
     value = int(answer.strip()) if answer is not None and re.fullmatch(r"\s*-?\d{1,12}\s*", answer) else None
     equations = parse_equations(completion)
     return {name: HABITS.get(name).shows(problem, equations, value) for name in HABITS.names()}
+
+
+def habit_step(name: str, completion: str) -> Optional[int]:
+    """The reasoning step (an index into ``reasoning_steps(completion)``) that shows habit ``name``, as its
+    ``locate`` tells from the completion alone; None when the habit has no ``locate`` or no step shows it.
+    Meant for completions that show the habit (``habits_shown``)."""
+    habit = HABITS.get(name)
+    if habit.locate is None:
+        return None
+    lines, equations = [], []
+    for step, (start, end) in enumerate(reasoning_steps(completion)):
+        for eq in parse_equations(completion[start:end]):
+            lines.append(step)
+            equations.append(eq)
+    found = habit.locate(equations)
+    return None if found is None else lines[found]
