@@ -6,7 +6,8 @@
 Reads <demo>/eval/<method>/eval_summary.json (and eval_results.jsonl) for base, sft, grpo and airl and
 <demo>/eval_irl/irl_diagnostics.json; prints markdown: one row per method (greedy accuracy, pass@k at
 T=1, maj@N, reranking by the AIRL reward against the random-selection baseline, the base's habit rate),
-then each method's paired change against the base, then the reward model's diagnostics (with, for a habit
+then each method's paired change against the base, the error classes of every method's greedy outputs and
+samples, then the reward model's diagnostics (with, for a habit
 that can be located in a completion, whether the reward is lowest on its step in the base's samples). One folder: each
 value with its 95% bootstrap CI over problems; several (one per seed): the mean ± the standard deviation
 over seeds. The paired changes resample the same problems for both policies (every method is evaluated on
@@ -24,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from reasoning_irl.data.habits import parse_equations
 from reasoning_irl.evaluation.habit_steps import habit_localization
 from reasoning_irl.evaluation.outputs import markdown_table
 from reasoning_irl.runs import read_jsonl
@@ -122,6 +124,48 @@ def change_table(results: list[dict[str, list[dict]]], habits: list[str], pairs:
             change = paired_change(per_seed)
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
         rows.append(row)
+    return markdown_table(header, rows)
+
+
+def error_class(row: dict, habits: list[str]) -> str:
+    """What an output got wrong, counted once: correct; else the first habit it shows; else a wrong equation
+    (``a op b = c`` with c wrong: the arithmetic); else other (no answer, a wrong chain, ...)."""
+    if row["correct"]:
+        return "correct"
+    shown = row.get("habits") or {}
+    for habit in habits:
+        if shown.get(habit):
+            return habit
+    return "wrong arithmetic" if any(not eq.is_right for eq in parse_equations(row["completion"])) else "other"
+
+
+def error_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list[str]:
+    """Share of each error class (:func:`error_class`) among the greedy outputs and among the samples at T=1,
+    per method: what a method fixed, and what it broke."""
+    names = [h.removeprefix("habit/") for h in habits]
+    classes = ["correct", *names, "wrong arithmetic", "other"]
+
+    def arithmetic(rows: list[dict], greedy: bool) -> dict[str, float]:  # per problem, for the paired change
+        by_problem: dict[str, list[float]] = {}
+        for r in rows:
+            if bool(r.get("greedy")) == greedy:
+                by_problem.setdefault(r["problem_id"], []).append(error_class(r, names) == "wrong arithmetic")
+        return {pid: sum(v) / len(v) for pid, v in by_problem.items()}
+
+    rows = []
+    for key, label in METHODS:
+        for greedy in (True, False):
+            shares = {c: [] for c in classes}
+            for result in results:
+                found = [error_class(r, names) for r in result[key] if bool(r.get("greedy")) == greedy]
+                for c in classes:
+                    shares[c].append({"value": found.count(c) / len(found) if found else None})
+            change = ""
+            if key != "base":
+                d = paired_change([(arithmetic(r[key], greedy), arithmetic(r["base"], greedy)) for r in results])
+                change = f"{d['value']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
+            rows.append([label, "greedy" if greedy else "T=1", *(cell(*shares[c]) for c in classes), change])
+    header = ["method", "decoding", *(c.replace("_", " ") for c in classes), "Δ wrong arithmetic vs base"]
     return markdown_table(header, rows)
 
 
@@ -258,6 +302,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"\nPaired changes (mean over {len(runs)} seed(s), 95% paired bootstrap CI over problems):\n")
     against_base = [(key, "base") for key, _ in METHODS[1:]]
     print("\n".join(change_table(results, habits, against_base + [("airl", "sft"), ("airl", "grpo")])))
+    print("\nError classes (share of outputs; a wrong output counted once: the habit, else a wrong equation):\n")
+    print("\n".join(error_table(results, habits)))
     if args.ablations is not None:
         print(f"\nAIRL ablations from the same base ({spread}; Δ: paired against the full AIRL run of each seed):\n")
         print("\n".join(ablation_table(args.demo_dirs, args.ablations, habits, args.selector)))

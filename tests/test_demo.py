@@ -200,3 +200,42 @@ def test_habit_step_line_only_for_a_habit_that_can_be_located(repo_root):
     lines = report.habit_step_lines([{"base": rows}], ["habit/slip", "habit/skip_last_step"])
     assert len(lines) == 1 and lines[0].startswith("- the slip step in the base policy's samples")
     assert "the lowest-reward step: 1.000 [1.000, 1.000] (always the first step 0.500" in lines[0]
+
+
+def test_error_classes_hand_computed(repo_root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_report", repo_root / "runner_scripts" / "demo_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+
+    def out(problem, greedy, correct, completion="<think>\n4 + 6 = 10\n</think>", skip=False):
+        habits = {"skip_last_step": skip, "slip": False, "swap_operator": False}
+        return {"problem_id": problem, "greedy": greedy, "correct": correct, "completion": completion, "habits": habits}
+
+    wrong_sum = "<think>\n4 + 6 = 11\n</think>"
+    base = [
+        out("p1", True, True),
+        out("p2", True, False, wrong_sum),
+        out("p1", False, False, skip=True),
+        out("p2", False, False, "no equations"),
+    ]
+    better = [out("p1", True, True), out("p2", True, True), out("p1", False, True), out("p2", False, False, wrong_sum)]
+    assert [report.error_class(r, ["skip_last_step"]) for r in base] == [
+        "correct",
+        "wrong arithmetic",
+        "skip_last_step",
+        "other",
+    ]
+    table = report.error_table(
+        [{"base": base, "sft": better, "grpo": better, "airl": better}], ["habit/skip_last_step"]
+    )
+    assert (
+        table[0]
+        == "| method | decoding | correct | skip last step | wrong arithmetic | other | Δ wrong arithmetic vs base |"
+    )
+    assert table[2] == "| base | greedy | 0.500 | 0.000 | 0.500 | 0.000 |  |"
+    assert table[3] == "| base | T=1 | 0.000 | 0.500 | 0.000 | 0.500 |  |"
+    # SFT greedy: p1 stays right (0 - 0), p2 loses its wrong sum (0 - 1): -0.5; at T=1 p2 gains one (1 - 0): +0.5.
+    assert table[4].startswith("| SFT | greedy | 1.000 | 0.000 | 0.000 | 0.000 | -0.500 [")
+    assert table[5].startswith("| SFT | T=1 | 0.500 | 0.000 | 0.500 | 0.000 | +0.500 [")
