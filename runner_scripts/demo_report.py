@@ -199,6 +199,9 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
             cell(*(m.get(key) for m in metrics)) for key in ["pass@1", *habits, f"success@1|{n}/{selector}"]
         ]
         for habit in shown:
+            if name == "(full)":  # against itself: nothing to show
+                row.append("")
+                continue
             change = paired_change([(per_problem(g[1], habit), per_problem(a[1], habit)) for g, a in zip(got, full)])
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
         rows.append(row)

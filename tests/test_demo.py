@@ -239,3 +239,31 @@ def test_error_classes_hand_computed(repo_root):
     # SFT greedy: p1 stays right (0 - 0), p2 loses its wrong sum (0 - 1): -0.5; at T=1 p2 gains one (1 - 0): +0.5.
     assert table[4].startswith("| SFT | greedy | 1.000 | 0.000 | 0.000 | 0.000 | -0.500 [")
     assert table[5].startswith("| SFT | T=1 | 0.500 | 0.000 | 0.500 | 0.000 | +0.500 [")
+
+
+def test_ablation_table_by_hand(repo_root, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_report", repo_root / "runner_scripts" / "demo_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+
+    def write(key, correct):  # two problems, one sample each; pass@1 = the share correct
+        folder = tmp_path / "demo" / "eval" / key
+        folder.mkdir(parents=True)
+        value = sum(correct) / len(correct)
+        metrics = {"pass@1": {"value": value}, "habit/slip": {"value": 0.0}, "success@1|2/mean": {"value": value}}
+        (folder / "eval_summary.json").write_text(json.dumps({"n_samples": 2, "metrics": metrics}))
+        rows = [
+            {"problem_id": f"p{i}", "greedy": False, "correct": c, "habits": {"slip": False}}
+            for i, c in enumerate(correct)
+        ]
+        (folder / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    write("airl", [True, False])
+    write("ablation_worse", [False, False])
+    table = report.ablation_table([tmp_path / "demo"], ["worse", "missing"], ["habit/slip"], "mean")
+    assert table[2] == "| (full) | 0.500 | 0.000 | 0.500 |  |  |"
+    # p0 drops from right to wrong (-1), p1 stays wrong (0): the paired change is their mean, -0.5.
+    assert table[3].startswith("| worse | 0.000 | 0.000 | 0.000 | -0.500 [")
+    assert table[4] == "| missing | not run or failed | – | – | – | – |"
