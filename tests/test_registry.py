@@ -32,3 +32,15 @@ def test_remove_unregisters_and_items_keep_registration_order():
     assert reg.remove("b") == 1 and "b" not in reg and reg.names() == ["a"]
     with pytest.raises(UnknownNameError, match="unknown thing 'b'"):
         reg.remove("b")
+
+
+def test_an_opt_in_entry_is_valid_but_not_among_the_defaults():
+    reg = Registry("thing")
+    reg.add("b", 2)
+    reg.register("a", opt_in=True)(1)
+    reg.add("c", 3)
+    assert reg.get("a") == 1 and "a" in reg and reg.names() == ["a", "b", "c"]
+    assert reg.registered() == ["b", "c"]
+    reg.remove("a")
+    reg.add("a", 4)  # registered again, no longer opt-in
+    assert reg.registered() == ["b", "c", "a"]

@@ -24,18 +24,23 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._opt_in: set[str] = set()
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, opt_in: bool = False) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
-            self.add(name, obj)
+            self.add(name, obj, opt_in)
             return obj
 
         return decorator
 
-    def add(self, name: str, obj: T) -> None:
+    def add(self, name: str, obj: T, opt_in: bool = False) -> None:
+        """Register ``obj`` as ``name``. An ``opt_in`` entry is valid wherever a name is asked for but left out of
+        :meth:`registered`, so a config default meaning "all of them" (and every result it gave) stays as it was."""
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = obj
+        if opt_in:
+            self._opt_in.add(name)
 
     def get(self, name: str) -> T:
         try:
@@ -48,6 +53,7 @@ class Registry(Generic[T]):
     def remove(self, name: str) -> T:
         """Unregister ``name`` (a variant registered for a while, e.g. by a test); returns its object."""
         self.get(name)  # the usual error for an unknown name
+        self._opt_in.discard(name)
         return self._items.pop(name)
 
     def items(self) -> list[tuple[str, T]]:
@@ -58,8 +64,9 @@ class Registry(Generic[T]):
         return sorted(self._items)
 
     def registered(self) -> list[str]:
-        """Names in registration order: a config default meaning "all of them" keeps the order the module defines."""
-        return list(self._items)
+        """Names in registration order, opt-in ones left out: a config default meaning "all of them" keeps the
+        order the module defines."""
+        return [name for name in self._items if name not in self._opt_in]
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -16,6 +16,7 @@ from reasoning_irl.rewards.perturbations import (
     Perturbed,
     corrupt_numbers,
     flip_operator,
+    habit_slip,
     is_numeric_answer,
     perturb,
     shift_answer,
@@ -56,8 +57,37 @@ def check(original: str, result: Perturbed | None) -> None:
         assert answer_of(result.text) != answer_of(original)
 
 
-def test_registry_holds_the_four_perturbations():
-    assert PERTURBATIONS.names() == ALL
+def test_registry_holds_the_four_perturbations_and_one_opt_in():
+    assert PERTURBATIONS.names() == sorted([*ALL, "habit_slip"])
+    assert sorted(PERTURBATIONS.registered()) == ALL  # what "every perturbation" means by default
+
+
+def test_habit_slip_changes_one_result_and_carries_it():
+    original = target(["2 + 7 = 9", "9 + 8 = 17", "17 - 5 = 12"], "12")
+    for seed in SEEDS:
+        result = habit_slip(original, random.Random(seed))
+        check(original, result)
+        assert result.kind == "habit_slip"
+        lines = lines_of(result.text)
+        at = result.first_step
+        assert at in (0, 1)  # an intermediate result, never the last line's
+        left, _, rest = lines[at].partition(" = ")
+        assert 1 <= abs(int(rest) - eval(left)) <= 2
+        for before, after in zip(lines[at:], lines[at + 1 :]):  # every later line starts from the slipped value
+            assert after.split(" ")[0] == before.rsplit(" = ", 1)[1]
+            left, _, rest = after.partition(" = ")
+            assert int(rest) == eval(left)  # and is right from there
+        assert answer_of(result.text) == lines[-1].rsplit(" = ", 1)[1] != "12"
+    # By hand, seed 0: the second result, 17, becomes 19 and is carried to the answer.
+    assert habit_slip(original, random.Random(0)).text == target(["2 + 7 = 9", "9 + 8 = 19", "19 - 5 = 14"], "14")
+
+
+@pytest.mark.parametrize(
+    "lines", [["First 2 + 7 = 9"], ["2 + 7 = 10"], ["2 + 7 = 9", "8 + 8 = 16"], ["Natalia sold 48/2 = 24 clips."]]
+)
+def test_habit_slip_needs_a_correct_chain_of_equations(lines):
+    # prose around the equation, a wrong equation, a broken chain, GSM8K-style text: no problem to rewrite
+    assert habit_slip(target(lines, "9"), random.Random(0)) is None
 
 
 @pytest.mark.parametrize(

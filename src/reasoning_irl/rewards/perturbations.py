@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Optional
 
+from reasoning_irl.data.habits import HABITS, parse_equations, problem_from_equations
 from reasoning_irl.data.schema import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, reasoning_steps
 from reasoning_irl.registry import Registry
 
@@ -177,6 +178,33 @@ def corrupt_numbers(text: str, rng: random.Random) -> Perturbed | None:
     for _, match in sorted(chosen, key=lambda item: item[1].start(), reverse=True):
         text = _splice(text, match.start(), match.end(), _nearby(match.group(0), rng))
     return Perturbed(text, min(step for step, _ in chosen), "corrupt_numbers")
+
+
+def habit_copy(text: str, rng: random.Random, habit: str) -> Perturbed | None:
+    """The expert trace rewritten with one of the demo's habits (``data.habits``), for a reward that should know
+    that flaw. Only a synthetic-task trace (one correct, chained ``a op b = c`` per line) can be rewritten."""
+    steps = reasoning_steps(text)
+    lines = [text[start:end] for start, end in steps]
+    equations = [parse_equations(line) for line in lines]
+    span = _answer_span(text)
+    if not lines or span is None or any(len(found) != 1 for found in equations):
+        return None
+    problem = problem_from_equations([found[0] for found in equations])
+    written = HABITS.get(habit).write(problem, rng) if problem is not None else None
+    if written is None:
+        return None
+    new_lines, answer = written
+    changed = [i for i, (old, new) in enumerate(zip(lines, new_lines)) if old != new]
+    # The answer lies after the think block: splice it first so the block's offsets stay valid.
+    text = _splice(_splice(text, *span, answer), steps[0][0], steps[-1][1], "\n".join(new_lines))
+    return Perturbed(text, changed[0] if changed else None, f"habit_{habit}")
+
+
+@PERTURBATIONS.register("habit_slip", opt_in=True)
+def habit_slip(text: str, rng: random.Random) -> Perturbed | None:
+    """One intermediate result off by 1-2 and carried to the answer (the ``slip`` habit); opt-in, since it
+    gives the reward the shape of that one flaw: ``method.perturbations=[...,habit_slip]``."""
+    return habit_copy(text, rng, "slip")
 
 
 def perturb(text: str, names: list[str], rng: random.Random, k: int, max_tries: int | None = None) -> list[Perturbed]:
