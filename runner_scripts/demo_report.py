@@ -145,24 +145,24 @@ def error_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list
     names = [h.removeprefix("habit/") for h in habits]
     classes = ["correct", *names, "wrong arithmetic", "other"]
 
-    def arithmetic(rows: list[dict], greedy: bool) -> dict[str, float]:  # per problem, for the paired change
+    def classified(rows: list[dict], greedy: bool) -> list[tuple[str, str]]:  # (problem, class) of each output
+        return [(r["problem_id"], error_class(r, names)) for r in rows if bool(r.get("greedy")) == greedy]
+
+    def arithmetic(found: list[tuple[str, str]]) -> dict[str, float]:  # per problem, for the paired change
         by_problem: dict[str, list[float]] = {}
-        for r in rows:
-            if bool(r.get("greedy")) == greedy:
-                by_problem.setdefault(r["problem_id"], []).append(error_class(r, names) == "wrong arithmetic")
+        for problem, c in found:
+            by_problem.setdefault(problem, []).append(c == "wrong arithmetic")
         return {pid: sum(v) / len(v) for pid, v in by_problem.items()}
 
     rows = []
     for key, label in METHODS:
         for greedy in (True, False):
-            shares = {c: [] for c in classes}
-            for result in results:
-                found = [error_class(r, names) for r in result[key] if bool(r.get("greedy")) == greedy]
-                for c in classes:
-                    shares[c].append({"value": found.count(c) / len(found) if found else None})
+            found = [classified(result[key], greedy) for result in results]
+            shares = {c: [{"value": sum(x == c for _, x in f) / len(f) if f else None} for f in found] for c in classes}
             change = ""
             if key != "base":
-                d = paired_change([(arithmetic(r[key], greedy), arithmetic(r["base"], greedy)) for r in results])
+                base = [classified(result["base"], greedy) for result in results]
+                d = paired_change([(arithmetic(m), arithmetic(b)) for m, b in zip(found, base)])
                 change = f"{d['value']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
             rows.append([label, "greedy" if greedy else "T=1", *(cell(*shares[c]) for c in classes), change])
     header = ["method", "decoding", *(c.replace("_", " ") for c in classes), "Δ wrong arithmetic vs base"]

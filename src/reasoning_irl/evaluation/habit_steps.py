@@ -29,6 +29,7 @@ from reasoning_irl.evaluation.diagnostics import (
     localization_hit,
     step_rewards,
 )
+from reasoning_irl.models.scoring import char_spans
 
 
 def _scored_steps(row: dict) -> Optional[tuple[list[list[int]], list[float]]]:
@@ -36,10 +37,8 @@ def _scored_steps(row: dict) -> Optional[tuple[list[list[int]], list[float]]]:
     tokens, rewards, text = row.get("tokens"), row.get("token_rewards"), row["completion"]
     if not tokens or rewards is None or "".join(tokens) != text or len(tokens) != len(rewards):
         return None
-    ends = np.cumsum([len(t) for t in tokens])
-    spans = list(zip((ends - [len(t) for t in tokens]).tolist(), ends.tolist()))
     steps = reasoning_steps(text)
-    return (steps, step_rewards(rewards, spans, steps)) if steps else None
+    return (steps, step_rewards(rewards, char_spans(tokens), steps)) if steps else None
 
 
 def habit_localization(rows: list[dict[str, Any]], habit: str, seed: int = 0) -> Optional[dict[str, Any]]:
