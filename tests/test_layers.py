@@ -1,7 +1,7 @@
 """The package's layers, read from the source: every import of a package module, at module level or inside a
 function, must point down (or sideways within its own layer); training and evaluation never import each other.
 
-    config, registry, runs  <  data  <  rewards  <  models  <  training | evaluation  <  cli
+    config, registry, runs, folder_lock  <  data  <  rewards  <  models  <  training | evaluation  <  cli
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ LAYERS = {
     "config": 0,
     "registry": 0,
     "runs": 0,
+    "folder_lock": 0,
     "data": 1,
     "rewards": 2,
     "models": 3,

@@ -2,27 +2,36 @@
 
     python -m reasoning_irl.score reward_model=<run>/reward_model input=<file.jsonl> output=<folder> \
         [question_field=question] [solution_field=answer] [overwrite=false] [batch_size=16] [device=auto] \
-        [limit=null] [gamma=1.0] [html_rows=100]
+        [limit=null] [gamma=1.0] [html_rows=100] [strict=false]
 
 Writes ``<output>/scores.jsonl`` (per input row: tokens, per-token rewards, steps = the solution's lines with
 their reward = the sum of their tokens' rewards, and the sequence score under every selector) and
-``<output>/tokens.html`` (the first ``html_rows`` rows, tokens coloured by reward). Errors are one line, exit 2:
-a missing file, a malformed row (with its line number), an unknown key, a non-empty output folder without
-``overwrite=true``.
+``<output>/tokens.html`` (the first ``html_rows`` rows, tokens coloured by reward), each in one atomic write.
+
+A bad row (not UTF-8, not JSON, a field missing or not text, or longer than the reward model's positions: refused,
+never cut, since a cut solution's score is not the solution's) is one line ``<file>:<line>: <what is wrong>``; the
+other rows are scored and written, and the exit code is 4. ``strict=true`` refuses the whole file instead (exit 2,
+nothing written). Errors are one line, exit 2: a missing file, no row that can be scored, an unknown key, an output
+folder that holds the input (also with ``overwrite=true``), a non-empty one without ``overwrite=true``, one that
+another scoring is writing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.runs import iter_jsonl, write_jsonl
+from reasoning_irl.folder_lock import LOCK_FILE, claim_folder, releases_claims
+from reasoning_irl.runs import write_jsonl
 
 SCORES_FILE, HTML_FILE = "scores.jsonl", "tokens.html"
+ROWS_REFUSED_EXIT = 4
+"""Exit code when some rows were bad: they are listed, the others were scored and written."""
 
 
 @dataclass
@@ -40,6 +49,8 @@ class ScoreConfig:
     gamma: float = 1.0
     """Discount of the ``discounted_answer`` selector."""
     html_rows: int = 100
+    strict: bool = False
+    """Refuse the whole file (nothing written) if any row is bad; else bad rows are listed and the rest scored."""
 
 
 def _value(name: str, kind: Any, text: str) -> Any:
@@ -81,42 +92,129 @@ def parse_args(argv: list[str]) -> ScoreConfig:
     return cfg
 
 
-def read_pairs(cfg: ScoreConfig) -> list[tuple[int, str, str]]:
-    """``(line number, question, solution)`` of each non-blank input line, checked field by field."""
-    pairs = []
-    for lineno, row in iter_jsonl(cfg.input, where="input"):
-        if cfg.limit is not None and len(pairs) >= cfg.limit:
-            break
-        missing = [f for f in (cfg.question_field, cfg.solution_field) if not isinstance(row.get(f), str)]
-        if missing:
-            raise ConfigError(
-                f"{cfg.input}:{lineno}: no text field {missing[0]!r} (set question_field= / solution_field=)"
-            )
-        pairs.append((lineno, row[cfg.question_field], row[cfg.solution_field]))
-    if not pairs:
+Pair = tuple[int, str, str]
+"""``(line number, question, solution)`` of a row that can be scored."""
+BadRow = tuple[int, str]
+"""``(line number, what is wrong)`` of one that cannot."""
+
+
+def parse_row(raw: bytes, first: bool, cfg: ScoreConfig) -> tuple[Optional[tuple[str, str]], Optional[str]]:
+    """``((question, solution), None)`` of one input line, ``(None, what is wrong)``, or ``(None, None)`` if blank.
+    Read as bytes: a line that is not UTF-8 is one bad row, not the end of the file."""
+    try:
+        text = raw.decode("utf-8-sig" if first else "utf-8")  # a byte-order mark may open the file
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)"
+    if not text.strip():
+        return None, None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg})"
+    if not isinstance(row, dict):
+        return None, "expected a JSON object per line"
+    for field in (cfg.question_field, cfg.solution_field):
+        if field not in row:
+            return None, f"no text field {field!r} (set question_field= / solution_field=)"
+        if not isinstance(row[field], str):
+            return None, f"field {field!r} is {type(row[field]).__name__}, not text"
+    return (row[cfg.question_field], row[cfg.solution_field]), None
+
+
+def read_rows(cfg: ScoreConfig) -> tuple[list[Pair], list[BadRow]]:
+    """The good and the bad rows among the first ``limit`` non-blank lines of the input."""
+    path = Path(cfg.input).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"input: {cfg.input} does not exist")
+    good: list[Pair] = []
+    bad: list[BadRow] = []
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            if cfg.limit is not None and len(good) + len(bad) >= cfg.limit:
+                break
+            pair, problem = parse_row(raw, lineno == 1, cfg)
+            if pair is not None:
+                good.append((lineno, *pair))
+            elif problem is not None:
+                bad.append((lineno, problem))
+    if not good and not bad:
         raise ConfigError(f"input: {cfg.input} has no rows")
-    return pairs
+    return good, bad
+
+
+def too_long_rows(model: Any, pairs: list[Pair]) -> tuple[list[Pair], list[BadRow]]:
+    """Split off the rows longer than the reward model's positions (refused, not cut)."""
+    limit = model.max_tokens
+    if limit is None:
+        return pairs, []
+    # No token spells more characters than its vocabulary entry (byte-level entries have one per byte), so a text
+    # over positions x longest entry (x2: normalisers may drop characters) cannot fit: refused without tokenising it
+    # (a megabyte takes seconds to tokenise; scoring it would take the model's quadratic time past its positions).
+    char_cap = 2 * limit * max(map(len, model.tokenizer.get_vocab()))
+    kept: list[Pair] = []
+    bad: list[BadRow] = []
+    cache: dict = {}
+    for lineno, question, solution in pairs:
+        chars = len(question) + len(solution)
+        tokens = None if chars > char_cap else model.token_count(question, solution, cache)
+        if tokens is None or tokens > limit:
+            size = f"{chars} characters" if tokens is None else f"{tokens} tokens (prompt + solution)"
+            bad.append((lineno, f"{size}, more than the reward model's {limit} positions (refused, not cut)"))
+        else:
+            kept.append((lineno, question, solution))
+    return kept, bad
+
+
+def report(cfg: ScoreConfig, bad: list[BadRow]) -> None:
+    for lineno, problem in sorted(bad):
+        print(f"{cfg.input}:{lineno}: {problem}", file=sys.stderr)
+
+
+def refuse_bad_rows(cfg: ScoreConfig, pairs: list[Pair], bad: list[BadRow]) -> None:
+    """Refuse the file when no row can be scored, or with ``strict=true`` when any row is bad: one line naming the
+    row when it is the only bad one, else the bad rows listed and one line counting them."""
+    why = "no row can be scored" if not pairs else "strict=true: nothing was scored" if cfg.strict and bad else None
+    if why is None:
+        return
+    if len(bad) == 1:
+        raise ConfigError(f"{cfg.input}:{bad[0][0]}: {bad[0][1]}; {why}")
+    report(cfg, bad)
+    raise ConfigError(f"{len(bad)} rows of {cfg.input} are bad (listed above); {why}")
 
 
 def check_output(cfg: ScoreConfig) -> Path:
+    """The output folder: never one that holds the input (overwrite would replace it with its own scores); a
+    non-empty one only with ``overwrite=true``."""
     out = Path(cfg.output).expanduser()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not cfg.overwrite)):
+    if Path(cfg.input).expanduser().resolve().is_relative_to(out.resolve()):
+        raise ConfigError(f"output: {cfg.output} holds the input {cfg.input}; choose another output folder")
+    held = out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir())
+    if out.exists() and (not out.is_dir() or (held and not cfg.overwrite)):
         raise ConfigError(f"output: {cfg.output} is not empty (pass overwrite=true to replace its files)")
     return out
 
 
-def score_file(cfg: ScoreConfig) -> Path:
-    """Score every row and write the output folder; returns it. Inputs are checked before the model loads."""
+@releases_claims  # the output folder is claimed below, for the scoring's life
+def score_file(cfg: ScoreConfig) -> tuple[Path, int, list[BadRow]]:
+    """Score every good row and write the output folder: ``(folder, rows scored, bad rows)``. The rows are read and
+    the output checked before the model loads; the bad rows are listed before scoring starts."""
     from tqdm import tqdm
 
     from reasoning_irl.evaluation.selectors import answer_token_span, score_all
     from reasoning_irl.evaluation.token_page import write_token_page
     from reasoning_irl.models.api import RewardModel
 
-    pairs, out = read_pairs(cfg), check_output(cfg)
+    out = check_output(cfg)
+    pairs, bad = read_rows(cfg)
+    refuse_bad_rows(cfg, pairs, bad)
     if not Path(cfg.reward_model).expanduser().is_dir():
         raise ConfigError(f"reward_model: {cfg.reward_model} does not exist")
+    claim_folder(out, "wait for that scoring to end, or choose another output")
     model = RewardModel.from_pretrained(Path(cfg.reward_model).expanduser(), device=cfg.device)
+    pairs, too_long = too_long_rows(model, pairs)
+    bad += too_long
+    refuse_bad_rows(cfg, pairs, bad)
+    report(cfg, bad)
     rows = []
     with tqdm(total=len(pairs), desc="scoring", unit="row") as bar:
         for start in range(0, len(pairs), cfg.batch_size):
@@ -135,20 +233,22 @@ def score_file(cfg: ScoreConfig) -> Path:
                     }
                 )
             bar.update(len(chunk))
-    out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / SCORES_FILE, rows)
     write_token_page(rows[: cfg.html_rows], out / HTML_FILE, title=f"Token rewards: {Path(cfg.input).name}")
-    return out
+    return out, len(rows), bad
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     from reasoning_irl.cli import fail
 
     try:
-        out = score_file(parse_args(sys.argv[1:] if argv is None else argv))
+        cfg = parse_args(sys.argv[1:] if argv is None else argv)
+        out, scored, bad = score_file(cfg)
     except ConfigError as exc:
         fail(str(exc))
     print(f"done: {out / SCORES_FILE}, {out / HTML_FILE}")
+    if bad:
+        fail(f"{len(bad)} of {len(bad) + scored} rows of {cfg.input} were not scored (listed above)", ROWS_REFUSED_EXIT)
     return 0
 
 

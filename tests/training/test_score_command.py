@@ -86,7 +86,7 @@ def test_scores_gsm8k_rows_from_another_directory(reward_model, gsm8k_head, tmp_
     "case, expected",
     [
         ("missing", "does not exist"),
-        ("bad_json", "bad.jsonl:2: not valid JSON"),
+        ("bad_json", "bad.jsonl:1: not valid JSON"),  # no good row: refused (mixed files: tests/reliability)
         ("no_field", "bad.jsonl:1: no text field 'answer'"),
         ("unknown_key", "unknown key 'colour'"),
         ("not_empty", "is not empty (pass overwrite=true"),
@@ -95,10 +95,9 @@ def test_scores_gsm8k_rows_from_another_directory(reward_model, gsm8k_head, tmp_
 def test_errors_are_one_line(reward_model, tmp_path, capsys, case, expected):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        {
-            "bad_json": '{"question": "q", "answer": "a"}\n{oops\n',
-            "no_field": '{"question": "q", "solution": "a"}\n',
-        }.get(case, '{"question": "q", "answer": "a"}\n')
+        {"bad_json": "{oops\n", "no_field": '{"question": "q", "solution": "a"}\n'}.get(
+            case, '{"question": "q", "answer": "a"}\n'
+        )
     )
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("kept")

@@ -27,7 +27,14 @@ import torch
 from reasoning_irl.data.schema import build_prompt
 from reasoning_irl.models.loading import padding_id
 from reasoning_irl.models.reward_model import load_reward_model
-from reasoning_irl.models.scoring import build_rows, char_spans, merged_for_inference, score_rows, token_texts
+from reasoning_irl.models.scoring import (
+    build_rows,
+    cached_prompt_ids,
+    char_spans,
+    merged_for_inference,
+    score_rows,
+    token_texts,
+)
 
 
 @dataclass
@@ -91,13 +98,34 @@ class RewardModel:
     def messages(self, question: str) -> list[dict[str, str]]:
         return build_prompt(question, self.prompt.get("system_prompt"), bool(self.prompt.get("no_system")))
 
+    @property
+    def max_tokens(self) -> Optional[int]:
+        """Tokens one scored row (prompt + solution) may hold: the backbone's positions, or the tokenizer's
+        ``model_max_length`` when smaller; None when neither is known."""
+        config = getattr(getattr(self.model, "backbone", self.model), "config", None)
+        limits = [getattr(config, key, None) for key in ("max_position_embeddings", "n_positions")]
+        limits.append(getattr(self.tokenizer, "model_max_length", None))
+        known = [v for v in limits if isinstance(v, int) and 0 < v < 10**9]  # transformers' "no limit" is 1e30
+        return min(known) if known else None
+
+    def token_count(self, question: str, solution: str, cache: Optional[dict] = None) -> int:
+        """Tokens of the scored row of ``(question, solution)``: the rendered prompt (memoised in ``cache``) and the
+        solution."""
+        prompt = cached_prompt_ids(self.tokenizer, self.messages(question), {} if cache is None else cache)
+        return len(prompt) + len(self.tokenizer(solution, add_special_tokens=False)["input_ids"])
+
     def score(self, question: str, solution: str) -> ScoredSolution:
         return self.score_batch([(question, solution)])[0]
 
     def score_batch(self, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> list[ScoredSolution]:
-        """``score`` of each ``(question, solution)``, batched (a question shared by several solutions runs once)."""
+        """``score`` of each ``(question, solution)``, batched (a question shared by several solutions runs once).
+        A row longer than :attr:`max_tokens` is refused (ValueError), never cut: a cut solution's score is not the
+        solution's, and past its positions the model's cost grows with the square of the length."""
         ids = [self.tokenizer(solution, add_special_tokens=False)["input_ids"] for _, solution in pairs]
         rows = build_rows(self.tokenizer, self.tokenizer, [self.messages(q) for q, _ in pairs], ids)
+        longest = max((len(row.ids) for row in rows), default=0)
+        if self.max_tokens is not None and longest > self.max_tokens:
+            raise ValueError(f"a row of {longest} tokens is longer than the reward model's {self.max_tokens} positions")
         rewards = score_rows(self.model, rows, padding_id(self.tokenizer), batch_size=batch_size)
         return [self._scored(i, r) for i, r in zip(ids, rewards)]
 
