@@ -11,9 +11,18 @@ import sys
 from collections.abc import Callable
 from typing import Any, Optional
 
-from reasoning_irl.composition import compose, register_schemas
+from reasoning_irl.composition import EVALUATION_CONFIGS, compose, register_schemas
 from reasoning_irl.config import ConfigError
-from reasoning_irl.runs import SWEPT_KEYS_ENV, is_main_process, sweep_run_name, swept_keys
+from reasoning_irl.folder_lock import release_all
+from reasoning_irl.runs import (
+    SWEPT_KEYS_ENV,
+    check_run_name,
+    check_writable,
+    is_main_process,
+    storage_fault,
+    sweep_run_name,
+    swept_keys,
+)
 
 # Hydra options under which a plain compose of the overrides is not the job's config (other config,
 # sweeps, help pages); Hydra handles those itself.
@@ -61,6 +70,12 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
         wanted = _EVALUATION_KEYS.get(config_name, {}).get(arg.partition("=")[0])
         if wanted and "=" in arg:
             fail(f"{config_name}.py takes {wanted}, not {arg.partition('=')[0]}= (a training config group)")
+    try:
+        for arg in argv:  # before a multirun's Hydra creates its sweep folder <output_root>/<run_name>
+            if config_name in RUN_SCHEMAS and "=" in arg and arg.partition("=")[0].lstrip("+") == "run_name":
+                check_run_name(arg.partition("=")[2])
+    except ConfigError as exc:
+        fail(str(exc))
     if any(arg.split("=", 1)[0] in _HYDRA_ONLY for arg in argv):
         return
     try:
@@ -69,8 +84,18 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
             print_plan(config_name, cfg)
         if config_name in RUN_SCHEMAS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
             check_job(config_name, cfg)
+        if config_name in EVALUATION_CONFIGS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
+            check_output_writable(config_name, cfg)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def check_output_writable(config_name: str, cfg: Any) -> None:
+    """An evaluation's output folder that cannot be written (read-only, disk full) is refused in one line here:
+    Hydra would create it and open its log file in it first, and fail with a traceback."""
+    from reasoning_irl.evaluation.output_dir import output_dir_of
+
+    check_writable(output_dir_of(cfg, config_name), "output_dir")
 
 
 # Keys the evaluators spell otherwise: the training scripts' config groups of the same name would take the value.
@@ -90,11 +115,12 @@ _NO_JOB = {"-c", "--cfg"}  # Hydra prints the config and runs nothing
 
 def check_job(config_name: str, cfg: Any) -> None:
     """The job's whole config check (schema, option pairs, run folder, resume), before Hydra creates the run folder
-    and writes ``.hydra/`` into it: a refused config leaves no new folder and an existing one untouched."""
-    from reasoning_irl.training.setup import check_run  # torch/TRL load only for a job
+    and writes ``.hydra/`` into it: a refused config leaves no new folder and an existing one untouched. Then the
+    run folder is claimed, so a second run into it is refused before its Hydra overwrites the first's ``.hydra/``."""
+    from reasoning_irl.training.setup import check_run, claim_run_folder  # torch/TRL load only for a job
 
     module, schema = RUN_SCHEMAS[config_name]
-    check_run(cfg, getattr(importlib.import_module(module), schema), config_name)
+    claim_run_folder(check_run(cfg, getattr(importlib.import_module(module), schema), config_name).run_dir)
 
 
 def print_plan(config_name: str, cfg: Any) -> None:
@@ -117,6 +143,13 @@ def replica_overrides() -> list[str]:
     return ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
 
 
+def hydra_output_dir() -> Optional[str]:
+    """The folder Hydra runs this job in (a training run folder, an evaluation's output folder), if Hydra runs it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
+
+
 def run_entry(fn: Callable[[Any], Any], cfg: Any) -> Any:
     from reasoning_irl.training.divergence import TrainingDiverged  # torch loads only when a job runs
 
@@ -128,5 +161,14 @@ def run_entry(fn: Callable[[Any], Any], cfg: Any) -> Any:
         fail(str(exc))
     except TrainingDiverged as exc:
         fail(str(exc), DIVERGED_EXIT)
+    except Exception as exc:  # a full disk or unwritable folder met by a writer that does not say so itself
+        fault = storage_fault(exc)
+        if fault is None:
+            raise
+        where = getattr(exc, "filename", None) or hydra_output_dir() or "the output folder"
+        cause = getattr(exc, "strerror", None) or (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
+        fail(f"{where}: {fault} ({cause}); free space there or make it writable, then run again")
+    finally:
+        release_all()  # the run folder claimed before Hydra ran (check_job); a multirun's next job claims its own
     print(f"done: {result}")
     return result

@@ -106,3 +106,44 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
             return hydra_compose(config_name=config_name, overrides=overrides)
     except HydraException as exc:
         raise ConfigError(hydra_error_line(exc)) from None
+    except (AttributeError, AssertionError) as exc:  # what OmegaConf raises for a key set inside a null section
+        line = null_section_line(exc)
+        if line is None:
+            raise
+        raise ConfigError(line) from None
+
+
+def null_section_line(exc: BaseException) -> Optional[str]:
+    """One line for an override that sets keys inside a section that is null in the composed config (e.g.
+    ``reward_model.lora.r=8`` where the preset has ``lora: null``): OmegaConf cannot fill a null section from the
+    command line, and fails with an error that does not name it. None when ``exc`` is something else.
+
+    The override and the config are read from Hydra's frame that was applying the overrides."""
+    import yaml
+
+    frame = next(
+        (tb.tb_frame for tb in _tracebacks(exc) if tb.tb_frame.f_code.co_name == "_apply_overrides_to_config"), None
+    )
+    override, cfg = (frame.f_locals.get("override"), frame.f_locals.get("cfg")) if frame else (None, None)
+    if override is None or cfg is None:
+        return None
+    parts = str(override.key_or_group).split(".")
+    null = next((i for i in range(1, len(parts) + 1) if OmegaConf.select(cfg, ".".join(parts[:i])) is None), None)
+    if null is None:
+        return None
+    section = ".".join(parts[:null])
+    example: Any = override.value()
+    for part in reversed(parts):
+        example = {part: example}
+    return (
+        f"{override.input_line}: {section} is null in this config, and the command line cannot set keys inside a "
+        f"null section; set it in an experiment file instead (one that lists this preset in its defaults), e.g. "
+        f"{yaml.safe_dump(example, default_flow_style=True, sort_keys=False).strip()}"
+    )
+
+
+def _tracebacks(exc: BaseException):
+    tb = exc.__traceback__
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next

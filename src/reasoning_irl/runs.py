@@ -10,6 +10,8 @@ JSON outputs write NaN/inf floats as ``null`` (strict JSON, readable by any tool
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -34,12 +36,17 @@ IDENTITY_KEYS = ("model", "reward_model", "dataset", "method")
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write through a temporary sibling and rename, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file 0600; give it the permissions open() would
-    os.replace(tmp, path)
+    with writing_into(path.parent, f"then run again: {path.name} was not written"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file 0600; give it the permissions open() would
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # a partial temporary file would hold disk space and look like output
+            raise
 
 
 def _umask() -> int:
@@ -224,3 +231,99 @@ def sweep_run_name(cfg: Any) -> None:
         return
     with open_dict(cfg):
         cfg.run_name = f"{cfg.run_name}/{job}"
+
+
+def check_run_name(run_name: str, output_root: Optional[str] = None) -> None:
+    """``run_name`` names a folder under ``output_root`` (``name``, or ``name/key=value,...`` in a sweep), never a path
+    out of it: ``..`` parts, an absolute path, and (given ``output_root``) anything resolving outside it, symbolic
+    links included, are refused in one line. An absolute name would also split one run over two folders: Hydra's
+    ``${output_root}/${run_name}`` and the trainer's ``Path(output_root) / run_name`` then differ."""
+    text = str(run_name)
+    if not text.strip():
+        raise ConfigError("run_name is empty; name the run folder (e.g. run_name=my_run)")
+    if os.path.isabs(text) or text.startswith("~"):
+        raise ConfigError(f"run_name={text} is a path; it names a folder under output_root (set output_root= instead)")
+    if ".." in re.split(r"[/\\]", text):
+        raise ConfigError(f"run_name={text} climbs out of output_root ('..'); it names a folder under output_root")
+    if output_root is not None:
+        root = Path(output_root).expanduser().resolve()
+        folder = (root / text).resolve()
+        if folder == root or not folder.is_relative_to(root):
+            raise ConfigError(f"run_name={text} resolves to {folder}, not a folder under output_root {root}")
+
+
+# --- a full disk or a folder that cannot be written ---------------------------------------------------------------
+DISK_FULL, NOT_WRITABLE = "disk full", "read-only / not writable"
+_FAULTS = {
+    errno.ENOSPC: DISK_FULL,
+    errno.EDQUOT: DISK_FULL,
+    errno.EROFS: NOT_WRITABLE,
+    errno.EACCES: NOT_WRITABLE,
+    errno.EPERM: NOT_WRITABLE,
+}
+_FIXES = {DISK_FULL: "free space on it", NOT_WRITABLE: "make it writable"}
+_LOW_SPACE = 1 << 20  # bytes free under which a write that failed without saying why is taken for a full disk
+
+
+def storage_fault(exc: BaseException, folder: Optional[Path] = None) -> Optional[str]:
+    """DISK_FULL or NOT_WRITABLE when ``exc`` (or an error it came from) is that failure of a write, else None.
+
+    Libraries that write with their own code report the OS error in their message only (safetensors, tokenizers),
+    or not at all (torch's archive writer): with ``folder``, such an error counts as a full disk when the folder's
+    file system has almost no space left."""
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FAULTS:
+            return _FAULTS[seen.errno]
+        text = str(seen).lower()
+        for code, fault in _FAULTS.items():
+            if os.strerror(code).lower() in text:
+                return fault
+        seen = seen.__cause__ or seen.__context__
+    if folder is not None and isinstance(exc, (OSError, RuntimeError)) and free_bytes(folder) < _LOW_SPACE:
+        return DISK_FULL
+    return None
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space of the file system ``folder`` is (or would be) on."""
+    existing = Path(folder).expanduser().absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
+@contextlib.contextmanager
+def writing_into(folder: Path, then: str) -> Iterator[None]:
+    """Writes into ``folder`` that fail on a full disk or an unwritable folder end in one line:
+    ``<folder>: disk full (<cause>); free space on it, <then>``. Any other error passes through."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as exc:
+        fault = storage_fault(exc, folder)
+        if fault is None:
+            raise
+        cause = getattr(exc, "strerror", None) or (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
+        if fault == DISK_FULL and not isinstance(exc, OSError) and "space" not in cause.lower():
+            cause = "under 1 MiB free"  # torch's writer says nothing useful
+        raise ConfigError(f"{folder}: {fault} ({cause}); {_FIXES[fault]}, {then}") from None
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """Refuse, in one line and before anything is written, a folder that cannot take files (read-only, no
+    permission, disk full): a probe file is written and removed in it, or in its nearest existing parent."""
+    target = Path(folder).expanduser().absolute()
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    try:
+        with writing_into(target, f"or choose another {key}"):
+            fd, probe = tempfile.mkstemp(dir=target, prefix=".write-probe-")
+            try:
+                os.write(fd, b"\0" * 4096)  # a full disk may still create an empty file
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+    except OSError as exc:  # not a folder, a name too long, ...
+        raise ConfigError(f"{key}: cannot write into {target} ({exc.strerror or exc}); choose another {key}") from None

@@ -75,6 +75,7 @@ def test_sft_cli_on_an_empty_split_is_one_line(repo_root, empty_gsm8k, tmp_path)
     assert proc.returncode == 2 and lines == [
         f"error: split 'train' of gsm8k is empty ({empty_gsm8k / 'train.jsonl'})"
     ], proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["gsm8k"]  # refused before Hydra: no run folder, no .hydra/
 
 
 def test_airl_with_vllm_on_cpu_is_refused_like_grpo(tmp_path, monkeypatch):

@@ -120,7 +120,8 @@ class EvalConfig:
     seed: int = 0
     """Sampling seed (per problem and sample) and bootstrap seed."""
     ks: list[int] = field(default_factory=lambda: [1, 4, 8])
-    """k of pass@k, maj@k, random@k and success@k (ks above N are skipped)."""
+    """k of pass@k, maj@k, random@k and success@k; each at most sampling.num_samples (N). With rescore_from, N is the
+    file's samples per problem and larger ks are skipped."""
     selectors: list[str] = field(default_factory=_all_selectors)
     """Rerank selectors of the reward model's token rewards; default: all registered."""
     gamma: float = 0.9
@@ -157,7 +158,11 @@ class EvalConfig:
         if not self.ks or any(k < 1 for k in self.ks):
             raise ConfigError(f"ks must be a non-empty list of integers >= 1, got {self.ks}")
         if not self.rescore_from and max(self.ks) > self.sampling.num_samples:
-            raise ConfigError(f"ks {self.ks} exceed sampling.num_samples={self.sampling.num_samples}")
+            # Refused rather than skipped: a table silently missing pass@16 reads as if it had been asked for less.
+            raise ConfigError(
+                f"ks={self.ks}: k={max(self.ks)} is more than sampling.num_samples={self.sampling.num_samples} "
+                f"(each k must be in [1, num_samples]); lower ks or raise sampling.num_samples"
+            )
         if not 0 <= self.gamma <= 1:
             raise ConfigError(f"gamma must be in [0, 1], got {self.gamma}")
         if self.reward_temperature <= 0 or self.reward_batch_size < 1:

@@ -11,7 +11,8 @@ Default folder (``output_dir: null``), named after what is evaluated, not after 
 In a multirun each job's default folder gets the job's swept ``key=value`` as a subfolder.
 
 A folder that already holds files (other than Hydra's own log) is refused unless ``overwrite=true``; a folder
-that holds an input of the evaluation (``rescore_from``, ``samples_from``) is always refused.
+that holds an input of the evaluation (``rescore_from``, ``samples_from``) is always refused. While an evaluation
+runs it holds its folder (:func:`claim_output_dir`): a second one into it is refused, with or without overwrite.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from reasoning_irl.config import ConfigError
+from reasoning_irl.folder_lock import LOCK_FILE, claim_folder
 from reasoning_irl.runs import sweep_job_name
 
 RESOLVER = "eval_output_dir"
@@ -79,9 +81,15 @@ def check_output_dir(out: Path, inputs: dict[str, Optional[str]], overwrite: boo
             raise ConfigError(f"output_dir {out} holds the input {key} ({path}); choose another output_dir")
     if overwrite or not out.is_dir():
         return
-    held = sorted(p.name for p in out.iterdir() if p.name != job_log)
+    held = sorted(p.name for p in out.iterdir() if p.name not in (job_log, LOCK_FILE))
     if held:
         raise ConfigError(
             f"output_dir {out} already holds results ({', '.join(held[:3])}); "
             "set overwrite=true to replace them, or choose another output_dir"
         )
+
+
+def claim_output_dir(out: Path) -> None:
+    """Hold ``out`` for this evaluation (reasoning_irl.folder_lock), after :func:`check_output_dir` passed; the
+    evaluation function releases it when it ends (``releases_claims``)."""
+    claim_folder(out, "wait for that evaluation to end, or choose another output_dir")

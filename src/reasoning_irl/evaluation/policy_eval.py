@@ -28,14 +28,15 @@ from reasoning_irl.data import load_split
 from reasoning_irl.evaluation.config import EvalConfig, typed_config
 from reasoning_irl.evaluation.grading import grade_rows, score_rows_with_reward_model
 from reasoning_irl.evaluation.metrics import ProblemSamples, summarize
-from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
+from reasoning_irl.evaluation.output_dir import check_output_dir, claim_output_dir, output_dir_of
 from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, metrics_table
 from reasoning_irl.evaluation.sampling import load_eval_policy, resolve_policy, sample_hf, sample_vllm
 from reasoning_irl.evaluation.search_eval import run_search_evaluate
+from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_tokenizer, resolve_dtype
 from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.models.scoring import merged_for_inference, token_texts
-from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
+from reasoning_irl.runs import atomic_write_text, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,13 @@ def sample_rows(typed: EvalConfig, spec: Any, records: list[dict]) -> tuple[list
     return rows, tokenizer
 
 
+@releases_claims  # the output folder is claimed below, for the evaluation's life
 def run_evaluate(cfg: Any) -> Path:
     """Evaluate one policy (or rescore a results file); returns the output folder."""
     typed, dataset, resolved = typed_config(cfg, EvalConfig)
     out = output_dir_of(typed, "evaluate")
     check_output_dir(out, {"rescore_from": typed.rescore_from}, typed.overwrite, "evaluate.log")
+    claim_output_dir(out)
     start = time.time()
 
     if typed.rescore_from:
@@ -209,6 +212,6 @@ def run_evaluate(cfg: Any) -> Path:
     title = (
         f"{typed.policy or spec.base} on {dataset.name}/{typed.split}: {len(problems)} problems x {n_samples} samples"
     )
-    (out / TABLE_FILE).write_text(metrics_table(metrics, title))
+    atomic_write_text(out / TABLE_FILE, metrics_table(metrics, title))
     log.info("wrote %s", out)
     return out

@@ -44,14 +44,15 @@ from reasoning_irl.evaluation.diagnostics import (
     token_auroc_corrupted,
 )
 from reasoning_irl.evaluation.grading import question_text
-from reasoning_irl.evaluation.output_dir import check_output_dir, output_dir_of
+from reasoning_irl.evaluation.output_dir import check_output_dir, claim_output_dir, output_dir_of
 from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt, markdown_table
 from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import resolve_dtype
 from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.models.scoring import merged_for_inference, score_policy_tokens
 from reasoning_irl.rewards import perturb
-from reasoning_irl.runs import read_jsonl, write_json, write_jsonl
+from reasoning_irl.runs import atomic_write_text, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -256,11 +257,13 @@ def _markdown(result: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@releases_claims  # the output folder is claimed below, for the evaluation's life
 def run_evaluate_irl(cfg: Any) -> Path:
     """Score expert and perturbed traces (and optionally samples); returns the output folder."""
     typed, dataset, resolved = typed_config(cfg, IRLEvalConfig)
     out = output_dir_of(typed, "evaluate_irl")
     check_output_dir(out, {"samples_from": typed.samples_from}, typed.overwrite, "evaluate_irl.log")
+    claim_output_dir(out)
     start = time.time()
     import torch
 
@@ -321,6 +324,6 @@ def run_evaluate_irl(cfg: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / IRL_TRACES, traces)
     write_json(out / IRL_JSON, result)
-    (out / IRL_TABLE).write_text(_markdown(result, f"{typed.reward_model_path} on {dataset.name}/{typed.split}"))
+    atomic_write_text(out / IRL_TABLE, _markdown(result, f"{typed.reward_model_path} on {dataset.name}/{typed.split}"))
     log.info("wrote %s", out)
     return out

@@ -43,7 +43,7 @@ from reasoning_irl.models.loading import padding_id, resolve_dtype
 from reasoning_irl.models.reward_model import load_reward_model
 from reasoning_irl.models.scoring import merged_for_inference, score_policy_tokens, token_texts
 from reasoning_irl.rewards.extraction import last_answer_span
-from reasoning_irl.runs import write_json, write_jsonl
+from reasoning_irl.runs import atomic_write_text, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +345,6 @@ def run_search_evaluate(
         f"{typed.policy or spec.base} on {dataset.name}/{typed.split}: {len(records)} problems, "
         f"{search.method} (score {search.score} over {search.score_scope}) vs {s.num_samples} samples"
     )
-    (out / TABLE_FILE).write_text(comparison_table(result, title))
+    atomic_write_text(out / TABLE_FILE, comparison_table(result, title))
     log.info("wrote %s", out)
     return out

@@ -22,6 +22,15 @@ class LoraSettings:
     )
     """Module names that receive adapters (the attention and MLP projections of Qwen2/Llama)."""
 
+    def check(self) -> None:
+        if self.r < 1 or not self.alpha > 0 or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(
+                f"lora.r must be >= 1, lora.alpha > 0 and lora.dropout in [0, 1), "
+                f"got r={self.r}, alpha={self.alpha}, dropout={self.dropout}"
+            )
+        if not self.target_modules:
+            raise ConfigError("lora.target_modules must name at least one module")
+
 
 @dataclass
 class TinySpec:
@@ -59,6 +68,22 @@ class ModelConfig:
             raise ConfigError(f"model.init_adapter: {self.init_adapter} does not exist")
         if self.load_in_4bit and self.lora is None:
             raise ConfigError("model.load_in_4bit needs model.lora: a 4-bit base can only train adapters")
+        if self.tiny is None:
+            check_not_gguf(self.name_or_path)
+
+
+def check_not_gguf(name_or_path: str) -> None:
+    """A GGUF file (llama.cpp's format) is no checkpoint transformers trains: refused in one line, not in the
+    loader's traceback."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+        found = sorted(path.glob("*.gguf"))
+        path = found[0] if found else path
+    if path.is_file() and path.suffix == ".gguf":
+        raise ConfigError(
+            f"name_or_path: {path} is a GGUF file, which transformers does not train: give the original "
+            "model's hub id or folder (config.json + *.safetensors), or convert the GGUF file into one first"
+        )
 
 
 # How training samples completions (GRPO, AIRL); evaluation falls back on the same defaults, so it lives below both.
@@ -88,6 +113,16 @@ class SamplingConfig:
     """Port of the vLLM server in server mode."""
 
     def check(self) -> None:
+        if not self.temperature > 0 or not 0 < self.top_p <= 1:
+            raise ConfigError(
+                f"sampling.temperature must be > 0 (the group needs varied samples) and sampling.top_p in (0, 1], "
+                f"got {self.temperature} and {self.top_p}"
+            )
+        if self.max_prompt_length < 1 or self.max_completion_length < 1:
+            raise ConfigError(
+                f"sampling.max_prompt_length and sampling.max_completion_length must be >= 1, "
+                f"got {self.max_prompt_length} and {self.max_completion_length}"
+            )
         if not 0 <= self.min_completion_length <= self.max_completion_length:
             raise ConfigError("sampling.min_completion_length must be in [0, max_completion_length]")
         if self.num_generations < 2:

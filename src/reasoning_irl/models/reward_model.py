@@ -38,6 +38,7 @@ from torch import nn
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings
 from reasoning_irl.models.loading import lora_targets
+from reasoning_irl.models.saved_files import check_intact, check_weights_present
 from reasoning_irl.models.standard import (
     adapter_state,
     check_found,
@@ -232,7 +233,23 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ConfigError(f"{path} is not a saved reward model (no valid {META_FILE})")
     meta.setdefault("lm_prior", False)  # folders written before the option have none
+    # Before any weights load: a missing, damaged or pickled weight file is named in one line.
+    advice = "this reward model cannot be loaded: save or train it again, or use another one"
+    check_weights_present(Path(path), weight_layouts(meta), advice)
+    check_intact(Path(path), advice)
     return meta
+
+
+def weight_layouts(meta: dict[str, Any]) -> list[list[str]]:
+    """The files that together hold a saved reward model's weights, for each layout it may have been saved in
+    (the current one first, then the ``adapter/`` / ``backbone/`` folders of older saves)."""
+    if meta.get("lora") is not None:
+        return [[f"{prefix}adapter_model.safetensors", HEAD_FILE] for prefix in ("", "adapter/")]
+    return [
+        [f"{prefix}{name}", HEAD_FILE]
+        for prefix in ("", "backbone/")
+        for name in ("model.safetensors", "model.safetensors.index.json")
+    ]
 
 
 def check_backbone_fits(folder: Path, meta: dict[str, Any], backbone: str) -> None:

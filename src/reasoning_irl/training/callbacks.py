@@ -11,7 +11,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.runs import atomic_write_text
+from reasoning_irl.runs import atomic_write_text, writing_into
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,10 @@ class MetricsJsonl(TrainerCallback):
         for key, value in logs.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 row[key] = value if math.isfinite(value) else str(value)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
+        # A torn last line is what resume drops (read_rows): the checkpoints and earlier rows stay good.
+        with writing_into(self.path.parent, "then resume with training.resume_from=auto"):
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
 
 
 def _keep(row: dict, step: int) -> bool:

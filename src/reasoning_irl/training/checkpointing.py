@@ -21,7 +21,8 @@ import torch
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.runs import RUN_INFO, checkpoints, publish_folder
+from reasoning_irl.models.saved_files import check_intact
+from reasoning_irl.runs import RUN_INFO, checkpoints, publish_folder, writing_into
 from reasoning_irl.training.divergence import first_non_finite, unpublished
 
 STAGING = ".staging"
@@ -45,6 +46,21 @@ def refusing_code(where: Any) -> Iterator[None]:
             f"refused to load {where}: it holds more than tensors and plain data ({reason}); "
             "a damaged or tampered file: delete that checkpoint or resume from another"
         ) from None
+
+
+def check_resumable(checkpoint: Path) -> None:
+    """Every file of the checkpoint to resume from can be read (a file cut short by a full disk or a killed copy
+    fails deep in the Trainer's resume otherwise): refused in one line naming it, before any model loads."""
+    found = checkpoints(checkpoint.parent)
+    earlier = found[: found.index(checkpoint)] if checkpoint in found else []
+    if earlier:
+        advice = (
+            f"resume from the checkpoint before it: remove {checkpoint.name} (training.resume_from=auto then "
+            f"takes {earlier[-1].name}) or set training.resume_from={earlier[-1]}"
+        )
+    else:
+        advice = f"there is no earlier checkpoint to resume from: remove {checkpoint} and start the run again"
+    check_intact(checkpoint, advice)
 
 
 class AtomicCheckpointMixin:
@@ -77,15 +93,17 @@ class AtomicCheckpointMixin:
         # Point the Trainer's own save at the staging folder for the duration of this call.
         self._get_output_dir = lambda trial=None: str(staging_root)
         try:
-            super()._save_checkpoint(model, trial)
-            self.save_extra_state(str(staging_root / name))
+            with self._writing_staged(run_dir, name):
+                super()._save_checkpoint(model, trial)
+                self.save_extra_state(str(staging_root / name))
         finally:
             del self._get_output_dir
         self.accelerator.wait_for_everyone()
         self._refuse_non_finite(staging_root / name, name, run_dir)
         if self.args.should_save:
-            (staging_root / name / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
-            publish_folder(staging_root / name, run_dir / name)
+            with self._writing_staged(run_dir, name):
+                (staging_root / name / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
+                publish_folder(staging_root / name, run_dir / name)
             shutil.rmtree(staging_root, ignore_errors=True)
             limit = self.args.save_total_limit
             if limit:
@@ -98,14 +116,35 @@ class AtomicCheckpointMixin:
         staging = run_dir / STAGING / "final"
         if self.args.should_save:
             shutil.rmtree(staging, ignore_errors=True)
-        self.save_model(str(staging))
+        with self._writing_staged(run_dir, "final"):
+            self.save_model(str(staging))
         self._refuse_non_finite(staging, "final", run_dir)
         if self.args.should_save:
-            (staging / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
-            publish_folder(staging, run_dir / "final")
+            with self._writing_staged(run_dir, "final"):
+                (staging / RUN_INFO).write_text(json.dumps({"fingerprint": self.run_fingerprint}))
+                publish_folder(staging, run_dir / "final")
             shutil.rmtree(run_dir / STAGING, ignore_errors=True)
         self.accelerator.wait_for_everyone()
         return run_dir / "final"
+
+    @contextlib.contextmanager
+    def _writing_staged(self, run_dir: Path, what: str) -> Iterator[None]:
+        """A staged save that fails is deleted (on a full disk that gives the space back); on a full disk or an
+        unwritable folder the run ends in one line. Published checkpoints are never touched."""
+        found = checkpoints(run_dir)
+        then = (
+            f"then resume with training.resume_from=auto: {what} was not published; the last good checkpoint "
+            f"{found[-1]} is intact"
+            if found
+            else f"then start again: {what} was not published, and no checkpoint was saved before it"
+        )
+        try:
+            with writing_into(run_dir, then):
+                yield
+        except BaseException:
+            if self.args.should_save:
+                shutil.rmtree(run_dir / STAGING, ignore_errors=True)
+            raise
 
     def _refuse_non_finite(self, staged: Path, what: str, run_dir: Path) -> None:
         """The last line of defence: a staged folder holding a NaN/inf tensor is deleted, never published."""

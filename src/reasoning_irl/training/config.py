@@ -60,6 +60,9 @@ class TrainingConfig:
         for key in ("max_steps", "per_device_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
+        if not self.learning_rate >= 0:  # 0 is a control run whose policy never moves (bench/learning_claims.py)
+            raise ConfigError(f"training.learning_rate must be >= 0, got {self.learning_rate}")
+        check_scheduler(self.lr_scheduler_type, "training.lr_scheduler_type")
         # A resumed run starts a fresh logging window at its checkpoint; a checkpoint inside a window would
         # make the first logged averages after a resume differ from the uninterrupted run's.
         if self.eval_steps < 0 or self.eval_problems < 1 or self.eval_samples < 0:
@@ -93,6 +96,15 @@ class TrainingConfig:
                 f"training.save_steps ({self.save_steps}) must be a multiple of "
                 f"training.logging_steps ({self.logging_steps})"
             )
+
+
+def check_scheduler(name: str, where: str) -> None:
+    """A learning-rate scheduler transformers knows (the names of its SchedulerType)."""
+    from transformers.trainer_utils import SchedulerType
+
+    names = [s.value for s in SchedulerType]
+    if name not in names:
+        raise ConfigError(f"{where} {name!r} unknown; choose a transformers scheduler: {', '.join(names)}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
+from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.registry import UnknownNameError
 from reasoning_irl.training.callbacks import run_callbacks
@@ -68,6 +69,7 @@ class GRPORunConfig(RunSettings):
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
 
+@releases_claims  # the run folder is claimed by start_run, for the run's life
 def run_grpo(cfg: Any) -> Path:
     """Train the GRPO baseline; returns the run folder."""
     from trl import GRPOConfig

@@ -84,13 +84,24 @@ def grade(records: list[dict], greedy: list[str], samples: Optional[list[list[st
     return {**out, **{f"{PREFIX}habit/{h}": k / count for h, k in sorted(shown.items())}}
 
 
-def held_out_slice(dataset: Any, training: Any, max_new_tokens: int) -> Optional[HeldOutSlice]:
-    """The slice ``training.eval_steps`` decodes, or None when it is off."""
+def held_out_records(dataset: Any, training: Any) -> list[dict]:
+    """The problems ``training.eval_steps`` decodes ([] when it is off); a validation split without any is refused."""
     if not training.eval_steps:
-        return None
+        return []
     records = load_split(dataset, "validation")[: training.eval_problems]
     if not records:
-        raise ConfigError("training.eval_steps needs validation problems: set dataset.validation_size > 0")
+        raise ConfigError(
+            f"training.eval_steps needs validation problems, but the validation split of {dataset.name} is empty: "
+            f"set dataset.validation_size > 0, or training.eval_steps=0"
+        )
+    return records
+
+
+def held_out_slice(dataset: Any, training: Any, max_new_tokens: int) -> Optional[HeldOutSlice]:
+    """The slice ``training.eval_steps`` decodes, or None when it is off."""
+    records = held_out_records(dataset, training)
+    if not records:
+        return None
     return HeldOutSlice(records, training.eval_max_new_tokens or max_new_tokens, training.eval_samples)
 
 

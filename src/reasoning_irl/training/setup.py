@@ -12,10 +12,20 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from reasoning_irl.config import ConfigError, validate
-from reasoning_irl.data import dataset_config, to_hf_dataset
+from reasoning_irl.data import dataset_config, load_split, to_hf_dataset
+from reasoning_irl.folder_lock import check_unclaimed, claim_folder
 from reasoning_irl.models import loading
-from reasoning_irl.runs import is_main_process, prepare_run_dir, resolve_resume, run_fingerprint
+from reasoning_irl.runs import (
+    check_run_name,
+    check_writable,
+    is_main_process,
+    prepare_run_dir,
+    resolve_resume,
+    run_fingerprint,
+)
+from reasoning_irl.training.checkpointing import check_resumable
 from reasoning_irl.training.config import LoggingConfig, TrainingConfig
+from reasoning_irl.training.held_out import held_out_records
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,7 @@ def to_dict(cfg: Any) -> dict:
 def start_run(cfg: Any, schema: type, method: str) -> Run:
     """Validate ``cfg`` against ``schema`` (the script's run config), check the method, create the run folder."""
     run = check_run(cfg, schema, method)
+    claim_run_folder(run.run_dir)
     prepare_run_dir(run.cfg.output_root, run.cfg.run_name, run.resolved, run.resume_checkpoint, write=is_main_process())
     # Seed before the model is built: the LoRA A matrices are drawn from the global RNG when the adapter is
     # created, which happens before the Trainer seeds; unseeded, two runs with one seed start from different adapters.
@@ -61,18 +72,37 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
             f"(e.g. experiment=tiny_{method})"
         )
     typed = validate(resolved, schema, "config")
+    check_run_name(typed.run_name, typed.output_root)
     dataset = dataset_config(resolved.get("dataset"))
     run_dir = Path(typed.output_root) / typed.run_name
+    if is_main_process():  # the replicas run beside the main process's claim, never against it
+        check_unclaimed(run_dir, RUN_FOLDER_HINT)
     # may refuse (missing tracker package, no credentials): before any folder
     configure_tracking(typed.logging, typed.run_name, run_dir)
     disable_hub_telemetry()
     fingerprint = run_fingerprint(resolved)
     resume = resolve_resume(run_dir, typed.training.resume_from, fingerprint)
+    if resume is not None:
+        check_resumable(Path(resume))
     # Under `accelerate launch`, every process checks the folder (so all refuse a bad one together) but only the
     # main process writes it (start_run). The others need nothing from it before training, and they cannot pass the
     # Trainer's first collective (model preparation) until the main process has written it and reached it too.
     prepare_run_dir(typed.output_root, typed.run_name, resolved, resume, write=False)
+    check_writable(run_dir, "output_root")
+    # The data set is read here too, so an unreadable or empty one is refused before Hydra writes the run folder.
+    load_split(dataset, "train")
+    held_out_records(dataset, typed.training)
     return Run(typed, dataset, run_dir, resume, fingerprint, resolved)
+
+
+RUN_FOLDER_HINT = "wait for that run to end, or choose another run_name"
+
+
+def claim_run_folder(run_dir: Path) -> None:
+    """Make this process the run folder's one writer until the run ends (reasoning_irl.folder_lock); only the
+    main process claims it: the replicas of a multi-process run write nothing there."""
+    if is_main_process():
+        claim_folder(run_dir, RUN_FOLDER_HINT)
 
 
 def seed_everything(seed: int) -> None:

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
+from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.config import RunSettings
@@ -21,6 +23,10 @@ class SFTMethod:
     max_length: int = 1124
     """Prompt + completion tokens per example; longer examples are truncated."""
 
+    def check(self) -> None:
+        if self.max_length < 1:
+            raise ConfigError(f"method.max_length (prompt + completion tokens) must be >= 1, got {self.max_length}")
+
 
 @dataclass
 class SFTRunConfig(RunSettings):
@@ -33,6 +39,7 @@ def sft_rows(records: list[dict[str, Any]]):
     return to_hf_dataset(rows)
 
 
+@releases_claims  # the run folder is claimed by start_run, for the run's life
 def run_sft(cfg: Any) -> Path:
     """Train the SFT baseline; returns the run folder (with checkpoints, metrics.jsonl and final/)."""
     from trl import SFTConfig

@@ -11,7 +11,7 @@ from reasoning_irl.models.config import LoraSettings, ModelConfig, TinySpec
 from reasoning_irl.rewards import PERTURBATIONS
 from reasoning_irl.training.advantages import ADVANTAGES
 from reasoning_irl.training.airl.losses import DISC_LOSSES
-from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig
+from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig, check_scheduler
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 
 EXPERT_IN_GROUP = ("none", "one", "balanced")
@@ -124,6 +124,12 @@ class AIRLMethod:
         for key, names in choices.items():
             if getattr(self, key) not in names:
                 bad(f"{key} {getattr(self, key)!r} unknown; choose one of: {', '.join(names)}")
+        unknown = [name for name in self.perturbations if name not in PERTURBATIONS]
+        if unknown:  # drawn only once training runs: refused here, before any model loads
+            bad(f"perturbations: unknown {unknown[0]!r}; choose from: {', '.join(PERTURBATIONS.names())}")
+        if not self.disc_learning_rate >= 0:  # 0: a control whose reward never learns (bench/learning_claims.py)
+            bad(f"disc_learning_rate must be >= 0, got {self.disc_learning_rate}")
+        check_scheduler(self.disc_lr_scheduler_type, "method.disc_lr_scheduler_type")
         if self.reward_mode == "sparse" and self.advantage != "sparse":
             bad("advantage must be sparse when reward_mode is sparse (a sequence score has no per-token reward-to-go)")
         if self.structured_discriminator and self.reward_mode != "dense":

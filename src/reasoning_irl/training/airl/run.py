@@ -8,6 +8,7 @@ from typing import Any
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
+from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_policy, load_tokenizer, resolve_dtype, resolve_model_path
 from reasoning_irl.models.reward_model import TokenRewardModel, load_reward_model
 from reasoning_irl.rewards import get_reward_functions
@@ -51,6 +52,7 @@ def build_reward_model(typed: AIRLRunConfig):
     return model, load_tokenizer(path)
 
 
+@releases_claims  # the run folder is claimed by start_run, for the run's life
 def run_airl(cfg: Any) -> Path:
     """Train a policy with AIRL; returns the run folder (checkpoints hold the policy adapter and reward_model/)."""
     from trl import GRPOConfig
