@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import LEARNING_REWARDS
+from tiny_runs import LEARNING_REWARDS, assert_grpo_gradients, step_rows
 
 from reasoning_irl.cli import DIVERGED_EXIT, run_entry
 from reasoning_irl.composition import compose
@@ -84,6 +84,28 @@ def test_grpo_nan_loss_stops_before_the_step(compose_run, capsys, monkeypatch, o
     assert "policy loss is nan at step 3" in line and line.endswith("a lower learning rate)")
     assert len(optimizer_steps) == 2
     assert_only_finite_published(cfg_run_dir(cfg), [1, 2])
+
+
+def test_grpo_huge_learning_rate_stops_before_the_step(compose_run, capsys, optimizer_steps):
+    """GRPO that really trains (the varying test reward: step 1's gradient is non-zero, assert_grpo_gradients). Its
+    update at 1e8 leaves the loss finite and makes step 2's gradient NaN: only the grad-norm check can stop it (the
+    NaN-loss test above never reaches that check). Under the presets' rewards a random tiny policy earns 0 in every
+    group, its gradient is 0, and the same run trains to the end: there is no divergence to guard."""
+    cfg = compose_run(
+        "grpo", LEARNING_REWARDS, "training.learning_rate=1e8", "training.max_steps=4", "training.save_steps=1"
+    )
+    line = entry_error(capsys, run_grpo, cfg)
+    run_dir = cfg_run_dir(cfg)
+    assert "policy grad norm is nan at step 2; the step was not applied" in line
+    assert line.endswith(
+        f"Last good checkpoint: {run_dir / 'checkpoint-1'} (resume from it with "
+        "training.resume_from=auto and a lower learning rate)"
+    )
+    assert len(optimizer_steps) == 1  # step 1 only: step 2's NaN gradient never reached the optimizer
+    assert_only_finite_published(run_dir, [1])
+    rows = step_rows(run_dir)
+    assert [r["step"] for r in rows] == [1]
+    assert_grpo_gradients(rows)
 
 
 def test_airl_huge_policy_learning_rate_is_caught_on_its_gradient(artifacts, tmp_path, capsys):

@@ -70,3 +70,14 @@ def digit_share_reward():
 
 # The correctness reward (logged, always ~0 for a random model) plus the varying test reward (gives gradients).
 LEARNING_REWARDS = f"method.rewards=[{{name:correctness,weight:1.0}},{{name:{TEST_REWARD},weight:1.0}}]"
+
+
+def assert_grpo_gradients(rows: list[dict]) -> None:
+    """The GRPO steps of these rows really trained, so a test of their guard or resume is not vacuous: every step's
+    gradient is non-zero (step 1's comes from the advantages alone: the policy is still the reference, so its KL
+    term has none), and every generated batch holds a group whose rewards differ (TRL's ``frac_reward_zero_std``,
+    the share of completions in tied groups, is below 1). The presets' own rewards give a random tiny policy
+    0 in every group: all advantages, gradients and updates are 0 there."""
+    assert rows and all(row["grad_norm"] > 0 for row in rows), [row.get("grad_norm") for row in rows]
+    sampled = [row for row in rows if "frac_reward_zero_std" in row]  # steps that reuse a batch log no rewards
+    assert sampled and all(row["frac_reward_zero_std"] < 1 and row["reward_std"] > 0 for row in sampled), sampled
