@@ -17,7 +17,6 @@ from reasoning_irl.folder_lock import release_all
 from reasoning_irl.runs import (
     SWEPT_KEYS_ENV,
     check_run_name,
-    check_writable,
     is_main_process,
     storage_fault,
     sweep_run_name,
@@ -85,17 +84,27 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
         if config_name in RUN_SCHEMAS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
             check_job(config_name, cfg)
         if config_name in EVALUATION_CONFIGS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
-            check_output_writable(config_name, cfg)
+            check_evaluation(config_name, cfg)
     except ConfigError as exc:
         fail(str(exc))
 
 
-def check_output_writable(config_name: str, cfg: Any) -> None:
-    """An evaluation's output folder that cannot be written (read-only, disk full) is refused in one line here:
-    Hydra would create it and open its log file in it first, and fail with a traceback."""
-    from reasoning_irl.evaluation.output_dir import output_dir_of
+# The check of each evaluation script: what its evaluation function refuses without a model, imported only here.
+EVALUATION_CHECKS = {
+    "evaluate": ("reasoning_irl.evaluation.policy_eval", "check_evaluate"),
+    "evaluate_irl": ("reasoning_irl.evaluation.reward_eval", "check_evaluate_irl"),
+}
 
-    check_writable(output_dir_of(cfg, config_name), "output_dir")
+
+def check_evaluation(config_name: str, cfg: Any) -> None:
+    """An evaluation's whole check that needs no model (config, output folder, input files, data split, policy
+    path), before Hydra creates the output folder and opens its log file in it: a refused evaluation writes nothing
+    (a read-only folder would fail there with a traceback). Then the folder is claimed, as :func:`check_job` claims
+    a run folder."""
+    from reasoning_irl.evaluation.output_dir import claim_output_dir
+
+    module, function = EVALUATION_CHECKS[config_name]
+    claim_output_dir(getattr(importlib.import_module(module), function)(cfg))
 
 
 # Keys the evaluators spell otherwise: the training scripts' config groups of the same name would take the value.

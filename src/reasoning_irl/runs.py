@@ -75,23 +75,43 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 
 def iter_jsonl(path: str | Path, where: Optional[str] = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, row)`` of each non-blank line of a JSON-lines file, read lazily; a missing file or a line
-    that is not a JSON object is one clear error, prefixed with ``where`` (the config key that named the file)."""
+    """``(line number, row)`` of each non-blank line of a JSON-lines file, read lazily; a missing file, a line that
+    is not UTF-8 (:func:`undecodable_line`) and a line that is not a JSON object are one clear error each, prefixed
+    with ``where`` (the config key or data set that named the file)."""
     prefix = f"{where}: " if where else ""
     file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(f"{prefix}{path} does not exist")
-    with open(file, encoding="utf-8") as handle:
+    try:
+        with open(file, encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{prefix}{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                except RecursionError:  # thousands of nested brackets: the parser gives up, with a traceback
+                    raise ConfigError(f"{prefix}{path}:{lineno}: not valid JSON (nested too deeply)") from None
+                if not isinstance(row, dict):
+                    raise ConfigError(f"{prefix}{path}:{lineno}: expected a JSON object per line")
+                yield lineno, row
+    except UnicodeDecodeError:  # the decoder reads ahead in blocks: the line is found again byte by byte
+        raise ConfigError(f"{prefix}{undecodable_line(file)}") from None
+    except OSError as exc:  # no permission, a folder of that name
+        raise ConfigError(f"{prefix}{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def undecodable_line(file: Path) -> str:
+    """``<file>:<line>: not UTF-8 (...)`` for the first line of ``file`` that does not decode."""
+    with open(file, "rb") as handle:
         for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{prefix}{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{prefix}{path}:{lineno}: expected a JSON object per line")
-            yield lineno, row
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                where = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+                return f"{file}:{lineno}: not UTF-8 ({where}); save it as UTF-8"
+    return f"{file}: not UTF-8; save it as UTF-8"
 
 
 def read_jsonl(path: str | Path, where: Optional[str] = None) -> list[dict[str, Any]]:
@@ -123,11 +143,16 @@ def checkpoints(run_dir: Path) -> list[Path]:
 
 
 def check_checkpoint(path: Path, fingerprint: str) -> None:
-    """Refuse a checkpoint that is incomplete or was written by a run with another identity."""
+    """Refuse a checkpoint that is incomplete or was written by a run with another identity. Its files are checked
+    intact first (training's ``check_resumable``): a ``run_info.json`` that is not JSON is named there."""
     info_file = path / RUN_INFO
     if not (path / "trainer_state.json").is_file() or not info_file.is_file():
         raise ConfigError(f"{path} is not a complete checkpoint of this project (no trainer_state.json/{RUN_INFO})")
-    info = json.loads(info_file.read_text())
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    if not isinstance(info, dict):
+        raise ConfigError(
+            f"{info_file}: damaged (JSON, but not an object with the run's fingerprint); {resume_advice(path)}"
+        )
     if info.get("fingerprint") != fingerprint:
         raise ConfigError(
             f"checkpoint {path} was written by a different run (model/dataset/method differ: "
@@ -135,19 +160,36 @@ def check_checkpoint(path: Path, fingerprint: str) -> None:
         )
 
 
-def resolve_resume(run_dir: Path, resume_from: Optional[str], fingerprint: str) -> Optional[str]:
-    """The checkpoint to resume from: None, the latest of this run (``auto``), or a given folder."""
+def resume_advice(checkpoint: Path) -> str:
+    """What to do when ``checkpoint`` cannot be resumed: take the one before it, or start again."""
+    found = checkpoints(checkpoint.parent)
+    earlier = found[: found.index(checkpoint)] if checkpoint in found else []
+    if earlier:
+        return (
+            f"resume from the checkpoint before it: remove {checkpoint.name} (training.resume_from=auto then "
+            f"takes {earlier[-1].name}) or set training.resume_from={earlier[-1]}"
+        )
+    return f"there is no earlier checkpoint to resume from: remove {checkpoint} and start the run again"
+
+
+def chosen_checkpoint(run_dir: Path, resume_from: Optional[str]) -> Optional[Path]:
+    """The checkpoint ``training.resume_from`` names: None, the latest of this run (``auto``), or a given folder."""
     if resume_from is None:
         return None
     if resume_from == "auto":
         found = checkpoints(run_dir)
-        if not found:
-            return None
-        path = found[-1]
-    else:
-        path = Path(resume_from)
-        if not path.is_dir():
-            raise ConfigError(f"training.resume_from: checkpoint {resume_from} does not exist")
+        return found[-1] if found else None
+    path = Path(resume_from)
+    if not path.is_dir():
+        raise ConfigError(f"training.resume_from: checkpoint {resume_from} does not exist")
+    return path
+
+
+def resolve_resume(run_dir: Path, resume_from: Optional[str], fingerprint: str) -> Optional[str]:
+    """The checkpoint to resume from (:func:`chosen_checkpoint`), checked to be this run's."""
+    path = chosen_checkpoint(run_dir, resume_from)
+    if path is None:
+        return None
     check_checkpoint(path, fingerprint)
     return str(path)
 

@@ -117,7 +117,7 @@ def test_without_reward_model_only_verifiable_metrics(eval_artifacts, tmp_path):
 
 def test_config_errors(eval_artifacts, tmp_path):
     for bad, match in [
-        (["ks=[1,16]"], "exceed"),
+        (["ks=[1,16]"], "is more than sampling.num_samples"),
         (["selectors=[nope]"], "unknown selector"),
         ([f"rescore_from={tmp_path / 'x.jsonl'}", f"reward_model_path={eval_artifacts['rm']}"], "does not exist"),
         ([f"reward_model_path={tmp_path}"], "not a saved reward model"),

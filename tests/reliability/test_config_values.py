@@ -23,7 +23,11 @@ def scheduler_names() -> str:
 
 # (method, override, what the one line says: a regular expression)
 BAD_VALUES = {
-    "negative-learning-rate": ("sft", "training.learning_rate=-1", r"^training\.learning_rate must be >= 0, got -1\.0$"),
+    "negative-learning-rate": (
+        "sft",
+        "training.learning_rate=-1",
+        r"^training\.learning_rate must be >= 0, got -1\.0$",
+    ),
     "zero-max-length": ("sft", "method.max_length=0", r"^method\.max_length .* must be >= 1, got 0$"),
     "zero-lora-rank": ("sft", "model.lora.r=0", r"^lora\.r must be >= 1, .* got r=0, "),
     "zero-temperature": ("grpo", "sampling.temperature=0", r"^sampling\.temperature must be > 0 .* got 0\.0 and "),

@@ -1,5 +1,6 @@
 """A damaged file is named in one line before any model loads: a checkpoint file cut short on resume (weights,
-trainer state, optimizer), and a reward-model folder whose weights were replaced by a pickle (never unpickled)."""
+trainer state, optimizer, run_info.json), and a reward-model folder whose weights were replaced by a pickle (never
+unpickled)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from eval_helpers import eval_artifacts, one_thread  # noqa: F401  (fixtures)
 from tiny_runs import SFT_SMALL
 
-from reasoning_irl.cli import CONFIG_ERROR_EXIT, run_entry
+from reasoning_irl.cli import CONFIG_ERROR_EXIT, check_overrides, run_entry
 from reasoning_irl.composition import compose
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.reward_model import load_reward_model
@@ -45,6 +46,7 @@ DAMAGE = {  # case: (run, file in checkpoint-2, how it is damaged)
     "model-weights-cut-short": ("full", "model.safetensors", truncate),
     "trainer-state-not-json": ("lora", "trainer_state.json", lambda p: p.write_text('{"global_step": 2, "log_hist')),
     "optimizer-cut-short": ("lora", "optimizer.pt", truncate),
+    "run-info-not-json": ("lora", "run_info.json", truncate),
 }
 
 
@@ -78,6 +80,28 @@ def test_resume_names_a_damaged_checkpoint_file_before_the_model_loads(
         f"checkpoint-1) or set training.resume_from={root / 'run' / 'checkpoint-1'}"
     )
     assert {p: p.read_bytes() for p in (root / "run").rglob("*") if p.is_file()} == before  # nothing touched
+
+
+@pytest.mark.parametrize("content", [b"\x89\xff\x00 not text", b"null"], ids=["not-utf8", "json-but-not-an-object"])
+def test_a_damaged_run_info_named_by_resume_from_is_refused_before_hydra(
+    content, trained_runs, artifacts, tmp_path, capsys
+):
+    root = tmp_path / "runs"
+    shutil.copytree(trained_runs["lora"], root)
+    damaged = root / "run" / "checkpoint-2" / "run_info.json"
+    damaged.write_bytes(content)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    base = ["experiment=tiny_sft", f"output_root={root}", f"artifacts_dir={artifacts}", "run_name=run", *SFT_SMALL]
+    with pytest.raises(SystemExit) as stopped:  # what sft_train.py runs before Hydra writes into the run folder
+        check_overrides("sft", [*base, "training.max_steps=3", f"training.resume_from={damaged.parent}"])
+    assert stopped.value.code == CONFIG_ERROR_EXIT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {damaged}: damaged ("), err
+    assert err.endswith(
+        "remove checkpoint-2 (training.resume_from=auto then takes checkpoint-1) or set "
+        f"training.resume_from={root / 'run' / 'checkpoint-1'}\n"
+    )
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before  # nothing written
 
 
 class CreatesMarker:

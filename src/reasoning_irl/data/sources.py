@@ -29,22 +29,7 @@ def read_local_split(folder: str, split: str, dataset: str) -> list[dict[str, An
     if not file.is_file():
         have = sorted(p.name for p in root.glob("*.jsonl"))
         raise ConfigError(f"dataset {dataset}: no {split}.jsonl in {folder} (found: {', '.join(have) or 'none'})")
-    try:
-        return read_jsonl(file)
-    except UnicodeDecodeError:
-        raise ConfigError(f"dataset {dataset}: {undecodable_line(file)}") from None
-
-
-def undecodable_line(file: Path) -> str:
-    """``<file>:<line>: not UTF-8 (...)`` for the first line of ``file`` that does not decode."""
-    with open(file, "rb") as handle:
-        for lineno, line in enumerate(handle, 1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                where = f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-                return f"{file}:{lineno}: not UTF-8 ({where}); save it as UTF-8"
-    return f"{file}: not UTF-8; save it as UTF-8"
+    return read_jsonl(file, f"dataset {dataset}")  # a line not UTF-8 or not JSON: one line naming file:line
 
 
 def read_hub_split(name: str, split: str, dataset: str, subset: Optional[str] = None) -> list[dict[str, Any]]:

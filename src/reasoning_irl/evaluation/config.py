@@ -248,16 +248,17 @@ class IRLEvalConfig:
         _check_file(self.samples_from, "samples_from")
 
 
-def typed_config(cfg: Any, schema: type) -> tuple[Any, Any, dict]:
+def typed_config(cfg: Any, schema: type, announce: bool = True) -> tuple[Any, Any, dict]:
     """(typed config, validated dataset section, resolved plain dict) of a composed config, with what the
-    evaluated run's config.yaml supplies filled in (:func:`apply_run_config`)."""
+    evaluated run's config.yaml supplies filled in (:func:`apply_run_config`; ``announce=False``: not printed, for
+    the check before Hydra runs, after which the evaluation prints it)."""
     from omegaconf import DictConfig, OmegaConf
 
     from reasoning_irl.data import DatasetConfig, dataset_config
 
     resolved = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     resolved.pop("hydra", None)
-    apply_run_config(resolved, schema)
+    apply_run_config(resolved, schema, announce)
     typed = validate(resolved, schema, "config")
     dataset = dataset_config(resolved.get("dataset") or {"name": DatasetConfig.name})
     return typed, dataset, resolved
@@ -289,7 +290,7 @@ def rescored_policy(rescore_from: str) -> Optional[str]:
 RUN_SAMPLING_KEYS = {"temperature": "temperature", "top_p": "top_p", "max_new_tokens": "max_completion_length"}
 
 
-def apply_run_config(resolved: dict, schema: type) -> list[str]:
+def apply_run_config(resolved: dict, schema: type, announce: bool = True) -> list[str]:
     """Fill ``resolved`` (an evaluation config) from the evaluated run's config.yaml, where the command line left
     things open, print one line saying what was taken from where, and return those items.
 
@@ -331,7 +332,7 @@ def apply_run_config(resolved: dict, schema: type) -> list[str]:
             if sampling.get(key) is None and run_sampling.get(run_key) is not None:
                 sampling[key] = run_sampling[run_key]
                 taken.append(run_key)
-    if taken:
+    if taken and announce:
         items = taken[0] if len(taken) == 1 else ", ".join(taken[:-1]) + " and " + taken[-1]
         print(f"{items} from {file}", flush=True)
     return taken

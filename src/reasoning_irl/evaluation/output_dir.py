@@ -23,8 +23,8 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.folder_lock import LOCK_FILE, claim_folder
-from reasoning_irl.runs import sweep_job_name
+from reasoning_irl.folder_lock import LOCK_FILE, check_unclaimed, claim_folder
+from reasoning_irl.runs import check_writable, sweep_job_name
 
 RESOLVER = "eval_output_dir"
 
@@ -89,7 +89,18 @@ def check_output_dir(out: Path, inputs: dict[str, Optional[str]], overwrite: boo
         )
 
 
+IN_USE_HINT = "wait for that evaluation to end, or choose another output_dir"
+
+
 def claim_output_dir(out: Path) -> None:
     """Hold ``out`` for this evaluation (reasoning_irl.folder_lock), after :func:`check_output_dir` passed; the
     evaluation function releases it when it ends (``releases_claims``)."""
-    claim_folder(out, "wait for that evaluation to end, or choose another output_dir")
+    claim_folder(out, IN_USE_HINT)
+
+
+def check_output_folder(out: Path, inputs: dict[str, Optional[str]], overwrite: bool, job_log: str) -> None:
+    """Every check of the output folder, writing nothing, for the check the entry scripts make before Hydra creates
+    the folder and its log file: no input or (unless overwrite) earlier results in it, writable, not in use."""
+    check_output_dir(out, inputs, overwrite, job_log)
+    check_writable(out, "output_dir")
+    check_unclaimed(out, IN_USE_HINT)

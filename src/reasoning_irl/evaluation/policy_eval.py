@@ -28,9 +28,9 @@ from reasoning_irl.data import load_split
 from reasoning_irl.evaluation.config import EvalConfig, typed_config
 from reasoning_irl.evaluation.grading import grade_rows, score_rows_with_reward_model
 from reasoning_irl.evaluation.metrics import ProblemSamples, summarize
-from reasoning_irl.evaluation.output_dir import check_output_dir, claim_output_dir, output_dir_of
+from reasoning_irl.evaluation.output_dir import check_output_dir, check_output_folder, claim_output_dir, output_dir_of
 from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, metrics_table
-from reasoning_irl.evaluation.sampling import load_eval_policy, resolve_policy, sample_hf, sample_vllm
+from reasoning_irl.evaluation.sampling import check_vllm, load_eval_policy, resolve_policy, sample_hf, sample_vllm
 from reasoning_irl.evaluation.search_eval import run_search_evaluate
 from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_tokenizer, resolve_dtype
@@ -39,6 +39,7 @@ from reasoning_irl.models.scoring import merged_for_inference, token_texts
 from reasoning_irl.runs import atomic_write_text, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
+JOB_LOG = "evaluate.log"  # Hydra's log file in the output folder (the script's name)
 
 
 def problems_of(
@@ -73,7 +74,10 @@ def problems_of(
 
 def _records(dataset: Any, split: str, num_problems: Optional[int]) -> list[dict]:
     records = load_split(dataset, split)
-    return records[:num_problems] if num_problems is not None else records
+    records = records[:num_problems] if num_problems is not None else records
+    if not records:
+        raise ConfigError(f"the {dataset.name} {split} split has no problems")
+    return records
 
 
 def _rescore_rows(typed: EvalConfig, dataset: Any) -> tuple[list[dict], dict[str, dict]]:
@@ -157,12 +161,30 @@ def sample_rows(typed: EvalConfig, spec: Any, records: list[dict]) -> tuple[list
     return rows, tokenizer
 
 
+def check_evaluate(cfg: Any) -> Path:
+    """Every check of :func:`run_evaluate` that needs no model (the config, the output folder, the rescored file,
+    the data split, where the policy is), writing nothing (but a project tiny model, built on first use as the run
+    would); returns the output folder. evaluate.py runs it before Hydra creates that folder and its log file."""
+    typed, dataset, _ = typed_config(cfg, EvalConfig, announce=False)
+    out = output_dir_of(typed, "evaluate")
+    check_output_folder(out, {"rescore_from": typed.rescore_from}, typed.overwrite, JOB_LOG)
+    if typed.sampling.use_vllm and not typed.rescore_from:
+        check_vllm()
+    if typed.rescore_from:
+        _rescore_rows(typed, dataset)
+    else:
+        _records(dataset, typed.split, typed.num_problems)
+    # Last, so that a tiny model is built only once nothing else can refuse.
+    resolve_policy(_policy_for_rescore(typed) if typed.rescore_from else typed.policy, typed.model, typed.artifacts_dir)
+    return out
+
+
 @releases_claims  # the output folder is claimed below, for the evaluation's life
 def run_evaluate(cfg: Any) -> Path:
     """Evaluate one policy (or rescore a results file); returns the output folder."""
     typed, dataset, resolved = typed_config(cfg, EvalConfig)
     out = output_dir_of(typed, "evaluate")
-    check_output_dir(out, {"rescore_from": typed.rescore_from}, typed.overwrite, "evaluate.log")
+    check_output_dir(out, {"rescore_from": typed.rescore_from}, typed.overwrite, JOB_LOG)
     claim_output_dir(out)
     start = time.time()
 
@@ -176,8 +198,6 @@ def run_evaluate(cfg: Any) -> Path:
     else:
         spec = resolve_policy(typed.policy, typed.model, typed.artifacts_dir)
         record_list = _records(dataset, typed.split, typed.num_problems)
-        if not record_list:
-            raise ConfigError(f"the {dataset.name} {typed.split} split has no problems")
         if typed.search.method != "none":
             return run_search_evaluate(typed, dataset, resolved, record_list, spec, out, start)
         rows, policy_tokenizer = sample_rows(typed, spec, record_list)

@@ -44,7 +44,7 @@ from reasoning_irl.evaluation.diagnostics import (
     token_auroc_corrupted,
 )
 from reasoning_irl.evaluation.grading import question_text
-from reasoning_irl.evaluation.output_dir import check_output_dir, claim_output_dir, output_dir_of
+from reasoning_irl.evaluation.output_dir import check_output_dir, check_output_folder, claim_output_dir, output_dir_of
 from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt, markdown_table
 from reasoning_irl.evaluation.selectors import answer_token_span, score_all
 from reasoning_irl.folder_lock import releases_claims
@@ -55,6 +55,7 @@ from reasoning_irl.rewards import perturb
 from reasoning_irl.runs import atomic_write_text, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
+JOB_LOG = "evaluate_irl.log"  # Hydra's log file in the output folder (the script's name)
 
 
 def encode_text(tokenizer: Any, text: str) -> tuple[list[int], list[str], list[tuple[int, int]]]:
@@ -257,18 +258,32 @@ def _markdown(result: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_evaluate_irl(cfg: Any) -> Path:
+    """Every check of :func:`run_evaluate_irl` that needs no model (the config and the reward model's files, the
+    output folder, the data split, samples_from), writing nothing; returns the output folder. evaluate_irl.py runs it
+    before Hydra creates that folder and its log file."""
+    typed, dataset, _ = typed_config(cfg, IRLEvalConfig, announce=False)
+    out = output_dir_of(typed, "evaluate_irl")
+    check_output_folder(out, {"samples_from": typed.samples_from}, typed.overwrite, JOB_LOG)
+    load_split(dataset, typed.split)
+    if typed.samples_from:
+        read_jsonl(typed.samples_from, "samples_from")
+    return out
+
+
 @releases_claims  # the output folder is claimed below, for the evaluation's life
 def run_evaluate_irl(cfg: Any) -> Path:
     """Score expert and perturbed traces (and optionally samples); returns the output folder."""
     typed, dataset, resolved = typed_config(cfg, IRLEvalConfig)
     out = output_dir_of(typed, "evaluate_irl")
-    check_output_dir(out, {"samples_from": typed.samples_from}, typed.overwrite, "evaluate_irl.log")
+    check_output_dir(out, {"samples_from": typed.samples_from}, typed.overwrite, JOB_LOG)
     claim_output_dir(out)
     start = time.time()
     import torch
 
     all_records = load_split(dataset, typed.split)
     records = all_records[: typed.num_problems] if typed.num_problems is not None else all_records
+    samples = read_jsonl(typed.samples_from, "samples_from") if typed.samples_from else None  # before the model
     model, tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
 
     merged_for_inference(model).to("cuda" if torch.cuda.is_available() else "cpu")
@@ -316,10 +331,9 @@ def run_evaluate_irl(cfg: Any) -> Path:
     for d in result["by_kind"].values():
         d.pop("pairwise_accuracy_by_selector", None)
     result["samples"] = None
-    if typed.samples_from:
-        rows = read_jsonl(typed.samples_from, "samples_from")
-        _score_samples(rows, {r["id"]: r for r in all_records}, model, tokenizer, typed)
-        result["samples"] = samples_auroc(rows, typed.selectors)
+    if samples is not None:
+        _score_samples(samples, {r["id"]: r for r in all_records}, model, tokenizer, typed)
+        result["samples"] = samples_auroc(samples, typed.selectors)
     result["seconds"] = round(time.time() - start, 2)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / IRL_TRACES, traces)

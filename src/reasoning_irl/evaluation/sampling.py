@@ -149,6 +149,17 @@ def vllm_lora_rank(adapter: str) -> int:
     return vllm_max_lora_rank(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"], "policy")
 
 
+def check_vllm() -> None:
+    """vLLM sampling needs a CUDA GPU and the vllm package: refused in one line without them."""
+    import importlib.util
+
+    if not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None:
+        raise ConfigError(
+            "sampling.use_vllm=true needs a CUDA GPU and the vllm package (pip install -e '.[gpu]'); "
+            "set sampling.use_vllm=false on this machine"
+        )
+
+
 def sample_vllm(
     spec: PolicySpec,
     tokenizer: Any,
@@ -163,13 +174,7 @@ def sample_vllm(
     gpu_memory_utilization: float = 0.9,
 ) -> list[Sampled]:
     """The same samples with vLLM (CUDA only); each request is seeded with the problem's seed."""
-    import importlib.util
-
-    if not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None:
-        raise ConfigError(
-            "sampling.use_vllm=true needs a CUDA GPU and the vllm package (pip install -e '.[gpu]'); "
-            "set sampling.use_vllm=false on this machine"
-        )
+    check_vllm()
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 

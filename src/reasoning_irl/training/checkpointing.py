@@ -22,7 +22,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.saved_files import check_intact
-from reasoning_irl.runs import RUN_INFO, checkpoints, publish_folder, writing_into
+from reasoning_irl.runs import RUN_INFO, checkpoints, publish_folder, resume_advice, writing_into
 from reasoning_irl.training.divergence import first_non_finite, unpublished
 
 STAGING = ".staging"
@@ -51,16 +51,7 @@ def refusing_code(where: Any) -> Iterator[None]:
 def check_resumable(checkpoint: Path) -> None:
     """Every file of the checkpoint to resume from can be read (a file cut short by a full disk or a killed copy
     fails deep in the Trainer's resume otherwise): refused in one line naming it, before any model loads."""
-    found = checkpoints(checkpoint.parent)
-    earlier = found[: found.index(checkpoint)] if checkpoint in found else []
-    if earlier:
-        advice = (
-            f"resume from the checkpoint before it: remove {checkpoint.name} (training.resume_from=auto then "
-            f"takes {earlier[-1].name}) or set training.resume_from={earlier[-1]}"
-        )
-    else:
-        advice = f"there is no earlier checkpoint to resume from: remove {checkpoint} and start the run again"
-    check_intact(checkpoint, advice)
+    check_intact(checkpoint, resume_advice(checkpoint))
 
 
 class AtomicCheckpointMixin:

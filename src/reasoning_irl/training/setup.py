@@ -16,11 +16,12 @@ from reasoning_irl.data import dataset_config, load_split, to_hf_dataset
 from reasoning_irl.folder_lock import check_unclaimed, claim_folder
 from reasoning_irl.models import loading
 from reasoning_irl.runs import (
+    check_checkpoint,
     check_run_name,
     check_writable,
+    chosen_checkpoint,
     is_main_process,
     prepare_run_dir,
-    resolve_resume,
     run_fingerprint,
 )
 from reasoning_irl.training.checkpointing import check_resumable
@@ -81,9 +82,11 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
     configure_tracking(typed.logging, typed.run_name, run_dir)
     disable_hub_telemetry()
     fingerprint = run_fingerprint(resolved)
-    resume = resolve_resume(run_dir, typed.training.resume_from, fingerprint)
-    if resume is not None:
-        check_resumable(Path(resume))
+    checkpoint = chosen_checkpoint(run_dir, typed.training.resume_from)
+    if checkpoint is not None:
+        check_resumable(checkpoint)  # every file intact, run_info.json too, before its fingerprint is read
+        check_checkpoint(checkpoint, fingerprint)
+    resume = str(checkpoint) if checkpoint is not None else None
     # Under `accelerate launch`, every process checks the folder (so all refuse a bad one together) but only the
     # main process writes it (start_run). The others need nothing from it before training, and they cannot pass the
     # Trainer's first collective (model preparation) until the main process has written it and reached it too.
