@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import claim_runs
 import pytest
 import torch
 import trl
@@ -25,7 +25,6 @@ from reasoning_irl.training.airl.trainer import AIRL_STATE, REWARD_MODEL_DIR
 from reasoning_irl.training.divergence import TrainingDiverged
 
 REPO = Path(__file__).resolve().parents[2]
-SEPARATION_STEPS = 20
 # Resume runs: as small as a real step gets (the identity does not need learning).
 SMALL = ["sampling.max_completion_length=8", "method.disc_updates_per_step=2", "method.perturbations_per_expert=2"]
 TIMING_KEYS = ("time", "step_time", "train_runtime", "train_samples_per_second", "train_steps_per_second")
@@ -64,39 +63,20 @@ def separation(artifacts, tmp_path_factory):
         mp.setattr(trl.GRPOTrainer, "_compute_loss", _refuse)
         mp.setattr(airl_run, "Discriminator", Kept)
         start = time.perf_counter()
-        run_dir = airl_run.run_airl(
-            airl_config(
-                artifacts,
-                out,
-                f"training.max_steps={SEPARATION_STEPS}",
-                f"training.save_steps={SEPARATION_STEPS}",
-                "sampling.max_completion_length=16",
-                # A random ~100k-parameter discriminator separates experts from perturbed copies within a test-sized
-                # run only by memorising the experts, so this test trains on 2 problems (the preset uses the full set).
-                "dataset.num_train=2",
-                "dataset.validation_size=0",
-            )
-        )
+        run_dir = airl_run.run_airl(claim_runs.tiny_separation_config(out, artifacts))
         seconds = time.perf_counter() - start
     return {"run_dir": run_dir, "disc": made[0], "seconds": seconds}
 
 
 def test_discriminator_separates_expert_from_perturbed(separation):
-    rows = step_rows(separation["run_dir"])
-    assert len(rows) == SEPARATION_STEPS
-    gap = [r["disc/score_expert"] - r["disc/score_perturbed"] for r in rows]
-    last = rows[-10:]
-    summary = {
-        "accuracy_perturbed": statistics.mean(r["disc/accuracy_perturbed"] for r in last),
-        "accuracy_expert": statistics.mean(r["disc/accuracy_expert"] for r in last),
-        "gap": statistics.mean(gap[-10:]),
-        "seconds": separation["seconds"],
-    }
-    print("separation over the last 10 steps:", summary)
-    # Logged scores are taken before each step's updates: fresh perturbations, not rows just fitted.
-    assert summary["gap"] > 1.0 and summary["gap"] > statistics.mean(gap[:3]) + 1.0
-    assert summary["accuracy_perturbed"] > 0.6
-    assert summary["accuracy_expert"] > 0.6
+    got = claim_runs.tiny_separation(separation["run_dir"])
+    print("separation over the last 10 steps:", got, "seconds:", separation["seconds"])
+    # Seeds 0-2, AVX-512 and AVX2 forced (bench/learning_claims.py): gap 3.8-4.6, accuracies 0.71-1.0; with the
+    # discriminator's learning rate at 0 the gap stays at -0.01 and no expert is called one.
+    assert got["steps"] == claim_runs.TINY_SEPARATION_STEPS
+    assert got["gap late"] > 1.0 and got["gap late"] > got["gap early"] + 1.0
+    assert got["accuracy perturbed"] > 0.6
+    assert got["accuracy expert"] > 0.6
 
 
 def test_policy_loss_is_ours_even_with_trl_loss_broken(separation):
@@ -112,12 +92,12 @@ def test_discriminator_goes_through_accelerate(separation):
 
 def test_checkpoint_holds_the_discriminator_and_its_optimizer(separation):
     run_dir, disc = separation["run_dir"], separation["disc"]
-    ckpt = run_dir / f"checkpoint-{SEPARATION_STEPS}"
+    ckpt = run_dir / f"checkpoint-{claim_runs.TINY_SEPARATION_STEPS}"
     state = torch.load(ckpt / AIRL_STATE, weights_only=False)
     adam = state["optimizer"]["state"]
     trainable = [p for p in disc.module.parameters() if p.requires_grad]
     assert len(adam) == len(trainable) and all(s["exp_avg"].abs().sum() > 0 for s in adam.values())
-    assert state["scheduler"]["last_epoch"] == SEPARATION_STEPS * disc.method.disc_updates_per_step
+    assert state["scheduler"]["last_epoch"] == claim_runs.TINY_SEPARATION_STEPS * disc.method.disc_updates_per_step
     saved, _ = load_reward_model(ckpt / REWARD_MODEL_DIR)
     for (name, mine), theirs in zip(disc.module.state_dict().items(), saved.state_dict().values()):
         torch.testing.assert_close(mine, theirs, msg=name)  # the checkpoint is the final discriminator
