@@ -14,7 +14,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 GPU_REPORT ?= gpu-env-report.json
 torch_pin = $(shell grep '^torch==' constraints/$(1).txt)
 
-.PHONY: install install-gpu check-gpu-env test lint format demo clean
+.PHONY: install install-gpu check-gpu-env test test-gpu-pins lint format demo clean
 
 install: $(STAMP)
 
@@ -49,6 +49,17 @@ check-gpu-env:
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The suite under the GPU set's pure-Python versions (transformers, trl, datasets, ... of constraints/gpu.txt) on
+# the CPU torch, in its own venv: what a GPU user installs, less the CUDA-only unsloth, vLLM and bitsandbytes.
+GPU_PINS_VENV := .venv-gpu-pins
+test-gpu-pins: pyproject.toml constraints/gpu.txt constraints/cpu.txt
+	test -x $(GPU_PINS_VENV)/bin/python || $(PYTHON) -m venv $(GPU_PINS_VENV)
+	$(GPU_PINS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(GPU_PINS_VENV)/bin/python -m pip install -q $(call torch_pin,cpu) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	grep -vE '^(torch|unsloth|unsloth-zoo|vllm|bitsandbytes)==' constraints/gpu.txt > $(GPU_PINS_VENV)/pure-python.txt
+	$(GPU_PINS_VENV)/bin/python -m pip install -q -c $(GPU_PINS_VENV)/pure-python.txt -e ".[dev]"
+	$(GPU_PINS_VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (settings in pyproject.toml): lint, and a check that every file is formatted; `make format` rewrites them.
 lint: install

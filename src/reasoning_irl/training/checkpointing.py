@@ -48,6 +48,27 @@ def refusing_code(where: Any) -> Iterator[None]:
         ) from None
 
 
+@contextlib.contextmanager
+def plain_cpu_map_location(device: torch.device) -> Iterator[None]:
+    """transformers 5.17 loads a multi-process CPU run's optimizer state onto ``args.device``, an indexed CPU device
+    (``cpu:0``) that torch.load cannot restore to; later versions pass "cpu". Rewritten to "cpu" for this load only."""
+    if device.type != "cpu" or device.index is None:
+        yield
+        return
+    load = torch.load
+
+    def load_on_cpu(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("map_location") == device:
+            kwargs["map_location"] = "cpu"
+        return load(*args, **kwargs)
+
+    torch.load = load_on_cpu
+    try:
+        yield
+    finally:
+        torch.load = load
+
+
 def check_resumable(checkpoint: Path) -> None:
     """Every file of the checkpoint to resume from can be read (a file cut short by a full disk or a killed copy
     fails deep in the Trainer's resume otherwise): refused in one line naming it, before any model loads."""
@@ -67,8 +88,26 @@ class AtomicCheckpointMixin:
 
     # transformers loads these files with weights_only=True already; a refused file becomes one line here.
     def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]):
-        with refusing_code(checkpoint):
+        with refusing_code(checkpoint), plain_cpu_map_location(self.args.device):
             super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        # A PEFT checkpoint with a second adapter in a subfolder (TRL's frozen "ref" copy, when GRPO starts from a
+        # trained adapter): transformers <= 5.17 loads only the subfolder adapters and never the top-level "default"
+        # one, so the run would resume from the initial adapter. Loading it again is harmless where transformers does.
+        model = self.model if model is None else model
+        top = Path(resume_from_checkpoint)
+        names = ("adapter_model.safetensors", "adapter_model.bin")
+        if (
+            hasattr(model, "load_adapter")
+            and hasattr(model, "active_adapters")
+            and any((top / n).is_file() for n in names)
+        ):
+            if any(sub.is_dir() and any((sub / n).is_file() for n in names) for sub in top.iterdir()):
+                active = model.active_adapters[0]
+                model.load_adapter(str(top), active, is_trainable=True)
+                model.set_adapter(active)
 
     def _load_rng_state(self, checkpoint: Optional[str]):
         with refusing_code(checkpoint):

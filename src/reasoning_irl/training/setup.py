@@ -202,12 +202,21 @@ def trainer_arguments(run: Run, training: TrainingConfig) -> dict[str, Any]:
         eval_on_start=bool(training.eval_steps) and run.resume_checkpoint is None,
         # TRL defaults gradient checkpointing to True; the model config decides (the tiny presets turn it off).
         # (activation_checkpointing is the transformers 5 name; the old one warns.)
-        activation_checkpointing=cfg.model.gradient_checkpointing,
+        **{_checkpointing_arg(): cfg.model.gradient_checkpointing},
         use_cpu=not loading.cuda_available(),
         bf16=loading.cuda_available() and cfg.model.dtype in ("auto", "bfloat16") and _bf16(),
         disable_tqdm=False,
         dataloader_num_workers=0,
     )
+
+
+def _checkpointing_arg() -> str:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def _bf16() -> bool:

@@ -9,6 +9,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+import trl.trainer.utils as trl_utils
 from trl import GRPOTrainer, SFTTrainer
 from trl.trainer.utils import RepeatSampler
 
@@ -24,6 +25,14 @@ def completion_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torc
     shift_logits = logits[:, :-1, :].float()
     shift_labels = labels[:, 1:]
     return F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100)
+
+
+def trl_scores_on(device: torch.device) -> bool:
+    """Whether TRL's fused log-prob head runs on ``device``: TRL >= 1.16 (it has ``_use_triton``) anywhere,
+    TRL 1.15 only with Triton installed and on CUDA."""
+    if getattr(trl_utils, "_ChunkedLogProbFunction", None) is None:
+        return False
+    return hasattr(trl_utils, "_use_triton") or device.type == "cuda"
 
 
 def _mean(values) -> Optional[float]:
@@ -164,6 +173,38 @@ class ReasoningGRPOTrainer(
         if path.is_file():
             saved = safe_load(path, map_location=self.accelerator.device)
             self._step, self._buffered_inputs = saved["step"], saved["buffer"]
+
+    def _get_per_token_logps_and_entropies(
+        self,
+        model,
+        input_ids,
+        attention_mask,
+        logits_to_keep,
+        batch_size=None,
+        compute_entropy=False,
+        compute_aux_loss=False,
+        **extra,
+    ):
+        # Old and reference log-probs (text only, no entropy) come from TRL's fused LM head. TRL 1.15 has only its
+        # Triton kernel there (None without Triton, CUDA tensors only); 1.16 falls back to torch elsewhere.
+        if (
+            trl_scores_on(input_ids.device)
+            or compute_entropy
+            or compute_aux_loss
+            or any(v is not None for v in extra.values())
+        ):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss, **extra
+            )
+        step = batch_size or input_ids.size(0)
+        with self.accelerator.autocast():
+            parts = [
+                completion_logps(
+                    model, input_ids[i : i + step], attention_mask[i : i + step], logits_to_keep, self.temperature
+                )
+                for i in range(0, input_ids.size(0), step)
+            ]
+        return torch.cat(parts) * attention_mask[:, -logits_to_keep:], None, None
 
     def _vllm_correction(self) -> bool:
         return bool(self.use_vllm and getattr(self, "vllm_importance_sampling_correction", False))
