@@ -17,6 +17,7 @@ from reasoning_irl.folder_lock import release_all
 from reasoning_irl.runs import (
     SWEPT_KEYS_ENV,
     check_run_name,
+    fault_cause,
     is_main_process,
     storage_fault,
     sweep_run_name,
@@ -175,8 +176,7 @@ def run_entry(fn: Callable[[Any], Any], cfg: Any) -> Any:
         if fault is None:
             raise
         where = getattr(exc, "filename", None) or hydra_output_dir() or "the output folder"
-        cause = getattr(exc, "strerror", None) or (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
-        fail(f"{where}: {fault} ({cause}); free space there or make it writable, then run again")
+        fail(f"{where}: {fault} ({fault_cause(exc)}); free space there or make it writable, then run again")
     finally:
         release_all()  # the run folder claimed before Hydra ran (check_job); a multirun's next job claims its own
     print(f"done: {result}")

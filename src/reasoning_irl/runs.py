@@ -327,12 +327,22 @@ def storage_fault(exc: BaseException, folder: Optional[Path] = None) -> Optional
     return None
 
 
-def free_bytes(folder: Path) -> int:
-    """Free space of the file system ``folder`` is (or would be) on."""
+def _nearest_existing(folder: Path) -> Path:
+    """``folder``, or its nearest parent that exists (where a folder about to be made would live)."""
     existing = Path(folder).expanduser().absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    return shutil.disk_usage(existing).free
+    return existing
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space of the file system ``folder`` is (or would be) on."""
+    return shutil.disk_usage(_nearest_existing(folder)).free
+
+
+def fault_cause(exc: BaseException) -> str:
+    """The short cause of a failed write, for a one-line message: the OS's words, else the error's first line."""
+    return getattr(exc, "strerror", None) or (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
 
 
 @contextlib.contextmanager
@@ -347,7 +357,7 @@ def writing_into(folder: Path, then: str) -> Iterator[None]:
         fault = storage_fault(exc, folder)
         if fault is None:
             raise
-        cause = getattr(exc, "strerror", None) or (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
+        cause = fault_cause(exc)
         if fault == DISK_FULL and not isinstance(exc, OSError) and "space" not in cause.lower():
             cause = "under 1 MiB free"  # torch's writer says nothing useful
         raise ConfigError(f"{folder}: {fault} ({cause}); {_FIXES[fault]}, {then}") from None
@@ -356,9 +366,7 @@ def writing_into(folder: Path, then: str) -> Iterator[None]:
 def check_writable(folder: Path, key: str) -> None:
     """Refuse, in one line and before anything is written, a folder that cannot take files (read-only, no
     permission, disk full): a probe file is written and removed in it, or in its nearest existing parent."""
-    target = Path(folder).expanduser().absolute()
-    while not target.exists() and target != target.parent:
-        target = target.parent
+    target = _nearest_existing(folder)
     try:
         with writing_into(target, f"or choose another {key}"):
             fd, probe = tempfile.mkstemp(dir=target, prefix=".write-probe-")
