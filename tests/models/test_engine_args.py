@@ -1,9 +1,9 @@
 """The arguments every vLLM engine is built with, checked on CPU.
 
-vLLM and unsloth need CUDA, so fake ``vllm`` / ``unsloth`` modules are put in ``sys.modules``; their
-constructors only record what they were called with (and the vLLM ones then stop the caller: no engine,
-no results). The paper trains the policy with LoRA r=128 and the reward model with r=32, above vLLM's
-default max_lora_rank (16) and unsloth's (64).
+vLLM needs CUDA, so a fake ``vllm`` module is put in ``sys.modules``; its constructors only record what they were
+called with and then stop the caller (no engine, no results). The paper trains the policy with LoRA r=128 and the
+reward model with r=32, above vLLM's default max_lora_rank (16). Also the one-GPU recipe's refusals
+(docs/scaling_out.md): unsloth, a 4-bit policy with vLLM, a 4-bit reward model; and the 4-bit device map.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models import loading
-from reasoning_irl.models.config import LoraSettings, ModelConfig
+from reasoning_irl.models.config import ModelConfig
 
 
 class EngineBuilt(Exception):
@@ -43,64 +43,6 @@ def recording_engine(calls: list):
             raise EngineBuilt
 
     return FakeLLM
-
-
-@pytest.fixture
-def fake_unsloth(monkeypatch):
-    """A CUDA machine with unsloth installed: its from_pretrained / get_peft_model calls are recorded."""
-    calls: dict[str, list] = {"from_pretrained": [], "get_peft_model": []}
-
-    class FastLanguageModel:
-        @staticmethod
-        def from_pretrained(**kwargs):
-            calls["from_pretrained"].append(kwargs)
-            return SimpleNamespace(), SimpleNamespace(pad_token=None, eos_token="</s>")
-
-        @staticmethod
-        def get_peft_model(model, **kwargs):
-            calls["get_peft_model"].append(kwargs)
-            return model
-
-    fake_module(monkeypatch, "unsloth", FastLanguageModel=FastLanguageModel)
-    monkeypatch.setattr(loading, "cuda_available", lambda: True)
-    return calls
-
-
-def unsloth_policy(r: int | None) -> ModelConfig:
-    return ModelConfig(
-        name_or_path="org/model",
-        backend="unsloth",
-        dtype="bfloat16",
-        lora=None if r is None else LoraSettings(r=r, alpha=r),
-    )
-
-
-@pytest.mark.parametrize("r, engine_rank", [(128, 128), (100, 128), (32, 32), (8, 8)])
-def test_unsloth_engine_gets_the_adapter_rank_and_the_memory_share(fake_unsloth, r, engine_rank):
-    loading.load_policy(unsloth_policy(r), max_seq_length=512, fast_inference=True, gpu_memory_utilization=0.35)
-    [call] = fake_unsloth["from_pretrained"]
-    assert call["fast_inference"] is True and call["model_name"] == "org/model" and call["max_seq_length"] == 512
-    assert call["max_lora_rank"] == engine_rank and call["gpu_memory_utilization"] == 0.35
-    assert fake_unsloth["get_peft_model"][0]["r"] == r
-
-
-def test_unsloth_without_fast_inference_builds_no_engine(fake_unsloth):
-    loading.load_policy(unsloth_policy(128), gpu_memory_utilization=0.35)
-    [call] = fake_unsloth["from_pretrained"]
-    assert call["fast_inference"] is False
-    assert "max_lora_rank" not in call and "gpu_memory_utilization" not in call
-
-
-def test_unsloth_full_fine_tuning_engine_needs_no_lora_rank(fake_unsloth):
-    loading.load_policy(unsloth_policy(None), fast_inference=True, gpu_memory_utilization=0.2)
-    [call] = fake_unsloth["from_pretrained"]
-    assert "max_lora_rank" not in call and call["gpu_memory_utilization"] == 0.2
-
-
-def test_unsloth_refuses_a_rank_vllm_cannot_serve(fake_unsloth):
-    with pytest.raises(ConfigError, match="model.lora.r: vLLM serves LoRA ranks up to 512"):
-        loading.load_policy(unsloth_policy(1024), fast_inference=True)
-    assert fake_unsloth["from_pretrained"] == []
 
 
 @pytest.fixture
@@ -175,20 +117,65 @@ def test_trl_training_engine_takes_merged_weights(monkeypatch):
     assert not call.get("enable_lora") and "max_lora_rank" not in call
 
 
-def test_training_refuses_a_second_engine_beside_unsloths(fake_unsloth):
+def test_unsloth_is_refused_even_where_it_is_installed(monkeypatch):
+    """`auto` picked unsloth on a CUDA machine with the package, whose GRPO path swaps TRL's trainer and config
+    classes for its own: the project's trainers never run there. Now every model loads with transformers."""
+    fake_module(monkeypatch, "unsloth")
+    monkeypatch.setattr(loading, "cuda_available", lambda: True)
+    assert loading.resolve_backend("auto") == "hf"
+    for check in (ModelConfig(backend="unsloth").check, lambda: loading.resolve_backend("unsloth")):
+        with pytest.raises(ConfigError, match=r"^model.backend=unsloth is not supported .*model.backend=hf with "):
+            check()
+
+
+def test_a_4bit_policy_is_refused_with_vllm(monkeypatch):
+    """vLLM 0.31 has no bitsandbytes in tree and TRL cannot push 4-bit LoRA weights into it: refused in one line that
+    names the recipe, on any machine (also plan=true's check, on_this_machine=False)."""
     from reasoning_irl.training.setup import check_vllm
 
-    with pytest.raises(ConfigError, match="set model.backend=hf"):
-        check_vllm(True, unsloth_policy(128))
-    with pytest.raises(ConfigError, match="set model.backend=hf"):
-        check_vllm(True, ModelConfig(backend="auto"))  # auto picks unsloth where it is installed
-    check_vllm(True, ModelConfig(backend="hf"))
-    check_vllm(False, unsloth_policy(128))
+    fake_module(monkeypatch, "vllm")
+    monkeypatch.setattr(loading, "cuda_available", lambda: True)
+    four_bit = ModelConfig(load_in_4bit=True)
+    for on_this_machine in (True, False):
+        with pytest.raises(ConfigError, match="model.load_in_4bit=false sampling.use_vllm=true") as info:
+            check_vllm(True, four_bit, on_this_machine)
+        assert "\n" not in str(info.value)
+    check_vllm(False, four_bit)  # 4-bit with HF generate stays allowed
+    check_vllm(True, ModelConfig())  # the recipe: bf16 policy with vLLM
 
 
-def test_trainer_refuses_trl_engine_when_the_policy_has_unsloths():
-    from reasoning_irl.training.trainers import ReasoningGRPOTrainer
+def test_vllm_needs_cuda_and_the_package_only_on_this_machine(monkeypatch):
+    from reasoning_irl.training.setup import check_vllm
 
-    policy = SimpleNamespace(vllm_engine=object())
-    with pytest.raises(ConfigError, match="one vLLM engine per process"):
-        ReasoningGRPOTrainer(model=policy, reward_funcs=[], args=SimpleNamespace(use_vllm=True))
+    monkeypatch.setattr(loading, "cuda_available", lambda: False)
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        check_vllm(True, ModelConfig())
+    check_vllm(True, ModelConfig(), on_this_machine=False)  # plan=true plans a GPU run on any machine
+    monkeypatch.setattr(loading, "cuda_available", lambda: True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else object())
+    with pytest.raises(ConfigError, match="needs the vllm package: make install-gpu"):
+        check_vllm(True, ModelConfig())
+
+
+def test_a_4bit_reward_model_is_refused():
+    from reasoning_irl.training.setup import check_reward_model_config
+
+    with pytest.raises(ConfigError, match="^reward_model.load_in_4bit=true: .*set reward_model.load_in_4bit=false"):
+        check_reward_model_config(ModelConfig(load_in_4bit=True))
+    check_reward_model_config(ModelConfig())
+
+
+@pytest.mark.parametrize("local_rank, device", [(None, 0), ("0", 0), ("3", 3)])
+def test_a_4bit_policy_loads_onto_its_own_processs_gpu(monkeypatch, local_rank, device):
+    """Under `accelerate launch` each process loads its 4-bit copy onto its own GPU (LOCAL_RANK); without a device map
+    every rank loaded onto cuda:0 and accelerate refused ranks > 0."""
+    monkeypatch.setattr(loading, "cuda_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    if local_rank is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+    kwargs = loading.policy_load_kwargs(ModelConfig(load_in_4bit=True))
+    assert kwargs["device_map"] == {"": device} and kwargs["dtype"] is torch.bfloat16
+    assert kwargs["quantization_config"].load_in_4bit and kwargs["quantization_config"].bnb_4bit_quant_type == "nf4"
+    assert "device_map" not in loading.policy_load_kwargs(ModelConfig())  # bf16: the Trainer places it

@@ -14,11 +14,11 @@ from trl import GRPOConfig
 
 from reasoning_irl.cli import check_overrides, replica_overrides
 from reasoning_irl.composition import compose, register_schemas
-from reasoning_irl.config import config_dir
+from reasoning_irl.config import config_dir, validate
 from reasoning_irl.runs import SWEPT_KEYS_ENV, sweep_run_name, swept_keys
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig
-from reasoning_irl.training.setup import grpo_arguments, start_run
+from reasoning_irl.training.setup import Run, grpo_arguments
 
 ACCELERATE = {"ddp": "multi_gpu", "fsdp": "use_fsdp", "zero2": "use_deepspeed", "zero3": "use_deepspeed"}
 
@@ -75,7 +75,9 @@ def test_vllm_server_keys_reach_trl(method, schema, tmp_path):
             "sampling.vllm_server_port=8123",
         ],
     )
-    args = grpo_arguments(start_run(cfg, schema, method), GRPOConfig)
+    # Built from the validated config, as on a GPU machine: start_run refuses sampling.use_vllm=true on this CPU.
+    typed = validate(OmegaConf.to_container(cfg, resolve=True), schema, "config")
+    args = grpo_arguments(Run(typed, None, tmp_path / "run", None, ""), GRPOConfig)
     assert (args.use_vllm, args.vllm_mode, args.vllm_server_host, args.vllm_server_port) == (
         True,
         "server",

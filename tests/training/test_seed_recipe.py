@@ -1,15 +1,19 @@
 """The paper presets carry the seed paper's recipe: each preset's values, pinned against the seed config it came from.
 
 The seed's files are cited by their path in its repository (fanconic/expert_reasoning, configs/...). Seed key -> ours:
-policy_name / name -> model.name_or_path, reward_name -> reward_model.name_or_path, load_in_4bit -> model.load_in_4bit
-and reward_model.load_in_4bit (the seed quantises both), policy_lora_rank / lora_rank -> model.lora.r,
-reward_lora_rank -> reward_model.lora.r, policy_gpu_memory_utilization -> sampling.vllm_gpu_memory_utilization,
+policy_name / name -> model.name_or_path, reward_name -> reward_model.name_or_path, policy_lora_rank / lora_rank ->
+model.lora.r, reward_lora_rank -> reward_model.lora.r,
 optim / adam_beta1 / adam_beta2 / weight_decay / lr_scheduler_type / warmup_ratio / gradient_accumulation_steps /
 per_device_train_batch_size -> training.*, eval.eval_steps -> training.eval_steps, policy_learning_rate /
 learning_rate -> training.learning_rate, reward_learning_rate -> method.disc_learning_rate, disc_label_smoothing ->
 method.label_smoothing, dense_gamma -> method.gamma, num_neg_perturbations_per_expert ->
 method.perturbations_per_expert, neg_perturb_fns -> method.perturbations (names mapped as in
 configs/recipe/seed_airl.yaml), dataset.expert_error_rate -> method.expert_error_rate (configs/ablation/expert_errors.yaml).
+
+Where the presets deliberately differ (the one-GPU recipe the pinned libraries support, docs/scaling_out.md): the
+seed's load_in_4bit (policy and discriminator, unsloth) -> both in bf16, and the seed's
+policy_gpu_memory_utilization (0.6, for unsloth's engine that shares the training weights) -> TRL's colocated vLLM
+engine with its own weights at the default share (0.3).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 
 # In every seed training config (sft_*, grpo_* and *_irl_train*).
 ALL = {
-    "model.load_in_4bit": True,
+    "model.load_in_4bit": False,  # the seed: True (see the module docstring)
+    "model.backend": "auto",
     "model.lora.r": 128,
     "training.optim": "paged_adamw_8bit",
     "training.adam_beta1": 0.9,
@@ -40,7 +45,9 @@ ALL = {
     "training.max_grad_norm": 1.0,
 }
 SAMPLING = {
-    "sampling.vllm_gpu_memory_utilization": 0.6,
+    "sampling.use_vllm": True,
+    "sampling.vllm_mode": "colocate",
+    "sampling.vllm_gpu_memory_utilization": 0.3,  # the seed: 0.6 (see the module docstring)
     "sampling.num_generations": 16,
     "sampling.top_p": 0.95,
     "sampling.temperature": 1.0,
@@ -48,7 +55,7 @@ SAMPLING = {
     "sampling.max_completion_length": 824,
 }
 AIRL = {
-    "reward_model.load_in_4bit": True,
+    "reward_model.load_in_4bit": False,  # the seed: True (see the module docstring)
     "reward_model.lora.r": 32,
     "method.disc_learning_rate": 1e-5,
     "method.label_smoothing": 0.1,
@@ -149,7 +156,11 @@ SEED_RECIPE = {
     ),
     "medreason_qwen2.5-7b_airl": (
         "configs/medreason/qwen7b/7B_1B_config_irl_train.yaml",
-        airl(QWEN["7B"], QWEN["1.5B"], "medreason", 100, batch=32, negatives=0),
+        # the seed's 2 x 32 completions per update as 4 x 16, to fit 80 GiB in bf16 (the preset says why)
+        {
+            **airl(QWEN["7B"], QWEN["1.5B"], "medreason", 100, batch=16, negatives=0),
+            "training.gradient_accumulation_steps": 4,
+        },
     ),
     "medreason_qwen2.5-7b_grpo": (
         "configs/medreason/qwen7b/grpo_7B_config_train.yaml",
@@ -240,12 +251,28 @@ def test_ablation_overlays_carry_the_seed_variant(ablation, seed_variant, key, v
     assert _get(base, "training.optim") == _get(resolved, "training.optim") == "paged_adamw_8bit"
 
 
-def test_continued_starts_from_the_given_airl_policy(tmp_path):
+def test_continued_starts_from_the_given_airl_policy(tmp_path, monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    from reasoning_irl.models import loading
+
     resolved = _typed(
         "airl", ["experiment=gsm8k_qwen2.5-7b_airl", "+ablation=continued", f"model.init_adapter={tmp_path}"]
     )
     assert resolved["model"]["init_adapter"] == str(tmp_path)
     assert resolved["method"]["frozen_reward_model"] is None  # the seed trains a fresh discriminator
+    # runner_scripts/paper_ablations.sh passes no model.backend: on a CUDA machine with unsloth installed, `auto`
+    # picked unsloth, which refused init_adapter. Every backend now loads with transformers, where it works.
+    unsloth = types.ModuleType("unsloth")
+    unsloth.__spec__ = importlib.machinery.ModuleSpec("unsloth", None)
+    monkeypatch.setitem(sys.modules, "unsloth", unsloth)
+    monkeypatch.setattr(loading, "cuda_available", lambda: True)
+    assert loading.resolve_backend(resolved["model"]["backend"]) == "hf"
+    from reasoning_irl.training.setup import check_recipe
+
+    check_recipe(validate(resolved, AIRLRunConfig, "config"), on_this_machine=False)
 
 
 @pytest.mark.parametrize(

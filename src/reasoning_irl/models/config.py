@@ -8,6 +8,14 @@ from typing import Optional
 
 from reasoning_irl.config import ConfigError
 
+# unsloth's GRPO fast path replaces TRL's trainer and config classes by its own patched ones (and needs its config's
+# extra fields); the project's trainers subclass TRL's and own their loss, and AIRL puts the expert trace into TRL-side
+# generation, so no unsloth path of the pinned versions runs them. docs/scaling_out.md, "One GPU".
+UNSLOTH_REFUSED = (
+    "model.backend=unsloth is not supported (unsloth's GRPO path replaces the TRL trainer the project's trainers "
+    "build on); the one-GPU recipe is model.backend=hf with sampling.use_vllm=true, see docs/scaling_out.md"
+)
+
 
 @dataclass
 class LoraSettings:
@@ -47,7 +55,7 @@ class ModelConfig:
     tiny: Optional[TinySpec] = None
     """If set, name_or_path is a project-built tiny model, built there on first use."""
     backend: str = "auto"
-    """auto | hf | unsloth. auto picks unsloth only when CUDA and the package are present, else hf."""
+    """auto | hf: transformers + peft (auto is the same; unsloth is refused, see UNSLOTH_REFUSED)."""
     dtype: str = "auto"
     """auto | float32 | bfloat16 | float16. auto: float32 on CPU, bfloat16 on a GPU that supports it."""
     lora: Optional[LoraSettings] = field(default_factory=LoraSettings)
@@ -60,8 +68,10 @@ class ModelConfig:
     """Start from this saved LoRA adapter (e.g. an SFT run's final/) instead of a fresh one."""
 
     def check(self) -> None:
-        if self.backend not in ("auto", "hf", "unsloth"):
-            raise ConfigError(f"model.backend must be auto, hf or unsloth, got {self.backend!r}")
+        if self.backend == "unsloth":
+            raise ConfigError(UNSLOTH_REFUSED)
+        if self.backend not in ("auto", "hf"):
+            raise ConfigError(f"model.backend must be auto or hf, got {self.backend!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"model.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if self.init_adapter and not Path(self.init_adapter).is_dir():

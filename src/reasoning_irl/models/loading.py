@@ -1,20 +1,20 @@
 """Loading a policy: any local folder or hub id through one path, plus LoRA, dtype and backend choice.
 
 The paper's Qwen2.5 / Llama-3.x checkpoints and the project's tiny models are loaded by the same
-``from_pretrained`` calls; only the backend (plain transformers, or unsloth on a CUDA machine) differs.
+``from_pretrained`` calls (transformers + peft).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.models.config import ModelConfig
+from reasoning_irl.models.config import UNSLOTH_REFUSED, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +24,10 @@ def cuda_available() -> bool:
 
 
 def resolve_backend(requested: str) -> str:
-    """``hf`` or ``unsloth``. unsloth needs CUDA and the package; asking for it elsewhere is an error."""
-    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    """Always ``hf``: every model loads with transformers + peft (``auto`` names the same). unsloth is refused when
+    the config is checked (:meth:`ModelConfig.check`), before anything loads; here again for a config built in code."""
     if requested == "unsloth":
-        if not cuda_available():
-            raise ConfigError("model.backend=unsloth needs a CUDA GPU; use model.backend=hf (or auto) on this machine")
-        if not has_unsloth:
-            raise ConfigError("model.backend=unsloth needs the unsloth package: pip install -e '.[gpu]'")
-        return "unsloth"
-    if requested == "auto":
-        return "unsloth" if cuda_available() and has_unsloth else "hf"
+        raise ConfigError(UNSLOTH_REFUSED)
     return "hf"
 
 
@@ -75,9 +69,9 @@ def padding_id(tokenizer: Any, fallback: Any = None) -> int:
     return tokenizer.eos_token_id if fallback is None else fallback
 
 
-# The adapter ranks vLLM can serve: its max_lora_rank must be one of these. Its default (16) and unsloth's (64)
-# refuse the paper's policy adapter (r=128), so every engine the project builds is given the configured rank.
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+# The adapter ranks vLLM 0.31 can serve (its LoRAConfig.max_lora_rank Literal): max_lora_rank must be one of these.
+# Its default (16) refuses the paper's policy adapter (r=128), so every engine the project builds gets the adapter's.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def vllm_max_lora_rank(rank: int, where: str) -> int:
@@ -116,9 +110,8 @@ def _wrap_lora(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
     return get_peft_model(model, peft_cfg)
 
 
-def _load_hf(path: str, cfg: ModelConfig):
-    from transformers import AutoModelForCausalLM
-
+def policy_load_kwargs(cfg: ModelConfig) -> dict[str, Any]:
+    """The keyword arguments of ``from_pretrained`` for the policy (no weights touched)."""
     kwargs: dict[str, Any] = {"dtype": resolve_dtype(cfg.dtype)}
     if cfg.load_in_4bit:
         if not cuda_available():
@@ -128,6 +121,21 @@ def _load_hf(path: str, cfg: ModelConfig):
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_compute_dtype=kwargs["dtype"], bnb_4bit_quant_type="nf4"
         )
+        # A quantised model cannot be moved after loading, so each process must load onto its own GPU: without a
+        # device map every process of `accelerate launch` would load onto cuda:0, and accelerate refuses that.
+        kwargs["device_map"] = {"": local_process_index()}
+    return kwargs
+
+
+def local_process_index() -> int:
+    """This process's GPU on its machine: LOCAL_RANK under `accelerate launch` / torchrun, else 0."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _load_hf(path: str, cfg: ModelConfig):
+    from transformers import AutoModelForCausalLM
+
+    kwargs = policy_load_kwargs(cfg)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
@@ -142,54 +150,9 @@ def _load_hf(path: str, cfg: ModelConfig):
     return model, tokenizer
 
 
-def _load_unsloth(
-    path: str, cfg: ModelConfig, max_seq_length: int, fast_inference: bool, gpu_memory_utilization: float
-):
-    if cfg.init_adapter:
-        # Refused rather than silently training a fresh adapter instead of the requested one.
-        raise ConfigError("model.init_adapter is not supported with backend=unsloth yet; use model.backend=hf")
-    from unsloth import FastLanguageModel  # imported only here: it patches TRL on import
-
-    engine: dict[str, Any] = {}
-    if fast_inference:
-        # unsloth's vLLM engine serves the LoRA adapter as an adapter (weights shared with training), so its
-        # max_lora_rank must hold the configured rank; its memory share is the configured one, not unsloth's 0.5.
-        engine["gpu_memory_utilization"] = gpu_memory_utilization
-        if cfg.lora is not None:
-            engine["max_lora_rank"] = vllm_max_lora_rank(cfg.lora.r, "model.lora.r")
-    model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=path,
-        max_seq_length=max_seq_length,
-        load_in_4bit=cfg.load_in_4bit,
-        dtype=resolve_dtype(cfg.dtype),
-        fast_inference=fast_inference,
-        **engine,
-    )
-    if cfg.lora is not None:
-        model = FastLanguageModel.get_peft_model(
-            model,
-            r=cfg.lora.r,
-            lora_alpha=cfg.lora.alpha,
-            lora_dropout=cfg.lora.dropout,
-            target_modules=list(cfg.lora.target_modules),
-            use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False,
-        )
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
-
-
-def load_policy(
-    cfg: ModelConfig, max_seq_length: int = 2048, fast_inference: bool = False, gpu_memory_utilization: float = 0.5
-):
-    """(model, tokenizer) for training: the base model with LoRA adapters (or full weights if lora is null).
-
-    ``fast_inference`` (unsloth only) also builds unsloth's vLLM engine (``model.vllm_engine``) with the given
-    share of GPU memory. The trainers refuse to start TRL's own vLLM engine beside it (one engine per process).
-    """
-    backend = resolve_backend(cfg.backend)
+def load_policy(cfg: ModelConfig):
+    """(model, tokenizer) for training: the base model with LoRA adapters (or full weights if lora is null)."""
+    resolve_backend(cfg.backend)
     path = resolve_model_path(cfg)
-    log.info("loading policy %s with backend %s", path, backend)
-    if backend == "unsloth":
-        return _load_unsloth(path, cfg, max_seq_length, fast_inference, gpu_memory_utilization)
+    log.info("loading policy %s", path)
     return _load_hf(path, cfg)

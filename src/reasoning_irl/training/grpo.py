@@ -15,7 +15,7 @@ from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
-from reasoning_irl.training.setup import check_group_batch, check_vllm, grpo_arguments, prompt_rows, start_run
+from reasoning_irl.training.setup import check_group_batch, grpo_arguments, prompt_rows, start_run
 
 
 @dataclass
@@ -78,16 +78,14 @@ def run_grpo(cfg: Any) -> Path:
 
     run = start_run(cfg, GRPORunConfig, "grpo")
     typed: GRPORunConfig = run.cfg
-    check_vllm(typed.sampling.use_vllm, typed.model)
     check_group_batch(typed)
     try:
         reward_funcs = get_reward_functions([term.name for term in typed.method.rewards])
     except UnknownNameError as exc:  # the message lists the registered rewards
         raise ConfigError(f"method.rewards: {exc}") from None
-    max_len = typed.sampling.max_prompt_length + typed.sampling.max_completion_length
     records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
-    model, tokenizer = load_policy(typed.model, max_seq_length=max_len)
+    model, tokenizer = load_policy(typed.model)
     train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
     from reasoning_irl.training.trainers import (
         ReasoningGRPOTrainer,  # TRL (and its tracker hooks) load only when training

@@ -15,6 +15,7 @@ from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data import dataset_config, load_split, to_hf_dataset
 from reasoning_irl.folder_lock import check_unclaimed, claim_folder
 from reasoning_irl.models import loading
+from reasoning_irl.models.loading import resolve_backend
 from reasoning_irl.runs import (
     check_checkpoint,
     check_run_name,
@@ -73,6 +74,7 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
             f"(e.g. experiment=tiny_{method})"
         )
     typed = validate(resolved, schema, "config")
+    check_recipe(typed)
     check_run_name(typed.run_name, typed.output_root)
     dataset = dataset_config(resolved.get("dataset"))
     run_dir = Path(typed.output_root) / typed.run_name
@@ -252,12 +254,13 @@ def grpo_arguments(run: Run, config_cls: type) -> Any:
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         max_completion_length=sampling.max_completion_length,
-        generation_kwargs={"min_new_tokens": sampling.min_completion_length}
-        if sampling.min_completion_length
-        else None,
+        generation_kwargs=min_tokens_kwargs(sampling),
         use_vllm=sampling.use_vllm,
         vllm_mode=sampling.vllm_mode,
         vllm_gpu_memory_utilization=sampling.vllm_gpu_memory_utilization,
+        # Without it vLLM sizes its context by the model's max_position_embeddings (131,072 for Llama-3.1), and its
+        # share of the GPU must hold one such sequence's KV cache to start; prompt_rows drops longer prompts.
+        vllm_max_model_length=sampling.max_prompt_length + sampling.max_completion_length,
         vllm_server_host=sampling.vllm_server_host,
         vllm_server_port=sampling.vllm_server_port,
         beta=method.beta,
@@ -286,19 +289,57 @@ def check_group_batch(typed: Any) -> None:
         )
 
 
-def check_vllm(use_vllm: bool, model_cfg: Any) -> None:
-    """sampling.use_vllm needs a CUDA GPU (and vLLM), and the hf backend; refused in one line before anything loads.
+def check_recipe(typed: Any, on_this_machine: bool = True) -> None:
+    """Every refusal of a model / sampling combination the pinned libraries cannot run (``check_vllm``,
+    ``check_reward_model_config``), for any training config; ``plan=true`` passes ``on_this_machine=False``."""
+    sampling = getattr(typed, "sampling", None)
+    check_vllm(bool(sampling and sampling.use_vllm), typed.model, on_this_machine)
+    reward_model = getattr(typed, "reward_model", None)
+    if reward_model is not None and not getattr(typed.method, "frozen_reward_model", None):
+        check_reward_model_config(reward_model)
 
-    TRL builds its own vLLM engine and pushes the merged LoRA weights into it before generating. unsloth's fast
-    inference engine shares the base weights with the training model and serves the adapter unmerged: TRL's merged
-    push would write into those shared weights, and the two engines together would hold two memory shares of one GPU.
+
+def check_vllm(use_vllm: bool, model_cfg: Any, on_this_machine: bool = True) -> None:
+    """The one-GPU recipe's checks, in one line each, before anything loads (docs/scaling_out.md, "One GPU").
+
+    ``sampling.use_vllm`` samples with TRL's vLLM engine (colocated, or a `trl vllm-serve` server): TRL merges the LoRA
+    adapter and pushes the merged weights into vLLM before each generation. That needs a policy in bf16/fp16/fp32:
+    vLLM 0.31 has no bitsandbytes quantisation in tree (moved out to a plugin in 0.28), and TRL's weight push has no
+    path for a 4-bit base. ``on_this_machine=False`` (``plan=true``) checks the combination only, not this machine.
     """
+    resolve_backend(model_cfg.backend)
     if not use_vllm:
+        return
+    if model_cfg.load_in_4bit:
+        raise ConfigError(
+            "model.load_in_4bit=true with sampling.use_vllm=true: vLLM 0.31 cannot load a bitsandbytes 4-bit policy "
+            "and TRL cannot push 4-bit LoRA weights into it; the one-GPU recipe is a bf16 policy, "
+            "model.load_in_4bit=false sampling.use_vllm=true (or keep 4-bit and set sampling.use_vllm=false: "
+            "slower, HF generate)"
+        )
+    if not on_this_machine:
         return
     if not loading.cuda_available():
         raise ConfigError("sampling.use_vllm=true needs a CUDA GPU; set it to false on CPU")
-    if loading.resolve_backend(model_cfg.backend) == "unsloth":
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("sampling.use_vllm=true needs the vllm package: make install-gpu (constraints/gpu.txt)")
+
+
+def check_reward_model_config(cfg: Any) -> None:
+    """AIRL's discriminator (``TokenRewardModel``) loads its backbone in the compute dtype and has no quantised path:
+    a 4-bit reward model is refused rather than loaded against its config. At the paper's sizes (0.5-3B) bf16
+    costs 1-6 GiB."""
+    resolve_backend(cfg.backend)
+    if cfg.load_in_4bit:
         raise ConfigError(
-            "sampling.use_vllm=true samples with TRL's vLLM engine, which cannot share the GPU with "
-            "unsloth's: set model.backend=hf, or sampling.use_vllm=false with unsloth"
+            "reward_model.load_in_4bit=true: the reward model loads in the compute dtype (bf16 on a GPU); set "
+            "reward_model.load_in_4bit=false (the paper presets do)"
         )
+
+
+def min_tokens_kwargs(sampling: Any) -> Optional[dict]:
+    """The generation keyword that forbids end-of-sequence before ``min_completion_length`` tokens: vLLM's
+    SamplingParams calls it ``min_tokens``, transformers' GenerationConfig ``min_new_tokens``."""
+    if not sampling.min_completion_length:
+        return None
+    return {("min_tokens" if sampling.use_vllm else "min_new_tokens"): sampling.min_completion_length}

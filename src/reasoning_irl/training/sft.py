@@ -39,6 +39,14 @@ def sft_rows(records: list[dict[str, Any]]):
     return to_hf_dataset(rows)
 
 
+def sft_arguments(run: Any, config_cls: type) -> Any:
+    """A TRL SFTConfig (or subclass) from our typed sections: loss on completion tokens only."""
+    typed = run.cfg
+    return config_cls(
+        **trainer_arguments(run, typed.training), max_length=typed.method.max_length, completion_only_loss=True
+    )
+
+
 @releases_claims  # the run folder is claimed by start_run, for the run's life
 def run_sft(cfg: Any) -> Path:
     """Train the SFT baseline; returns the run folder (with checkpoints, metrics.jsonl and final/)."""
@@ -48,10 +56,8 @@ def run_sft(cfg: Any) -> Path:
     typed: SFTRunConfig = run.cfg
     records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     held_out = held_out_slice(run.dataset, typed.training, typed.method.max_length)
-    model, tokenizer = load_policy(typed.model, max_seq_length=typed.method.max_length)
-    args = SFTConfig(
-        **trainer_arguments(run, typed.training), max_length=typed.method.max_length, completion_only_loss=True
-    )
+    model, tokenizer = load_policy(typed.model)
+    args = sft_arguments(run, SFTConfig)
     from reasoning_irl.training.trainers import (
         ReasoningSFTTrainer,  # TRL (and its tracker hooks) load only when training
     )

@@ -13,7 +13,6 @@ import trl.trainer.utils as trl_utils
 from trl import GRPOTrainer, SFTTrainer
 from trl.trainer.utils import RepeatSampler
 
-from reasoning_irl.config import ConfigError
 from reasoning_irl.training.checkpointing import AtomicCheckpointMixin, safe_load
 from reasoning_irl.training.divergence import DivergenceGuardMixin
 from reasoning_irl.training.held_out import HeldOutEvalMixin
@@ -125,16 +124,6 @@ class ReasoningGRPOTrainer(
 
     loss_impl = "reasoning_irl.clipped_policy_loss"
     loss_is_scaled_for_ga = True  # compute_loss divides by the accumulation steps itself
-
-    def __init__(self, *args, **kwargs):
-        model, config = kwargs.get("model", args[0] if args else None), kwargs.get("args")
-        if getattr(config, "use_vllm", False) and getattr(model, "vllm_engine", None) is not None:
-            # Checked before TRL's __init__, which would build a second engine on the same GPU (see check_vllm).
-            raise ConfigError(
-                "the policy carries unsloth's vLLM engine (fast_inference) and use_vllm would start "
-                "TRL's as well: one vLLM engine per process; load without fast_inference"
-            )
-        super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, dataset=None):
         base = super()._get_train_sampler(dataset)

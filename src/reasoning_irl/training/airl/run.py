@@ -18,7 +18,13 @@ from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.held_out import held_out_slice
-from reasoning_irl.training.setup import check_group_batch, check_vllm, grpo_arguments, prompt_rows, start_run
+from reasoning_irl.training.setup import (
+    check_group_batch,
+    check_reward_model_config,
+    grpo_arguments,
+    prompt_rows,
+    start_run,
+)
 
 
 def build_reward_model(typed: AIRLRunConfig):
@@ -38,8 +44,7 @@ def build_reward_model(typed: AIRLRunConfig):
             )
         return model, tokenizer
     cfg = typed.reward_model
-    if cfg.backend == "unsloth" or cfg.load_in_4bit:
-        raise ConfigError("reward_model: the discriminator loads with transformers (backend hf, no 4-bit)")
+    check_reward_model_config(cfg)
     path = resolve_model_path(cfg)
     model = TokenRewardModel(
         path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype), lm_prior=method.reward_lm_prior
@@ -60,12 +65,10 @@ def run_airl(cfg: Any) -> Path:
     run = start_run(cfg, AIRLRunConfig, "airl")
     typed: AIRLRunConfig = run.cfg
     method, sampling = typed.method, typed.sampling
-    check_vllm(sampling.use_vllm, typed.model)
     check_group_batch(typed)  # the expert row and the group advantages need whole groups per batch
-    max_len = sampling.max_prompt_length + sampling.max_completion_length
     records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     held_out = held_out_slice(run.dataset, typed.training, sampling.max_completion_length)
-    model, tokenizer = load_policy(typed.model, max_seq_length=max_len)
+    model, tokenizer = load_policy(typed.model)
     if method.expert_error_rate > 0:
         records = corrupt_experts(
             records, method.expert_error_rate, method.perturbations, random.Random(f"{typed.seed}-expert-errors")
