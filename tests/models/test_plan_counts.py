@@ -34,10 +34,14 @@ def test_tiny_counts_equal_the_built_model(arch, preset, tokenizers, tmp_path):
     cfg = ModelConfig(name_or_path=str(tmp_path / "not-built"), tiny=TinySpec(arch=arch, preset=preset), lora=lora)
     size = model_size(cfg, "model")
     assert size.params == tiny.param_count(built) and size.lora == lora_by_formula(built, lora)
+    assert all(t.added and not t.embedding for t in size.tensors) and sum(t.numel for t in size.tensors) == size.lora
     assert size.source.startswith(f"tiny {arch}/{preset}") and not (tmp_path / "not-built").exists()
     # the reward model: the backbone without its LM head (tied: no parameter of its own) plus Linear(hidden, 1)
     reward = model_size(cfg, "reward_model", reward_head=True)
     assert (reward.params, reward.head) == (tiny.param_count(built.model), built.config.hidden_size + 1)
+    # the optimizer sees the adapters and the head's weight and bias, one tensor each
+    assert [t.numel for t in reward.tensors[-2:]] == [built.config.hidden_size, 1]
+    assert sum(t.numel for t in reward.tensors) == reward.lora + reward.head
 
 
 def test_a_built_folder_is_read_from_its_config(tmp_path):
@@ -48,6 +52,10 @@ def test_a_built_folder_is_read_from_its_config(tmp_path):
     size = model_size(ModelConfig(name_or_path=str(folder), lora=None), "model")
     assert (size.params, size.lora, size.source) == (tiny.param_count(real), 0, str(folder))
     assert size.trainable == size.params  # no adapters: the whole model trains
+    # every weight is an optimizer tensor, the (tied) embedding once and marked as one
+    assert sum(t.numel for t in size.tensors) == size.params and not any(t.added for t in size.tensors)
+    assert [t.numel for t in size.tensors if t.embedding] == [real.get_input_embeddings().weight.numel()]
+    assert size.max_positions == real.config.max_position_embeddings
 
 
 @pytest.mark.parametrize(
@@ -63,6 +71,9 @@ def test_real_architectures_have_their_published_size(hub_id, params, billions):
     # q, o: h -> h; k, v: h -> kv; gate, up: h -> I; down: I -> h
     per_layer = 128 * (2 * (h + h) + 2 * (h + kv) + 3 * (h + inter))
     assert size.lora == layers * per_layer and size.kv_dim == kv and size.lora_modules == 7
+    # 7 adapted modules, an A and a B each, per layer; the smallest is k's (or v's) B: kv x 128
+    assert len(size.tensors) == layers * 14 and min(t.numel for t in size.tensors) == kv * 128
+    assert size.max_positions == kept["max_position_embeddings"]
 
 
 def test_the_math_model_and_the_llamas_resolve_by_hub_id():

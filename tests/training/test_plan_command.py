@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -57,8 +58,9 @@ def test_plan_on_a_paper_preset_prints_the_table_and_writes_nothing(tmp_path, mo
         "0.49 B",
         "0.24 B (LoRA r=128)",
         "17.6 M (LoRA r=32)",
-        "optimizer (AdamW, 2 states)",
-        "generation KV cache",
+        "optimizer states",
+        "optimizer, policy: paged_adamw_8bit (bitsandbytes, paged): 2 states, 1 byte + a float32 absmax",
+        "vLLM share (0.3 x GPU)",
         "peak: always",
     ):
         assert row in out, row
@@ -80,14 +82,15 @@ def test_plan_refuses_a_multirun(capsys):
     assert done.value.code == 2 and "plan=true sizes one job" in capsys.readouterr().err
 
 
-# The paper presets follow the seed recipe (4-bit, 8-bit AdamW, two micro-batches); the hand-computed terms below
-# are for bf16 weights, torch AdamW and one micro-batch.
+# The paper presets follow the one-GPU recipe (bf16, paged 8-bit AdamW, vLLM colocated, two micro-batches); the
+# hand-computed terms below are for torch AdamW, HF generate and one micro-batch.
 BF16 = (
     "model.load_in_4bit=false",
-    "reward_model.load_in_4bit=false",
     "training.optim=adamw_torch",
+    "sampling.use_vllm=false",
     "training.gradient_accumulation_steps=1",
 )
+TORCH_HF = BF16[1:3]  # torch AdamW, HF generate
 
 
 def test_the_terms_follow_the_config():
@@ -95,10 +98,14 @@ def test_the_terms_follow_the_config():
     policy, reward = est.sizes["policy"], est.sizes["reward"]
     weights = line(est, "weights")
     assert (weights.policy, weights.reward) == (policy.params * 2, reward.params * 2)  # bfloat16
-    assert line(est, "optimizer").policy == 2 * 4 * policy.lora  # 2 float32 states per adapter parameter
+    optimizer = line(est, "optimizer")
+    assert optimizer.policy == 2 * 4 * policy.lora  # 2 float32 states per adapter parameter
+    assert optimizer.reward == 2 * 4 * (reward.lora + reward.head)  # the discriminator's own torch AdamW
     assert line(est, "gradients", "disc update").reward == 4 * (reward.lora + reward.head)
     rows, prompt, completion = 16, 300, 824
-    assert line(est, "logits", "policy update").policy == rows * completion * policy.vocab_size * (2 + 4)
+    # accelerate's float32 logits of the completion + 1 positions, every row's float32 copy, one row's temporary
+    logits = (rows * (completion + 1) * 4 + rows * completion * 4 + completion * 4) * policy.vocab_size
+    assert line(est, "logits", "policy update").policy == logits
     assert (
         line(est, "generation KV cache", "sampling").policy
         == rows * (prompt + completion) * 2 * policy.num_layers * policy.kv_dim * 2
@@ -109,17 +116,21 @@ def test_the_terms_follow_the_config():
     )
     assert line(full, "activations", "policy update").policy > 4 * line(est, "activations", "policy update").policy
     assert est.peak() == est.always() + max(est.phases().values())
+    # the discriminator has no logits: a recomputed layer is the larger term there
+    assert (
+        line(est, "recomputed layer", "disc update").reward > 0 == line(est, "recomputed layer", "policy update").policy
+    )
 
 
 def test_4bit_vllm_and_full_fine_tuning_change_what_they_should():
-    _, base = plan_of("grpo", GRPORunConfig, "experiment=gsm8k_llama-3.1-8b_grpo", *BF16[::2])
+    _, base = plan_of("grpo", GRPORunConfig, "experiment=gsm8k_llama-3.1-8b_grpo", *TORCH_HF)
+    # a 4-bit policy samples with HF generate (with vLLM it is refused: test_plan_terms)
     _, small = plan_of(
         "grpo",
         GRPORunConfig,
         "experiment=gsm8k_llama-3.1-8b_grpo",
         "model.load_in_4bit=true",
-        "sampling.use_vllm=true",
-        "plan_gpu_gb=40",
+        "sampling.use_vllm=false",
     )
     llama = small.sizes["policy"]
     # NF4 (0.5 byte + a float32 absmax per 64) on the decoder's Linear weights; embeddings, LM head, norms in bf16
@@ -127,9 +138,10 @@ def test_4bit_vllm_and_full_fine_tuning_change_what_they_should():
     assert llama.quantizable == llama.params - embeddings
     assert line(small, "weights").policy == llama.quantizable * (0.5 + 4 / 64) + embeddings * 2
     assert line(small, "weights").policy < 0.4 * line(base, "weights").policy
-    assert line(small, "vLLM share").policy == 0.6 * 40 * GIB  # the seed's vLLM share of the GPU
-    assert not any(x.term == "generation KV cache" for x in small.lines)
-    _, full = plan_of("grpo", GRPORunConfig, "experiment=gsm8k_qwen2.5-3b_grpo", "model.lora=null", *BF16[::2])
+    _, colocated = plan_of("grpo", GRPORunConfig, "experiment=gsm8k_llama-3.1-8b_grpo", "plan_gpu_gb=40")
+    assert line(colocated, "vLLM share").policy == math.ceil(0.3 * 40 * GIB)  # TRL's default share of the GPU
+    assert not any(x.term == "generation KV cache" for x in colocated.lines)
+    _, full = plan_of("grpo", GRPORunConfig, "experiment=gsm8k_qwen2.5-3b_grpo", "model.lora=null", *TORCH_HF)
     policy = full.sizes["policy"]
     assert line(full, "reference model").policy == policy.params * 2 and policy.trainable == policy.params
     assert line(full, "optimizer").policy == 2 * 2 * policy.params  # AdamW states in the weights' bfloat16
@@ -145,12 +157,14 @@ def test_a_run_that_cannot_fit_says_so_and_what_to_change(capsys, no_network, tm
                 "plan=true",
                 "plan_gpu_gb=16",
                 "model.gradient_checkpointing=false",
-                "model.load_in_4bit=false",
+                "sampling.use_vllm=false",
+                "training.optim=adamw_torch",
             ],
         )
     verdict = capsys.readouterr().out.strip().splitlines()[-1]
     assert done.value.code == 0 and verdict.startswith("verdict: does not fit: about ")
     assert "model.gradient_checkpointing=true" in verdict and "model.load_in_4bit=true" in verdict
+    assert "training.optim=paged_adamw_8bit" in verdict
 
 
 def test_the_entry_scripts_print_the_plan(tmp_path):

@@ -17,7 +17,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -27,6 +27,16 @@ from reasoning_irl.models.config import LoraSettings, ModelConfig
 
 # Keys of a kept config.json that describe the released checkpoint, not the architecture.
 _CHECKPOINT_KEYS = ("_source", "architectures", "torch_dtype", "dtype", "transformers_version")
+
+
+class Trainable(NamedTuple):
+    """One tensor the optimizer updates: its size, and what decides its optimizer states' format."""
+
+    numel: int
+    added: bool
+    """A LoRA adapter or the reward head: float32 whatever the base dtype (peft upcasts adapters of a bf16 base)."""
+    embedding: bool
+    """The weight of an ``nn.Embedding`` (transformers keeps its bitsandbytes states in 32 bits)."""
 
 
 @dataclass
@@ -53,6 +63,10 @@ class ModelSize:
     """Adapted Linear modules per decoder layer."""
     lora_r: int
     """The adapters' rank (0 without adapters)."""
+    max_positions: int = 0
+    """The architecture's longest sequence (max_position_embeddings): vLLM's max_model_len when none is given."""
+    tensors: tuple[Trainable, ...] = ()
+    """Every tensor the optimizer updates (adapters and head with LoRA, every weight and the head without)."""
 
     @property
     def trainable(self) -> int:
@@ -132,20 +146,26 @@ def adapter_settings(cfg: ModelConfig) -> Optional[LoraSettings]:
     return cfg.lora
 
 
-def lora_count(model: nn.Module, lora: LoraSettings) -> tuple[int, int]:
-    """(adapter parameters, adapted modules per layer): the configured peft LoraConfig applied to the meta model,
-    with the target filter loading uses (the names the model has)."""
+def lora_tensors(model: nn.Module, lora: LoraSettings) -> tuple[list[int], int]:
+    """(size of every adapter tensor, adapted modules per layer): the configured peft LoraConfig applied to the meta
+    model, with the target filter loading uses (the names the model has)."""
     from peft import LoraConfig, get_peft_model
 
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [t for t in lora.target_modules if t in present]
     if not targets:
-        return 0, 0
-    with warnings.catch_warnings():
+        return [], 0
+    # on the meta device, peft's new adapter layers are shapes too (else it allocates and initialises them on the CPU)
+    with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")  # peft's deprecation notices about transformers' renamed attributes
         peft_model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, target_modules=targets))
-    count = sum(p.numel() for name, p in peft_model.named_parameters() if "lora_" in name)
-    return count, len(targets)
+    return [p.numel() for name, p in peft_model.named_parameters() if "lora_" in name], len(targets)
+
+
+def weight_tensors(model: nn.Module) -> list[Trainable]:
+    """Every distinct weight of the model (a tied embedding once), embeddings marked."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    return [Trainable(p.numel(), False, id(p) in embeddings) for p in model.parameters()]
 
 
 def quantizable_count(model: nn.Module) -> int:
@@ -162,9 +182,14 @@ def model_size(cfg: ModelConfig, where: str, reward_head: bool = False, lm_prior
     config, source = architecture(cfg, where)
     model = meta_model(config, causal_lm=not reward_head or lm_prior)
     params, quantizable = param_count(model), quantizable_count(model)
-    lora = adapter_settings(cfg)
-    adapters, modules = lora_count(model, lora) if lora is not None else (0, 0)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    lora = adapter_settings(cfg)
+    base = [] if lora is not None else weight_tensors(model)
+    sizes, modules = lora_tensors(model, lora) if lora is not None else ([], 0)
+    adapters = sum(sizes)
+    if lora is not None and not adapters:
+        base = weight_tensors(model)  # no target module in this architecture: the whole model trains
+    head = [Trainable(text.hidden_size, True, False), Trainable(1, True, False)] if reward_head else []
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
     kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
     return ModelSize(
@@ -180,4 +205,6 @@ def model_size(cfg: ModelConfig, where: str, reward_head: bool = False, lm_prior
         vocab_size=text.vocab_size,
         lora_modules=modules,
         lora_r=lora.r if adapters else 0,
+        max_positions=getattr(text, "max_position_embeddings", 0) or 0,
+        tensors=tuple(base + [Trainable(n, True, False) for n in sizes] + head),
     )

@@ -10,43 +10,61 @@ Memory that stays for the whole run ("always"):
   quantisation: 0.5625 byte); embeddings, norms and the LM head stay in the compute dtype.
 - trainable weights: LoRA adapters in float32 (peft upcasts adapters of a bf16/fp16 base), the reward model's
   float32 scalar head; full fine-tuning trains the weights themselves, already counted.
-- optimizer: torch AdamW, 2 states per trainable parameter in that parameter's dtype (exp_avg, exp_avg_sq are
-  zeros_like(param)): 8 bytes for float32 adapters. (An 8-bit AdamW would keep 2 bytes; the trainers use torch's.)
+- optimizer states: as ``training.optim`` keeps them, tensor by tensor (:mod:`reasoning_irl.training.plan_terms`:
+  torch's states in the parameter's dtype, bitsandbytes' 8-bit blockwise states, paged states counted as resident);
+  AIRL's discriminator has its own torch AdamW.
 - reference model: GRPO/AIRL with beta > 0 compare against the adapter-free base, free with LoRA; a fully fine-tuned
   policy needs a second copy of the weights.
-- vLLM (colocate): it reserves ``vllm_gpu_memory_utilization`` x the GPU for its weights and KV cache.
-- CUDA context and allocator slack: 1 GiB, an assumption.
+- vLLM (colocate): ``vllm_gpu_memory_utilization`` x the GPU, reserved at start for its weights, a profile forward,
+  CUDA graphs and the KV cache (plan_terms); the plan checks that the KV cache left can hold what vLLM needs.
+- CUDA context and allocator slack: 1 GiB, an assumption (``torch.cuda.max_memory_allocated`` leaves both out).
 
 Memory of one phase at a time ("phase"; the peak is the always-held memory plus the largest phase):
-- an update (policy, or discriminator in AIRL): its gradients (trainable parameters x their bytes) and activations.
-  Activations per token and decoder layer: the tensors a Llama/Qwen2 layer keeps for its backward with SDPA/flash
-  attention (no T x T score matrix): the two norms' inputs and outputs, q, k, v, the attention output, and the MLP's
-  gate, up, act(gate) and their product, i.e. 6h + 2 kv + 4 I values (h hidden_size, kv the K/V width, I
-  intermediate_size), plus the r-wide LoRA A output of each adapted module. This is the per-layer accounting of
-  Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", 34 h bytes for a 4h GELU
-  MLP in 16 bits) redone for a gated MLP and grouped KV heads, with the s^2 attention term gone (flash attention).
-  With gradient checkpointing only each layer's input (h values) is kept, plus one layer's full set while it is
-  recomputed. The LM head's logits add vocab_size x (activation bytes + 4) per scored token (the logits and a
-  float32 log-softmax kept for the backward): GRPO/AIRL score completion tokens only, SFT every token.
+- an update (policy, or discriminator in AIRL): its gradients (trainable parameters x their bytes), the activations
+  kept for the backward, and the larger of the logits and one recomputed layer (the logits are freed before the
+  backward reaches the layers). Activations per token and decoder layer: the tensors a Llama/Qwen2 layer keeps for
+  its backward with SDPA/flash attention (no T x T score matrix): the two norms' inputs and outputs, q, k, v, the
+  attention output, and the MLP's gate, up, act(gate) and their product, i.e. 6h + 2 kv + 4 I values (h
+  hidden_size, kv the K/V width, I intermediate_size), plus the r-wide LoRA A output of each adapted module. This
+  is the per-layer accounting of Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer
+  Models", 34 h bytes for a 4h GELU MLP in 16 bits) redone for a gated MLP and grouped KV heads, with the s^2
+  attention term gone (flash attention). With gradient checkpointing only each layer's input (h values) is kept,
+  and one layer's full set exists while it is recomputed; the final norm keeps its float32 input (4 h bytes).
+- the logits: the policy update of GRPO/AIRL scores the completion tokens with
+  :func:`~reasoning_irl.training.policy_loss.completion_logps` on the accelerate-prepared model, whose bf16 mixed
+  precision returns float32 logits; each row's float32 copy stays for the log-softmax's backward, and one row's
+  temporary is alive inside ``logsumexp``: vocab x (4 + 4) bytes per scored token plus one row (plan_terms).
+  SFT (every token) and the discriminator's LM prior: vocab_size x (activation bytes + 4) per scored token.
 - sampling without vLLM: the KV cache of ``generate``, 2 x layers x kv x activation bytes per token, for
   per_device_batch_size x gradient_accumulation_steps rows (TRL generates one optimizer step's completions at once)
   of max_prompt_length + max_completion_length tokens.
+
+A config a run would refuse (e.g. a 4-bit policy with vLLM, a 4-bit reward model, ``model.backend=unsloth``) gets
+the run's own one-line refusal instead of a plan.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.plan import ModelSize, model_size
+from reasoning_irl.training.plan_terms import (
+    GIB,
+    Optimizer,
+    optimizer,
+    optimizer_bytes,
+    policy_logits_bytes,
+    vllm_share,
+)
 
-GIB = 2**30
 OVERHEAD_GIB = 1.0
 DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "float32": 4}
 NF4_BYTES = 0.5 + 4 / 64  # 4 bits per weight + a float32 absmax per block of 64 (bitsandbytes' default blocksize)
+DISC_OPTIMIZER = Optimizer("the discriminator's AdamW", 2)  # torch.optim.AdamW, whatever training.optim says
 
 
 @dataclass
@@ -64,6 +82,10 @@ class Estimate:
     sizes: dict[str, ModelSize]
     lines: list[Line]
     gpu_gib: float
+    notes: list[str] = field(default_factory=list)
+    """Lines printed under the table: what the optimizer and vLLM terms hold, warnings."""
+    blocking: list[str] = field(default_factory=list)
+    """Why the run cannot start whatever the sum says (vLLM's KV cache), one line each."""
 
     def always(self) -> float:
         return sum(line.policy + line.reward for line in self.lines if line.held == "always")
@@ -79,16 +101,20 @@ class Estimate:
         return self.always() + max(self.phases().values(), default=0.0)
 
 
-def activation_values(size: ModelSize, checkpointing: bool) -> tuple[float, float]:
-    """(values kept per token for the whole stack, values per scored token of the logits) -- see the module doc."""
-    layer = 6 * size.hidden_size + 2 * size.kv_dim + 4 * size.intermediate_size + size.lora_r * size.lora_modules
-    stack = size.num_layers * size.hidden_size + layer if checkpointing else size.num_layers * layer
-    return stack, size.vocab_size
+def activation_bytes(size: ModelSize, checkpointing: bool, tokens: int, dtype_bytes: int) -> tuple[int, int]:
+    """(bytes kept for the backward, bytes of one layer while it is recomputed) -- see the module doc."""
+    h = size.hidden_size
+    layer = 6 * h + 2 * size.kv_dim + 4 * size.intermediate_size + size.lora_r * size.lora_modules
+    if checkpointing:
+        return tokens * (size.num_layers * h * dtype_bytes + 4 * h), tokens * layer * dtype_bytes
+    return tokens * (size.num_layers * layer * dtype_bytes + 4 * h), 0
 
 
-def model_lines(size: ModelSize, cfg: ModelConfig, tokens: int, scored: int, phase: str, column: str) -> list[Line]:
-    """Weights, trainable weights, optimizer (always held), gradients, activations and logits (during ``phase``)
-    of one model, in ``column`` (policy | reward)."""
+def model_lines(
+    size: ModelSize, cfg: ModelConfig, opt: Optimizer, tokens: int, logits: int, phase: str, column: str
+) -> tuple[list[Line], int]:
+    """(the lines of one model in ``column`` (policy | reward): weights, adapters, optimizer states (always held),
+    gradients, activations and logits (during ``phase``); the paged part of its optimizer states)."""
     dtype_bytes = DTYPE_BYTES[cfg.dtype]
     if cfg.load_in_4bit:
         weights = size.quantizable * NF4_BYTES + (size.params - size.quantizable) * dtype_bytes
@@ -96,16 +122,18 @@ def model_lines(size: ModelSize, cfg: ModelConfig, tokens: int, scored: int, pha
         weights = size.params * dtype_bytes
     adapters = (size.lora + size.head) * 4  # float32: see the module doc
     train_bytes = adapters if size.lora else size.params * dtype_bytes + size.head * 4
-    stack, vocab = activation_values(size, cfg.gradient_checkpointing)
+    states, paged = optimizer_bytes(opt, size.tensors, dtype_bytes)
+    kept, recomputed = activation_bytes(size, cfg.gradient_checkpointing, tokens, dtype_bytes)
     values = {
         "weights": (weights, "always"),
         "adapters + head (float32)": (adapters, "always"),
-        "optimizer (AdamW, 2 states)": (2 * train_bytes, "always"),
+        "optimizer states" + ("" if opt.known else f" ({opt.name} unknown: as AdamW)"): (states, "always"),
         "gradients": (train_bytes, phase),
-        "activations": (tokens * stack * dtype_bytes, phase),
-        "logits": (scored * vocab * (dtype_bytes + 4), phase),
+        "activations": (kept, phase),
+        "logits": (logits, phase),
+        "recomputed layer, beyond the logits": (max(recomputed - logits, 0), phase),
     }
-    return [Line(term, held=held, **{column: value}) for term, (value, held) in values.items()]
+    return [Line(term, held=held, **{column: value}) for term, (value, held) in values.items()], paged
 
 
 def weights_label(cfg: ModelConfig) -> str:
@@ -113,62 +141,75 @@ def weights_label(cfg: ModelConfig) -> str:
     return f"nf4 + {dtype}" if cfg.load_in_4bit else dtype
 
 
+def _optimizer_note(who: str, opt: Optimizer, paged: int) -> str:
+    held = f"; {paged / GIB:.2f} GiB of it paged (CUDA unified memory, counted as resident)" if paged else ""
+    return f"optimizer, {who}: {opt.label()}{held}"
+
+
 def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
     """The estimate of the validated run config ``typed`` of ``method`` (sft | grpo | airl)."""
     training = typed.training
     rows = training.per_device_batch_size
     sizes = {"policy": model_size(typed.model, "model")}
+    policy = sizes["policy"]
+    dtype_bytes = DTYPE_BYTES[typed.model.dtype]
     sampling = getattr(typed, "sampling", None)
     if method == "sft":
-        tokens = scored = rows * typed.method.max_length
+        tokens = rows * typed.method.max_length
+        logits = tokens * policy.vocab_size * (dtype_bytes + 4)
     else:
         tokens = rows * (sampling.max_prompt_length + sampling.max_completion_length)
-        scored = rows * sampling.max_completion_length
-    lines = model_lines(sizes["policy"], typed.model, tokens, scored, "policy update", "policy")
+        # accelerate's bf16 mixed precision hands back float32 logits; float16 runs without it
+        output_bytes = 2 if typed.model.dtype == "float16" else 4
+        logits = policy_logits_bytes(rows, sampling.max_completion_length, policy.vocab_size, output_bytes)
+    opt = optimizer(training.optim)
+    lines, paged = model_lines(policy, typed.model, opt, tokens, logits, "policy update", "policy")
+    notes = [_optimizer_note("policy", opt, paged)]
     if method == "airl":
         lm_prior = typed.method.reward_lm_prior
-        sizes["reward"] = model_size(typed.reward_model, "reward_model", reward_head=True, lm_prior=lm_prior)
+        sizes["reward"] = reward = model_size(typed.reward_model, "reward_model", reward_head=True, lm_prior=lm_prior)
         disc_rows = typed.method.disc_micro_batch_size
-        disc_tokens = disc_rows * (sampling.max_prompt_length + sampling.max_completion_length)
-        disc = model_lines(
-            sizes["reward"],
+        disc_logits = disc_rows * sampling.max_completion_length * reward.vocab_size if lm_prior else 0
+        disc, _ = model_lines(
+            reward,
             typed.reward_model,
-            disc_tokens,
-            disc_rows * sampling.max_completion_length if lm_prior else 0,
+            DISC_OPTIMIZER,
+            disc_rows * (sampling.max_prompt_length + sampling.max_completion_length),
+            disc_logits * (DTYPE_BYTES[typed.reward_model.dtype] + 4),
             "disc update",
             "reward",
         )
+        notes.append(_optimizer_note("reward model", DISC_OPTIMIZER, 0))
         # what both hold for the whole run shares a row; the discriminator's update is a phase of its own
         for line, other in zip(list(lines), disc):
             if other.held == "always":
                 line.reward = other.reward
             else:
                 lines.append(other)
-    policy = sizes["policy"]
+    est = Estimate(sizes, lines, gpu_gib, notes)
     if method != "sft":
-        dtype_bytes = DTYPE_BYTES[typed.model.dtype]
-        if typed.method.beta > 0 and not policy.lora:
-            lines.append(Line("reference model (beta > 0)", policy=policy.params * dtype_bytes))
-        if sampling.use_vllm and sampling.vllm_mode == "colocate":
-            lines.append(
-                Line(
-                    f"vLLM share ({sampling.vllm_gpu_memory_utilization:g} x GPU)",
-                    policy=sampling.vllm_gpu_memory_utilization * gpu_gib * GIB,
-                )
-            )
-        elif not sampling.use_vllm:
-            gen_rows = rows * training.gradient_accumulation_steps
-            kv = (
-                gen_rows
-                * (sampling.max_prompt_length + sampling.max_completion_length)
-                * 2
-                * policy.num_layers
-                * policy.kv_dim
-                * dtype_bytes
-            )
-            lines.append(Line("generation KV cache", policy=kv, held="sampling"))
+        _sampling_lines(typed, est, dtype_bytes)
     lines.append(Line("CUDA context, allocator (assumed)", policy=OVERHEAD_GIB * GIB))
-    return Estimate(sizes, lines, gpu_gib)
+    return est
+
+
+def _sampling_lines(typed: Any, est: Estimate, dtype_bytes: int) -> None:
+    """The reference model, and vLLM's share (colocate) or the KV cache of ``generate`` (no vLLM)."""
+    sampling, training, policy = typed.sampling, typed.training, est.sizes["policy"]
+    if typed.method.beta > 0 and not policy.lora:
+        est.lines.append(Line("reference model (beta > 0)", policy=policy.params * dtype_bytes))
+    if sampling.use_vllm and sampling.vllm_mode == "colocate":
+        share = vllm_share(sampling, training, policy, est.gpu_gib * GIB)
+        est.lines.append(Line(f"vLLM share ({sampling.vllm_gpu_memory_utilization:g} x GPU)", policy=share.share))
+        est.notes += share.lines()
+        blocking, slowing = share.problems(est.gpu_gib * GIB)
+        est.blocking += blocking
+        est.notes += [f"warning: {text}" for text in slowing]
+    elif not sampling.use_vllm:
+        gen_rows = training.per_device_batch_size * training.gradient_accumulation_steps
+        tokens = gen_rows * (sampling.max_prompt_length + sampling.max_completion_length)
+        kv = tokens * 2 * policy.num_layers * policy.kv_dim * dtype_bytes
+        est.lines.append(Line("generation KV cache", policy=kv, held="sampling"))
 
 
 def _count(n: float) -> str:
@@ -219,6 +260,7 @@ def report(typed: Any, method: str, est: Estimate) -> str:
     for line in est.lines:
         values = [line.policy] + ([line.reward] if "reward" in models else [])
         out.append(line.term.ljust(first) + "".join(_gib(v).ljust(14) for v in values) + line.held)
+    out += est.notes
     phases = est.phases()
     worst = max(phases, key=phases.get) if phases else None
     peak = est.peak()
@@ -228,11 +270,13 @@ def report(typed: Any, method: str, est: Estimate) -> str:
         + f" = {peak / GIB:.2f} GiB"
     )
     share = peak / (est.gpu_gib * GIB)
-    fits = "fits" if share <= 1 else "does not fit"
-    out.append(
-        f"verdict: {fits}: about {peak / GIB:.1f} of {est.gpu_gib:g} GiB ({share:.0%})"
-        + ("" if share <= 1 else "; try " + " or ".join(_remedies(typed, models)))
-    )
+    if est.blocking:
+        out.append("verdict: does not fit: " + "; ".join(est.blocking))
+    else:
+        out.append(
+            f"verdict: {'fits' if share <= 1 else 'does not fit'}: about {peak / GIB:.1f} of {est.gpu_gib:g} GiB "
+            f"({share:.0%})" + ("" if share <= 1 else "; try " + " or ".join(_remedies(typed, models)))
+        )
     return "\n".join(text.rstrip() for text in out)
 
 
@@ -240,11 +284,15 @@ def _remedies(typed: Any, models: dict[str, ModelConfig]) -> list[str]:
     """The settings that would lower the estimate and are not in use yet."""
     sections = {"policy": "model", "reward": "reward_model"}
     out = [f"{sections[k]}.gradient_checkpointing=true" for k, cfg in models.items() if not cfg.gradient_checkpointing]
-    if typed.model.lora is not None and not typed.model.load_in_4bit:
-        out.append("model.load_in_4bit=true")
+    if optimizer(typed.training.optim).bits != 8:
+        out.append("training.optim=paged_adamw_8bit")
     sampling = getattr(typed, "sampling", None)
-    if sampling is not None and sampling.use_vllm and sampling.vllm_mode == "colocate":
-        out.append("a lower sampling.vllm_gpu_memory_utilization")
+    colocated = sampling is not None and sampling.use_vllm and sampling.vllm_mode == "colocate"
+    # a 4-bit policy is refused with vLLM (the run's check_vllm)
+    if typed.model.lora is not None and not typed.model.load_in_4bit and not (sampling and sampling.use_vllm):
+        out.append("model.load_in_4bit=true")
+    if colocated:
+        out.append("a lower sampling.vllm_gpu_memory_utilization (its KV cache must still hold what vLLM needs)")
     return out + ["a smaller training.per_device_batch_size"]
 
 
@@ -257,11 +305,15 @@ def _lengths(typed: Any, method: str) -> str:
 
 
 def plan(resolved: dict, schema: type, method: str) -> str:
-    """The plan of a composed, resolved run config (the run config's checks run; its run folder is not looked at)."""
+    """The plan of a composed, resolved run config (the run config's checks run, the model / sampling combinations
+    a run refuses are refused alike; its run folder and this machine are not looked at)."""
+    from reasoning_irl.training.setup import check_recipe
+
     given = (resolved.get("method") or {}).get("name")
     if given != method:
         raise ConfigError(f"method.name is {given!r} but this script trains {method!r}")
     typed = validate({k: v for k, v in resolved.items() if k != "hydra"}, schema, "config")
+    check_recipe(typed, on_this_machine=False)  # the run's own refusals, in the run's words
     if not math.isfinite(typed.plan_gpu_gb) or typed.plan_gpu_gb <= 0:
         raise ConfigError(f"plan_gpu_gb must be > 0, got {typed.plan_gpu_gb}")
     return report(typed, method, estimate(typed, method, typed.plan_gpu_gb))
