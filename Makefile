@@ -2,8 +2,8 @@
 # pyproject.toml or the constraints change. `make test` installs, then runs the suite; `make demo` installs,
 # then runs the miniature paper end to end.
 #
-# The exact versions are in constraints/: cpu.txt (make install, the tests) and gpu.txt (make install-gpu:
-# unsloth + vLLM on a CUDA machine). On an ordinary Linux machine `pip install torch` brings the CUDA build;
+# The exact versions are in constraints/: cpu.txt (make install, the tests) and gpu.txt (make install-gpu: the same
+# versions plus vLLM and bitsandbytes on a CUDA machine). On an ordinary Linux machine `pip install torch` brings the CUDA build;
 # for the CPU one give its wheel index: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 PYTHON ?= python3
 TORCH_INDEX ?=
@@ -14,7 +14,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 GPU_REPORT ?= gpu-env-report.json
 torch_pin = $(shell grep '^torch==' constraints/$(1).txt)
 
-.PHONY: install install-gpu check-gpu-env test test-gpu-pins lint format demo clean
+.PHONY: install install-gpu check-gpu-env smoke-wheels test lint format demo clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install -q -c constraints/cpu.txt -e ".[dev]"
 	touch $(STAMP)
 
-# A CUDA machine (linux x86_64, Python 3.11): the package with unsloth, vLLM and bitsandbytes.
+# A CUDA machine (linux x86_64, Python 3.11): the package with vLLM and bitsandbytes.
 install-gpu: $(GPU_STAMP)
 
 $(GPU_STAMP): pyproject.toml constraints/gpu.txt
@@ -44,22 +44,22 @@ check-gpu-env:
 	$(PY) -c "import json; r = json.load(open('$(GPU_REPORT)')); \
 	  [print(i['metadata']['name'] + '==' + i['metadata']['version']) for i in sorted(r['install'], key=lambda i: i['metadata']['name'].lower())]"
 
+# The wheels a CUDA machine with only torch, transformers, peft and accelerate needs for runner_scripts/gpu_smoke.sh
+# (runner_scripts/smoke_wheels.txt: linux x86_64, CPython 3.11); then WHEELS=$(SMOKE_WHEELS) runner_scripts/gpu_smoke.sh
+SMOKE_WHEELS ?= wheels
+smoke-wheels: install
+	grep -v '^antlr4-python3-runtime==' runner_scripts/smoke_wheels.txt > $(SMOKE_WHEELS).binary.txt
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux_2_12_x86_64 --platform manylinux_2_5_x86_64 -d $(SMOKE_WHEELS) -r $(SMOKE_WHEELS).binary.txt
+	$(PY) -m pip wheel -q --no-deps -w $(SMOKE_WHEELS) antlr4-python3-runtime==4.9.3
+	rm $(SMOKE_WHEELS).binary.txt
+
 # The suite on TEST_WORKERS processes (pytest-xdist), a test file per process at a time: module fixtures (a
 # trained base, a demo run) are built once, and every test pins one torch thread, so two workers fill two cores.
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
-
-# The suite under the GPU set's pure-Python versions (transformers, trl, datasets, ... of constraints/gpu.txt) on
-# the CPU torch, in its own venv: what a GPU user installs, less the CUDA-only unsloth, vLLM and bitsandbytes.
-GPU_PINS_VENV := .venv-gpu-pins
-test-gpu-pins: pyproject.toml constraints/gpu.txt constraints/cpu.txt
-	test -x $(GPU_PINS_VENV)/bin/python || $(PYTHON) -m venv $(GPU_PINS_VENV)
-	$(GPU_PINS_VENV)/bin/python -m pip install -q --upgrade pip
-	$(GPU_PINS_VENV)/bin/python -m pip install -q $(call torch_pin,cpu) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	grep -vE '^(torch|unsloth|unsloth-zoo|vllm|bitsandbytes)==' constraints/gpu.txt > $(GPU_PINS_VENV)/pure-python.txt
-	$(GPU_PINS_VENV)/bin/python -m pip install -q -c $(GPU_PINS_VENV)/pure-python.txt -e ".[dev]"
-	$(GPU_PINS_VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (settings in pyproject.toml): lint, and a check that every file is formatted; `make format` rewrites them.
 lint: install
