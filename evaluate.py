@@ -1,4 +1,4 @@
-"""Evaluate a policy: ``python evaluate.py policy=<run>/final [reward_model=<folder>] ...``.
+"""Evaluate a policy: ``python evaluate.py policy=<run>/final [reward_model_path=<folder>] ...``.
 
 Writes eval_results.jsonl, eval_summary.json and eval_table.md to ``output_dir`` and ends by printing the
 headline rows of that table; see reasoning_irl.evaluation.policy_eval and configs/evaluate.yaml.

@@ -1,4 +1,4 @@
-"""Reward-model diagnostics: ``python evaluate_irl.py reward_model=<folder> ...``.
+"""Reward-model diagnostics: ``python evaluate_irl.py reward_model_path=<folder> ...``.
 
 Writes irl_diagnostics.json, irl_diagnostics.md and irl_traces.jsonl to ``output_dir``; see
 reasoning_irl.evaluation.reward_eval and configs/evaluate_irl.yaml.

@@ -1,11 +1,12 @@
-"""Learning curves: held-out accuracy (and a habit's rate) against policy updates, one line per method.
+"""Learning curves: held-out accuracy (and a probe's rate) against policy updates, one line per method.
 
     python figures/curves.py --run SFT outputs/demo-s0/demo_sft-s0 --run GRPO outputs/demo-s0/demo_grpo-s0 \
-        --run AIRL outputs/demo-s0/demo_airl-s0 [--habit skip_last_step] --out outputs/demo-s0/figures
+        --run AIRL outputs/demo-s0/demo_airl-s0 [--flag habit/skip_last_step] --out outputs/demo-s0/figures
 
 A ``--run LABEL DIR`` may be repeated with one label (one DIR per seed): the line is the mean over seeds, the
 band their min-max. Reads the ``held_out/*`` rows ``training.eval_steps`` writes to each run's metrics.jsonl:
-pass@1 over the samples (greedy accuracy for runs that sampled none) and the habit's share of samples.
+pass@1 over the samples (greedy accuracy for runs that sampled none) and the share of samples a probe of the
+dataset flags (``held_out/<probe>``, reasoning_irl.data.probes).
 Writes learning_curve.png/.pdf; exit 2 when a run folder has no held-out rows.
 """
 
@@ -46,10 +47,16 @@ def _mean_band(curves: list[dict[int, float]]) -> tuple[list[int], list[float], 
     return steps, [sum(v) / len(v) for v in values], [min(v) for v in values], [max(v) for v in values]
 
 
-def learning_curves(runs: dict[str, list[Path]], out: Path, habit: Optional[str] = None) -> list[Path]:
+def flag_title(flag: str) -> str:
+    """A probe's panel title: 'family rate (name)' for a probe named family/name, else 'name rate'."""
+    family, _, name = flag.partition("/")
+    return f"{family} rate ({name})" if name else f"{flag} rate"
+
+
+def learning_curves(runs: dict[str, list[Path]], out: Path, flag: Optional[str] = None) -> list[Path]:
     sampled = all(read_curve(d, PASS1) for dirs in runs.values() for d in dirs)
     accuracy = (PASS1, "held-out pass@1 (T=1)") if sampled else (ACCURACY, "held-out greedy accuracy")
-    keys = [accuracy] + ([(f"held_out/habit/{habit}", f"habit rate ({habit})")] if habit else [])
+    keys = [accuracy] + ([(f"held_out/{flag}", flag_title(flag))] if flag else [])
     with plt.rc_context(RC):
         fig, axes = plt.subplots(1, len(keys), figsize=(WIDTH, 2.4), squeeze=False)
         for ax, (key, title) in zip(axes[0], keys):
@@ -79,7 +86,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         required=True,
         help="a method's run folder (repeat a label once per seed)",
     )
-    parser.add_argument("--habit", default=None, help="also plot this habit's rate (held_out/habit/<name>)")
+    parser.add_argument("--flag", default=None, help="also plot this probe's rate (held_out/<probe>)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     runs: dict[str, list[Path]] = {}
@@ -91,7 +98,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             )
             return 2
         runs.setdefault(label, []).append(Path(folder))
-    for path in learning_curves(runs, args.out, args.habit):
+    for path in learning_curves(runs, args.out, args.flag):
         print(f"wrote {path}")
     return 0
 

@@ -187,7 +187,7 @@ echo "+ ${FIGURES[*]} > $OUT/figures.log"
 "${FIGURES[@]}" > "$OUT/figures.log"
 tail -n 1 "$OUT/figures.log"
 run "$PYTHON" figures/curves.py --run SFT "$OUT/demo_sft-s$SEED" --run GRPO "$OUT/demo_grpo-s$SEED" \
-    --run AIRL "$OUT/demo_airl-s$SEED" --habit "$HABIT" --out "$OUT/figures"
+    --run AIRL "$OUT/demo_airl-s$SEED" --flag "habit/$HABIT" --out "$OUT/figures"
 echo
 "$PYTHON" runner_scripts/demo_report.py "$OUT" --habit "$HABIT" | tee "$OUT/demo_table.md"
 echo

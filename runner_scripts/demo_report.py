@@ -25,9 +25,10 @@ from typing import Optional
 
 import numpy as np
 
+from reasoning_irl.data import dataset_probes
 from reasoning_irl.data.habits import parse_equations
-from reasoning_irl.evaluation.habit_steps import habit_localization
 from reasoning_irl.evaluation.outputs import markdown_table
+from reasoning_irl.evaluation.probe_steps import step_localization
 from reasoning_irl.runs import read_jsonl
 
 METHODS = [("base", "base"), ("sft", "SFT"), ("grpo", "GRPO"), ("airl", "AIRL")]
@@ -92,11 +93,12 @@ def method_table(runs: list[dict[str, dict]], selector: str, habits: list[str]) 
 
 
 def per_problem(rows: list[dict], habit: Optional[str] = None) -> dict[str, float]:
-    """{problem: share of its sampled (not greedy) rows that are correct, or that show ``habit``}."""
+    """{problem: share of its sampled (not greedy) rows that are correct, or that show ``habit`` (its probe's
+    name, habit/<name>)}."""
     hits: dict[str, list[float]] = {}
     for row in rows:
         if not row.get("greedy"):
-            value = row["correct"] if habit is None else (row.get("habits") or {}).get(habit, False)
+            value = row["correct"] if habit is None else (row.get("flags") or {}).get(habit, False)
             hits.setdefault(row["problem_id"], []).append(float(value))
     return {pid: sum(v) / len(v) for pid, v in hits.items()}
 
@@ -119,7 +121,7 @@ def change_table(results: list[dict[str, list[dict]]], habits: list[str], pairs:
     rows = []
     for key, against in pairs:
         row = [f"{label[key]} vs {label[against]}"]
-        for habit in [None] + [h.removeprefix("habit/") for h in habits]:
+        for habit in [None, *habits]:
             per_seed = [(per_problem(r[key], habit), per_problem(r[against], habit)) for r in results]
             change = paired_change(per_seed)
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
@@ -132,7 +134,7 @@ def error_class(row: dict, habits: list[str]) -> str:
     (``a op b = c`` with c wrong: the arithmetic); else other (no answer, a wrong chain, ...)."""
     if row["correct"]:
         return "correct"
-    shown = row.get("habits") or {}
+    shown = row.get("flags") or {}
     for habit in habits:
         if shown.get(habit):
             return habit
@@ -142,11 +144,10 @@ def error_class(row: dict, habits: list[str]) -> str:
 def error_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list[str]:
     """Share of each error class (:func:`error_class`) among the greedy outputs and among the samples at T=1,
     per method: what a method fixed, and what it broke."""
-    names = [h.removeprefix("habit/") for h in habits]
-    classes = ["correct", *names, "wrong arithmetic", "other"]
+    classes = ["correct", *habits, "wrong arithmetic", "other"]
 
     def classified(rows: list[dict], greedy: bool) -> list[tuple[str, str]]:  # (problem, class) of each output
-        return [(r["problem_id"], error_class(r, names)) for r in rows if bool(r.get("greedy")) == greedy]
+        return [(r["problem_id"], error_class(r, habits)) for r in rows if bool(r.get("greedy")) == greedy]
 
     def arithmetic(found: list[tuple[str, str]]) -> dict[str, float]:  # per problem, for the paired change
         by_problem: dict[str, list[float]] = {}
@@ -165,7 +166,8 @@ def error_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list
                 d = paired_change([(arithmetic(m), arithmetic(b)) for m, b in zip(found, base)])
                 change = f"{d['value']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
             rows.append([label, "greedy" if greedy else "T=1", *(cell(*shares[c]) for c in classes), change])
-    header = ["method", "decoding", *(c.replace("_", " ") for c in classes), "Δ wrong arithmetic vs base"]
+    header = ["method", "decoding", *(c.removeprefix("habit/").replace("_", " ") for c in classes)]
+    header.append("Δ wrong arithmetic vs base")
     return markdown_table(header, rows)
 
 
@@ -181,7 +183,7 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
 
     full = [load(f, "airl") for f in folders]
     n = full[0][0]["n_samples"]
-    shown = [None] + [h.removeprefix("habit/") for h in habits]
+    shown = [None, *habits]
     header = (
         ["AIRL variant", "pass@1"]
         + [h.replace("/", ": ") for h in habits]
@@ -245,15 +247,17 @@ def irl_lines(diags: list[dict]) -> list[str]:
 
 def habit_step_lines(results: list[dict[str, list[dict]]], habits: list[str]) -> list[str]:
     """Whether the reward is lowest on the step that shows the habit, in the base policy's samples (a habit
-    that can be located in a completion only: evaluation/habit_steps.py)."""
+    whose probe can locate it in a completion only: evaluation/probe_steps.py)."""
+    probes = dataset_probes({"name": "synthetic"})
     lines = []
-    for habit in (h.removeprefix("habit/") for h in habits):
-        found = [habit_localization(rows["base"], habit) for rows in results]
-        if any(f is None for f in found):
+    for habit in habits:
+        locate = probes[habit].locate if habit in probes else None
+        found = [step_localization(rows["base"], habit, locate) for rows in results] if locate is not None else []
+        if not found or any(f is None for f in found):
             continue
         base = {key: cell(*(f["baselines"][key] for f in found)) for key in ("first_step", "uniform")}
         lines.append(
-            f"- the {habit} step in the base policy's samples, the lowest-reward step: "
+            f"- the {habit.removeprefix('habit/')} step in the base policy's samples, the lowest-reward step: "
             f"{cell(*(f['localization'] for f in found))} (always the first step {base['first_step']}, uniform "
             f"guess {base['uniform']}; paired against always-first {cell(*(f['vs_first_step'] for f in found))}); "
             f"its reward against the same step of correct samples, AUROC "

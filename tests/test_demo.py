@@ -159,12 +159,12 @@ def test_paired_change_hand_computed(repo_root):
     spec.loader.exec_module(report)
     rows = [
         {"problem_id": "a", "greedy": True, "correct": False},  # greedy rows are not samples
-        {"problem_id": "a", "greedy": False, "correct": True, "habits": {"slip": False}},
-        {"problem_id": "a", "greedy": False, "correct": False, "habits": {"slip": True}},
-        {"problem_id": "b", "greedy": False, "correct": False, "habits": {"slip": True}},
+        {"problem_id": "a", "greedy": False, "correct": True, "flags": {"habit/slip": False}},
+        {"problem_id": "a", "greedy": False, "correct": False, "flags": {"habit/slip": True}},
+        {"problem_id": "b", "greedy": False, "correct": False, "flags": {"habit/slip": True}},
     ]
     assert report.per_problem(rows) == {"a": 0.5, "b": 0.0}
-    assert report.per_problem(rows, "slip") == {"a": 0.5, "b": 1.0}
+    assert report.per_problem(rows, "habit/slip") == {"a": 0.5, "b": 1.0}
     # Every problem gains exactly 0.25: the paired change is 0.25 with a zero-width CI, whatever the draw.
     same = report.paired_change([({"a": 0.75, "b": 0.25}, {"a": 0.5, "b": 0.0})])
     assert same["value"] == 0.25 and same["ci"] == [0.25, 0.25]
@@ -189,7 +189,7 @@ def test_habit_step_line_only_for_a_habit_that_can_be_located(repo_root):
             "tokens": tokens,
             "token_rewards": [0.0, rewards[0], 0.0, rewards[1], 0.0],
             "correct": not slip,
-            "habits": {"skip_last_step": False, "slip": slip, "swap_operator": False},
+            "flags": {"habit/skip_last_step": False, "habit/slip": slip, "habit/swap_operator": False},
         }
 
     # The reward is lowest on the slipped step in both samples: localisation 1, always-first 1/2.
@@ -210,8 +210,8 @@ def test_error_classes_hand_computed(repo_root):
     spec.loader.exec_module(report)
 
     def out(problem, greedy, correct, completion="<think>\n4 + 6 = 10\n</think>", skip=False):
-        habits = {"skip_last_step": skip, "slip": False, "swap_operator": False}
-        return {"problem_id": problem, "greedy": greedy, "correct": correct, "completion": completion, "habits": habits}
+        flags = {"habit/skip_last_step": skip, "habit/slip": False, "habit/swap_operator": False}
+        return {"problem_id": problem, "greedy": greedy, "correct": correct, "completion": completion, "flags": flags}
 
     wrong_sum = "<think>\n4 + 6 = 11\n</think>"
     base = [
@@ -221,10 +221,10 @@ def test_error_classes_hand_computed(repo_root):
         out("p2", False, False, "no equations"),
     ]
     better = [out("p1", True, True), out("p2", True, True), out("p1", False, True), out("p2", False, False, wrong_sum)]
-    assert [report.error_class(r, ["skip_last_step"]) for r in base] == [
+    assert [report.error_class(r, ["habit/skip_last_step"]) for r in base] == [
         "correct",
         "wrong arithmetic",
-        "skip_last_step",
+        "habit/skip_last_step",
         "other",
     ]
     table = report.error_table(
@@ -255,7 +255,7 @@ def test_ablation_table_by_hand(repo_root, tmp_path):
         metrics = {"pass@1": {"value": value}, "habit/slip": {"value": 0.0}, "success@1|2/mean": {"value": value}}
         (folder / "eval_summary.json").write_text(json.dumps({"n_samples": 2, "metrics": metrics}))
         rows = [
-            {"problem_id": f"p{i}", "greedy": False, "correct": c, "habits": {"slip": False}}
+            {"problem_id": f"p{i}", "greedy": False, "correct": c, "flags": {"habit/slip": False}}
             for i, c in enumerate(correct)
         ]
         (folder / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -7,6 +7,7 @@ function, must point down (or sideways within its own layer); training and evalu
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,55 @@ def test_training_and_evaluation_never_import_each_other():
 def test_no_import_points_up():
     upward = [f"{src}:{line} -> {dst}" for src, dst, line in import_graph() if LAYERS[part(dst)] > LAYERS[part(src)]]
     assert not upward, "\n".join(upward)
+
+
+def is_module(name: str) -> bool:
+    path = SRC.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def hidden_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of every string in a file, docstrings aside, that is exactly the dotted name of a package
+    module: what ``importlib.import_module`` would import out of the graph's sight."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        (node.value, node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and re.fullmatch(rf"{PACKAGE}(\.\w+)+", node.value)
+        and is_module(node.value)
+    ]
+
+
+def test_no_module_of_another_part_is_named_in_a_string():
+    """A module imported by its name as a string (``importlib``) is an edge the layer checks cannot see: import it
+    with an import statement (inside a function where it is heavy). A package may load its own modules so."""
+    hidden = [
+        f"{module_name(path)}:{line} -> {target}"
+        for path in sorted(SRC.rglob("*.py"))
+        for target, line in hidden_imports(path)
+        if part(target) != part(module_name(path))
+    ]
+    assert not hidden, "\n".join(hidden)
+
+
+def test_the_graph_sees_every_primary_config_schema():
+    """composition's table of primary configs imports each schema by an import statement, so the checks above see
+    every edge it adds (and that training and evaluation meet only there, on the entry-script layer)."""
+    from reasoning_irl.composition import PRIMARY_CONFIGS, schema_class
+
+    imported = {target for source, target, _ in import_graph() if source == f"{PACKAGE}.composition"}
+    missing = [name for name in PRIMARY_CONFIGS if schema_class(name).__module__ not in imported]
+    assert not missing, f"schemas composition imports out of the graph's sight: {missing}"
 
 
 @pytest.mark.parametrize(

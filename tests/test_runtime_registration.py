@@ -8,7 +8,7 @@ import torch
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import ConfigError, validate
-from reasoning_irl.evaluation.metrics import METRICS, Metric, ProblemSamples, summarize
+from reasoning_irl.evaluation.metrics import METRICS, ProblemSamples, summarize
 from reasoning_irl.evaluation.outputs import metrics_table
 from reasoning_irl.training.advantages import ADVANTAGES
 from reasoning_irl.training.airl.config import AIRLRunConfig
@@ -17,14 +17,20 @@ from reasoning_irl.training.airl.config import AIRLRunConfig
 @pytest.fixture
 def toy_metric():
     # share of samples whose answer is "4": a metric with one value per problem
-    METRICS.add("toy", Metric(lambda p, k, item: sum(a == "4" for a in p.answers) / p.n, "toy_fours"))
+    @METRICS.register("toy", key="toy_fours")
+    def share_of_fours(p, k, item):
+        return sum(a == "4" for a in p.answers) / p.n
+
     yield
     METRICS.remove("toy")
 
 
 @pytest.fixture
 def toy_advantage():
-    ADVANTAGES.add("toy", lambda rewards, mask, group_size, **_: rewards * mask)
+    @ADVANTAGES.register("toy")
+    def masked_rewards(rewards, mask, group_size, **_):
+        return rewards * mask
+
     yield
     ADVANTAGES.remove("toy")
 
@@ -61,8 +67,8 @@ def test_a_dataset_registers_by_being_in_the_data_package(tmp_path, monkeypatch)
     import reasoning_irl.data as data
 
     (tmp_path / "toy_rows.py").write_text(
-        "from reasoning_irl.data.base import DatasetConfig, register_dataset\n\n\n"
-        "@register_dataset('toy_rows', DatasetConfig, 'rows for a test')\n"
+        "from reasoning_irl.data.base import DATASETS, DatasetConfig\n\n\n"
+        "@DATASETS.register('toy_rows', config=DatasetConfig, description='rows for a test')\n"
         "def load(cfg, split):\n    return []\n"
     )
     monkeypatch.setattr(data, "__path__", [*data.__path__, str(tmp_path)])
@@ -72,3 +78,16 @@ def test_a_dataset_registers_by_being_in_the_data_package(tmp_path, monkeypatch)
     finally:
         data.DATASETS.remove("toy_rows")
         sys.modules.pop("reasoning_irl.data.toy_rows", None)
+
+
+def test_a_registered_reward_is_logged_under_its_registered_name():
+    from reasoning_irl.rewards import REWARDS, get_reward_functions
+
+    @REWARDS.register("toy_reward")
+    def always_one(prompts=None, completions=None, completion_ids=None, **kwargs):
+        return [1.0 for _ in completions]
+
+    try:
+        assert get_reward_functions("toy_reward") == [always_one] and always_one.__name__ == "toy_reward"  # TRL's key
+    finally:
+        REWARDS.remove("toy_reward")

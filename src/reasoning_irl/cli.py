@@ -4,14 +4,13 @@ Hydra runs, run, and turn errors into one line: exit code 2 for a config error (
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable
 from typing import Any, Optional
 
-from reasoning_irl.composition import EVALUATION_CONFIGS, compose, register_schemas
+from reasoning_irl.composition import EVALUATION_CONFIGS, TRAINING_CONFIGS, compose, register_schemas, schema_class
 from reasoning_irl.config import ConfigError
 from reasoning_irl.folder_lock import release_all
 from reasoning_irl.runs import (
@@ -72,7 +71,7 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
             fail(f"{config_name}.py takes {wanted}, not {arg.partition('=')[0]}= (a training config group)")
     try:
         for arg in argv:  # before a multirun's Hydra creates its sweep folder <output_root>/<run_name>
-            if config_name in RUN_SCHEMAS and "=" in arg and arg.partition("=")[0].lstrip("+") == "run_name":
+            if config_name in TRAINING_CONFIGS and "=" in arg and arg.partition("=")[0].lstrip("+") == "run_name":
                 check_run_name(arg.partition("=")[2])
     except ConfigError as exc:
         fail(str(exc))
@@ -80,21 +79,18 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
         return
     try:
         cfg = compose(config_name, [arg for arg in argv if "=" in arg and not arg.startswith("-")])
-        if config_name in RUN_SCHEMAS and cfg.get("plan"):
+        if config_name in TRAINING_CONFIGS and cfg.get("plan"):
             print_plan(config_name, cfg)
-        if config_name in RUN_SCHEMAS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
+        if is_multirun:
+            return
+        if any(arg.partition("=")[0] in _PRINT_ONLY for arg in argv):
+            check_config(config_name, cfg)
+        elif config_name in TRAINING_CONFIGS:
             check_job(config_name, cfg)
-        if config_name in EVALUATION_CONFIGS and not is_multirun and not any(arg in _NO_JOB for arg in argv):
+        elif config_name in EVALUATION_CONFIGS:
             check_evaluation(config_name, cfg)
     except ConfigError as exc:
         fail(str(exc))
-
-
-# The check of each evaluation script: what its evaluation function refuses without a model, imported only here.
-EVALUATION_CHECKS = {
-    "evaluate": ("reasoning_irl.evaluation.policy_eval", "check_evaluate"),
-    "evaluate_irl": ("reasoning_irl.evaluation.reward_eval", "check_evaluate_irl"),
-}
 
 
 def check_evaluation(config_name: str, cfg: Any) -> None:
@@ -104,8 +100,11 @@ def check_evaluation(config_name: str, cfg: Any) -> None:
     a run folder."""
     from reasoning_irl.evaluation.output_dir import claim_output_dir
 
-    module, function = EVALUATION_CHECKS[config_name]
-    claim_output_dir(getattr(importlib.import_module(module), function)(cfg))
+    if config_name == "evaluate":
+        from reasoning_irl.evaluation.policy_eval import check_evaluate as check
+    else:
+        from reasoning_irl.evaluation.reward_eval import check_evaluate_irl as check
+    claim_output_dir(check(cfg))
 
 
 # Keys the evaluators spell otherwise: the training scripts' config groups of the same name would take the value.
@@ -114,13 +113,7 @@ _EVALUATION_KEYS = {
     for name in ("evaluate", "evaluate_irl")
 }
 
-# The run config of each training script, imported only here: the check needs the schema, which pulls in torch/TRL.
-RUN_SCHEMAS = {
-    "sft": ("reasoning_irl.training.sft", "SFTRunConfig"),
-    "grpo": ("reasoning_irl.training.grpo", "GRPORunConfig"),
-    "airl": ("reasoning_irl.training.airl.config", "AIRLRunConfig"),
-}
-_NO_JOB = {"-c", "--cfg"}  # Hydra prints the config and runs nothing
+_PRINT_ONLY = {"-c", "--cfg"}  # Hydra prints the config and runs nothing
 
 
 def check_job(config_name: str, cfg: Any) -> None:
@@ -129,8 +122,27 @@ def check_job(config_name: str, cfg: Any) -> None:
     run folder is claimed, so a second run into it is refused before its Hydra overwrites the first's ``.hydra/``."""
     from reasoning_irl.training.setup import check_run, claim_run_folder  # torch/TRL load only for a job
 
-    module, schema = RUN_SCHEMAS[config_name]
-    claim_run_folder(check_run(cfg, getattr(importlib.import_module(module), schema), config_name).run_dir)
+    claim_run_folder(check_run(cfg, schema_class(config_name), config_name).run_dir)
+
+
+def check_config(config_name: str, cfg: Any) -> None:
+    """``--cfg``/``-c``: Hydra prints the config and runs nothing, so nothing is claimed and no run folder, data,
+    tracker or model is looked at; but the config itself is checked as a job checks it first (its method, every
+    section against its dataclass and ``check()``, the run name, the dataset section, the model and sampling pairs a
+    run refuses), so a value a job would refuse fails here in the same one line instead of being printed."""
+    if config_name in EVALUATION_CONFIGS:
+        from reasoning_irl.evaluation.config import typed_config
+
+        typed_config(cfg, schema_class(config_name), announce=False)
+        return
+    from reasoning_irl.data import dataset_config
+    from reasoning_irl.training.setup import to_dict, validated_run_config
+
+    resolved = to_dict(cfg)
+    # on_this_machine=False: a config meant for a GPU machine still prints on this one
+    typed = validated_run_config(resolved, schema_class(config_name), config_name, on_this_machine=False)
+    check_run_name(typed.run_name, typed.output_root)
+    dataset_config(resolved.get("dataset"))
 
 
 def print_plan(config_name: str, cfg: Any) -> None:
@@ -139,8 +151,7 @@ def print_plan(config_name: str, cfg: Any) -> None:
     from reasoning_irl.training.plan import plan
     from reasoning_irl.training.setup import to_dict
 
-    module, schema = RUN_SCHEMAS[config_name]
-    print(plan(to_dict(cfg), getattr(importlib.import_module(module), schema), config_name))
+    print(plan(to_dict(cfg), schema_class(config_name), config_name))
     sys.exit(0)
 
 

@@ -13,26 +13,36 @@ from omegaconf import DictConfig, OmegaConf
 
 from reasoning_irl.config import ConfigError, config_dir, hydra_error_line
 
-PRIMARY_SCHEMAS = {
-    "sft": ("reasoning_irl.training.sft", "SFTRunConfig"),
-    "grpo": ("reasoning_irl.training.grpo", "GRPORunConfig"),
-    "airl": ("reasoning_irl.training.airl.config", "AIRLRunConfig"),
-    "evaluate": ("reasoning_irl.evaluation.config", "EvalConfig"),
-    "evaluate_irl": ("reasoning_irl.evaluation.config", "IRLEvalConfig"),
-    "data_preview": ("reasoning_irl.data.__main__", "PreviewConfig"),
-}
 TRAINING_CONFIGS = ("sft", "grpo", "airl")
 EVALUATION_CONFIGS = ("evaluate", "evaluate_irl")  # their dataset section defaults to the evaluated run's
+PRIMARY_CONFIGS = (*TRAINING_CONFIGS, *EVALUATION_CONFIGS, "data_preview")
 GROUPS = ("model", "reward_model", "dataset", "method")
 SCHEMA_GROUP = "schema"
 _registered: set[str] = set()
 
 
 def schema_class(config_name: str) -> type:
-    import importlib
-
-    module, name = PRIMARY_SCHEMAS[config_name]
-    return getattr(importlib.import_module(module), name)
+    """The dataclass that ``configs/<config_name>.yaml`` is checked against: the one table of primary configs.
+    Each is imported when asked for, so an evaluation or the data preview never waits for the training schemas'
+    torch and transformers."""
+    match config_name:
+        case "sft":
+            from reasoning_irl.training.sft import SFTRunConfig as schema
+        case "grpo":
+            from reasoning_irl.training.grpo import GRPORunConfig as schema
+        case "airl":
+            from reasoning_irl.training.airl.config import AIRLRunConfig as schema
+        case "evaluate":
+            from reasoning_irl.evaluation.config import EvalConfig as schema
+        case "evaluate_irl":
+            from reasoning_irl.evaluation.config import IRLEvalConfig as schema
+        case "data_preview":
+            from reasoning_irl.data.__main__ import PreviewConfig as schema
+        case _:
+            raise KeyError(
+                f"no schema for config {config_name!r}; the primary configs are {', '.join(PRIMARY_CONFIGS)}"
+            )
+    return schema
 
 
 def primary_node(schema: type, open_sections: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -76,7 +86,7 @@ def register_schemas(config_name: Optional[str] = None) -> None:
     Idempotent; call it before Hydra composes (:func:`compose` and the entry scripts do)."""
     from hydra.core.config_store import ConfigStore
 
-    names = [config_name] if config_name is not None else list(PRIMARY_SCHEMAS)
+    names = [config_name] if config_name is not None else list(PRIMARY_CONFIGS)
     key = config_name or "*"
     if key in _registered:
         return
@@ -85,7 +95,7 @@ def register_schemas(config_name: Optional[str] = None) -> None:
         group, name = path.rsplit("/", 1)
         store.store(group=group, name=name, node=node)
     for name in names:
-        if name in PRIMARY_SCHEMAS:
+        if name in PRIMARY_CONFIGS:
             store.store(
                 group=SCHEMA_GROUP,
                 name=name,

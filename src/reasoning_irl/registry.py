@@ -1,14 +1,16 @@
 """A small name -> object registry.
 
-Everything researchers swap (datasets, rewards, perturbations, losses, advantage
-estimators, selectors, metrics) lives in one of these, so adding a variant is one
-function plus one ``@REGISTRY.register("name")`` line.
+Everything researchers swap (datasets, habits, probes, rewards, perturbations, losses, advantage estimators, selectors,
+metrics) lives in one of these, and every one is added the same way: a function with one
+``@REGISTRY.register("name")`` line above it. A registry whose entries hold more than the function (a metric's
+summary key, a dataset's config class) builds them from that line's keyword fields, e.g.
+``@METRICS.register("pass@k", key="pass@{k}")``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -20,27 +22,41 @@ class UnknownNameError(KeyError):
         return str(self.args[0])
 
 
+def wrapped_in(cls: Callable[..., T]) -> Callable[..., T]:
+    """A registry ``entry`` that stores ``cls(function, **fields)``: the decorated function as the first field of a
+    dataclass, the decorator's keyword fields as the others."""
+
+    def entry(name: str, function: Any, **fields: Any) -> T:
+        return cls(function, **fields)
+
+    return entry
+
+
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, entry: Optional[Callable[..., T]] = None):
+        """``entry(name, obj, **fields)`` builds what is stored from what :meth:`register` decorates and the
+        decorator's keyword fields; without one, the decorated object itself is stored."""
         self.kind = kind
+        self._entry = entry
         self._items: dict[str, T] = {}
         self._opt_in: set[str] = set()
 
-    def register(self, name: str, opt_in: bool = False) -> Callable[[T], T]:
-        def decorator(obj: T) -> T:
-            self.add(name, obj, opt_in)
+    def register(self, name: str, opt_in: bool = False, **fields: Any) -> Callable[[Any], Any]:
+        """Decorator: register what it decorates as ``name`` and return it unchanged. An ``opt_in`` entry is valid
+        wherever a name is asked for but left out of :meth:`registered`, so a config default meaning "all of them"
+        (and every result it gave) stays as it was."""
+        if fields and self._entry is None:
+            raise TypeError(f"a {self.kind} is registered without fields, got {', '.join(sorted(fields))}")
+
+        def decorator(obj: Any) -> Any:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._items[name] = obj if self._entry is None else self._entry(name, obj, **fields)
+            if opt_in:
+                self._opt_in.add(name)
             return obj
 
         return decorator
-
-    def add(self, name: str, obj: T, opt_in: bool = False) -> None:
-        """Register ``obj`` as ``name``. An ``opt_in`` entry is valid wherever a name is asked for but left out of
-        :meth:`registered`, so a config default meaning "all of them" (and every result it gave) stays as it was."""
-        if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is already registered")
-        self._items[name] = obj
-        if opt_in:
-            self._opt_in.add(name)
 
     def get(self, name: str) -> T:
         try:

@@ -1,8 +1,11 @@
 """Score the solutions of any JSON-lines file with a saved reward model.
 
-    python -m reasoning_irl.score reward_model=<run>/reward_model input=<file.jsonl> output=<folder> \
-        [question_field=question] [solution_field=answer] [overwrite=false] [batch_size=16] [device=auto] \
-        [limit=null] [gamma=1.0] [html_rows=100] [strict=false]
+    python -m reasoning_irl.score reward_model_path=<run>/reward_model input=<file.jsonl> output=<folder> \
+        [question_field=question] [solution_field=answer] [overwrite=false] [reward_batch_size=32] [device=auto] \
+        [limit=null] [gamma=0.9] [reward_temperature=1.0] [selectors=[...]] [html_rows=100] [strict=false]
+
+The command line is composed as evaluate.py's is (Hydra overrides onto :class:`ScoreConfig`), and the reward
+scoring keys are evaluate.py's (:class:`~reasoning_irl.evaluation.reward_scoring.RewardScoring`), defaults included.
 
 Writes ``<output>/scores.jsonl`` (per input row: tokens, per-token rewards, steps = the solution's lines with
 their reward = the sum of their tokens' rewards, and the sequence score under every selector) and
@@ -25,71 +28,67 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from reasoning_irl.config import ConfigError
+from reasoning_irl.composition import compose
+from reasoning_irl.config import ConfigError, validate
+from reasoning_irl.evaluation.reward_scoring import RewardScoring
 from reasoning_irl.folder_lock import LOCK_FILE, claim_folder, releases_claims
 from reasoning_irl.runs import write_jsonl
 
 SCORES_FILE, HTML_FILE = "scores.jsonl", "tokens.html"
 ROWS_REFUSED_EXIT = 4
 """Exit code when some rows were bad: they are listed, the others were scored and written."""
+CONFIG_NAME = "score"
+RENAMED_KEYS = {"reward_model": "reward_model_path", "batch_size": "reward_batch_size"}
+"""Keys of earlier versions of this command -> the names it shares with evaluate.py now."""
 
 
 @dataclass
-class ScoreConfig:
-    reward_model: str = ""
+class ScoreConfig(RewardScoring):
+    reward_model_path: str = ""
+    """Saved token reward model folder (required), e.g. <airl run>/reward_model."""
     input: str = ""
+    """JSON-lines file whose rows are scored (required)."""
     output: str = ""
+    """Folder that receives scores.jsonl and tokens.html (required)."""
     question_field: str = "question"
+    """Field of a row that holds the question."""
     solution_field: str = "answer"
+    """Field of a row that holds the solution scored."""
     overwrite: bool = False
-    batch_size: int = 16
+    """Replace the files of a non-empty output folder (else refused)."""
     device: str = "auto"
+    """Where the reward model runs: auto (the GPU when there is one) | cpu | cuda[:n]."""
     limit: Optional[int] = None
     """Score only the first ``limit`` rows."""
-    gamma: float = 1.0
-    """Discount of the ``discounted_answer`` selector."""
     html_rows: int = 100
+    """Rows shown in tokens.html."""
     strict: bool = False
     """Refuse the whole file (nothing written) if any row is bad; else bad rows are listed and the rest scored."""
 
-
-def _value(name: str, kind: Any, text: str) -> Any:
-    if text.lower() in ("null", "none") and name == "limit":
-        return None
-    try:
-        if kind in (bool, "bool"):
-            if text.lower() not in ("true", "false"):
-                raise ValueError
-            return text.lower() == "true"
-        if kind in (int, "int", "Optional[int]"):
-            return int(text)
-        if kind in (float, "float"):
-            return float(text)
-    except ValueError:
-        raise ConfigError(
-            f"{name}={text}: expected {str(kind).replace('Optional[int]', 'an integer or null')}"
-        ) from None
-    return text
+    def check(self) -> None:
+        for key in ("reward_model_path", "input", "output"):
+            if not getattr(self, key):
+                raise ConfigError(f"{key}=... is required")
+        super().check()
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be >= 1 or null, got {self.limit}")
 
 
-def parse_args(argv: list[str]) -> ScoreConfig:
-    """``key=value`` arguments into a checked :class:`ScoreConfig`; every error is one ``ConfigError`` line."""
-    fields = {f.name: f.type for f in dataclasses.fields(ScoreConfig)}
-    values: dict[str, Any] = {}
+def score_config(argv: list[str]) -> ScoreConfig:
+    """The ``key=value`` arguments composed onto :class:`ScoreConfig` and checked; every error is one
+    ``ConfigError`` line (a key renamed since earlier versions names its new spelling)."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
     for arg in argv:
-        key, sep, text = arg.partition("=")
+        key, sep, _ = arg.partition("=")
         if not sep:
             raise ConfigError(f"expected key=value, got {arg!r}")
-        if key not in fields:
-            raise ConfigError(f"unknown key {key!r}; known keys: {', '.join(fields)}")
-        values[key] = _value(key, fields[key], text)
-    cfg = ScoreConfig(**values)
-    for key in ("reward_model", "input", "output"):
-        if not getattr(cfg, key):
-            raise ConfigError(f"{key}=... is required")
-    if cfg.batch_size < 1 or (cfg.limit is not None and cfg.limit < 1):
-        raise ConfigError("batch_size and limit must be >= 1")
-    return cfg
+        if key.lstrip("+~") in RENAMED_KEYS:
+            new = RENAMED_KEYS[key.lstrip("+~")]
+            raise ConfigError(f"{key}= is now {new}= (as in evaluate.py): pass {new}=<value>")
+    ConfigStore.instance().store(name=CONFIG_NAME, node=ScoreConfig)  # the primary config: no YAML restates it
+    return validate(OmegaConf.to_container(compose(CONFIG_NAME, argv), resolve=True), ScoreConfig, CONFIG_NAME)
 
 
 Pair = tuple[int, str, str]
@@ -194,42 +193,50 @@ def check_output(cfg: ScoreConfig) -> Path:
     return out
 
 
+def at_temperature(scored: Any, temperature: float) -> Any:
+    """A :class:`~reasoning_irl.models.api.ScoredSolution` (scored at temperature 1: reward = logit) with token
+    reward = logit / ``temperature``, as evaluate.py scores, and each step's reward the sum of its scaled ones."""
+    rewards = [r / temperature for r in scored.token_rewards]
+    steps = [float(sum(rewards[a:b])) for a, b in scored.step_tokens]
+    return dataclasses.replace(scored, token_rewards=rewards, step_rewards=steps)
+
+
 @releases_claims  # the output folder is claimed below, for the scoring's life
 def score_file(cfg: ScoreConfig) -> tuple[Path, int, list[BadRow]]:
     """Score every good row and write the output folder: ``(folder, rows scored, bad rows)``. The rows are read and
     the output checked before the model loads; the bad rows are listed before scoring starts."""
     from tqdm import tqdm
 
-    from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+    from reasoning_irl.evaluation.selectors import answer_token_span
     from reasoning_irl.evaluation.token_page import write_token_page
     from reasoning_irl.models.api import RewardModel
 
     out = check_output(cfg)
     pairs, bad = read_rows(cfg)
     refuse_bad_rows(cfg, pairs, bad)
-    if not Path(cfg.reward_model).expanduser().is_dir():
-        raise ConfigError(f"reward_model: {cfg.reward_model} does not exist")
+    if not Path(cfg.reward_model_path).expanduser().is_dir():
+        raise ConfigError(f"reward_model_path: {cfg.reward_model_path} does not exist")
     claim_folder(out, "wait for that scoring to end, or choose another output")
-    model = RewardModel.from_pretrained(Path(cfg.reward_model).expanduser(), device=cfg.device)
+    model = RewardModel.from_pretrained(Path(cfg.reward_model_path).expanduser(), device=cfg.device)
     pairs, too_long = too_long_rows(model, pairs)
     bad += too_long
     refuse_bad_rows(cfg, pairs, bad)
     report(cfg, bad)
     rows = []
     with tqdm(total=len(pairs), desc="scoring", unit="row") as bar:
-        for start in range(0, len(pairs), cfg.batch_size):
-            chunk = pairs[start : start + cfg.batch_size]
+        for start in range(0, len(pairs), cfg.reward_batch_size):
+            chunk = pairs[start : start + cfg.reward_batch_size]
             for (lineno, question, solution), scored in zip(
-                chunk, model.score_batch([(q, s) for _, q, s in chunk], cfg.batch_size)
+                chunk, model.score_batch([(q, s) for _, q, s in chunk], cfg.reward_batch_size)
             ):
-                span = answer_token_span(scored.tokens)
+                scored = at_temperature(scored, cfg.reward_temperature)
                 rows.append(
                     {
                         "line": lineno,
                         "question": question,
                         "solution": solution,
                         **scored.to_dict(),
-                        "scores": score_all(scored.token_rewards, span, cfg.gamma),
+                        "scores": cfg.sequence_scores(scored.token_rewards, answer_token_span(scored.tokens)),
                     }
                 )
             bar.update(len(chunk))
@@ -242,7 +249,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from reasoning_irl.cli import fail
 
     try:
-        cfg = parse_args(sys.argv[1:] if argv is None else argv)
+        cfg = score_config(sys.argv[1:] if argv is None else argv)
         out, scored, bad = score_file(cfg)
     except ConfigError as exc:
         fail(str(exc))

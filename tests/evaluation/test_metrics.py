@@ -20,6 +20,7 @@ from reasoning_irl.evaluation import (
     summarize,
     weighted_vote,
 )
+from reasoning_irl.evaluation.metrics import metric_order
 
 
 def _labels(n: int, c: int) -> list[bool]:
@@ -234,16 +235,39 @@ def test_summarize_cuts_to_smallest_n():
     assert summarize([], [1], [], seed=0) == {}
 
 
-def test_summarize_habit_rate_by_hand():
+def test_summarize_probe_rate_by_hand():
     a = ProblemSamples(
-        "a", ["1", "2", "3", "4"], [True, False, False, False], habits={"skip_last_step": [False, True, False, False]}
+        "a",
+        ["1", "2", "3", "4"],
+        [True, False, False, False],
+        flags={"habit/skip_last_step": [False, True, False, False]},
     )
     b = ProblemSamples(
-        "b", ["1", "2", "3", "4"], [False, False, False, False], habits={"skip_last_step": [True, True, False, False]}
+        "b",
+        ["1", "2", "3", "4"],
+        [False, False, False, False],
+        flags={"habit/skip_last_step": [True, True, False, False]},
     )
     c = ProblemSamples("c", ["1", "2", "3", "4"], [True, True, True, True])  # no flags: not counted
     out = summarize([a, b, c], ks=[1], selectors=[], seed=0)
     assert out["habit/skip_last_step"]["value"] == pytest.approx((0.25 + 0.5) / 2)
     assert out["habit/skip_last_step"]["n"] == 2
-    with pytest.raises(ValueError, match="habits"):
-        ProblemSamples("d", ["1"], [True], habits={"slip": [True, False]})
+    with pytest.raises(ValueError, match="flags"):
+        ProblemSamples("d", ["1"], [True], flags={"slip": [True, False]})
+    # A probe is reported under its own name, which must not be another metric's key.
+    clash = ProblemSamples("e", ["1"], [True], flags={"pass@1": [True]})
+    with pytest.raises(ValueError, match="'pass@1' is given by two metrics"):
+        summarize([clash], ks=[1], selectors=[], seed=0)
+
+
+def test_a_probe_key_sorts_where_the_habit_metric_did():
+    keys = ["weighted_vote/mean", "habit/slip", "success@4|4/mean", "pass@1", "success@1|4/mean", "oracle@4", "x"]
+    assert sorted(keys, key=metric_order) == [
+        "pass@1",
+        "oracle@4",
+        "x",
+        "success@1|4/mean",
+        "success@4|4/mean",
+        "weighted_vote/mean",
+        "habit/slip",
+    ]

@@ -47,8 +47,8 @@ def test_cli_writes_the_figure_and_refuses_a_run_without_a_curve(tmp_path, capsy
                 "--run",
                 "SFT",
                 str(a),
-                "--habit",
-                "slip",
+                "--flag",
+                "habit/slip",
                 "--out",
                 str(tmp_path / "fig"),
             ]
@@ -56,6 +56,7 @@ def test_cli_writes_the_figure_and_refuses_a_run_without_a_curve(tmp_path, capsy
         == 0
     )
     assert (tmp_path / "fig" / "learning_curve.png").stat().st_size > 0
+    assert curves.flag_title("habit/slip") == "habit rate (slip)" and curves.flag_title("short") == "short rate"
     (tmp_path / "empty").mkdir()
     assert curves.main(["--run", "AIRL", str(tmp_path / "empty"), "--out", str(tmp_path / "fig")]) == 2
     assert "has no held_out/greedy_accuracy rows" in capsys.readouterr().err

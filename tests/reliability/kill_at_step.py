@@ -26,7 +26,7 @@ def install(kill_step: int) -> None:
     from reasoning_irl.rewards import REWARDS
     from reasoning_irl.training.callbacks import MetricsJsonl
 
-    REWARDS.add(TEST_REWARD, digit_share_reward())
+    REWARDS.register(TEST_REWARD)(digit_share_reward())
     write_row = MetricsJsonl.on_log
 
     def write_row_then_die(self, args, state, control, logs=None, **kwargs):

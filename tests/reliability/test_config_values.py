@@ -3,12 +3,9 @@ valid range or names (read from the registries), before any model loads and befo
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
-from reasoning_irl.cli import RUN_SCHEMAS
-from reasoning_irl.composition import compose
+from reasoning_irl.composition import compose, schema_class
 from reasoning_irl.config import ConfigError
 from reasoning_irl.rewards import PERTURBATIONS
 from reasoning_irl.training.setup import check_run
@@ -52,9 +49,8 @@ BAD_VALUES = {
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
 def test_a_value_that_cannot_train_is_one_line_at_config_time(case, compose_run, tmp_path):
     method, override, says = BAD_VALUES[case]
-    module, schema = RUN_SCHEMAS[method]
     with pytest.raises(ConfigError, match=says) as refused:
-        check_run(compose_run(method, override), getattr(importlib.import_module(module), schema), method)
+        check_run(compose_run(method, override), schema_class(method), method)
     assert "\n" not in str(refused.value)
     assert not (tmp_path / "runs").exists()
 

@@ -197,7 +197,7 @@ def test_scoring_into_a_folder_in_use_is_refused_and_a_stale_lock_is_taken_over(
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"question": "What is 2 + 3?", "answer": "2 + 3 = 5\\nThe answer is 5"}\n')
     out = tmp_path / "scored"
-    args = [f"reward_model={eval_artifacts['rm']}", f"input={rows}", f"output={out}", "overwrite=true"]
+    args = [f"reward_model_path={eval_artifacts['rm']}", f"input={rows}", f"output={out}", "overwrite=true"]
     with held_by_a_live_process(out) as (_, pid):
         with pytest.raises(SystemExit) as stopped:
             score_main(args)

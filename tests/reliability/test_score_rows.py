@@ -50,7 +50,9 @@ def test_a_megabyte_row_is_refused_in_seconds_and_never_reaches_the_model(
 
     monkeypatch.setattr(RewardModel, "score_batch", score_batch)
     start = time.monotonic()
-    code, err = _score(capsys, f"reward_model={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}")
+    code, err = _score(
+        capsys, f"reward_model_path={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}"
+    )
     assert time.monotonic() - start < 30
     assert code == 4, err
     chars = len(huge["question"]) + len(huge["answer"])
@@ -63,7 +65,9 @@ def test_a_row_over_the_positions_by_tokens_is_refused_not_cut(eval_artifacts, t
     rows = tmp_path / "rows.jsonl"
     long = {"question": "What is 1 + 1?", "answer": "1 + 1 = 2\n" * 400}  # 4,000 characters, over 1,024 tokens
     rows.write_bytes(_line(long) + _line(GOOD))
-    code, err = _score(capsys, f"reward_model={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}")
+    code, err = _score(
+        capsys, f"reward_model_path={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}"
+    )
     assert code == 4 and len(err) == 2, err
     assert (
         err[0].startswith(f"{rows}:1: ") and "tokens (prompt + solution), more than the reward model's 1024" in err[0]
@@ -84,7 +88,7 @@ def test_bad_rows_are_one_line_each_and_the_good_rows_are_written(eval_artifacts
         + b"[1, 2]\n"
     )
     out = tmp_path / "out"
-    code, err = _score(capsys, f"reward_model={eval_artifacts['rm']}", f"input={rows}", f"output={out}")
+    code, err = _score(capsys, f"reward_model_path={eval_artifacts['rm']}", f"input={rows}", f"output={out}")
     assert code == 4
     assert err == [
         f"{rows}:2: not valid JSON (Expecting value)",
@@ -101,7 +105,9 @@ def test_bad_rows_are_one_line_each_and_the_good_rows_are_written(eval_artifacts
 def test_invalid_utf8_is_a_line_not_a_traceback(eval_artifacts, tmp_path, capsys):
     rows = tmp_path / "rows.jsonl"
     rows.write_bytes(_line(GOOD) + b"\xff\xfe garbage\n")
-    code, err = _score(capsys, f"reward_model={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}")
+    code, err = _score(
+        capsys, f"reward_model_path={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}"
+    )
     assert code == 4 and err[0] == f"{rows}:2: not valid UTF-8 (byte 0xff at byte 1 of the line)", err
     assert _scored_lines(tmp_path / "out") == [1]
 
@@ -109,7 +115,7 @@ def test_invalid_utf8_is_a_line_not_a_traceback(eval_artifacts, tmp_path, capsys
 def test_strict_refuses_the_whole_file_and_writes_nothing(eval_artifacts, tmp_path, capsys):
     rows = tmp_path / "rows.jsonl"
     rows.write_bytes(_line(GOOD) + b"{oops\n" + _line(GOOD))
-    args = [f"reward_model={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}", "strict=true"]
+    args = [f"reward_model_path={eval_artifacts['rm']}", f"input={rows}", f"output={tmp_path / 'out'}", "strict=true"]
     code, err = _score(capsys, *args)
     assert code == 2 and err == [
         f"error: {rows}:2: not valid JSON (Expecting property name enclosed in double quotes); "
@@ -130,7 +136,7 @@ def test_an_output_folder_holding_the_input_is_refused_even_with_overwrite(eval_
     scores.write_bytes(_line(GOOD) + _line(GOOD))
     before = scores.read_bytes()
     code, err = _score(
-        capsys, f"reward_model={eval_artifacts['rm']}", f"input={scores}", f"output={folder}", "overwrite=true"
+        capsys, f"reward_model_path={eval_artifacts['rm']}", f"input={scores}", f"output={folder}", "overwrite=true"
     )
     assert code == 2 and len(err) == 1 and "holds the input" in err[0], err
     assert scores.read_bytes() == before

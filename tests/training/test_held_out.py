@@ -7,11 +7,13 @@ from tiny_runs import read_metrics
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import ConfigError
+from reasoning_irl.data import dataset_probes
 from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.held_out import grade
 from reasoning_irl.training.sft import run_sft
 
+SYNTHETIC_PROBES = dataset_probes({"name": "synthetic"})
 EVAL = ["training.eval_steps=2", "training.eval_problems=3", "training.eval_max_new_tokens=6", "training.max_steps=4"]
 
 
@@ -30,7 +32,7 @@ def test_grade_by_hand():
         _target(["4 + 2 = 6"], "6"),  # skipped the last step
         "no answer at all",
     ]
-    out = grade(records, completions)
+    out = grade(records, completions, probes=SYNTHETIC_PROBES)
     assert out["held_out/greedy_accuracy"] == pytest.approx(1 / 3) and "held_out/pass@1" not in out
     assert out["held_out/habit/skip_last_step"] == pytest.approx(1 / 3)  # over the greedy answers
     assert out["held_out/habit/slip"] == 0 and out["held_out/habit/swap_operator"] == 0
@@ -40,13 +42,16 @@ def test_grade_by_hand():
         [_target(["4 + 2 = 7", "7 + 3 = 10"], "10"), _target(["4 + 2 = 6", "6 + 3 = 9"], "9")],
         [],
     ]
-    out = grade(records, completions, samples)
+    out = grade(records, completions, samples, SYNTHETIC_PROBES)
     assert out["held_out/greedy_accuracy"] == pytest.approx(1 / 3) and out["held_out/pass@1"] == pytest.approx(2 / 4)
     assert out["held_out/habit/skip_last_step"] == pytest.approx(1 / 4)
     assert out["held_out/habit/slip"] == pytest.approx(1 / 4) and out["held_out/habit/swap_operator"] == 0
     assert grade(
-        [{"answer": "B", "target": "<think>\nprose\n</think>\n<answer>\nB\n</answer>"}], ["<answer>B</answer>"]
-    ) == {"held_out/greedy_accuracy": 1.0}  # no habits off the synthetic task
+        [{"answer": "B", "target": "<think>\nprose\n</think>\n<answer>\nB\n</answer>"}],
+        ["<answer>B</answer>"],
+        probes=SYNTHETIC_PROBES,
+    ) == {"held_out/greedy_accuracy": 1.0}  # the habit probes are not defined off the synthetic task's chains
+    assert grade(records, completions) == {"held_out/greedy_accuracy": pytest.approx(1 / 3)}  # no probes, no rates
 
 
 def _curve(run_dir):

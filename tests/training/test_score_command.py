@@ -55,10 +55,10 @@ def test_scores_gsm8k_rows_from_another_directory(reward_model, gsm8k_head, tmp_
             sys.executable,
             "-m",
             "reasoning_irl.score",
-            f"reward_model={reward_model}",
+            f"reward_model_path={reward_model}",
             f"input={gsm8k_head}",
             "output=../scored",
-            "batch_size=8",
+            "reward_batch_size=8",
         ],
         cwd=tmp_path / "cwd",
         env=env,
@@ -88,7 +88,8 @@ def test_scores_gsm8k_rows_from_another_directory(reward_model, gsm8k_head, tmp_
         ("missing", "does not exist"),
         ("bad_json", "bad.jsonl:1: not valid JSON"),  # no good row: refused (mixed files: tests/reliability)
         ("no_field", "bad.jsonl:1: no text field 'answer'"),
-        ("unknown_key", "unknown key 'colour'"),
+        ("unknown_key", "colour: unknown config key"),
+        ("old_key", "reward_model= is now reward_model_path="),
         ("not_empty", "is not empty (pass overwrite=true"),
     ],
 )
@@ -102,7 +103,7 @@ def test_errors_are_one_line(reward_model, tmp_path, capsys, case, expected):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("kept")
     args = [
-        f"reward_model={reward_model}",
+        f"{'reward_model' if case == 'old_key' else 'reward_model_path'}={reward_model}",
         f"input={tmp_path / 'missing.jsonl' if case == 'missing' else bad}",
         f"output={tmp_path / ('full' if case == 'not_empty' else 'out')}",
     ] + (["colour=red"] if case == "unknown_key" else [])

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_irl.config import ConfigError, validate
-from reasoning_irl.data.base import DATASETS, SPLITS, DatasetConfig, DatasetSpec, register_dataset
+from reasoning_irl.data.base import DATASETS, SPLITS, DatasetConfig, DatasetSpec
+from reasoning_irl.data.probes import PROBES, Probe
 from reasoning_irl.data.prompts import render_conversation, render_prompt
 from reasoning_irl.data.schema import (
     DEFAULT_SYSTEM_PROMPT,
@@ -30,8 +31,10 @@ __all__ = [
     "SPLITS",
     "DatasetConfig",
     "DatasetSpec",
-    "register_dataset",
+    "PROBES",
+    "Probe",
     "dataset_config",
+    "dataset_probes",
     "load_split",
     "to_hf_dataset",
     "render_prompt",
@@ -57,6 +60,23 @@ def dataset_config(section: Any) -> DatasetConfig:
     except UnknownNameError as exc:
         raise ConfigError(str(exc)) from None
     return validate(section, spec.config, "dataset")
+
+
+def dataset_probes(section: Any) -> dict[str, Probe]:
+    """{name: probe} of a dataset config section, sorted by name: those its registration builds from the config and
+    those registered for it (:mod:`reasoning_irl.data.probes`); {} for a dataset that declares none."""
+    cfg = dataset_config(section)
+    unknown = sorted(f"{name} ({p.dataset})" for name, p in PROBES.items() if p.dataset not in DATASETS)
+    if unknown:
+        raise ConfigError(f"probes registered for an unknown dataset: {', '.join(unknown)}")
+    spec = DATASETS.get(cfg.name)
+    probes = dict(spec.probes(cfg)) if spec.probes is not None else {}
+    for name, probe in PROBES.items():
+        if probe.dataset == cfg.name:
+            if name in probes:
+                raise ConfigError(f"probe {name!r} of {cfg.name} is both built by the dataset and registered")
+            probes[name] = probe
+    return dict(sorted(probes.items()))
 
 
 def load_split(section: Any, split: str) -> list[dict[str, Any]]:

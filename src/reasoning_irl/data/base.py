@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from reasoning_irl.registry import Registry
+from reasoning_irl.registry import Registry, wrapped_in
 
 SPLITS = ("train", "validation", "test")
 
@@ -45,25 +45,20 @@ def raise_config(message: str) -> None:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset: its config schema and a loader of its *source* splits.
+    """A registered dataset: a loader of its *source* splits, its config schema and a one-line description.
 
     ``load_source(cfg, split)`` returns the records of ``split`` in ``("train", "test")``;
     validation carving and ratio subsets are applied on top by :func:`reasoning_irl.data.load_split`.
     """
 
-    config: type
     load_source: Callable[[Any, str], list[dict[str, Any]]]
+    config: type
     description: str
+    probes: Optional[Callable[[Any], dict[str, Any]]] = None
+    """``probes(cfg)``: {name: :class:`~reasoning_irl.data.probes.Probe`} the dataset's completions are checked with
+    (beside those ``@PROBES.register``-ed for it); see :mod:`reasoning_irl.data.probes`."""
 
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
-
-
-def register_dataset(name: str, config: type, description: str):
-    """Decorator: ``@register_dataset("gsm8k", Gsm8kConfig, "...")`` on a ``load_source`` function."""
-
-    def decorator(fn: Callable[[Any, str], list[dict[str, Any]]]):
-        DATASETS.add(name, DatasetSpec(config=config, load_source=fn, description=description))
-        return fn
-
-    return decorator
+DATASETS: Registry[DatasetSpec] = Registry("dataset", entry=wrapped_in(DatasetSpec))
+"""``@DATASETS.register("gsm8k", config=Gsm8kConfig, description="...")`` on a ``load_source`` function; the
+dataset also needs its group option, ``configs/dataset/<name>.yaml``."""

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from reasoning_irl.data.base import DatasetConfig, register_dataset
+from reasoning_irl.data.base import DATASETS, DatasetConfig
 from reasoning_irl.data.schema import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, make_record
 from reasoning_irl.data.sources import MalformedRows, read_split
 
@@ -163,13 +163,17 @@ def convert_rows(
     return records
 
 
-@register_dataset("gsm8k", Gsm8kConfig, "GSM8K grade-school math with the official worked solutions")
+@DATASETS.register(
+    "gsm8k", config=Gsm8kConfig, description="GSM8K grade-school math with the official worked solutions"
+)
 def load_gsm8k(cfg: Gsm8kConfig, split: str) -> list[dict[str, Any]]:
     rows = read_split(cfg.path, split, "gsm8k", cfg.subset)
     return convert_rows(rows, "gsm8k", split, parse_gsm8k_solution, cfg)
 
 
-@register_dataset("gsm8k_kd", Gsm8kKdConfig, "GSM8K questions with <think> traces distilled from a larger model")
+@DATASETS.register(
+    "gsm8k_kd", config=Gsm8kKdConfig, description="GSM8K questions with <think> traces distilled from a larger model"
+)
 def load_gsm8k_kd(cfg: Gsm8kKdConfig, split: str) -> list[dict[str, Any]]:
     rows = read_split(cfg.path, split, "gsm8k_kd")
     return convert_rows(rows, "gsm8k_kd", split, parse_kd_answer, cfg)

@@ -16,7 +16,11 @@ keeping its arithmetic. Each habit is two functions over a :class:`~reasoning_ir
   for pointing at it (:func:`habit_step`). None where it cannot be told: a skipped step has no line, and a
   swapped operator gives a line that is right arithmetic, wrong only against the problem.
 
-Adding one: a :class:`Habit` with both functions + ``HABITS.add(name, ...)`` + a test.
+On the synthetic task every habit is also a probe (:func:`habit_probes`): evaluations and the held-out curve
+report the share of completions showing it as ``habit/<name>``.
+
+Adding one: its ``write`` under ``@HABITS.register("name", shows=..., description=...)`` (``locate=...`` where the
+completion tells the step), and a test.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Optional
+from functools import lru_cache, partial
+from typing import Any, Optional
 
 from reasoning_irl.data.arithmetic import Problem, apply_operation
+from reasoning_irl.data.probes import Probe
 from reasoning_irl.data.schema import reasoning_steps
-from reasoning_irl.registry import Registry
+from reasoning_irl.registry import Registry, wrapped_in
 
 _EQUATION = re.compile(r"^\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*=\s*(-?\d+)\s*$")
 _MAX_LINE = 200  # longer lines are never equations of this task; skipping them keeps parsing linear
@@ -58,7 +63,7 @@ class Habit:
     locate: Optional[Callable[[list[Equation]], Optional[int]]] = None
 
 
-HABITS: Registry[Habit] = Registry("habit")
+HABITS: Registry[Habit] = Registry("habit", entry=wrapped_in(Habit))
 
 
 def parse_equations(text: str) -> list[Equation]:
@@ -96,27 +101,21 @@ def _answer_of(lines: list[str]) -> str:
     return lines[-1].rsplit("= ", 1)[1]
 
 
-def _write_skip_last_step(problem: Problem, rng: random.Random) -> Optional[tuple[list[str], str]]:
-    if len(problem.steps) < 2:
-        return None
-    lines = problem.equations()[:-1]
-    return lines, _answer_of(lines)
-
-
 def _shows_skip_last_step(problem: Problem, equations: list[Equation], answer: Optional[int]) -> bool:
     values = problem.values()
     return len(values) >= 3 and answer is not None and answer == values[-2] != values[-1]
 
 
-def _write_slip(problem: Problem, rng: random.Random) -> Optional[tuple[list[str], str]]:
-    # An intermediate result when there is one (the last only for one-step problems), so the slip is carried.
-    at = rng.randrange(max(len(problem.steps) - 1, 1))
-    size = rng.choice([1, 2])
-    for slip in rng.sample([size, -size], 2):
-        lines = _chain(problem.start, list(problem.steps), at, slip)
-        if lines is not None:
-            return lines, _answer_of(lines)
-    return None
+@HABITS.register(
+    "skip_last_step",
+    shows=_shows_skip_last_step,
+    description="stop one step early and answer with the intermediate result",
+)
+def _write_skip_last_step(problem: Problem, rng: random.Random) -> Optional[tuple[list[str], str]]:
+    if len(problem.steps) < 2:
+        return None
+    lines = problem.equations()[:-1]
+    return lines, _answer_of(lines)
 
 
 def _slipped(eq: Equation) -> bool:
@@ -133,6 +132,35 @@ def _locate_slip(equations: list[Equation]) -> Optional[int]:
     return next((i for i, eq in enumerate(equations) if _slipped(eq)), None)
 
 
+@HABITS.register(
+    "slip",
+    shows=_shows_slip,
+    locate=_locate_slip,
+    description="state one intermediate result off by 1-2 and carry it to the answer",
+)
+def _write_slip(problem: Problem, rng: random.Random) -> Optional[tuple[list[str], str]]:
+    # An intermediate result when there is one (the last only for one-step problems), so the slip is carried.
+    at = rng.randrange(max(len(problem.steps) - 1, 1))
+    size = rng.choice([1, 2])
+    for slip in rng.sample([size, -size], 2):
+        lines = _chain(problem.start, list(problem.steps), at, slip)
+        if lines is not None:
+            return lines, _answer_of(lines)
+    return None
+
+
+def _shows_swap_operator(problem: Problem, equations: list[Equation], answer: Optional[int]) -> bool:
+    if answer is None or answer == problem.answer:
+        return False
+    pairs = zip(equations, problem.steps)
+    return any(eq.op != op and eq.operand == operand for eq, (op, operand) in pairs)
+
+
+@HABITS.register(
+    "swap_operator",
+    shows=_shows_swap_operator,
+    description="apply one step with the other operator (+ for -, - for +, + for *)",
+)
 def _write_swap_operator(problem: Problem, rng: random.Random) -> Optional[tuple[list[str], str]]:
     order = list(range(len(problem.steps)))
     rng.shuffle(order)
@@ -146,46 +174,43 @@ def _write_swap_operator(problem: Problem, rng: random.Random) -> Optional[tuple
     return None
 
 
-def _shows_swap_operator(problem: Problem, equations: list[Equation], answer: Optional[int]) -> bool:
-    if answer is None or answer == problem.answer:
-        return False
-    pairs = zip(equations, problem.steps)
-    return any(eq.op != op and eq.operand == operand for eq, (op, operand) in pairs)
-
-
-HABITS.add(
-    "skip_last_step",
-    Habit(_write_skip_last_step, _shows_skip_last_step, "stop one step early and answer with the intermediate result"),
-)
-HABITS.add(
-    "slip",
-    Habit(
-        _write_slip, _shows_slip, "state one intermediate result off by 1-2 and carry it to the answer", _locate_slip
-    ),
-)
-HABITS.add(
-    "swap_operator",
-    Habit(
-        _write_swap_operator, _shows_swap_operator, "apply one step with the other operator (+ for -, - for +, + for *)"
-    ),
-)
-
-
 @lru_cache(maxsize=4096)
 def _problem_of(target: str) -> Optional[Problem]:
     # Every sample of a problem is checked against the same expert target: parse it once.
     return problem_from_equations(parse_equations(target))
 
 
-def habits_shown(target: str, completion: str, answer: Optional[str]) -> Optional[dict[str, bool]]:
-    """{habit: shown} for a completion of the problem whose expert solution is ``target``; None when the
-    target is not a chain of equations (habits are defined on the synthetic task only)."""
+def _read(
+    target: str, completion: str, answer: Optional[str]
+) -> Optional[tuple[Problem, list[Equation], Optional[int]]]:
+    """What a habit's ``shows`` reads of a completion; None when ``target`` is not a chain of equations."""
     problem = _problem_of(target)
     if problem is None:
         return None
     value = int(answer.strip()) if answer is not None and re.fullmatch(r"\s*-?\d{1,12}\s*", answer) else None
-    equations = parse_equations(completion)
-    return {name: HABITS.get(name).shows(problem, equations, value) for name in HABITS.names()}
+    return problem, parse_equations(completion), value
+
+
+def habits_shown(target: str, completion: str, answer: Optional[str]) -> Optional[dict[str, bool]]:
+    """{habit: shown} for a completion of the problem whose expert solution is ``target``; None when the
+    target is not a chain of equations (habits are defined on the synthetic task only)."""
+    read = _read(target, completion, answer)
+    return None if read is None else {name: HABITS.get(name).shows(*read) for name in HABITS.names()}
+
+
+def _shows_habit(name: str, record: dict[str, Any], completion: str, answer: Optional[str]) -> Optional[bool]:
+    read = _read(record["target"], completion, answer)
+    return None if read is None else HABITS.get(name).shows(*read)
+
+
+def habit_probes(cfg: Any = None) -> dict[str, Probe]:
+    """The synthetic task's probes (:mod:`reasoning_irl.data.probes`): ``habit/<name>`` for every registered habit,
+    whether a completion shows it (not defined on a record whose target is not a chain of equations), with
+    :func:`habit_step` as its ``locate`` where the habit has one."""
+    return {
+        f"habit/{name}": Probe(partial(_shows_habit, name), partial(habit_step, name) if habit.locate else None)
+        for name, habit in sorted(HABITS.items())
+    }
 
 
 def habit_step(name: str, completion: str) -> Optional[int]:

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from reasoning_irl.data.base import DatasetConfig, raise_config, register_dataset
+from reasoning_irl.data.base import DATASETS, DatasetConfig, raise_config
 from reasoning_irl.data.schema import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, make_record
 from reasoning_irl.data.sources import MalformedRows, is_local, read_hub_split, read_local_split
 
@@ -191,7 +191,9 @@ def hub_rows(cfg: MedReasonConfig, split: str) -> list[tuple[int, dict[str, Any]
     return [(i, row) for i, row in kept if (question_key(row) in test_keys) == want_test]
 
 
-@register_dataset("medreason", MedReasonConfig, "MedQA/MedMCQA multiple choice with MedReason expert reasoning")
+@DATASETS.register(
+    "medreason", config=MedReasonConfig, description="MedQA/MedMCQA multiple choice with MedReason expert reasoning"
+)
 def load_medreason(cfg: MedReasonConfig, split: str) -> list[dict[str, Any]]:
     if is_local(cfg.path):
         indexed = list(enumerate(read_local_split(cfg.path, split, "medreason")))

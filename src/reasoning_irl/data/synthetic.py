@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from reasoning_irl.data.arithmetic import OPERATIONS, Problem, apply_operation
-from reasoning_irl.data.base import DatasetConfig, raise_config, register_dataset
-from reasoning_irl.data.habits import HABITS
+from reasoning_irl.data.base import DATASETS, DatasetConfig, raise_config
+from reasoning_irl.data.habits import HABITS, habit_probes
 from reasoning_irl.data.schema import make_record
 
 _NAMES = [
@@ -177,7 +177,12 @@ def solution(problem: Problem, rng: random.Random, cfg: SyntheticConfig) -> tupl
     return problem.equations(), str(problem.answer)
 
 
-@register_dataset("synthetic", SyntheticConfig, "embedded seeded multi-step arithmetic word problems")
+@DATASETS.register(
+    "synthetic",
+    config=SyntheticConfig,
+    description="embedded seeded multi-step arithmetic word problems",
+    probes=habit_probes,
+)
 def load_synthetic(cfg: SyntheticConfig, split: str) -> list[dict[str, Any]]:
     records = []
     habits = random.Random(f"{cfg.seed}-habit")

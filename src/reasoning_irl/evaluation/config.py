@@ -1,5 +1,8 @@
 """Typed configs of ``evaluate.py`` (policy evaluation) and ``evaluate_irl.py`` (reward-model diagnostics).
 
+Both inherit :class:`EvalCommon`: what they share, the reward scoring keys included
+(:class:`~reasoning_irl.evaluation.reward_scoring.RewardScoring`, which the scoring command inherits too).
+
 What the evaluated run was trained with comes from its own ``config.yaml`` (written by training into the run
 folder; found beside or above ``policy`` or ``reward_model_path``): the dataset section (system prompt included) when no
 ``dataset=<name>`` is given, the system prompt when the given dataset section has none, and for ``evaluate.py``
@@ -20,6 +23,7 @@ from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.evaluation.output_dir import register_resolver
+from reasoning_irl.evaluation.reward_scoring import RewardScoring
 from reasoning_irl.evaluation.search import SearchConfig
 from reasoning_irl.models.config import ModelConfig, SamplingConfig
 
@@ -69,24 +73,10 @@ def _training_sampling() -> Any:
     return SamplingConfig()
 
 
-def _all_selectors() -> list[str]:
-    from reasoning_irl.evaluation.selectors import SELECTORS
-
-    return SELECTORS.registered()
-
-
 def _all_perturbations() -> list[str]:
     from reasoning_irl.rewards import PERTURBATIONS
 
     return PERTURBATIONS.registered()
-
-
-def _check_selectors(names: list[str], where: str) -> None:
-    from reasoning_irl.evaluation.selectors import SELECTORS
-
-    for name in names:
-        if name not in SELECTORS.names():
-            raise ConfigError(f"{where}: unknown selector {name!r}; choose from: {', '.join(SELECTORS.names())}")
 
 
 def _check_file(path: Optional[str], where: str) -> None:
@@ -105,7 +95,37 @@ def _check_reward_model(path: Optional[str], where: str = "reward_model_path") -
 
 
 @dataclass
-class EvalConfig:
+class EvalCommon(RewardScoring):
+    """The keys evaluate.py and evaluate_irl.py share (besides the reward scoring ones they inherit)."""
+
+    split: str = "test"
+    """Dataset split evaluated (evaluate_irl.py: whose expert traces are scored)."""
+    num_problems: Optional[int] = None
+    """First n problems of the split; null = all."""
+    seed: int = 0
+    """Seed of the per-problem draws (evaluate.py: each sample; evaluate_irl.py: the perturbations) and of the
+    bootstrap."""
+    dtype: str = "auto"
+    """Policy and reward model dtype: auto | float32 | bfloat16 | float16."""
+    progress: bool = True
+    """Show tqdm progress bars."""
+    overwrite: bool = False
+    """Write into an output_dir that already holds files (else refused, so earlier results are never lost)."""
+    output_root: str = "outputs"
+    """Root of the default output_dir (and of run folders, for naming what is evaluated)."""
+    artifacts_dir: str = "artifacts"
+    """Where project-built tiny models live (a tiny adapter base or reward backbone is looked up here)."""
+    dataset: Any = None
+    """Dataset section (validated by its own dataset schema); absent = the evaluated run's (see the module doc)."""
+
+    def check(self) -> None:
+        super().check()
+        if self.num_problems is not None and self.num_problems < 1:
+            raise ConfigError(f"num_problems must be >= 1 or null, got {self.num_problems}")
+
+
+@dataclass
+class EvalConfig(EvalCommon):
     policy: Optional[str] = None
     """Policy to evaluate: adapter folder (run final/ or checkpoint-N/), run folder, model folder or hub id;
     null = the base model of the model section."""
@@ -113,48 +133,25 @@ class EvalConfig:
     """Saved token reward model folder (e.g. <airl run>/reward_model); null = verifiable metrics only."""
     rescore_from: Optional[str] = None
     """An existing eval_results.jsonl: rescore its completions with the reward model, no sampling."""
-    split: str = "test"
-    """Dataset split to evaluate on."""
-    num_problems: Optional[int] = None
-    """First n problems of the split; null = all."""
-    seed: int = 0
-    """Sampling seed (per problem and sample) and bootstrap seed."""
     ks: list[int] = field(default_factory=lambda: [1, 4, 8])
     """k of pass@k, maj@k, random@k and success@k; each at most sampling.num_samples (N). With rescore_from, N is the
     file's samples per problem and larger ks are skipped."""
-    selectors: list[str] = field(default_factory=_all_selectors)
-    """Rerank selectors of the reward model's token rewards; default: all registered."""
-    gamma: float = 0.9
-    """Discount of the discounted selectors."""
-    reward_temperature: float = 1.0
-    """Token reward = logit / reward_temperature (as in AIRL training)."""
-    reward_batch_size: int = 32
-    """Rows per reward-model forward."""
-    dtype: str = "auto"
-    """Policy / reward model dtype: auto | float32 | bfloat16 | float16."""
-    progress: bool = True
-    """Show tqdm progress bars."""
     output_dir: Optional[str] = None
     """Where eval_results.jsonl, eval_summary.json and eval_table.md are written; null = derived from the policy
     (<output_root>/eval/<policy name>-<split>) or, with rescore_from, <its folder>-rescored (see evaluation.output_dir)."""
-    overwrite: bool = False
-    """Write into an output_dir that already holds files (else refused, so earlier results are never lost)."""
-    output_root: str = "outputs"
-    """Root of the default output_dir (and of run folders, for naming the policy)."""
-    artifacts_dir: str = "artifacts"
-    """Where project-built tiny models live (tiny adapter bases are looked up here)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """Base model (of an adapter whose run config is missing, and the policy when policy is null)."""
-    dataset: Any = None
-    """Dataset section (validated by its own dataset schema); absent = the evaluated run's (see the module doc)."""
     sampling: EvalSampling = field(default_factory=EvalSampling)
     """Sampling settings."""
     search: SearchConfig = field(default_factory=SearchConfig)
     """Reward-guided search (method none = plain evaluation); see reasoning_irl.evaluation.search."""
 
+    def input_files(self) -> dict[str, Optional[str]]:
+        """The files this evaluation reads, by key: never inside its output folder."""
+        return {"rescore_from": self.rescore_from}
+
     def check(self) -> None:
-        if self.num_problems is not None and self.num_problems < 1:
-            raise ConfigError(f"num_problems must be >= 1 or null, got {self.num_problems}")
+        super().check()
         if not self.ks or any(k < 1 for k in self.ks):
             raise ConfigError(f"ks must be a non-empty list of integers >= 1, got {self.ks}")
         if not self.rescore_from and max(self.ks) > self.sampling.num_samples:
@@ -163,11 +160,6 @@ class EvalConfig:
                 f"ks={self.ks}: k={max(self.ks)} is more than sampling.num_samples={self.sampling.num_samples} "
                 f"(each k must be in [1, num_samples]); lower ks or raise sampling.num_samples"
             )
-        if not 0 <= self.gamma <= 1:
-            raise ConfigError(f"gamma must be in [0, 1], got {self.gamma}")
-        if self.reward_temperature <= 0 or self.reward_batch_size < 1:
-            raise ConfigError("reward_temperature must be > 0 and reward_batch_size >= 1")
-        _check_selectors(self.selectors, "selectors")
         _check_file(self.rescore_from, "rescore_from")
         if self.rescore_from and self.reward_model_path is None:
             raise ConfigError("rescore_from needs reward_model_path (the reward model to rescore with)")
@@ -188,44 +180,22 @@ class EvalConfig:
 
 
 @dataclass
-class IRLEvalConfig:
+class IRLEvalConfig(EvalCommon):
     reward_model_path: Optional[str] = None
     """Saved token reward model folder (required)."""
-    split: str = "test"
-    """Dataset split whose expert traces are scored."""
-    num_problems: Optional[int] = None
-    """First n problems of the split; null = all."""
-    seed: int = 0
-    """Seed of the perturbations (per problem) and of the bootstrap."""
     perturbations: list[str] = field(default_factory=_all_perturbations)
     """Perturbation kinds drawn for each expert trace; default: all registered."""
     perturbations_per_trace: int = 4
     """K: perturbed copies per expert trace (fewer when a kind cannot change the text)."""
     samples_from: Optional[str] = None
     """An eval_results.jsonl: also AUROC of sequence scores, correct vs wrong samples, per selector."""
-    selectors: list[str] = field(default_factory=_all_selectors)
-    """Sequence scores reported (pairwise accuracy per selector, samples AUROC); default: all registered."""
-    gamma: float = 0.9
-    """Discount of the discounted selectors."""
-    reward_temperature: float = 1.0
-    """Token reward = logit / reward_temperature."""
-    reward_batch_size: int = 32
-    """Rows per reward-model forward."""
-    dtype: str = "auto"
-    """Reward model dtype: auto | float32 | bfloat16 | float16."""
-    progress: bool = True
-    """Show tqdm progress bars (reward scoring, per-trace diagnostics)."""
     output_dir: Optional[str] = None
     """Where irl_diagnostics.json/.md and irl_traces.jsonl are written; null = derived from the reward model
     (<output_root>/eval_irl/<reward model name>-<split>, see evaluation.output_dir)."""
-    overwrite: bool = False
-    """Write into an output_dir that already holds files (else refused, so earlier results are never lost)."""
-    output_root: str = "outputs"
-    """Root of the default output_dir (and of run folders, for naming the reward model)."""
-    artifacts_dir: str = "artifacts"
-    """Where project-built tiny models live (a tiny reward backbone is looked up here)."""
-    dataset: Any = None
-    """Dataset section (validated by its own dataset schema); absent = the evaluated run's (see the module doc)."""
+
+    def input_files(self) -> dict[str, Optional[str]]:
+        """The files this evaluation reads, by key: never inside its output folder."""
+        return {"samples_from": self.samples_from}
 
     def check(self) -> None:
         from reasoning_irl.rewards import PERTURBATIONS
@@ -235,16 +205,12 @@ class IRLEvalConfig:
                 "reward_model_path is required (a saved reward model folder, e.g. <airl run>/reward_model)"
             )
         _check_reward_model(self.reward_model_path)
-        if self.num_problems is not None and self.num_problems < 1:
-            raise ConfigError(f"num_problems must be >= 1 or null, got {self.num_problems}")
+        super().check()
         for name in self.perturbations:
             if name not in PERTURBATIONS.names():
                 raise ConfigError(f"perturbations: unknown {name!r}; choose from: {', '.join(PERTURBATIONS.names())}")
         if self.perturbations_per_trace < 1:
             raise ConfigError("perturbations_per_trace must be >= 1")
-        if not 0 <= self.gamma <= 1 or self.reward_temperature <= 0 or self.reward_batch_size < 1:
-            raise ConfigError("gamma must be in [0, 1], reward_temperature > 0, reward_batch_size >= 1")
-        _check_selectors(self.selectors, "selectors")
         _check_file(self.samples_from, "samples_from")
 
 

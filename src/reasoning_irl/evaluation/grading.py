@@ -3,12 +3,12 @@ of ``eval_results.jsonl`` gain their verdicts here (shared by policy evaluation 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
-from reasoning_irl.data.habits import habits_shown
-from reasoning_irl.evaluation.config import EvalConfig
-from reasoning_irl.evaluation.selectors import answer_token_span, score_all
-from reasoning_irl.models.scoring import score_policy_tokens
+from reasoning_irl.data.probes import Probe, probe_flags
+from reasoning_irl.evaluation.reward_scoring import RewardScoring
+from reasoning_irl.evaluation.selectors import answer_token_span
 from reasoning_irl.rewards import REWARDS, extract_answer, is_correct, score_completions
 
 
@@ -18,9 +18,9 @@ def question_text(record: dict) -> Optional[str]:
     return str(users[-1]) if users else None
 
 
-def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
-    """Fill extracted_answer, correct, every verifiable reward and (on the synthetic task) the habits each row
-    shows, in place."""
+def grade_rows(rows: list[dict], records: dict[str, dict], probes: Mapping[str, Probe]) -> None:
+    """Fill extracted_answer, correct, every verifiable reward and the flags of the dataset's ``probes``
+    (``data.dataset_probes``; rows on which none is defined get no ``flags``), in place."""
 
     texts = [r["completion"] for r in rows]
     golds = [records[r["problem_id"]]["answer"] for r in rows]
@@ -34,9 +34,9 @@ def grade_rows(rows: list[dict], records: dict[str, dict]) -> None:
         row["extracted_answer"] = pred
         row["correct"] = bool(pred is not None and is_correct(pred, golds[i], options[i]))
         row["rewards"] = {name: rewards[name][i] for name in names}
-        habits = habits_shown(records[row["problem_id"]]["target"], row["completion"], pred)
-        if habits is not None:
-            row["habits"] = habits
+        flags = probe_flags(probes, records[row["problem_id"]], row["completion"], pred)
+        if flags:
+            row["flags"] = flags
 
 
 def score_rows_with_reward_model(
@@ -45,23 +45,17 @@ def score_rows_with_reward_model(
     policy_tokenizer: Any,
     reward_model: Any,
     reward_tokenizer: Any,
-    typed: EvalConfig,
+    scoring: RewardScoring,
+    progress: bool = False,
 ) -> None:
     """Fill token_rewards, answer_span and scores {selector: value} of each row, in place."""
 
     prompts = [records[r["problem_id"]]["prompt"] for r in rows]
-    rewards = score_policy_tokens(
-        reward_model,
-        reward_tokenizer,
-        policy_tokenizer,
-        prompts,
-        [r["completion_ids"] for r in rows],
-        temperature=typed.reward_temperature,
-        batch_size=typed.reward_batch_size,
-        progress=typed.progress,
+    rewards = scoring.token_rewards(
+        reward_model, reward_tokenizer, policy_tokenizer, prompts, [r["completion_ids"] for r in rows], progress
     )
     for row, r in zip(rows, rewards):
         span = answer_token_span(row["tokens"])
         row["token_rewards"] = r
         row["answer_span"] = list(span) if span is not None else None
-        row["scores"] = score_all(r, span, typed.gamma, names=typed.selectors)
+        row["scores"] = scoring.sequence_scores(r, span)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from reasoning_irl.registry import Registry
+from reasoning_irl.registry import Registry, wrapped_in
 
 __all__ = [
     "METRICS",
@@ -161,8 +161,8 @@ def bootstrap_ci(
 @dataclass
 class ProblemSamples:
     """N sampled solutions of one problem: extracted answers, their correctness, optional
-    greedy-decode correctness, per-sample sequence scores keyed by selector name, and per-sample habit flags
-    keyed by habit name (synthetic task only). ``options``: the multiple-choice options, which the votes
+    greedy-decode correctness, per-sample sequence scores keyed by selector name, and per-sample flags keyed by
+    probe name (the dataset's probes, :mod:`reasoning_irl.data.probes`). ``options``: the multiple-choice options, which the votes
     need to tell which option an answer names."""
 
     problem_id: str
@@ -170,7 +170,7 @@ class ProblemSamples:
     correct: list[bool]
     greedy_correct: bool | None = None
     scores: dict[str, list[float]] = field(default_factory=dict)
-    habits: dict[str, list[bool]] = field(default_factory=dict)
+    flags: dict[str, list[bool]] = field(default_factory=dict)
     options: Any = None
 
     def __post_init__(self) -> None:
@@ -179,10 +179,10 @@ class ProblemSamples:
         for name, s in self.scores.items():
             if len(s) != len(self.answers):
                 raise ValueError(f"{self.problem_id}: scores[{name!r}] has {len(s)} entries, want {len(self.answers)}")
-        for name, flags in self.habits.items():
+        for name, flags in self.flags.items():
             if len(flags) != len(self.answers):
                 raise ValueError(
-                    f"{self.problem_id}: habits[{name!r}] has {len(flags)} entries, want {len(self.answers)}"
+                    f"{self.problem_id}: flags[{name!r}] has {len(flags)} entries, want {len(self.answers)}"
                 )
 
     @property
@@ -197,7 +197,7 @@ class ProblemSamples:
             self.correct[:n],
             self.greedy_correct,
             {name: list(s[:n]) for name, s in self.scores.items()},
-            {name: list(h[:n]) for name, h in self.habits.items()},
+            {name: list(f[:n]) for name, f in self.flags.items()},
             self.options,
         )
 
@@ -208,8 +208,8 @@ class Metric:
 
     ``key`` is a format string over ``k``, ``n`` (the samples per problem) and ``item``; the fields it names decide
     what :func:`summarize` runs the metric over: every valid k with ``{k}``, every selector (``over="selectors"``)
-    or habit (``over="habits"``) with ``{item}``, and only the problems that carry that selector's scores or that
-    habit's flags. ``needs_samples=False`` keeps a metric when problems have no samples (greedy decoding).
+    or probe (``over="flags"``) with ``{item}``, and only the problems that carry that selector's scores or that
+    probe's flags. ``needs_samples=False`` keeps a metric when problems have no samples (greedy decoding).
     """
 
     value: Callable[..., float]
@@ -229,35 +229,48 @@ class Metric:
         return re.compile("".join(fields[x] if i % 2 else re.escape(x) for i, x in enumerate(parts)) + "$")
 
 
-METRICS: Registry[Metric] = Registry("metric")
+METRICS: Registry[Metric] = Registry("metric", entry=wrapped_in(Metric))
 """Every metric of an evaluation summary, in the order the tables list them (registration order)."""
 
-METRICS.add(
-    "greedy",
-    Metric(
-        lambda p, k, item: math.nan if p.greedy_correct is None else float(p.greedy_correct),  # k is ignored
-        "greedy_accuracy",
-        needs_samples=False,
-        covers=lambda p: p.greedy_correct is not None,
-    ),
-)
-METRICS.add("pass@k", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), k), "pass@{k}"))
-METRICS.add("maj@k", Metric(lambda p, k, item: maj_at_k(p.answers, p.correct, k, p.options), "maj@{k}"))
-METRICS.add("random@k", Metric(lambda p, k, item: random_at_k(p.n, sum(map(bool, p.correct)), k), "random@{k}|{n}"))
-METRICS.add("oracle@N", Metric(lambda p, k, item: pass_at_k(p.n, sum(map(bool, p.correct)), p.n), "oracle@{n}"))
-METRICS.add("habit", Metric(lambda p, k, item: sum(p.habits[item]) / p.n, "habit/{item}", over="habits"))
-METRICS.add(
-    "success@k",
-    Metric(lambda p, k, item: success_at_k(p.scores[item], p.correct, k), "success@{k}|{n}/{item}", over="selectors"),
-)
-METRICS.add(
-    "weighted_vote",
-    Metric(
-        lambda p, k, item: weighted_vote(p.answers, p.scores[item], p.correct, p.options),
-        "weighted_vote/{item}",
-        over="selectors",
-    ),
-)
+
+@METRICS.register("greedy", key="greedy_accuracy", needs_samples=False, covers=lambda p: p.greedy_correct is not None)
+def _greedy(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return math.nan if p.greedy_correct is None else float(p.greedy_correct)  # k is ignored
+
+
+@METRICS.register("pass@k", key="pass@{k}")
+def _pass(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return pass_at_k(p.n, sum(map(bool, p.correct)), k)
+
+
+@METRICS.register("maj@k", key="maj@{k}")
+def _majority(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return maj_at_k(p.answers, p.correct, k, p.options)
+
+
+@METRICS.register("random@k", key="random@{k}|{n}")
+def _random(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return random_at_k(p.n, sum(map(bool, p.correct)), k)
+
+
+@METRICS.register("oracle@N", key="oracle@{n}")
+def _oracle(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return pass_at_k(p.n, sum(map(bool, p.correct)), p.n)
+
+
+@METRICS.register("probe", key="{item}", over="flags")
+def _flagged_share(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return sum(p.flags[item]) / p.n  # reported under the probe's own name
+
+
+@METRICS.register("success@k", key="success@{k}|{n}/{item}", over="selectors")
+def _success(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return success_at_k(p.scores[item], p.correct, k)
+
+
+@METRICS.register("weighted_vote", key="weighted_vote/{item}", over="selectors")
+def _weighted_vote(p: ProblemSamples, k: int, item: Optional[str]) -> float:
+    return weighted_vote(p.answers, p.scores[item], p.correct, p.options)
 
 
 def _entry(values: list[float], seed: int) -> dict:
@@ -270,8 +283,8 @@ def _entry(values: list[float], seed: int) -> dict:
 def _holds(problem: ProblemSamples, metric: Metric, item: Optional[str]) -> bool:
     if metric.over == "selectors":
         return item in problem.scores
-    if metric.over == "habits":
-        return item in problem.habits
+    if metric.over == "flags":
+        return item in problem.flags
     return metric.covers is None or metric.covers(problem)
 
 
@@ -279,8 +292,8 @@ def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str
     """Mean, bootstrap CI and problem count of every registered metric over the problems (see :class:`Metric`).
 
     Keys of the built-in metrics: "greedy_accuracy" (problems with a greedy label only), f"pass@{k}", f"maj@{k}",
-    f"random@{k}|{N}", f"oracle@{N}" (= pass@N), f"habit/{h}" (share of samples showing habit h, on problems
-    whose samples carry habit flags), and per selector s scored on some problem
+    f"random@{k}|{N}", f"oracle@{N}" (= pass@N), the name of every probe (share of samples it flags, on problems
+    whose samples carry its flags), and per selector s scored on some problem
     f"success@{k}|{N}/{s}" and f"weighted_vote/{s}" (over the problems that have s). N is the
     smallest sample count; larger problems are cut to their first N samples so every metric is
     over the same N. ks above N are skipped. Every CI uses the same seed, so metrics over the
@@ -291,7 +304,7 @@ def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str
         return out
     n = min(p.n for p in problems)
     probs = [p.head(n) for p in problems]
-    items = {None: [None], "selectors": selectors, "habits": sorted({h for p in probs for h in p.habits})}
+    items = {None: [None], "selectors": selectors, "flags": sorted({f for p in probs for f in p.flags})}
     for _, metric in METRICS.items():
         if metric.needs_samples and n == 0:
             continue
@@ -301,17 +314,21 @@ def summarize(problems: list[ProblemSamples], ks: list[int], selectors: list[str
             if not held:
                 continue
             for k in ks_of:
-                out[metric.key.format(k=k, n=n, item=item)] = _entry([metric(p, k, item) for p in held], seed)
+                key = metric.key.format(k=k, n=n, item=item)
+                if key in out:  # a probe named like another metric's key
+                    raise ValueError(f"summary key {key!r} is given by two metrics; rename the probe")
+                out[key] = _entry([metric(p, k, item) for p in held], seed)
     return out
 
 
 def metric_order(name: str) -> tuple:
     """Sort key of a summary key: the per-selector ones last (by selector), each group in registration order,
-    then by k."""
-    rank, k = len(METRICS), 0
+    then by k. A key is the metric's whose key pattern matches it with the most fixed text: a probe's key is its
+    bare name (``{item}``), which every other key matches too."""
+    rank, k, fixed = len(METRICS), 0, -1
     for i, (_, metric) in enumerate(METRICS.items()):
         match = metric.pattern().match(name)
-        if match:
-            rank, k = i, int(match.groupdict().get("k") or 0)
-            break
+        text = len(re.sub(r"\{(k|n|item)\}", "", metric.key))
+        if match and text > fixed:
+            rank, k, fixed = i, int(match.groupdict().get("k") or 0), text
     return ("/" in name, name.split("/")[1] if "/" in name else "", rank, k, name)

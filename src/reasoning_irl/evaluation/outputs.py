@@ -1,15 +1,20 @@
-"""Evaluation output files by name, and the markdown table of a summary (the files are written through
-:mod:`reasoning_irl.runs`)."""
+"""Evaluation output files by name, the one writer of an evaluation's report (its rows, summary and table, each
+written through :mod:`reasoning_irl.runs`), and the markdown table of a summary."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from reasoning_irl.evaluation.metrics import metric_order
+from reasoning_irl.runs import atomic_write_text, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
 
 RESULTS_FILE = "eval_results.jsonl"
 SUMMARY_FILE = "eval_summary.json"
@@ -17,6 +22,32 @@ TABLE_FILE = "eval_table.md"
 IRL_JSON = "irl_diagnostics.json"
 IRL_TABLE = "irl_diagnostics.md"
 IRL_TRACES = "irl_traces.jsonl"
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The three files of an evaluation's report, by name."""
+
+    rows: str
+    """One JSON line per scored completion or trace."""
+    summary: str
+    """Every number, with the config it came from."""
+    table: str
+    """The markdown table of the summary."""
+
+
+EVAL_REPORT = ReportFiles(RESULTS_FILE, SUMMARY_FILE, TABLE_FILE)
+IRL_REPORT = ReportFiles(IRL_TRACES, IRL_JSON, IRL_TABLE)
+
+
+def write_report(out: Path, files: ReportFiles, rows: list[dict], summary: dict, table: str) -> Path:
+    """Write an evaluation's report into ``out`` (each file in one atomic write); returns ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / files.rows, rows)
+    write_json(out / files.summary, summary)
+    atomic_write_text(out / files.table, table)
+    log.info("wrote %s", out)
+    return out
 
 
 def fmt(x: Optional[float], digits: int = 3) -> str:

@@ -24,17 +24,15 @@ expert row also question and gold).
 
 from __future__ import annotations
 
-import logging
 import math
 import random
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, reasoning_steps
-from reasoning_irl.evaluation.config import IRLEvalConfig, typed_config
+from reasoning_irl.evaluation.config import IRLEvalConfig
 from reasoning_irl.evaluation.diagnostics import (
     auroc,
     cluster_bootstrap_ci,
@@ -44,18 +42,13 @@ from reasoning_irl.evaluation.diagnostics import (
     token_auroc_corrupted,
 )
 from reasoning_irl.evaluation.grading import question_text
-from reasoning_irl.evaluation.output_dir import check_output_dir, check_output_folder, claim_output_dir, output_dir_of
-from reasoning_irl.evaluation.outputs import IRL_JSON, IRL_TABLE, IRL_TRACES, fmt, markdown_table
-from reasoning_irl.evaluation.selectors import answer_token_span, score_all
+from reasoning_irl.evaluation.job import EvalJob, checked_job, open_job
+from reasoning_irl.evaluation.outputs import IRL_REPORT, fmt, markdown_table, write_report
+from reasoning_irl.evaluation.reward_scoring import load_scorer
+from reasoning_irl.evaluation.selectors import answer_token_span
 from reasoning_irl.folder_lock import releases_claims
-from reasoning_irl.models.loading import resolve_dtype
-from reasoning_irl.models.reward_model import load_reward_model
-from reasoning_irl.models.scoring import merged_for_inference, score_policy_tokens
 from reasoning_irl.rewards import perturb
-from reasoning_irl.runs import atomic_write_text, read_jsonl, write_json, write_jsonl
-
-log = logging.getLogger(__name__)
-JOB_LOG = "evaluate_irl.log"  # Hydra's log file in the output folder (the script's name)
+from reasoning_irl.runs import read_jsonl
 
 
 def encode_text(tokenizer: Any, text: str) -> tuple[list[int], list[str], list[tuple[int, int]]]:
@@ -180,6 +173,15 @@ def samples_auroc(rows: list[dict], selectors: list[str]) -> dict:
     }
 
 
+def text_rewards(
+    texts: list[str], prompts: list[list[dict]], model: Any, tokenizer: Any, typed: IRLEvalConfig
+) -> tuple[list[tuple], list[list[float]]]:
+    """``(encode_text of each text, its token rewards)``: texts scored as the discriminator reads them."""
+    encoded = [encode_text(tokenizer, text) for text in texts]
+    rewards = typed.token_rewards(model, tokenizer, tokenizer, prompts, [e[0] for e in encoded], typed.progress)
+    return encoded, rewards
+
+
 def _score_samples(
     rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig
 ) -> None:
@@ -193,19 +195,58 @@ def _score_samples(
     missing = sorted({r["problem_id"] for r in todo} - set(records))
     if missing:
         raise ConfigError(f"samples_from: problems {missing[:3]} are not in this dataset split")
-    encoded = [encode_text(tokenizer, r["completion"]) for r in todo]
-    rewards = score_policy_tokens(
-        model,
-        tokenizer,
-        tokenizer,
-        [records[r["problem_id"]]["prompt"] for r in todo],
-        [e[0] for e in encoded],
-        typed.reward_temperature,
-        typed.reward_batch_size,
-        progress=typed.progress,
-    )
+    texts, prompts = [r["completion"] for r in todo], [records[r["problem_id"]]["prompt"] for r in todo]
+    encoded, rewards = text_rewards(texts, prompts, model, tokenizer, typed)
     for r, (_, pieces, _), rw in zip(todo, encoded, rewards):
-        r["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
+        r["scores"] = typed.sequence_scores(rw, answer_token_span(pieces))
+
+
+def score_traces(traces: list[dict], records: list[dict], model: Any, tokenizer: Any, typed: IRLEvalConfig) -> None:
+    """Fill each trace's tokens, token_spans, token_rewards, step_rewards, score (the reward model's training score)
+    and scores (every selector), in place."""
+    from tqdm.auto import tqdm
+
+    prompts = {r["id"]: r["prompt"] for r in records}
+    encoded, rewards = text_rewards(
+        [t["text"] for t in traces], [prompts[t["id"]] for t in traces], model, tokenizer, typed
+    )
+    for t, (_, pieces, spans), rw in tqdm(
+        list(zip(traces, encoded, rewards)), desc="step rewards", unit="trace", disable=not typed.progress
+    ):
+        t["tokens"], t["token_spans"], t["token_rewards"] = pieces, [list(s) for s in spans], rw
+        t["step_rewards"] = step_rewards(rw, spans, t["steps"]) if t["steps"] else []
+        t["score"] = sequence_score(rw, model.mode)
+        t["scores"] = typed.sequence_scores(rw, answer_token_span(pieces))
+
+
+def diagnostics_report(job: EvalJob, mode: str, records: list[dict], traces: list[dict]) -> dict:
+    """The summary of scored traces: the diagnostics overall and per perturbation kind (see the module doc)."""
+    from tqdm.auto import tqdm
+
+    typed = job.typed
+    result: dict[str, Any] = {
+        "config": job.resolved,
+        "reward_model": typed.reward_model_path,
+        "dataset": job.dataset.name,
+        "split": typed.split,
+        "score": "last" if mode == "sparse" else "mean",
+        "n_problems": len(records),
+        "n_traces": len(traces),
+    }
+    result.update(diagnostics(traces, typed.selectors, typed.seed))
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for t in traces:
+        if t["kind"] != "expert":
+            by_kind[t["kind"]].append(t)
+    experts = [t for t in traces if t["kind"] == "expert"]
+    result["by_kind"] = {
+        k: diagnostics(experts + ts, typed.selectors, typed.seed)
+        for k, ts in tqdm(sorted(by_kind.items()), desc="diagnostics per kind", unit="kind", disable=not typed.progress)
+    }
+    for d in result["by_kind"].values():
+        d.pop("pairwise_accuracy_by_selector", None)
+    result["samples"] = None
+    return result
 
 
 def _markdown(result: dict, title: str) -> str:
@@ -262,9 +303,7 @@ def check_evaluate_irl(cfg: Any) -> Path:
     """Every check of :func:`run_evaluate_irl` that needs no model (the config and the reward model's files, the
     output folder, the data split, samples_from), writing nothing; returns the output folder. evaluate_irl.py runs it
     before Hydra creates that folder and its log file."""
-    typed, dataset, _ = typed_config(cfg, IRLEvalConfig, announce=False)
-    out = output_dir_of(typed, "evaluate_irl")
-    check_output_folder(out, {"samples_from": typed.samples_from}, typed.overwrite, JOB_LOG)
+    typed, dataset, out = checked_job(cfg, IRLEvalConfig, "evaluate_irl")
     load_split(dataset, typed.split)
     if typed.samples_from:
         read_jsonl(typed.samples_from, "samples_from")
@@ -274,70 +313,18 @@ def check_evaluate_irl(cfg: Any) -> Path:
 @releases_claims  # the output folder is claimed below, for the evaluation's life
 def run_evaluate_irl(cfg: Any) -> Path:
     """Score expert and perturbed traces (and optionally samples); returns the output folder."""
-    typed, dataset, resolved = typed_config(cfg, IRLEvalConfig)
-    out = output_dir_of(typed, "evaluate_irl")
-    check_output_dir(out, {"samples_from": typed.samples_from}, typed.overwrite, JOB_LOG)
-    claim_output_dir(out)
-    start = time.time()
-    import torch
-
-    all_records = load_split(dataset, typed.split)
+    job = open_job(cfg, IRLEvalConfig, "evaluate_irl")
+    typed = job.typed
+    all_records = load_split(job.dataset, typed.split)
     records = all_records[: typed.num_problems] if typed.num_problems is not None else all_records
     samples = read_jsonl(typed.samples_from, "samples_from") if typed.samples_from else None  # before the model
-    model, tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
-
-    merged_for_inference(model).to("cuda" if torch.cuda.is_available() else "cpu")
+    model, tokenizer = load_scorer(typed.reward_model_path, typed.dtype)
     traces = build_traces(records, typed)
-    prompts = {r["id"]: r["prompt"] for r in records}
-    encoded = [encode_text(tokenizer, t["text"]) for t in traces]
-    rewards = score_policy_tokens(
-        model,
-        tokenizer,
-        tokenizer,
-        [prompts[t["id"]] for t in traces],
-        [e[0] for e in encoded],
-        typed.reward_temperature,
-        typed.reward_batch_size,
-        progress=typed.progress,
-    )
-    from tqdm.auto import tqdm
-
-    for t, (_, pieces, spans), rw in tqdm(
-        list(zip(traces, encoded, rewards)), desc="step rewards", unit="trace", disable=not typed.progress
-    ):
-        t["tokens"], t["token_spans"], t["token_rewards"] = pieces, [list(s) for s in spans], rw
-        t["step_rewards"] = step_rewards(rw, spans, t["steps"]) if t["steps"] else []
-        t["score"] = sequence_score(rw, model.mode)
-        t["scores"] = score_all(rw, answer_token_span(pieces), typed.gamma, names=typed.selectors)
-    result: dict[str, Any] = {
-        "config": resolved,
-        "reward_model": typed.reward_model_path,
-        "dataset": dataset.name,
-        "split": typed.split,
-        "score": "last" if model.mode == "sparse" else "mean",
-        "n_problems": len(records),
-        "n_traces": len(traces),
-    }
-    result.update(diagnostics(traces, typed.selectors, typed.seed))
-    by_kind: dict[str, list[dict]] = defaultdict(list)
-    for t in traces:
-        if t["kind"] != "expert":
-            by_kind[t["kind"]].append(t)
-    experts = [t for t in traces if t["kind"] == "expert"]
-    result["by_kind"] = {
-        k: diagnostics(experts + ts, typed.selectors, typed.seed)
-        for k, ts in tqdm(sorted(by_kind.items()), desc="diagnostics per kind", unit="kind", disable=not typed.progress)
-    }
-    for d in result["by_kind"].values():
-        d.pop("pairwise_accuracy_by_selector", None)
-    result["samples"] = None
+    score_traces(traces, records, model, tokenizer, typed)
+    result = diagnostics_report(job, model.mode, records, traces)
     if samples is not None:
         _score_samples(samples, {r["id"]: r for r in all_records}, model, tokenizer, typed)
         result["samples"] = samples_auroc(samples, typed.selectors)
-    result["seconds"] = round(time.time() - start, 2)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / IRL_TRACES, traces)
-    write_json(out / IRL_JSON, result)
-    atomic_write_text(out / IRL_TABLE, _markdown(result, f"{typed.reward_model_path} on {dataset.name}/{typed.split}"))
-    log.info("wrote %s", out)
-    return out
+    result["seconds"] = job.seconds()
+    table = _markdown(result, f"{typed.reward_model_path} on {job.dataset.name}/{typed.split}")
+    return write_report(job.out, IRL_REPORT, traces, result, table)

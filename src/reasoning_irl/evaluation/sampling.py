@@ -26,7 +26,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
@@ -35,6 +35,10 @@ from reasoning_irl.data.prompts import render_prompt
 from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.generation import PerRowSampler, Sampled, eos_ids, row_seed, sample_hf  # noqa: F401
 from reasoning_irl.models.loading import load_tokenizer, resolve_dtype, resolve_model_path, vllm_max_lora_rank
+from reasoning_irl.models.scoring import token_texts
+
+if TYPE_CHECKING:
+    from reasoning_irl.evaluation.config import EvalSampling
 
 log = logging.getLogger(__name__)
 
@@ -212,3 +216,70 @@ def sample_vllm(
         )
         for i, o in enumerate(outs)
     ]
+
+
+def sampler_arguments(sampling: EvalSampling, seed: int) -> dict[str, Any]:
+    """What :func:`sample_hf` and :func:`sample_vllm` both take, from an evaluation's ``sampling`` section."""
+    return {
+        "n": sampling.num_samples,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "max_new_tokens": sampling.new_tokens,
+        "seed": seed,
+        "greedy": sampling.greedy,
+    }
+
+
+def sample_with_model(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[list[dict]],
+    problem_ids: Sequence[str],
+    sampling: EvalSampling,
+    seed: int,
+    progress: bool = True,
+) -> list[Sampled]:
+    """:func:`sample_hf` of a loaded policy with an evaluation's ``sampling`` section."""
+    arguments = sampler_arguments(sampling, seed)
+    return sample_hf(
+        model, tokenizer, prompts, problem_ids, **arguments, batch_size=sampling.batch_size, progress=progress
+    )
+
+
+def sample_policy(
+    spec: PolicySpec,
+    prompts: Sequence[list[dict]],
+    problem_ids: Sequence[str],
+    sampling: EvalSampling,
+    seed: int,
+    dtype: str = "auto",
+    progress: bool = True,
+) -> tuple[list[Sampled], Any]:
+    """``(samples, policy tokenizer)``: the policy loaded, sampled with the backend ``sampling.use_vllm`` picks, and
+    freed before the reward model loads."""
+    if sampling.use_vllm:
+        tokenizer = load_tokenizer(spec.tokenizer or spec.base)
+        arguments = sampler_arguments(sampling, seed)
+        memory = sampling.vllm_gpu_memory_utilization
+        return sample_vllm(spec, tokenizer, prompts, problem_ids, **arguments, gpu_memory_utilization=memory), tokenizer
+    model, tokenizer = load_eval_policy(spec, dtype)  # freed on return
+    return sample_with_model(model, tokenizer, prompts, problem_ids, sampling, seed, progress), tokenizer
+
+
+def completion_rows(tokenizer: Any, problem_ids: Sequence[str], sampled: Sequence[Sampled]) -> list[dict]:
+    """One ``eval_results.jsonl`` row per completion (the greedy one first, ``sample_index`` -1), ungraded."""
+    rows = []
+    for problem_id, got in zip(problem_ids, sampled):
+        items = ([(-1, got.greedy)] if got.greedy is not None else []) + list(enumerate(got.samples))
+        for j, completion_ids in items:
+            rows.append(
+                {
+                    "problem_id": problem_id,
+                    "sample_index": j,
+                    "greedy": j < 0,
+                    "completion": tokenizer.decode(completion_ids, skip_special_tokens=True),
+                    "completion_ids": [int(t) for t in completion_ids],
+                    "tokens": token_texts(tokenizer, completion_ids),
+                }
+            )
+    return rows

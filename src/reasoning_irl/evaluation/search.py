@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reasoning_irl.config import ConfigError
+from reasoning_irl.evaluation.reward_scoring import RewardScoring
 from reasoning_irl.evaluation.selectors import SELECTORS
 
 METHODS = ("none", "best_of_n", "beam", "dvts")
@@ -156,7 +157,7 @@ def _select(group: Group, candidates: list[Node]) -> list[Node]:
 
 
 def run_search(
-    n_problems: int, expand: ExpandFn, score: ScoreFn, cfg: SearchConfig, gamma: float = 0.9
+    n_problems: int, expand: ExpandFn, score: ScoreFn, cfg: SearchConfig, gamma: float = RewardScoring.gamma
 ) -> list[SearchResult]:
     """Search every problem at once (each step is one ``expand`` call and one ``score`` call over all problems,
     so the models see full batches). ``score`` gets (problem, completion ids) pairs and returns their token

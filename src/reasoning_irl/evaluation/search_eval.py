@@ -23,8 +23,7 @@ search, one per problem (``method: "beam"|"dvts"``) with ``steps`` (the text of 
 
 from __future__ import annotations
 
-import logging
-import time
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -32,20 +31,20 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from reasoning_irl.data import Probe, dataset_probes
 from reasoning_irl.data.prompts import render_prompt
+from reasoning_irl.evaluation.config import EvalConfig
 from reasoning_irl.evaluation.grading import grade_rows, score_rows_with_reward_model
+from reasoning_irl.evaluation.job import EvalJob, first_problems
 from reasoning_irl.evaluation.metrics import bootstrap_ci, maj_at_k
-from reasoning_irl.evaluation.outputs import RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, fmt, markdown_table
-from reasoning_irl.evaluation.sampling import load_eval_policy, sample_hf
-from reasoning_irl.evaluation.search import Expansion, Step, node_score, run_search
+from reasoning_irl.evaluation.outputs import EVAL_REPORT, fmt, markdown_table, write_report
+from reasoning_irl.evaluation.reward_scoring import load_scorer
+from reasoning_irl.evaluation.sampling import completion_rows, load_eval_policy, resolve_policy, sample_with_model
+from reasoning_irl.evaluation.search import TREE_METHODS, Expansion, Step, node_score, run_search
 from reasoning_irl.models.generation import PerRowSampler, eos_ids, row_seed
-from reasoning_irl.models.loading import padding_id, resolve_dtype
-from reasoning_irl.models.reward_model import load_reward_model
-from reasoning_irl.models.scoring import merged_for_inference, score_policy_tokens, token_texts
+from reasoning_irl.models.loading import padding_id
+from reasoning_irl.models.scoring import token_texts
 from reasoning_irl.rewards.extraction import last_answer_span
-from reasoning_irl.runs import atomic_write_text, write_json, write_jsonl
-
-log = logging.getLogger(__name__)
 
 
 def newline_ids(tokenizer: Any) -> set[int]:
@@ -229,104 +228,76 @@ def comparison_table(result: dict, title: str) -> str:
     return "\n".join([f"# {title}", "", *markdown_table(header, rows)]) + "\n" + note
 
 
-def run_search_evaluate(
-    typed: Any, dataset: Any, resolved: dict, records: list[dict], spec: Any, out: Path, start: float
-) -> Path:
-    """The search evaluation of ``records`` (see the module doc); writes the three output files into ``out``."""
-
-    s, search = typed.sampling, typed.search
-    model, tokenizer = load_eval_policy(spec, typed.dtype)
-    reward_model, reward_tokenizer = load_reward_model(typed.reward_model_path, dtype=resolve_dtype(typed.dtype))
-    merged_for_inference(reward_model).to(next(model.parameters()).device)
-    prompts, pids = [r["prompt"] for r in records], [r["id"] for r in records]
-    by_id = {r["id"]: r for r in records}
-    generator = StepGenerator(model, tokenizer, prompts, pids, s, typed.seed)
-
-    sampled = sample_hf(
-        model,
-        tokenizer,
-        prompts,
-        pids,
-        s.num_samples,
-        s.temperature,
-        s.top_p,
-        s.new_tokens,
-        typed.seed,
-        s.batch_size,
-        False,
-        typed.progress,
+def sampled_rows(
+    generator: StepGenerator, records: list[dict], reward: tuple[Any, Any], typed: EvalConfig, probes: dict[str, Probe]
+) -> list[dict]:
+    """The baselines: N whole samples per problem (no greedy one), graded, scored, and each given the search's own
+    score (``search_score``)."""
+    sampling = dataclasses.replace(typed.sampling, greedy=False)
+    prompts, pids = [r["prompt"] for r in records], generator.problem_ids
+    sampled = sample_with_model(
+        generator.model, generator.tokenizer, prompts, pids, sampling, typed.seed, typed.progress
     )
     rows = [
-        {
-            "problem_id": pid,
-            "method": "sample",
-            "sample_index": j,
-            "greedy": False,
-            "completion": tokenizer.decode(ids, skip_special_tokens=True),
-            "completion_ids": [int(t) for t in ids],
-            "tokens": token_texts(tokenizer, ids),
-        }
-        for pid, got in zip(pids, sampled)
-        for j, ids in enumerate(got.samples)
+        {"problem_id": r["problem_id"], "method": "sample", **r}
+        for r in completion_rows(generator.tokenizer, pids, sampled)
     ]
-    grade_rows(rows, by_id)
-    score_rows_with_reward_model(rows, by_id, tokenizer, reward_model, reward_tokenizer, typed)
+    by_id = {r["id"]: r for r in records}
+    grade_rows(rows, by_id, probes)
+    score_rows_with_reward_model(rows, by_id, generator.tokenizer, *reward, typed, typed.progress)
     for row in rows:
         steps = split_steps(row["completion_ids"], generator.breaks)
-        row["search_score"] = node_score(row["token_rewards"], len(steps[-1]) if steps else 0, search, typed.gamma)
+        row["search_score"] = node_score(
+            row["token_rewards"], len(steps[-1]) if steps else 0, typed.search, typed.gamma
+        )
+    return rows
 
-    searched = None
-    if search.method in ("beam", "dvts"):
 
-        def score(items):
-            return score_policy_tokens(
-                reward_model,
-                reward_tokenizer,
-                tokenizer,
-                [prompts[p] for p, _ in items],
-                [list(ids) for _, ids in items],
-                temperature=typed.reward_temperature,
-                batch_size=typed.reward_batch_size,
-            )
+def searched_rows(
+    generator: StepGenerator, records: list[dict], reward: tuple[Any, Any], typed: EvalConfig, probes: dict[str, Probe]
+) -> list[dict]:
+    """One row per problem: the best solution the tree search returned, graded."""
+    tokenizer, prompts = generator.tokenizer, [r["prompt"] for r in records]
 
-        results = run_search(len(records), generator, score, search, typed.gamma)
-        search_rows = []
-        for pid, res in zip(pids, results):
-            ids = list(res.best.ids)
-            search_rows.append(
-                {
-                    "problem_id": pid,
-                    "method": search.method,
-                    "completion": tokenizer.decode(ids, skip_special_tokens=True),
-                    "completion_ids": ids,
-                    "tokens": token_texts(tokenizer, ids),
-                    "steps": [tokenizer.decode(list(step), skip_special_tokens=True) for step in res.best.steps],
-                    "step_lengths": [len(step) for step in res.best.steps],
-                    "token_rewards": list(res.best.rewards),
-                    "score": res.best.score,
-                    "finished": res.best.finished,
-                    "generated_tokens": res.generated_tokens,
-                    "search_steps": res.steps,
-                    "n_returned": len(res.done),
-                }
-            )
-        grade_rows(search_rows, by_id)
-        searched = {r["problem_id"]: r for r in search_rows}
-        rows += search_rows
+    def score(items: list[tuple[int, tuple[int, ...]]]) -> list[list[float]]:
+        return typed.token_rewards(*reward, tokenizer, [prompts[p] for p, _ in items], [list(ids) for _, ids in items])
 
-    grouped = {pid: [r for r in rows if r["problem_id"] == pid and r["method"] == "sample"] for pid in pids}
-    method = search.method if searched is not None else "best_of_n"
-    result = compare(grouped, searched, method, typed.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / RESULTS_FILE, rows)
+    results = run_search(len(records), generator, score, typed.search, typed.gamma)
+    rows = []
+    for pid, res in zip(generator.problem_ids, results):
+        ids = list(res.best.ids)
+        rows.append(
+            {
+                "problem_id": pid,
+                "method": typed.search.method,
+                "completion": tokenizer.decode(ids, skip_special_tokens=True),
+                "completion_ids": ids,
+                "tokens": token_texts(tokenizer, ids),
+                "steps": [tokenizer.decode(list(step), skip_special_tokens=True) for step in res.best.steps],
+                "step_lengths": [len(step) for step in res.best.steps],
+                "token_rewards": list(res.best.rewards),
+                "score": res.best.score,
+                "finished": res.best.finished,
+                "generated_tokens": res.generated_tokens,
+                "search_steps": res.steps,
+                "n_returned": len(res.done),
+            }
+        )
+    grade_rows(rows, {r["id"]: r for r in records}, probes)
+    return rows
+
+
+def search_summary(job: EvalJob, spec: Any, records: list[dict], rows: list[dict], result: dict) -> tuple[dict, str]:
+    """``(summary, markdown table)`` of the compute-matched comparison."""
+    typed, search = job.typed, job.typed.search
     summary = {
-        "config": resolved,
+        "config": job.resolved,
         "policy": {"base": spec.base, "adapter": spec.adapter},
         "reward_model": typed.reward_model_path,
         "n_problems": len(records),
-        "n_samples": s.num_samples,
+        "n_samples": typed.sampling.num_samples,
         "n_rows": len(rows),
-        "seconds": round(time.time() - start, 2),
+        "seconds": job.seconds(),
         "search": {
             "method": search.method,
             "beam_width": search.beam_width,
@@ -340,11 +311,30 @@ def run_search_evaluate(
         },
         "metrics": result["metrics"],
     }
-    write_json(out / SUMMARY_FILE, summary)
     title = (
-        f"{typed.policy or spec.base} on {dataset.name}/{typed.split}: {len(records)} problems, "
-        f"{search.method} (score {search.score} over {search.score_scope}) vs {s.num_samples} samples"
+        f"{typed.policy or spec.base} on {job.dataset.name}/{typed.split}: {len(records)} problems, "
+        f"{search.method} (score {search.score} over {search.score_scope}) vs {typed.sampling.num_samples} samples"
     )
-    atomic_write_text(out / TABLE_FILE, comparison_table(result, title))
-    log.info("wrote %s", out)
-    return out
+    return summary, comparison_table(result, title)
+
+
+def run_search_evaluate(job: EvalJob) -> Path:
+    """The search evaluation of an evaluate.py job (see the module doc); writes its report into the job's folder."""
+    typed = job.typed
+    spec = resolve_policy(typed.policy, typed.model, typed.artifacts_dir)
+    records = first_problems(job.dataset, typed.split, typed.num_problems)
+    model, tokenizer = load_eval_policy(spec, typed.dtype)
+    reward = load_scorer(typed.reward_model_path, typed.dtype, next(model.parameters()).device)
+    generator = StepGenerator(
+        model, tokenizer, [r["prompt"] for r in records], [r["id"] for r in records], typed.sampling, typed.seed
+    )
+    probes = dataset_probes(job.dataset)
+    rows = sampled_rows(generator, records, reward, typed, probes)
+    tree = typed.search.method in TREE_METHODS
+    searched = searched_rows(generator, records, reward, typed, probes) if tree else None
+    samples = {pid: [r for r in rows if r["problem_id"] == pid] for pid in generator.problem_ids}
+    method = typed.search.method if searched is not None else "best_of_n"
+    result = compare(samples, None if searched is None else {r["problem_id"]: r for r in searched}, method, typed.seed)
+    rows += searched or []
+    summary, table = search_summary(job, spec, records, rows, result)
+    return write_report(job.out, EVAL_REPORT, rows, summary, table)

@@ -9,7 +9,8 @@ logs each function under its ``__name__``. Completions are strings, or for chat 
 message dicts (see :func:`~reasoning_irl.rewards.extraction.completion_text`).
 
 Adding a reward: write ``def my_reward(prompts=None, completions=None, completion_ids=None, **kwargs)``
-returning ``list[float]``, decorate it with ``@reward("my_reward")``, and add one test.
+returning ``list[float]``, decorate it with ``@REWARDS.register("my_reward")`` (which also makes its
+``__name__`` the registered name), and add one test.
 """
 
 from __future__ import annotations
@@ -23,18 +24,14 @@ from reasoning_irl.rewards.correctness import is_correct
 from reasoning_irl.rewards.extraction import completion_text, extract_answer
 
 RewardFn = Callable[..., list[float]]
-REWARDS: Registry[RewardFn] = Registry("reward")
 
 
-def reward(name: str) -> Callable[[RewardFn], RewardFn]:
-    """Register a reward function under ``name`` and make its ``__name__`` match (TRL logs that)."""
+def _logged_under(name: str, fn: RewardFn) -> RewardFn:
+    fn.__name__ = name  # TRL logs a reward function under its __name__
+    return fn
 
-    def decorator(fn: RewardFn) -> RewardFn:
-        fn.__name__ = name
-        REWARDS.add(name, fn)
-        return fn
 
-    return decorator
+REWARDS: Registry[RewardFn] = Registry("reward", entry=_logged_under)
 
 
 def _texts(completions: Sequence[Any] | None) -> list[str]:
@@ -56,7 +53,7 @@ def _column(kwargs: dict[str, Any], key: str, n: int, required: bool) -> list[An
     return values
 
 
-@reward("correctness")
+@REWARDS.register("correctness")
 def correctness(prompts=None, completions=None, completion_ids=None, **kwargs) -> list[float]:
     """1.0 if the extracted answer matches the ``answer`` column (``options`` for multiple choice)."""
     texts = _texts(completions)
@@ -68,25 +65,25 @@ def correctness(prompts=None, completions=None, completion_ids=None, **kwargs) -
     ]
 
 
-@reward("strict_format")
+@REWARDS.register("strict_format")
 def strict_format(prompts=None, completions=None, completion_ids=None, **kwargs) -> list[float]:
     """Exact ``<think>\\n...\\n</think>\\n<answer>\\n...\\n</answer>`` layout."""
     return [fmt.strict_format(t) for t in _texts(completions)]
 
 
-@reward("soft_format")
+@REWARDS.register("soft_format")
 def soft_format(prompts=None, completions=None, completion_ids=None, **kwargs) -> list[float]:
     """A think block followed by an answer block anywhere."""
     return [fmt.soft_format(t) for t in _texts(completions)]
 
 
-@reward("tag_count")
+@REWARDS.register("tag_count")
 def tag_count(prompts=None, completions=None, completion_ids=None, **kwargs) -> list[float]:
     """Partial credit per well-placed tag, minus trailing text."""
     return [fmt.tag_count(t) for t in _texts(completions)]
 
 
-@reward("numeric_answer")
+@REWARDS.register("numeric_answer")
 def numeric_answer(prompts=None, completions=None, completion_ids=None, **kwargs) -> list[float]:
     """The answer block holds a plain number."""
     return [fmt.numeric_answer(t) for t in _texts(completions)]

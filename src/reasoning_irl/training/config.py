@@ -52,7 +52,7 @@ class TrainingConfig:
     eval_problems: int = 64
     """Size of that slice: the first this many problems of the validation split."""
     eval_samples: int = 4
-    """Samples per held-out problem at T=1 (held_out/pass@1 and the habit rates); 0 decodes greedily only."""
+    """Samples per held-out problem at T=1 (held_out/pass@1 and the rates of the dataset's probes); 0 decodes greedily only."""
     eval_max_new_tokens: Optional[int] = None
     """Tokens decoded per held-out problem; null = sampling.max_completion_length (GRPO, AIRL) or method.max_length (SFT)."""
 

@@ -2,10 +2,11 @@
 
 Every ``eval_steps`` updates (and once before the first), the policy decodes a fixed slice of the validation
 split greedily and, with ``eval_samples`` > 0, samples that many seeded completions per problem at T=1 (top-p
-0.95, as evaluate.py). ``held_out/greedy_accuracy``, ``held_out/pass@1`` (the sampled share correct) and, on the
-synthetic task, ``held_out/habit/<name>`` (the share of samples showing each habit; of greedy answers when
-nothing is sampled) are logged to metrics.jsonl and the tracker at that step. A habit a model has learned at a
-rate below one half rarely decides its greedy answer, which is why the rates are read off samples. The
+0.95, as evaluate.py). ``held_out/greedy_accuracy``, ``held_out/pass@1`` (the sampled share correct) and
+``held_out/<probe>`` for every probe of the dataset (:mod:`reasoning_irl.data.probes`: the share of samples it
+flags; of greedy answers when nothing is sampled) are logged to metrics.jsonl and the tracker at that step. A flaw
+a model has learned at a rate below one half rarely decides its greedy answer, which is why the rates are read off
+samples. The
 Trainer's own evaluation schedule triggers it (``eval_strategy="steps"``); :class:`HeldOutEvalMixin` replaces
 the Trainer's ``evaluate`` so no evaluation loss loop runs. Every process decodes the whole slice (a few dozen
 problems), so all ranks log the same numbers and none waits for another.
@@ -14,12 +15,12 @@ problems), so all ranks log the same numbers and none waits for another.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.data import load_split
-from reasoning_irl.data.habits import habits_shown
+from reasoning_irl.data import Probe, dataset_probes, load_split
+from reasoning_irl.data.probes import probe_flags
 from reasoning_irl.models.generation import sample_hf
 from reasoning_irl.rewards import extract_answer, is_correct
 
@@ -34,9 +35,11 @@ class HeldOutSlice:
     samples: int = 4
     """Seeded samples per problem at T=1, top-p 0.95 (the same draws at every evaluation)."""
     batch_size: int = 32
+    probes: dict[str, Probe] = field(default_factory=dict)
+    """The dataset's probes, whose rates are logged beside accuracy."""
 
     def measure(self, model: Any, tokenizer: Any) -> dict[str, float]:
-        """Accuracy and habit rates of ``model`` on the slice (the model's train/eval mode is kept)."""
+        """Accuracy and probe rates of ``model`` on the slice (the model's train/eval mode is kept)."""
         was_training = model.training
         model.eval()
         try:
@@ -60,28 +63,36 @@ class HeldOutSlice:
         def text(ids: list[int]) -> str:
             return tokenizer.decode(ids, skip_special_tokens=True)
 
-        return grade(self.records, [text(d.greedy) for d in decoded], [[text(s) for s in d.samples] for d in decoded])
+        greedy = [text(d.greedy) for d in decoded]
+        return grade(self.records, greedy, [[text(s) for s in d.samples] for d in decoded], self.probes)
 
 
-def _tally(record: dict, text: str, shown: dict[str, int]) -> bool:
-    """Whether ``text`` answers ``record`` correctly; counts the habits it shows into ``shown``."""
+def _tally(record: dict, text: str, flagged: dict[str, int], probes: dict[str, Probe]) -> bool:
+    """Whether ``text`` answers ``record`` correctly; counts the probes that flag it into ``flagged``."""
     answer = extract_answer(text)
-    for name, flag in (habits_shown(record["target"], text, answer) or {}).items():
-        shown[name] = shown.get(name, 0) + flag
+    for name, flag in probe_flags(probes, record, text, answer).items():
+        flagged[name] = flagged.get(name, 0) + flag
     return bool(answer is not None and is_correct(answer, record["answer"], record.get("options")))
 
 
-def grade(records: list[dict], greedy: list[str], samples: Optional[list[list[str]]] = None) -> dict[str, float]:
-    """{held_out/greedy_accuracy, held_out/pass@1 (with samples), held_out/habit/<name>...}: habit rates over the
-    samples when there are any, else over the greedy answers."""
-    greedy_shown: dict[str, int] = {}
-    out = {f"{PREFIX}greedy_accuracy": sum(_tally(r, t, greedy_shown) for r, t in zip(records, greedy)) / len(records)}
-    shown, count = greedy_shown, len(records)
+def grade(
+    records: list[dict],
+    greedy: list[str],
+    samples: Optional[list[list[str]]] = None,
+    probes: Optional[dict[str, Probe]] = None,
+) -> dict[str, float]:
+    """{held_out/greedy_accuracy, held_out/pass@1 (with samples), held_out/<probe>...}: the share of the samples
+    each probe flags when there are samples, else of the greedy answers."""
+    probes = probes or {}
+    greedy_flagged: dict[str, int] = {}
+    correct = sum(_tally(r, t, greedy_flagged, probes) for r, t in zip(records, greedy))
+    out = {f"{PREFIX}greedy_accuracy": correct / len(records)}
+    flagged, count = greedy_flagged, len(records)
     if samples and any(samples):
-        shown, count = {}, sum(len(s) for s in samples)
-        correct = sum(_tally(r, t, shown) for r, texts in zip(records, samples) for t in texts)
+        flagged, count = {}, sum(len(s) for s in samples)
+        correct = sum(_tally(r, t, flagged, probes) for r, texts in zip(records, samples) for t in texts)
         out[f"{PREFIX}pass@1"] = correct / count
-    return {**out, **{f"{PREFIX}habit/{h}": k / count for h, k in sorted(shown.items())}}
+    return {**out, **{f"{PREFIX}{name}": k / count for name, k in sorted(flagged.items())}}
 
 
 def held_out_records(dataset: Any, training: Any) -> list[dict]:
@@ -102,7 +113,8 @@ def held_out_slice(dataset: Any, training: Any, max_new_tokens: int) -> Optional
     records = held_out_records(dataset, training)
     if not records:
         return None
-    return HeldOutSlice(records, training.eval_max_new_tokens or max_new_tokens, training.eval_samples)
+    max_tokens = training.eval_max_new_tokens or max_new_tokens
+    return HeldOutSlice(records, max_tokens, training.eval_samples, probes=dataset_probes(dataset))
 
 
 class HeldOutEvalMixin:

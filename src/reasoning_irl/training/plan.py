@@ -49,7 +49,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasoning_irl.config import ConfigError, validate
+from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.plan import ModelSize, model_size
 from reasoning_irl.training.plan_terms import (
@@ -307,13 +307,9 @@ def _lengths(typed: Any, method: str) -> str:
 def plan(resolved: dict, schema: type, method: str) -> str:
     """The plan of a composed, resolved run config (the run config's checks run, the model / sampling combinations
     a run refuses are refused alike; its run folder and this machine are not looked at)."""
-    from reasoning_irl.training.setup import check_recipe
+    from reasoning_irl.training.setup import validated_run_config
 
-    given = (resolved.get("method") or {}).get("name")
-    if given != method:
-        raise ConfigError(f"method.name is {given!r} but this script trains {method!r}")
-    typed = validate({k: v for k, v in resolved.items() if k != "hydra"}, schema, "config")
-    check_recipe(typed, on_this_machine=False)  # the run's own refusals, in the run's words
+    typed = validated_run_config(resolved, schema, method, on_this_machine=False)  # the run's refusals and words
     if not math.isfinite(typed.plan_gpu_gb) or typed.plan_gpu_gb <= 0:
         raise ConfigError(f"plan_gpu_gb must be > 0, got {typed.plan_gpu_gb}")
     return report(typed, method, estimate(typed, method, typed.plan_gpu_gb))

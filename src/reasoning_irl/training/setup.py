@@ -65,16 +65,7 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
     """Every check :func:`start_run` makes, writing nothing (the entry scripts run it before Hydra writes)."""
     resolved = to_dict(cfg)
     resolved.pop("hydra", None)
-    # Checked before validation: another method's section would otherwise fail on its first foreign key,
-    # with a message that does not say the real problem (the wrong preset for this script).
-    given = (resolved.get("method") or {}).get("name")
-    if given != method:
-        raise ConfigError(
-            f"method.name is {given!r} but this script trains {method!r}; pick a {method} preset "
-            f"(e.g. experiment=tiny_{method})"
-        )
-    typed = validate(resolved, schema, "config")
-    check_recipe(typed)
+    typed = validated_run_config(resolved, schema, method)
     check_run_name(typed.run_name, typed.output_root)
     dataset = dataset_config(resolved.get("dataset"))
     run_dir = Path(typed.output_root) / typed.run_name
@@ -98,6 +89,22 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
     load_split(dataset, "train")
     held_out_records(dataset, typed.training)
     return Run(typed, dataset, run_dir, resume, fingerprint, resolved)
+
+
+def validated_run_config(resolved: dict, schema: type, method: str, on_this_machine: bool = True) -> Any:
+    """A resolved run config checked as every entry point checks it (a run, ``plan=true``, ``--cfg job``): the
+    method, each section against ``schema``, and the model / sampling combinations a run refuses."""
+    # Checked before validation: another method's section would otherwise fail on its first foreign key,
+    # with a message that does not say the real problem (the wrong preset for this script).
+    given = (resolved.get("method") or {}).get("name")
+    if given != method:
+        raise ConfigError(
+            f"method.name is {given!r} but this script trains {method!r}; pick a {method} preset "
+            f"(e.g. experiment=tiny_{method})"
+        )
+    typed = validate({key: value for key, value in resolved.items() if key != "hydra"}, schema, "config")
+    check_recipe(typed, on_this_machine)
+    return typed
 
 
 RUN_FOLDER_HINT = "wait for that run to end, or choose another run_name"

@@ -15,6 +15,7 @@ from reasoning_irl.training.airl.losses import (
     disc_accuracy,
     gradient_penalty,
     pairwise_margin,
+    pairwise_margin_loss,
 )
 
 
@@ -31,7 +32,8 @@ LABELS = t([1.0, 0.0])
 
 
 def test_registry_names():
-    assert {"bce", "wgan", "pairwise_margin"} <= set(DISC_LOSSES.names())
+    assert {"bce", "wgan"} <= set(DISC_LOSSES.names())
+    assert "pairwise_margin" not in DISC_LOSSES  # a term added to the loss (pairwise_margin_weight), not a loss
 
 
 def test_bce_plain():
@@ -139,15 +141,15 @@ def test_pairwise_margin_uses_index_mapping():
     assert loss.item() != pytest.approx(0.5)
 
 
-def test_pairwise_margin_registry_form():
+def test_pairwise_margin_batch_form():
     # Same pairs as test_pairwise_margin_exact, laid out as one batch: rows 0-1 expert,
     # rows 2-4 perturbed twins of experts 0, 1, 1.
     logits = t([2.0, 0.0, 1.0, 0.5, -1.0])
     labels = t([1, 1, 0, 0, 0])
-    loss = compute_disc_loss("pairwise_margin", logits, labels, pair_index=torch.tensor([0, 1, 0, 1, 1]))
+    loss = pairwise_margin_loss(logits, labels, pair_index=torch.tensor([0, 1, 0, 1, 1]))
     assert loss.item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="expert row"):
-        compute_disc_loss("pairwise_margin", logits, labels, pair_index=torch.tensor([0, 1, 2, 1, 1]))
+        pairwise_margin_loss(logits, labels, pair_index=torch.tensor([0, 1, 2, 1, 1]))
 
 
 def test_disc_accuracy():
@@ -161,5 +163,5 @@ def test_disc_accuracy():
 
 
 def test_unknown_name_lists_names():
-    with pytest.raises(UnknownNameError, match="bce.*pairwise_margin.*wgan"):
+    with pytest.raises(UnknownNameError, match="bce, wgan"):
         compute_disc_loss("hinge", LOGITS, LABELS)

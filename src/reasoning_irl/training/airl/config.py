@@ -117,7 +117,7 @@ class AIRLMethod:
         if self.reward_mode not in ("dense", "sparse"):
             bad(f"reward_mode must be dense or sparse, got {self.reward_mode!r}")
         choices = {
-            "disc_loss": [n for n, loss in DISC_LOSSES.items() if loss.standalone],
+            "disc_loss": DISC_LOSSES.names(),
             "advantage": ADVANTAGES.names(),
             "loss_type": POLICY_LOSSES.names(),
         }

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from reasoning_irl.registry import Registry
+from reasoning_irl.registry import Registry, wrapped_in
 
 DiscLossFn = Callable[..., torch.Tensor]
 
@@ -46,11 +46,9 @@ class DiscLoss:
     """Whether the discriminator adds the WGAN-GP term on its input embeddings."""
     after_step: Callable[[list[torch.nn.Parameter], Any], None] = _nothing
     """Runs on the trained parameters after every optimizer step (e.g. weight clipping)."""
-    standalone: bool = True
-    """False for a term added to another loss: a valid ``method.disc_loss`` only when True."""
 
 
-DISC_LOSSES: Registry[DiscLoss] = Registry("discriminator loss")
+DISC_LOSSES: Registry[DiscLoss] = Registry("discriminator loss", entry=wrapped_in(DiscLoss))
 
 
 def _prepare(
@@ -71,6 +69,9 @@ def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (values * weights).sum() / total
 
 
+@DISC_LOSSES.register(
+    "bce", options=lambda m: {"label_smoothing": m.label_smoothing, "temperature": m.disc_temperature}
+)
 def bce_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -89,6 +90,12 @@ def bce_loss(
     return _weighted_mean(per_row, w)
 
 
+def _wgan_clip(params: list[torch.nn.Parameter], method: Any) -> None:
+    if method.wgan_lipschitz == "weight_clip":
+        clip_weights(params, method.weight_clip)
+
+
+@DISC_LOSSES.register("wgan", gradient_penalty=lambda m: m.wgan_lipschitz == "gradient_penalty", after_step=_wgan_clip)
 def wgan_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -171,7 +178,8 @@ def pairwise_margin_loss(
     pair_index: torch.Tensor | None = None,
     margin: float = 1.0,
 ) -> torch.Tensor:
-    """Registry form of :func:`pairwise_margin` over one mixed batch.
+    """:func:`pairwise_margin` over one mixed batch: the hinge the discriminator adds to its registered loss
+    (``method.pairwise_margin_weight``), not a loss of its own.
 
     ``pair_index`` (N,) holds, for every negative row, the batch index of its expert
     twin (entries on expert rows are ignored). Weights of the negative rows are used.
@@ -206,19 +214,3 @@ def compute_disc_loss(
 ) -> torch.Tensor:
     """Dispatch to a registered loss; an unknown name raises an error listing the names."""
     return DISC_LOSSES.get(name).loss(logits, labels, weights, **options)
-
-
-def _wgan_clip(params: list[torch.nn.Parameter], method: Any) -> None:
-    if method.wgan_lipschitz == "weight_clip":
-        clip_weights(params, method.weight_clip)
-
-
-DISC_LOSSES.add(
-    "bce",
-    DiscLoss(bce_loss, options=lambda m: {"label_smoothing": m.label_smoothing, "temperature": m.disc_temperature}),
-)
-DISC_LOSSES.add(
-    "wgan",
-    DiscLoss(wgan_loss, gradient_penalty=lambda m: m.wgan_lipschitz == "gradient_penalty", after_step=_wgan_clip),
-)
-DISC_LOSSES.add("pairwise_margin", DiscLoss(pairwise_margin_loss, standalone=False))

@@ -1,10 +1,15 @@
-"""Whether the token reward is lowest on the step that shows a habit (evaluation/habit_steps.py), by hand."""
+"""Whether the token reward is lowest on the step a probe flags (evaluation/probe_steps.py), by hand, with the
+synthetic task's habit probes."""
 
 from __future__ import annotations
 
 import pytest
 
-from reasoning_irl.evaluation.habit_steps import habit_localization
+from reasoning_irl.data import dataset_probes
+from reasoning_irl.evaluation.probe_steps import step_localization
+
+PROBES = dataset_probes({"name": "synthetic"})
+LOCATE_SLIP = PROBES["habit/slip"].locate
 
 
 def row(problem, lines, rewards, correct=False, slip=False, greedy=False):
@@ -16,7 +21,7 @@ def row(problem, lines, rewards, correct=False, slip=False, greedy=False):
         token_rewards += [reward, 0.0]
     tokens.append("</think>")
     token_rewards.append(0.0)
-    habits = {"skip_last_step": not correct and not slip, "slip": slip, "swap_operator": False}
+    flags = {"habit/skip_last_step": not correct and not slip, "habit/slip": slip, "habit/swap_operator": False}
     return {
         "problem_id": problem,
         "greedy": greedy,
@@ -24,7 +29,7 @@ def row(problem, lines, rewards, correct=False, slip=False, greedy=False):
         "tokens": tokens,
         "token_rewards": token_rewards,
         "correct": correct,
-        "habits": habits,
+        "flags": flags,
     }
 
 
@@ -40,7 +45,7 @@ ROWS = [
 
 
 def test_localisation_baselines_and_matched_auroc_by_hand():
-    out = habit_localization(ROWS, "slip")
+    out = step_localization(ROWS, "habit/slip", LOCATE_SLIP)
     assert out["localization"]["value"] == pytest.approx((1 + 0 + 0.5) / 3)
     assert out["localization"]["n"] == 3 and out["localization"]["n_problems"] == 3
     assert out["baselines"]["first_step"]["value"] == pytest.approx(2 / 3)  # slips at steps 0, 1, 0
@@ -50,14 +55,15 @@ def test_localisation_baselines_and_matched_auroc_by_hand():
     # Step 0 of two: slipped {-1.0, 0.1} vs correct {0.0, -0.8}: 2 of 4 pairs clean above -> 0.5 (weight 2).
     # Step 1 of two: slipped {0.2} vs correct {0.3, 1.0}: 1.0 (weight 1). Weighted: (2 * 0.5 + 1.0) / 3.
     assert out["step_auroc"]["value"] == pytest.approx(2 / 3)
-    assert out["step_auroc"]["n_habit_steps"] == 3
+    assert out["step_auroc"]["n_flagged_steps"] == 3
     lo, hi = out["localization"]["ci"]
     assert 0.0 <= lo <= out["localization"]["value"] <= hi <= 1.0
 
 
 def test_nothing_to_measure_is_none():
-    assert habit_localization(ROWS, "skip_last_step") is None  # a skipped step has no tokens to point at
+    assert PROBES["habit/skip_last_step"].locate is None  # a skipped step has no tokens to point at
+    assert step_localization(ROWS, "habit/swap_operator", LOCATE_SLIP) is None  # no sample flagged
     unscored = [{**r, "token_rewards": None} for r in ROWS]  # an evaluation without a reward model
-    assert habit_localization(unscored, "slip") is None
+    assert step_localization(unscored, "habit/slip", LOCATE_SLIP) is None
     torn = [{**r, "tokens": r["tokens"][:-1]} for r in ROWS]  # tokens that do not spell the completion
-    assert habit_localization(torn, "slip") is None
+    assert step_localization(torn, "habit/slip", LOCATE_SLIP) is None
