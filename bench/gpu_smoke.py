@@ -86,11 +86,6 @@ class Stage:
     skip: Optional[str] = None
 
 
-def needs_bitsandbytes(optim: str) -> bool:
-    """transformers' optimizers implemented by bitsandbytes (paged_adamw_8bit, adamw_bnb_8bit, lion_8bit, ...)."""
-    return optim.startswith("paged_") or "8bit" in optim or "bnb" in optim or "ademamix" in optim
-
-
 def architecture_of(name_or_path: str) -> str:
     """The kept architecture (configs/architectures/<name>.json) whose config.json came from hub model ``name``."""
     from reasoning_irl.config import config_dir
@@ -182,7 +177,9 @@ def training_stage(method: str, cfg: Any, size_name: str, machine: Machine, out:
                 )
                 length = HF_LENGTH
     no_bitsandbytes = machine.lacks("bitsandbytes", "bitsandbytes")
-    if needs_bitsandbytes(cfg.training.optim) and no_bitsandbytes:
+    from reasoning_irl.training.plan_terms import BNB_NAMES  # the optimizers transformers takes from bitsandbytes
+
+    if cfg.training.optim in BNB_NAMES and no_bitsandbytes:
         replaced.append(Replacement("training.optim", cfg.training.optim, "adamw_torch", no_bitsandbytes))
     if cfg.model.load_in_4bit and no_bitsandbytes:  # not the recipe's; a preset that still asks for it
         replaced.append(Replacement("model.load_in_4bit", True, False, no_bitsandbytes))
@@ -207,7 +204,7 @@ def training_stage(method: str, cfg: Any, size_name: str, machine: Machine, out:
     if sampling is not None:
         vllm = sampling.use_vllm and not any(r.key == "sampling.use_vllm" for r in replaced)
         title += f" (vLLM {sampling.vllm_mode})" if vllm else " (HF generate)"
-    spec = {"method": method, "config": method, "overrides": overrides}
+    spec = {"method": method, "overrides": overrides}
     return Stage(method, title, "train", spec, replaced, [*scale, *settings])
 
 
@@ -240,7 +237,7 @@ def recipe(cfg: Any) -> dict[str, Any]:
 def stage_config(stage: Stage):
     from reasoning_irl.composition import compose
 
-    return compose(stage.spec["config"], stage.spec["overrides"])
+    return compose(stage.spec["method"], stage.spec["overrides"])
 
 
 # --- running ------------------------------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ class StepClock:
 
 def train(spec: dict) -> dict[str, Any]:
     from reasoning_irl.composition import compose
+    from reasoning_irl.training.callbacks import read_rows
 
     if spec["method"] == "sft":
         from reasoning_irl.training.sft import run_sft as run
@@ -168,12 +169,12 @@ def train(spec: dict) -> dict[str, Any]:
         from reasoning_irl.training.grpo import run_grpo as run
     else:
         from reasoning_irl.training.airl.run import run_airl as run
-    cfg = compose(spec["config"], spec["overrides"])
+    cfg = compose(spec["method"], spec["overrides"])
     clock = StepClock()
     clock.install()
     run_dir = Path(run(cfg))
     figures = clock.figures()
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_rows(run_dir / "metrics.jsonl")
     later = [r for r in rows if r.get("step", 0) > 1 and "loss" in r]
     for key in ("time/generate", "time/disc_update"):  # the trainers' own phase times, for the record
         if later and key in later[0]:

@@ -251,9 +251,11 @@ def habit_step_lines(results: list[dict[str, list[dict]]], habits: list[str]) ->
     probes = dataset_probes({"name": "synthetic"})
     lines = []
     for habit in habits:
-        locate = probes[habit].locate if habit in probes else None
-        found = [step_localization(rows["base"], habit, locate) for rows in results] if locate is not None else []
-        if not found or any(f is None for f in found):
+        probe = probes.get(habit)
+        if probe is None or probe.locate is None:
+            continue
+        found = [step_localization(rows["base"], habit, probe.locate) for rows in results]
+        if any(f is None for f in found):
             continue
         base = {key: cell(*(f["baselines"][key] for f in found)) for key in ("first_step", "uniform")}
         lines.append(

@@ -135,14 +135,10 @@ def check_config(config_name: str, cfg: Any) -> None:
 
         typed_config(cfg, schema_class(config_name), announce=False)
         return
-    from reasoning_irl.data import dataset_config
-    from reasoning_irl.training.setup import to_dict, validated_run_config
+    from reasoning_irl.training.setup import checked_run_config, to_dict
 
-    resolved = to_dict(cfg)
     # on_this_machine=False: a config meant for a GPU machine still prints on this one
-    typed = validated_run_config(resolved, schema_class(config_name), config_name, on_this_machine=False)
-    check_run_name(typed.run_name, typed.output_root)
-    dataset_config(resolved.get("dataset"))
+    checked_run_config(to_dict(cfg), schema_class(config_name), config_name, on_this_machine=False)
 
 
 def print_plan(config_name: str, cfg: Any) -> None:

@@ -188,7 +188,13 @@ def _read(
     if problem is None:
         return None
     value = int(answer.strip()) if answer is not None and re.fullmatch(r"\s*-?\d{1,12}\s*", answer) else None
-    return problem, parse_equations(completion), value
+    return problem, list(_equations_of(completion)), value
+
+
+@lru_cache(maxsize=64)
+def _equations_of(completion: str) -> tuple[Equation, ...]:
+    # Each habit's probe reads the same completion in turn (probe_flags): parse it once.
+    return tuple(parse_equations(completion))
 
 
 def habits_shown(target: str, completion: str, answer: Optional[str]) -> Optional[dict[str, bool]]:
@@ -203,7 +209,7 @@ def _shows_habit(name: str, record: dict[str, Any], completion: str, answer: Opt
     return None if read is None else HABITS.get(name).shows(*read)
 
 
-def habit_probes(cfg: Any = None) -> dict[str, Probe]:
+def habit_probes(_cfg: Any) -> dict[str, Probe]:
     """The synthetic task's probes (:mod:`reasoning_irl.data.probes`): ``habit/<name>`` for every registered habit,
     whether a completion shows it (not defined on a record whose target is not a chain of equations), with
     :func:`habit_step` as its ``locate`` where the habit has one."""
@@ -216,7 +222,7 @@ def habit_probes(cfg: Any = None) -> dict[str, Probe]:
 def habit_step(name: str, completion: str) -> Optional[int]:
     """The reasoning step (an index into ``reasoning_steps(completion)``) that shows habit ``name``, as its
     ``locate`` tells from the completion alone; None when the habit has no ``locate`` or no step shows it.
-    Meant for completions that show the habit (``habits_shown``)."""
+    Meant for completions that show the habit (its ``habit/<name>`` probe)."""
     habit = HABITS.get(name)
     if habit.locate is None:
         return None

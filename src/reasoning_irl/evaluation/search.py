@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.evaluation.reward_scoring import RewardScoring
+from reasoning_irl.evaluation.reward_scoring import RewardScoring, check_selectors
 from reasoning_irl.evaluation.selectors import SELECTORS
 
 METHODS = ("none", "best_of_n", "beam", "dvts")
@@ -61,10 +61,7 @@ class SearchConfig:
             raise ConfigError(f"search.method: unknown {self.method!r}; choose from: {', '.join(METHODS)}")
         if self.beam_width < 1 or self.expansions_per_step < 1 or self.max_steps < 1:
             raise ConfigError("search.beam_width, search.expansions_per_step and search.max_steps must be >= 1")
-        if self.score not in SELECTORS.names():
-            raise ConfigError(
-                f"search.score: unknown selector {self.score!r}; choose from: {', '.join(SELECTORS.names())}"
-            )
+        check_selectors([self.score], "search.score")
         if self.score_scope not in SCOPES:
             raise ConfigError(f"search.score_scope: choose from: {', '.join(SCOPES)}; got {self.score_scope!r}")
 

@@ -24,6 +24,7 @@ search, one per problem (``method: "beam"|"dvts"``) with ``steps`` (the text of 
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -332,7 +333,10 @@ def run_search_evaluate(job: EvalJob) -> Path:
     rows = sampled_rows(generator, records, reward, typed, probes)
     tree = typed.search.method in TREE_METHODS
     searched = searched_rows(generator, records, reward, typed, probes) if tree else None
-    samples = {pid: [r for r in rows if r["problem_id"] == pid] for pid in generator.problem_ids}
+    by_problem: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_problem[row["problem_id"]].append(row)
+    samples = {pid: by_problem[pid] for pid in generator.problem_ids}
     method = typed.search.method if searched is not None else "best_of_n"
     result = compare(samples, None if searched is None else {r["problem_id"]: r for r in searched}, method, typed.seed)
     rows += searched or []

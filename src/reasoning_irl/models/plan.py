@@ -63,8 +63,6 @@ class ModelSize:
     """Adapted Linear modules per decoder layer."""
     lora_r: int
     """The adapters' rank (0 without adapters)."""
-    max_positions: int = 0
-    """The architecture's longest sequence (max_position_embeddings): vLLM's max_model_len when none is given."""
     tensors: tuple[Trainable, ...] = ()
     """Every tensor the optimizer updates (adapters and head with LoRA, every weight and the head without)."""
 
@@ -184,11 +182,10 @@ def model_size(cfg: ModelConfig, where: str, reward_head: bool = False, lm_prior
     params, quantizable = param_count(model), quantizable_count(model)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     lora = adapter_settings(cfg)
-    base = [] if lora is not None else weight_tensors(model)
     sizes, modules = lora_tensors(model, lora) if lora is not None else ([], 0)
     adapters = sum(sizes)
-    if lora is not None and not adapters:
-        base = weight_tensors(model)  # no target module in this architecture: the whole model trains
+    # without adapters (none configured, or no target module in this architecture) the whole model trains
+    base = [] if adapters else weight_tensors(model)
     head = [Trainable(text.hidden_size, True, False), Trainable(1, True, False)] if reward_head else []
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
     kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
@@ -205,6 +202,5 @@ def model_size(cfg: ModelConfig, where: str, reward_head: bool = False, lm_prior
         vocab_size=text.vocab_size,
         lora_modules=modules,
         lora_r=lora.r if adapters else 0,
-        max_positions=getattr(text, "max_position_embeddings", 0) or 0,
         tensors=tuple(base + [Trainable(n, True, False) for n in sizes] + head),
     )

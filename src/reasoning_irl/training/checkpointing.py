@@ -98,13 +98,12 @@ class AtomicCheckpointMixin:
         # one, so the run would resume from the initial adapter. Loading it again is harmless where transformers does.
         model = self.model if model is None else model
         top = Path(resume_from_checkpoint)
-        names = ("adapter_model.safetensors", "adapter_model.bin")
-        if (
-            hasattr(model, "load_adapter")
-            and hasattr(model, "active_adapters")
-            and any((top / n).is_file() for n in names)
-        ):
-            if any(sub.is_dir() and any((sub / n).is_file() for n in names) for sub in top.iterdir()):
+
+        def holds_adapter(folder: Path) -> bool:
+            return any((folder / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin"))
+
+        if hasattr(model, "load_adapter") and hasattr(model, "active_adapters") and holds_adapter(top):
+            if any(sub.is_dir() and holds_adapter(sub) for sub in top.iterdir()):
                 active = model.active_adapters[0]
                 model.load_adapter(str(top), active, is_trainable=True)
                 model.set_adapter(active)

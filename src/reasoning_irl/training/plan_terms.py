@@ -143,10 +143,9 @@ class VllmShare:
     kv_token: int
     """KV cache bytes of one token."""
     max_model_len: int
+    """Tokens of one sequence at most: max_prompt_length + max_completion_length (grpo_arguments passes it)."""
     generation: int
     """Sequences TRL hands vLLM at once (``max_num_seqs``)."""
-    seq_tokens: int
-    """Tokens of one such sequence: max_prompt_length + max_completion_length."""
 
     @property
     def kv_left(self) -> float:
@@ -161,7 +160,7 @@ class VllmShare:
 
     @property
     def generation_need(self) -> int:
-        return self.generation * self.blocks_bytes(self.seq_tokens)
+        return self.generation * self.blocks_bytes(self.max_model_len)
 
     def least_utilization(self, gpu: float) -> float:
         """The smallest share (two decimals) whose KV cache holds one max_model_len sequence."""
@@ -177,7 +176,7 @@ class VllmShare:
                 f"sampling.vllm_gpu_memory_utilization needs at least {self.least_utilization(gpu):.2f}"
             )
         elif left < self.generation_need:
-            fits = int(left // self.blocks_bytes(self.seq_tokens))
+            fits = int(left // self.blocks_bytes(self.max_model_len))
             slowing.append(
                 f"vLLM's KV cache ({left / GIB:.2f} GiB) holds {fits} of the {self.generation} sequences of one "
                 f"generation at once; it queues the rest (slower)"
@@ -190,7 +189,7 @@ class VllmShare:
             f"{self.activations / GIB:.2f}, CUDA graphs and workspaces {self.graphs / GIB:.2f} (assumed), "
             f"KV cache {self.kv_left / GIB:.2f} = {max(self.kv_left, 0) / self.kv_token:,.0f} tokens",
             f"vLLM KV cache needs: one sequence of max_model_len {self.max_model_len} tokens to start "
-            f"({self.start_need / GIB:.2f} GiB); {self.generation} x {self.seq_tokens} tokens for one generation "
+            f"({self.start_need / GIB:.2f} GiB); {self.generation} x {self.max_model_len} tokens for one generation "
             f"at once ({self.generation_need / GIB:.2f} GiB)",
         ]
 
@@ -207,5 +206,4 @@ def vllm_share(sampling: Any, training: Any, size: ModelSize, gpu_bytes: float) 
         kv_token=2 * size.num_layers * size.kv_dim * 2,
         max_model_len=sampling.max_prompt_length + sampling.max_completion_length,  # grpo_arguments' value
         generation=training.per_device_batch_size * training.gradient_accumulation_steps,
-        seq_tokens=sampling.max_prompt_length + sampling.max_completion_length,
     )

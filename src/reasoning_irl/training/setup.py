@@ -15,7 +15,6 @@ from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data import dataset_config, load_split, to_hf_dataset
 from reasoning_irl.folder_lock import check_unclaimed, claim_folder
 from reasoning_irl.models import loading
-from reasoning_irl.models.loading import resolve_backend
 from reasoning_irl.runs import (
     check_checkpoint,
     check_run_name,
@@ -65,9 +64,7 @@ def check_run(cfg: Any, schema: type, method: str) -> Run:
     """Every check :func:`start_run` makes, writing nothing (the entry scripts run it before Hydra writes)."""
     resolved = to_dict(cfg)
     resolved.pop("hydra", None)
-    typed = validated_run_config(resolved, schema, method)
-    check_run_name(typed.run_name, typed.output_root)
-    dataset = dataset_config(resolved.get("dataset"))
+    typed, dataset = checked_run_config(resolved, schema, method)
     run_dir = Path(typed.output_root) / typed.run_name
     if is_main_process():  # the replicas run beside the main process's claim, never against it
         check_unclaimed(run_dir, RUN_FOLDER_HINT)
@@ -105,6 +102,14 @@ def validated_run_config(resolved: dict, schema: type, method: str, on_this_mach
     typed = validate({key: value for key, value in resolved.items() if key != "hydra"}, schema, "config")
     check_recipe(typed, on_this_machine)
     return typed
+
+
+def checked_run_config(resolved: dict, schema: type, method: str, on_this_machine: bool = True) -> tuple[Any, Any]:
+    """(typed config, dataset section): :func:`validated_run_config`, the run name and the dataset section, all a
+    run checks of the config alone (``--cfg job`` stops here)."""
+    typed = validated_run_config(resolved, schema, method, on_this_machine)
+    check_run_name(typed.run_name, typed.output_root)
+    return typed, dataset_config(resolved.get("dataset"))
 
 
 RUN_FOLDER_HINT = "wait for that run to end, or choose another run_name"
@@ -313,8 +318,8 @@ def check_vllm(use_vllm: bool, model_cfg: Any, on_this_machine: bool = True) -> 
     adapter and pushes the merged weights into vLLM before each generation. That needs a policy in bf16/fp16/fp32:
     vLLM 0.31 has no bitsandbytes quantisation in tree (moved out to a plugin in 0.28), and TRL's weight push has no
     path for a 4-bit base. ``on_this_machine=False`` (``plan=true``) checks the combination only, not this machine.
+    (``model.backend=unsloth`` is refused when the section is validated: ModelConfig.check.)
     """
-    resolve_backend(model_cfg.backend)
     if not use_vllm:
         return
     if model_cfg.load_in_4bit:
@@ -336,7 +341,6 @@ def check_reward_model_config(cfg: Any) -> None:
     """AIRL's discriminator (``TokenRewardModel``) loads its backbone in the compute dtype and has no quantised path:
     a 4-bit reward model is refused rather than loaded against its config. At the paper's sizes (0.5-3B) bf16
     costs 1-6 GiB."""
-    resolve_backend(cfg.backend)
     if cfg.load_in_4bit:
         raise ConfigError(
             "reward_model.load_in_4bit=true: the reward model loads in the compute dtype (bf16 on a GPU); set "
