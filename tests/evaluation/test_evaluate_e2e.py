@@ -115,6 +115,25 @@ def test_without_reward_model_only_verifiable_metrics(eval_artifacts, tmp_path):
     assert {name for name in metrics if "/" in name} == {"habit/skip_last_step", "habit/slip", "habit/swap_operator"}
 
 
+def test_greedy_only_evaluation(eval_artifacts, tmp_path):
+    """num_samples=0: one greedy completion per problem, greedy_accuracy and the probes of it; no pass@k."""
+    cfg = compose_eval("evaluate", eval_artifacts, tmp_path, "num_problems=3", *SMALL, "sampling.num_samples=0")
+    run_evaluate(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "eval_results.jsonl").read_text().splitlines()]
+    assert [r["sample_index"] for r in rows] == [-1, -1, -1] and all(r["greedy"] for r in rows)
+    summary = json.loads((tmp_path / "eval_summary.json").read_text())
+    assert summary["n_samples"] == 0 and summary["metrics"]["greedy_accuracy"]["n"] == 3
+    assert not [name for name in summary["metrics"] if "@" in name]
+    for bad, match in [
+        (["sampling.greedy=false"], r"sampling.num_samples must be >= 1 \(or 0 with sampling.greedy=true\), got 0"),
+        (["search.method=beam", f"reward_model_path={eval_artifacts['rm']}"], "needs reward_model_path and sampling"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            run_evaluate(
+                compose_eval("evaluate", eval_artifacts, tmp_path / "x", *SMALL, "sampling.num_samples=0", *bad)
+            )
+
+
 def test_config_errors(eval_artifacts, tmp_path):
     for bad, match in [
         (["ks=[1,16]"], "is more than sampling.num_samples"),

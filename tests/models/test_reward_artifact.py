@@ -107,6 +107,10 @@ def test_lm_prior_loads_as_causal_lm_plus_saved_head(backbone, tmp_path, monkeyp
 
 
 def test_a_folder_of_the_old_layout_still_loads(backbone, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    # "bb" is not a folder here, so transformers takes it for a hub id: refused at once, not after a connect timeout.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     model, folder = _saved(backbone, tmp_path, monkeypatch, LORA)
     old = tmp_path / "train" / "old"
     old.mkdir()

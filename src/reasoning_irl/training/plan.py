@@ -20,7 +20,7 @@ Memory that stays for the whole run ("always"):
 - CUDA context and allocator slack: 1 GiB, an assumption (``torch.cuda.max_memory_allocated`` leaves both out).
 
 Memory of one phase at a time ("phase"; the peak is the always-held memory plus the largest phase):
-- an update (policy, or discriminator in AIRL): its gradients (trainable parameters x their bytes), the activations
+- an update (policy, or discriminator in AIRL: a micro-batch of its rows, :func:`disc_rows_per_update`): its gradients (trainable parameters x their bytes), the activations
   kept for the backward, and the larger of the logits and one recomputed layer (the logits are freed before the
   backward reaches the layers). Activations per token and decoder layer: the tensors a Llama/Qwen2 layer keeps for
   its backward with SDPA/flash attention (no T x T score matrix): the two norms' inputs and outputs, q, k, v, the
@@ -168,7 +168,7 @@ def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
     if method == "airl":
         lm_prior = typed.method.reward_lm_prior
         sizes["reward"] = reward = model_size(typed.reward_model, "reward_model", reward_head=True, lm_prior=lm_prior)
-        disc_rows = typed.method.disc_micro_batch_size
+        disc_rows = min(typed.method.disc_micro_batch_size, disc_rows_per_update(typed))
         disc_logits = disc_rows * sampling.max_completion_length * reward.vocab_size if lm_prior else 0
         disc, _ = model_lines(
             reward,
@@ -191,6 +191,16 @@ def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
         _sampling_lines(typed, est, dtype_bytes)
     lines.append(Line("CUDA context, allocator (assumed)", policy=OVERHEAD_GIB * GIB))
     return est
+
+
+def disc_rows_per_update(typed: Any) -> int:
+    """Rows of one discriminator update (one generation batch per process): each prompt's expert trace, its perturbed
+    copies and its samples (less the expert trace placed in the group), and each extra expert with its copies. A
+    forward pass holds at most ``disc_micro_batch_size`` of them."""
+    m, s, t = typed.method, typed.sampling, typed.training
+    prompts = max(1, t.per_device_batch_size * t.gradient_accumulation_steps // s.num_generations)
+    samples = s.num_generations - (m.expert_in_group != "none")
+    return (prompts + m.disc_extra_experts) * (1 + m.perturbations_per_expert) + prompts * samples
 
 
 def _sampling_lines(typed: Any, est: Estimate, dtype_bytes: int) -> None:
