@@ -13,8 +13,8 @@ from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.rewards.perturbations import Perturbed
 from reasoning_irl.training.airl import batch as disc_batch
 from reasoning_irl.training.airl import run as airl_run
-from reasoning_irl.training.airl.disc_update import expert_row
 from reasoning_irl.training.airl.discriminator import Discriminator
+from reasoning_irl.training.airl.micro_batches import expert_row
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 
 # 48 tokens: the expert trace placed in each group fits whole, so its outcome (correctness) is 1.

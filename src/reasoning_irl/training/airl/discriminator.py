@@ -14,26 +14,46 @@ rewards handed out are f alone.
 
 from __future__ import annotations
 
-import contextlib
+import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.loading import padding_id
-from reasoning_irl.models.prefix_cache import padded, prompt_groups, shared_prompt_forward, worth_sharing
+from reasoning_irl.models.prefix_cache import padded, shared_prompt_forward, worth_sharing
 from reasoning_irl.models.scoring import ScoringRow, cached_prompt_ids, score_rows
 from reasoning_irl.models.token_alignment import Alignment, policy_alignment, same_tokenizer
 from reasoning_irl.training.airl.batch import DiscRow, build_disc_batch
 from reasoning_irl.training.airl.config import AIRLMethod
-from reasoning_irl.training.airl.disc_update import DiscriminatorUpdates, completion_mask_of
-from reasoning_irl.training.airl.losses import DISC_LOSSES, DiscLoss
+from reasoning_irl.training.airl.losses import (
+    DISC_LOSSES,
+    DiscLoss,
+    compute_disc_loss,
+    disc_metrics,
+    gradient_penalty,
+    pairwise_margin_loss,
+)
+from reasoning_irl.training.airl.micro_batches import (
+    average_gradients,
+    completion_mask_of,
+    expert_row,
+    finite_everywhere,
+    index_chunks,
+    prompt_chunks,
+    seeded,
+    synced_gradients,
+)
+from reasoning_irl.training.divergence import NonFiniteValue
 
 
-class Discriminator(DiscriminatorUpdates):
-    """Built with the run's other pieces; :meth:`prepare` then places it on the trainer's accelerator."""
+class Discriminator:
+    """Built with the run's other pieces; :meth:`prepare` then places it on the trainer's accelerator. Inputs (rows
+    into ids), the update (:meth:`update`: its optimizer steps) and the rewards handed to the policy
+    (:meth:`token_rewards`)."""
 
     def __init__(self, model: Any, tokenizer: Any, policy_tokenizer: Any, method: AIRLMethod, seed: int):
         self.method, self.model = method, model
@@ -133,7 +153,7 @@ class Discriminator(DiscriminatorUpdates):
         seed: Optional[int] = None,
         policy_logps: Optional[Sequence[torch.Tensor]] = None,
     ) -> torch.Tensor:
-        with self._seeded(seed):
+        with seeded(seed, self.accelerator.device):
             logits, starts = self._token_logits(prompts, completions)
         if policy_logps is not None:  # structured discriminator: logit = f - log pi on the completion tokens
             placed = torch.zeros_like(logits)
@@ -142,35 +162,13 @@ class Discriminator(DiscriminatorUpdates):
             logits = logits - placed
         return self.module.sequence_scores(logits, completion_mask_of(starts, list(map(len, completions)), logits))
 
-    @contextlib.contextmanager
-    def _seeded(self, seed: Optional[int]) -> Iterator[None]:
-        """Fixed dropout masks: the graph-free and the graph pass of a chunk must compute the same function."""
-        if seed is None:
-            yield
-            return
-        device = self.accelerator.device
-        devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-
     def chunks(self, n: int, size: Optional[int] = None) -> list[range]:
         """Index ranges of at most ``size`` rows (default disc_micro_batch_size): one forward pass each."""
-        size = size or self.method.disc_micro_batch_size
-        return [range(i, min(i + size, n)) for i in range(0, n, size)]
+        return index_chunks(n, size or self.method.disc_micro_batch_size)
 
     def prompt_chunks(self, prompts: Sequence[Sequence[int]]) -> list[list[int]]:
-        """Row indices in micro-batches of at most disc_micro_batch_size rows, a prompt's rows kept together
-        where they fit, so that each prompt runs once in its micro-batch."""
-        size = self.method.disc_micro_batch_size
-        out: list[list[int]] = [[]]
-        for members in prompt_groups(prompts).values():
-            for k in range(0, len(members), size):
-                piece = members[k : k + size]
-                if len(out[-1]) + len(piece) > size:
-                    out.append([])
-                out[-1] += piece
-        return [c for c in out if c]
+        """Row indices in micro-batches of disc_micro_batch_size rows, a prompt's rows together where they fit."""
+        return prompt_chunks(prompts, self.method.disc_micro_batch_size)
 
     def scores(
         self, rows: list[DiscRow], completions: list[list[int]], policy_logps: Optional[list[torch.Tensor]] = None
@@ -184,6 +182,156 @@ class Discriminator(DiscriminatorUpdates):
                 part = self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], policy_logps=logps)
                 scores[torch.tensor(c, device=scores.device)] = part.float()
         return scores
+
+    # --- the update ------------------------------------------------------------------------------
+    def loss_from_scores(self, scores: torch.Tensor, rows: list[DiscRow]) -> torch.Tensor:
+        m = self.method
+        labels = torch.tensor([r.label for r in rows], dtype=scores.dtype, device=scores.device)
+        weights = torch.tensor([r.weight for r in rows], dtype=scores.dtype, device=scores.device)
+        loss = compute_disc_loss(m.disc_loss, scores, labels, weights, **self.loss.options(m))
+        if m.pairwise_margin_weight > 0 and any(r.kind == "perturbed" for r in rows):
+            # each perturbed row against its own expert; the policy rows weigh nothing in this term
+            perturbed = torch.tensor([r.kind == "perturbed" for r in rows], dtype=scores.dtype, device=scores.device)
+            pair = torch.tensor(
+                [expert_row(rows, r) if r.label == 0 else i for i, r in enumerate(rows)], device=scores.device
+            )
+            margin = pairwise_margin_loss(scores, labels, perturbed, pair_index=pair, margin=m.pairwise_margin)
+            loss = loss + m.pairwise_margin_weight * margin
+        return loss
+
+    def update(
+        self, rows: list[DiscRow], completions: list[list[int]], policy_logps: Optional[list[torch.Tensor]] = None
+    ) -> dict[str, float]:
+        """``disc_updates_per_step`` optimizer steps on the step's rows.
+
+        ``policy_logps`` (one (len(completion),) tensor per row) is required with ``structured_discriminator``.
+
+        Returns loss and accuracies of the scores computed BEFORE this step's updates, so they measure
+        how the discriminator does on fresh samples and perturbations, not on rows it was just fitted to.
+        Raises NonFiniteValue (before the optimizer steps) when the loss or the gradient norm is NaN or inf.
+        """
+        if self.method.structured_discriminator and policy_logps is None:
+            raise ValueError("structured_discriminator: update() needs the policy log-probabilities of every row")
+        if self.frozen:
+            scores = self.scores(rows, completions, policy_logps)
+            return disc_metrics(scores, rows, self.loss_from_scores(scores, rows))
+        prompts = [self.prompt_ids(r.prompt) for r in rows]
+        chunks = self.prompt_chunks(prompts)
+        first: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+        extra: dict[str, float] = {}
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        # DDP would all-reduce in every backward, but each process builds its own rows, so processes may run
+        # different numbers of backward passes (micro-batches, penalty pairs): the collectives would pair up wrongly
+        # or hang. Backward passes run unsynchronised; gradients are averaged once per update (_average_gradients).
+        with synced_gradients(self.accelerator), self.accelerator.no_sync(self.model):
+            for _ in range(self.method.disc_updates_per_step):
+                if len(chunks) == 1:  # everything fits one forward: the plain graph, no second pass
+                    scores = self._forward_scores(prompts, completions, policy_logps=policy_logps).float()
+                    loss = self.loss_from_scores(scores, rows)
+                    self.accelerator.backward(loss)
+                    scores, loss = scores.detach(), loss.detach()
+                else:
+                    scores, loss = self._micro_batched_backward(prompts, completions, rows, chunks, policy_logps)
+                if first is None:
+                    first = (scores, loss)
+                if not finite_everywhere(loss, self._distributed()):
+                    # A non-finite loss never reaches the weights. A process whose own loss is finite reports NaN,
+                    # so that every process stops, not only the one that diverged.
+                    self.optimizer.zero_grad(set_to_none=True)
+                    raise NonFiniteValue("discriminator loss", loss.item() if not torch.isfinite(loss) else math.nan)
+                if self.loss.gradient_penalty(self.method):
+                    penalty = self.embedding_penalty(rows, prompts, completions)
+                    if penalty is not None:
+                        extra["disc/gradient_penalty"] = penalty
+                self._average_gradients(params)
+                self._clipped_step(params)
+        assert first is not None  # disc_updates_per_step >= 1 when not frozen
+        return {**disc_metrics(first[0], rows, first[1]), **extra}
+
+    def _clipped_step(self, params: list[torch.nn.Parameter]) -> None:
+        """Clip and step, unless the gradient norm is NaN/inf (then the update is dropped and the run stops).
+        The gradients are averaged already, so every process sees the same norm and takes the same decision."""
+        norm = self.accelerator.clip_grad_norm_(params, self.method.disc_max_grad_norm)
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteValue("discriminator grad norm", norm.item())
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss.after_step(params, self.method)
+
+    def _distributed(self) -> bool:
+        return isinstance(self.model, torch.nn.parallel.DistributedDataParallel)
+
+    def _average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """Backward passes run unsynchronised (see :meth:`update`): the processes' mean, once per update."""
+        if self._distributed():
+            average_gradients(params)
+
+    def _micro_batched_backward(
+        self, prompts, completions, rows, chunks: list[list[int]], policy_logps=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exact full-batch gradient in micro-batches (lists of row indices); returns the (detached) scores
+        and loss.
+
+        dL/dscores comes from scores computed without a graph (the loss couples all rows: class weights,
+        pairs); then each chunk's scores are recomputed with one, under the same dropout masks, and
+        back-propagated with that gradient.
+        """
+        seeds = torch.randint(0, 2**62, (len(chunks),)).tolist()
+
+        def forward(c: list[int], seed: int) -> torch.Tensor:
+            logps = None if policy_logps is None else [policy_logps[i] for i in c]
+            return self._forward_scores([prompts[i] for i in c], [completions[i] for i in c], seed, logps)
+
+        with torch.no_grad():
+            parts = [forward(c, seed).float() for c, seed in zip(chunks, seeds)]
+        scores = torch.empty(len(rows), dtype=torch.float32, device=parts[0].device)
+        for c, part in zip(chunks, parts):
+            scores[torch.tensor(c, device=scores.device)] = part
+        leaf = scores.detach().requires_grad_(True)
+        loss = self.loss_from_scores(leaf, rows)
+        (grad,) = torch.autograd.grad(loss, leaf)
+        for c, seed in zip(chunks, seeds):
+            chunk_scores = forward(c, seed)
+            self.accelerator.backward((chunk_scores.float() * grad[torch.tensor(c, device=grad.device)]).sum())
+        return scores, loss.detach()
+
+    def embedding_penalty(self, rows: list[DiscRow], prompts, completions) -> Optional[float]:
+        """WGAN-GP on input embeddings, back-propagated here (weighted); returns the penalty's value.
+
+        Each negative is paired with its own expert row (same prompt, so the prompt positions line up) and
+        interpolated at the embedding level; the critic is the same sequence score the loss uses (completion
+        positions only). Pairs are processed in micro-batches; the mean over pairs is exact.
+        """
+        pairs = [(expert_row(rows, r), i) for i, r in enumerate(rows) if r.label == 0]
+        if not pairs:
+            return None
+        weight = self.method.gradient_penalty_weight
+        embed = self.module.backbone.get_input_embeddings()
+        total = 0.0
+        for c in self.chunks(len(pairs), max(1, self.method.disc_micro_batch_size // 2)):  # 2 rows a pair
+            order = [i for k in c for i in pairs[k]]
+            pair_ids = [prompts[i] + completions[i] for i in order]
+            ids, mask = padded(pair_ids, self.pad_id, device=self.accelerator.device)
+            comp = completion_mask_of([len(prompts[i]) for i in order], [len(completions[i]) for i in order], mask)
+            with torch.no_grad():
+                emb = embed(ids)
+            attention = torch.maximum(mask[0::2], mask[1::2])
+            scored = torch.maximum(comp[0::2], comp[1::2])
+
+            def score(x: torch.Tensor, attention=attention, scored=scored) -> torch.Tensor:
+                return self.module.sequence_scores(
+                    self.model(inputs_embeds=x, attention_mask=attention).float(), scored
+                )
+
+            # The penalty differentiates the gradient: SDPA's fused kernels have no double backward, its math
+            # one has. The backward stays inside too, as gradient checkpointing recomputes the forward there.
+            with sdpa_kernel([SDPBackend.MATH]):
+                part = gradient_penalty(score, emb[0::2], emb[1::2]) * (len(c) / len(pairs))
+                self.accelerator.backward(weight * part)
+            total += part.item()
+        return total
 
     # --- rewards for the policy -------------------------------------------------------------------
     @torch.no_grad()

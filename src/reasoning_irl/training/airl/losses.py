@@ -214,3 +214,16 @@ def compute_disc_loss(
 ) -> torch.Tensor:
     """Dispatch to a registered loss; an unknown name raises an error listing the names."""
     return DISC_LOSSES.get(name).loss(logits, labels, weights, **options)
+
+
+def disc_metrics(scores: torch.Tensor, rows: list[Any], loss: torch.Tensor) -> dict[str, float]:
+    """Loss, accuracy, and per row kind (expert / policy / perturbed) the accuracy and mean score of one update's
+    rows (:class:`~reasoning_irl.training.airl.batch.DiscRow`)."""
+    labels = torch.tensor([r.label for r in rows], device=scores.device)
+    out = {"disc/loss": loss.item(), "disc/accuracy": disc_accuracy(scores, labels)["accuracy"]}
+    for kind in ("expert", "policy", "perturbed"):
+        sel = torch.tensor([r.kind == kind for r in rows], device=scores.device)
+        if sel.any():
+            out[f"disc/accuracy_{kind}"] = ((scores[sel] > 0) == (labels[sel] > 0)).float().mean().item()
+            out[f"disc/score_{kind}"] = scores[sel].mean().item()
+    return out
