@@ -21,7 +21,6 @@ another scoring is writing.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -193,14 +192,6 @@ def check_output(cfg: ScoreConfig) -> Path:
     return out
 
 
-def at_temperature(scored: Any, temperature: float) -> Any:
-    """A :class:`~reasoning_irl.models.api.ScoredSolution` (scored at temperature 1: reward = logit) with token
-    reward = logit / ``temperature``, as evaluate.py scores, and each step's reward the sum of its scaled ones."""
-    rewards = [r / temperature for r in scored.token_rewards]
-    steps = [float(sum(rewards[a:b])) for a, b in scored.step_tokens]
-    return dataclasses.replace(scored, token_rewards=rewards, step_rewards=steps)
-
-
 @releases_claims  # the output folder is claimed below, for the scoring's life
 def score_file(cfg: ScoreConfig) -> tuple[Path, int, list[BadRow]]:
     """Score every good row and write the output folder: ``(folder, rows scored, bad rows)``. The rows are read and
@@ -227,9 +218,8 @@ def score_file(cfg: ScoreConfig) -> tuple[Path, int, list[BadRow]]:
         for start in range(0, len(pairs), cfg.reward_batch_size):
             chunk = pairs[start : start + cfg.reward_batch_size]
             for (lineno, question, solution), scored in zip(
-                chunk, model.score_batch([(q, s) for _, q, s in chunk], cfg.reward_batch_size)
+                chunk, model.score_batch([(q, s) for _, q, s in chunk], cfg.reward_batch_size, cfg.reward_temperature)
             ):
-                scored = at_temperature(scored, cfg.reward_temperature)
                 rows.append(
                     {
                         "line": lineno,

@@ -7,13 +7,14 @@ import dataclasses
 import inspect
 
 import pytest
+from eval_helpers import eval_artifacts  # noqa: F401  (fixture)
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.evaluation.config import EvalConfig, IRLEvalConfig
 from reasoning_irl.evaluation.reward_scoring import RewardScoring
 from reasoning_irl.evaluation.search import run_search
-from reasoning_irl.models.api import ScoredSolution
-from reasoning_irl.score import ScoreConfig, at_temperature, score_config
+from reasoning_irl.models.api import RewardModel
+from reasoning_irl.score import ScoreConfig, score_config
 
 
 def test_every_scorer_has_the_same_scoring_keys_and_defaults():
@@ -40,15 +41,12 @@ def test_the_scoring_command_takes_the_evaluators_key_names(tmp_path):
         score_config([f"reward_model_path={tmp_path}", "input=rows.jsonl", "output=out", "gamma=2"])
 
 
-def test_reward_temperature_divides_token_rewards_and_step_rewards_add_them_up():
-    scored = ScoredSolution(
-        tokens=["a", "b", "\n", "c"],
-        token_rewards=[1.0, 3.0, 0.5, -2.0],
-        steps=["ab", "c"],
-        step_tokens=[[0, 2], [3, 4]],
-        step_rewards=[4.0, -2.0],
-    )
-    assert at_temperature(scored, 1.0) == scored
-    halved = at_temperature(scored, 2.0)
-    assert halved.token_rewards == [0.5, 1.5, 0.25, -1.0] and halved.step_rewards == [2.0, -1.0]
-    assert halved.tokens == scored.tokens and halved.step_tokens == scored.step_tokens
+def test_reward_temperature_divides_token_rewards_and_step_rewards_add_them_up(eval_artifacts):
+    model = RewardModel.from_pretrained(eval_artifacts["rm"])
+    pairs = [("What is 3 + 4?", "3 + 4 = 7\n7 * 2 = 14\n<answer>14</answer>")]
+    (plain,) = model.score_batch(pairs)
+    (halved,) = model.score_batch(pairs, temperature=2.0)
+    assert halved.tokens == plain.tokens and halved.step_tokens == plain.step_tokens and len(plain.steps) == 3
+    assert halved.token_rewards == pytest.approx([r / 2 for r in plain.token_rewards], rel=1e-6)
+    assert halved.step_rewards == pytest.approx([sum(halved.token_rewards[a:b]) for a, b in halved.step_tokens])
+    assert model.score(*pairs[0], temperature=2.0) == halved

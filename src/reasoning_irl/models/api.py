@@ -114,11 +114,14 @@ class RewardModel:
         prompt = cached_prompt_ids(self.tokenizer, self.messages(question), {} if cache is None else cache)
         return len(prompt) + len(self.tokenizer(solution, add_special_tokens=False)["input_ids"])
 
-    def score(self, question: str, solution: str) -> ScoredSolution:
-        return self.score_batch([(question, solution)])[0]
+    def score(self, question: str, solution: str, temperature: float = 1.0) -> ScoredSolution:
+        return self.score_batch([(question, solution)], temperature=temperature)[0]
 
-    def score_batch(self, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> list[ScoredSolution]:
-        """``score`` of each ``(question, solution)``, batched (a question shared by several solutions runs once).
+    def score_batch(
+        self, pairs: Sequence[tuple[str, str]], batch_size: int = 16, temperature: float = 1.0
+    ) -> list[ScoredSolution]:
+        """``score`` of each ``(question, solution)``, batched (a question shared by several solutions runs once);
+        token reward = logit / ``temperature``, as the trainer and the evaluators score, each step's the sum of its.
         A row longer than :attr:`max_tokens` is refused (ValueError), never cut: a cut solution's score is not the
         solution's, and past its positions the model's cost grows with the square of the length."""
         ids = [self.tokenizer(solution, add_special_tokens=False)["input_ids"] for _, solution in pairs]
@@ -126,7 +129,7 @@ class RewardModel:
         longest = max((len(row.ids) for row in rows), default=0)
         if self.max_tokens is not None and longest > self.max_tokens:
             raise ValueError(f"a row of {longest} tokens is longer than the reward model's {self.max_tokens} positions")
-        rewards = score_rows(self.model, rows, padding_id(self.tokenizer), batch_size=batch_size)
+        rewards = score_rows(self.model, rows, padding_id(self.tokenizer), temperature, batch_size=batch_size)
         return [self._scored(i, r) for i, r in zip(ids, rewards)]
 
     def _scored(self, ids: list[int], rewards: list[float]) -> ScoredSolution:
