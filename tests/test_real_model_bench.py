@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "bench") not in sys.path:  # bench/ is a folder of scripts, not a package
     sys.path.insert(0, str(REPO / "bench"))
 
+import answer_baselines  # noqa: E402
 import frozen_lm_reward  # noqa: E402
 import real_model  # noqa: E402
 
@@ -69,3 +70,20 @@ def test_the_frozen_lm_reward_of_a_token_is_its_log_probability(tmp_path):
     torch.testing.assert_close(got[0], torch.tensor(expected), atol=1e-5, rtol=0)
     assert reward.lora is None and reward.lm_prior  # the LM itself, no adapter
     assert frozen_lm_reward.frozen_lm_reward_model(model_dir, tmp_path / "frozen") == folder  # built once
+
+
+def test_answer_baselines_by_hand():
+    rows = [
+        {"greedy": True, "correct": True, "gold": "18", "completion": "so 18.\n#### 18"},
+        {"greedy": True, "correct": False, "gold": "3", "completion": "2 + 1 = 3, so the answer is 3."},
+        {"greedy": True, "correct": False, "gold": "1,200", "completion": "it costs 1,200 dollars"},
+        {"greedy": True, "correct": False, "gold": "4", "completion": "no number here"},
+        {"greedy": False, "correct": True, "gold": "4", "completion": "#### 4"},  # a sample: not counted
+    ]
+    assert answer_baselines.last_number("a 1,200 b 3.5 c") == "3.5" and answer_baselines.last_number("x") is None
+    assert answer_baselines.gold_of("so 2,000\n#### 2,000") == "2000"
+    got = answer_baselines.baselines(rows, ["4", "4", "18"], seed=0)
+    assert [round(v[0], 4) for v in got.values()] == [0.25, 0.75, 0.25]
+    assert list(got)[2] == "the most frequent training answer (4) for every problem"
+    for mean, low, high in got.values():
+        assert low <= mean <= high
