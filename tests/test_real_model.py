@@ -92,6 +92,8 @@ def test_stop_token_ends_generation_and_padding_is_left_with_its_own_token(folde
     model, tok = load_eval_policy(resolve_policy(str(folder), None), device="cpu")
     stop, pad = tok.convert_tokens_to_ids(STOP), tok.convert_tokens_to_ids(PAD)
     assert tok.eos_token == STOP and eos_ids(model, tok) == [stop]
+    # what TRL's sampler stops on (GRPO, AIRL): the model's generation config, and the tokenizer's stop token
+    assert (model.generation_config.eos_token_id, model.generation_config.pad_token_id) == (stop, pad)
     assert padding_id(tok) == pad != stop
     prompts = [
         [{"role": "user", "content": "Reply with one word: what colour is the sky?"}],
