@@ -84,7 +84,7 @@ def test_lora_targets_are_filtered_to_present_modules(tiny_path):
 def sft_final(artifacts, tmp_path_factory):
     """A 3-step SFT run's final/ adapter, and the logits of the model that saved it on fixed input ids."""
     from reasoning_irl.training.sft import run_sft
-    from reasoning_irl.training.trainers import ReasoningSFTTrainer
+    from reasoning_irl.training.trl_adapter import ReasoningSFTTrainer
 
     ids = torch.arange(10, 40).reshape(2, 15)
     seen = {}

@@ -18,7 +18,7 @@ from reasoning_irl.training.airl.trainer import AIRL_STATE, REWARD_MODEL_DIR
 from reasoning_irl.training.divergence import first_non_finite
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
-from reasoning_irl.training.trainers import ReasoningGRPOTrainer, ReasoningSFTTrainer
+from reasoning_irl.training.trl_adapter import ReasoningGRPOTrainer, ReasoningSFTTrainer
 
 AIRL_SMALL = ["sampling.max_completion_length=8", "method.disc_updates_per_step=2", "method.perturbations_per_expert=2"]
 

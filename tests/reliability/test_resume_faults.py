@@ -31,7 +31,7 @@ from reasoning_irl.rewards import REWARDS
 from reasoning_irl.runs import checkpoints
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
-from reasoning_irl.training.trainers import GENERATION_BUFFER
+from reasoning_irl.training.trl_adapter import GENERATION_BUFFER
 
 TORN = '{"step": 3, "loss": 5.91, "grad_no'  # a run killed while appending step 3's row: no closing brace, no newline
 

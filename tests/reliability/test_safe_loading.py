@@ -14,7 +14,7 @@ from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.airl.trainer import AIRL_STATE
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
-from reasoning_irl.training.trainers import GENERATION_BUFFER
+from reasoning_irl.training.trl_adapter import GENERATION_BUFFER
 
 AIRL_SMALL = ["sampling.max_completion_length=8", "method.disc_updates_per_step=2", "method.perturbations_per_expert=2"]
 

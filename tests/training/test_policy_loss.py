@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from reasoning_irl.training.policy_loss import POLICY_LOSSES, clipped_policy_loss, completion_logps, k3_kl
-from reasoning_irl.training.trainers import trl_scores_on
+from reasoning_irl.training.trl_adapter import trl_scores_on
 
 # Ratios 1.5 (above 1 + 0.2), 0.5 (below 1 - 0.2) and 1.1 (inside) for a row with A = +1 and a row with A = -1.
 RATIOS = [1.5, 0.5, 1.1]

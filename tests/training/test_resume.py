@@ -19,7 +19,7 @@ from reasoning_irl.config import ConfigError
 from reasoning_irl.runs import resolve_resume
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
-from reasoning_irl.training.trainers import ReasoningSFTTrainer
+from reasoning_irl.training.trl_adapter import ReasoningSFTTrainer
 
 RUNNERS = {"sft": run_sft, "grpo": run_grpo}
 TIMING = {"step_time", "time/generate", "train_runtime", "train_samples_per_second", "train_steps_per_second"}

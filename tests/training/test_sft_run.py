@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from reasoning_irl.models import END_OF_TURN
 from reasoning_irl.training.sft import run_sft
-from reasoning_irl.training.trainers import ReasoningSFTTrainer
+from reasoning_irl.training.trl_adapter import ReasoningSFTTrainer
 
 CHECKPOINT_FILES = [
     "adapter_model.safetensors",

@@ -6,7 +6,7 @@ import pytest
 import trl
 from tiny_runs import LEARNING_REWARDS, step_rows
 
-from reasoning_irl.training import trainers
+from reasoning_irl.training import trl_adapter
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
 
@@ -16,14 +16,14 @@ def _refuse(*args, **kwargs):
 
 
 def _spy(monkeypatch, name: str) -> list:
-    """Wrap ``trainers.<name>`` so every call's result is recorded."""
-    results, real = [], getattr(trainers, name)
+    """Wrap ``trl_adapter.<name>`` so every call's result is recorded."""
+    results, real = [], getattr(trl_adapter, name)
 
     def wrapper(*args, **kwargs):
         results.append(real(*args, **kwargs))
         return results[-1]
 
-    monkeypatch.setattr(trainers, name, wrapper)
+    monkeypatch.setattr(trl_adapter, name, wrapper)
     return results
 
 

@@ -72,9 +72,8 @@ class GRPORunConfig(RunSettings):
 @releases_claims  # the run folder is claimed by start_run, for the run's life
 def run_grpo(cfg: Any) -> Path:
     """Train the GRPO baseline; returns the run folder."""
-    from trl import GRPOConfig
-
     from reasoning_irl.rewards import get_reward_functions
+    from reasoning_irl.training.trl_adapter import GRPOConfig
 
     run = start_run(cfg, GRPORunConfig, "grpo")
     typed: GRPORunConfig = run.cfg
@@ -87,7 +86,7 @@ def run_grpo(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model)
     train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
-    from reasoning_irl.training.trainers import (
+    from reasoning_irl.training.trl_adapter import (
         ReasoningGRPOTrainer,  # TRL (and its tracker hooks) load only when training
     )
 

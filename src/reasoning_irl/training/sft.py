@@ -50,7 +50,7 @@ def sft_arguments(run: Any, config_cls: type) -> Any:
 @releases_claims  # the run folder is claimed by start_run, for the run's life
 def run_sft(cfg: Any) -> Path:
     """Train the SFT baseline; returns the run folder (with checkpoints, metrics.jsonl and final/)."""
-    from trl import SFTConfig
+    from reasoning_irl.training.trl_adapter import SFTConfig
 
     run = start_run(cfg, SFTRunConfig, "sft")
     typed: SFTRunConfig = run.cfg
@@ -58,7 +58,7 @@ def run_sft(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, typed.method.max_length)
     model, tokenizer = load_policy(typed.model)
     args = sft_arguments(run, SFTConfig)
-    from reasoning_irl.training.trainers import (
+    from reasoning_irl.training.trl_adapter import (
         ReasoningSFTTrainer,  # TRL (and its tracker hooks) load only when training
     )
 

@@ -60,7 +60,7 @@ def build_reward_model(typed: AIRLRunConfig):
 @releases_claims  # the run folder is claimed by start_run, for the run's life
 def run_airl(cfg: Any) -> Path:
     """Train a policy with AIRL; returns the run folder (checkpoints hold the policy adapter and reward_model/)."""
-    from trl import GRPOConfig
+    from reasoning_irl.training.trl_adapter import GRPOConfig
 
     run = start_run(cfg, AIRLRunConfig, "airl")
     typed: AIRLRunConfig = run.cfg

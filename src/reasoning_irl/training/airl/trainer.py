@@ -1,16 +1,19 @@
 """The AIRL trainer: GRPO whose per-token advantages come from a discriminator's dense reward.
 
-One step is :meth:`ReasoningAIRLTrainer._generate_and_score_completions`, read top to bottom:
-1. TRL samples G completions per prompt (``_generate`` puts the expert trace in each group) and scores
-   the verifiable outcome rewards (``_calculate_rewards`` keeps their sum for step 5);
+It overrides only the project's hooks of :class:`~reasoning_irl.training.trl_adapter.ReasoningGRPOTrainer`
+(the adapter is the one module that touches TRL's internals). One update, in order:
+1. TRL samples G completions per prompt, :meth:`ReasoningAIRLTrainer.expert_completion` placing the expert trace
+   in each group, and scores the verifiable outcome rewards;
+then :meth:`ReasoningAIRLTrainer.after_sampling`, read top to bottom:
 2. the discriminator batch is built: experts vs policy samples and K perturbed experts, each row
    with its own prompt (reasoning_irl.training.airl.batch);
-3. the discriminator takes ``disc_updates_per_step`` optimizer steps; with ``structured_discriminator``
-   every row's tokens are first scored by the current policy (the log π of AIRL's D = exp(f) / (exp(f) + π));
+3. the discriminator takes ``disc_updates_per_step`` optimizer steps (:meth:`Discriminator.update`); with
+   ``structured_discriminator`` every row's tokens are first scored by the current policy (the log π of AIRL's
+   D = exp(f) / (exp(f) + π));
 4. every policy row is scored by the updated discriminator: token reward = logit / temperature (minus the
    policy's log π of the token with ``policy_reward: f_minus_logpi``, AIRL's log D - log(1-D));
 5. (B, T) advantages from the registry estimator (+ optional verifiable outcome mix);
-6. our clipped GRPO loss (ReasoningGRPOTrainer.compute_loss) updates the policy.
+6. our clipped GRPO loss (ReasoningGRPOTrainer.compute_loss) and TRL's optimizer step update the policy.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.checkpointing import STAGING, safe_load
 from reasoning_irl.training.policy_loss import completion_logps, shared_prompt_logps
-from reasoning_irl.training.trainers import ReasoningGRPOTrainer
+from reasoning_irl.training.trl_adapter import ReasoningGRPOTrainer
 
 AIRL_STATE = "airl_state.pt"
 RANK_RNGS = "rng_per_process"
@@ -66,74 +69,40 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         # One discriminator update round per generated batch, and a batch feeds num_iterations policy steps.
         generations = math.ceil(self.args.max_steps / self.num_iterations)
         self.disc = discriminator.prepare(self.accelerator, generations * max(method.disc_updates_per_step, 1))
-        self._step_inputs: list[dict[str, Any]] = []
-        self._step_outcome: Optional[torch.Tensor] = None
         self._train_ids = list(self.train_dataset["id"])  # pool of disc_extra_experts draws
         self._policy_prompts: dict[str, list[int]] = {}
 
-    # --- the step -----------------------------------------------------------------------------------
-    def _generate_and_score_completions(self, inputs):
+    # --- the step: TRL has sampled the group (1, with expert_completion below) and scored its outcome rewards ------
+    def after_sampling(self, inputs: list[dict[str, Any]], output: dict[str, Any], outcome: torch.Tensor) -> None:
         mode = "train" if self.model.training else "eval"
-        # 1. Sample (with the expert trace in each group) and score the outcome rewards: TRL, which logs
-        #    time/generate and the rewards; _generate and _calculate_rewards below are its hooks.
-        self._step_inputs = inputs
-        output = super()._generate_and_score_completions(inputs)
-        outcome = self._step_outcome
         t1 = time.perf_counter()
         # 2. The discriminator batch, on the reward model's ids of the samples (drawn in either mode, so that
         #    the saved RNG advances the same way).
         aligned = self._reward_side_ids(output)
         rows, completions = self._disc_rows(inputs, output, aligned)
-        # 3. The discriminator update. It raises NonFiniteValue on a NaN/inf loss or gradient norm; the
-        #    divergence guard stops the run.
+        # 3. The discriminator update (its optimizer steps). It raises NonFiniteValue on a NaN/inf loss or gradient
+        #    norm; the divergence guard stops the run.
         disc_metrics = self._update_discriminator(rows, completions) if mode == "train" else {}
         t2 = time.perf_counter()
         # 4. Token rewards of the policy's samples from the updated discriminator.
         rewards, reward_metrics = self._token_rewards(inputs, output, aligned)
-        # 5. Advantages; 6. is compute_loss, when TRL hands this batch to the optimizer step.
+        # 5. Advantages; 6. the policy loss is compute_loss, and its optimizer step TRL's, on this batch.
         output["advantages"] = self._advantages(output, rewards, outcome)
         t3 = time.perf_counter()
-        metrics = self._metrics[mode]
         for key, value in {**disc_metrics, **reward_metrics}.items():
-            metrics[key].append(value)
-        metrics["time/disc_update"].append(t2 - t1)
-        metrics["time/score_and_advantage"].append(t3 - t2)
-        return output
+            self.record(key, value)
+        self.record("time/disc_update", t2 - t1)
+        self.record("time/score_and_advantage", t3 - t2)
 
-    # --- 1. sampling, with the expert trace inside the group; the outcome rewards -------------------
-    def _generate(self, prompts: list):
-        out = list(super()._generate(prompts))
-        if self.method.expert_in_group == "none":
-            return tuple(out)
-        completion_ids, completions, sampling_logps = out[1], out[3], out[4]
-        eos = self._tokenizer.eos_token_id
-        offset = self._row_offset(len(completion_ids))
-        # The last sample of each group becomes the expert trace; a group may span processes, so the
-        # position in the group is that of the row in the step's whole batch, not in this process's share.
-        for row in range(len(completion_ids)):
-            if not self._is_expert_row(offset + row):
-                continue
-            target = self._step_inputs[row]["target"]
-            ids = self._tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1] + [
-                eos
-            ]
-            completion_ids[row] = ids
-            if completions is not None:
-                # The text of the ids the policy trains on (the trace may be cut): what the outcome rewards score.
-                text = self._tokenizer.decode(ids, skip_special_tokens=True)
-                completions[row] = (
-                    [{"role": "assistant", "content": text}] if isinstance(completions[row], list) else text
-                )
-            if sampling_logps is not None:
-                sampling_logps[row] = [float("nan")] * len(ids)  # no sampling log-probs: no IS correction
-        return tuple(out)
-
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        """TRL's outcome rewards (per function, gathered over processes); their sum is the step's outcome
-        reward (a function's None, NaN here, counts 0), logged always and mixed in when weighted."""
-        per_function = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._step_outcome = per_function.nansum(dim=1)
-        return per_function
+    # --- 1. the expert trace inside each group ------------------------------------------------------------
+    def expert_completion(self, batch_row: int, row: int) -> Optional[list[int]]:
+        """The last sample of each group becomes the expert trace (cut to the completion length, stop token last);
+        a group may span processes, so the position in the group is that of the row in the step's whole batch."""
+        if not self._is_expert_row(batch_row):
+            return None
+        target = self.step_inputs[row]["target"]
+        ids = self.policy_tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1]
+        return ids + [self.policy_tokenizer.eos_token_id]
 
     def _row_offset(self, local_rows: int) -> int:
         """Index of this process's first row in the step's batch over all processes. TRL hands each process
@@ -159,7 +128,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         their text; the expert trace placed in a group is a positive, never a policy negative.
         """
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
-        texts = self._tokenizer.batch_decode(
+        texts = self.policy_tokenizer.batch_decode(
             [ids[m.bool()] for ids, m in zip(completion_ids, completion_mask)], skip_special_tokens=True
         )
         order: dict[Any, int] = {}
@@ -210,8 +179,8 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         requires a shared tokenizer. The rows of one prompt (its samples, expert and perturbed copies) run it
         once where the policy allows (reasoning_irl.models.prefix_cache); else whole rows, left-padded prompts.
         """
-        pad, device = padding_id(self._tokenizer), self.accelerator.device
-        prompts = [cached_prompt_ids(self._tokenizer, r.prompt, self._policy_prompts) for r in rows]
+        pad, device = padding_id(self.policy_tokenizer), self.accelerator.device
+        prompts = [cached_prompt_ids(self.policy_tokenizer, r.prompt, self._policy_prompts) for r in rows]
         out: list[Optional[torch.Tensor]] = [None] * len(rows)
         for chunk in self.disc.prompt_chunks(prompts):
             chunk_prompts, chunk_completions = [prompts[i] for i in chunk], [completions[i] for i in chunk]
@@ -261,7 +230,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     # --- 5. advantages ------------------------------------------------------------------------------
     def _advantages(self, output, rewards: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
         """(B_local, T) advantages; groups may span processes, so they are computed on the gathered batch.
-        ``outcome`` is the step's (B,) outcome reward over all processes (:meth:`_calculate_rewards`)."""
+        ``outcome`` is the step's (B,) outcome reward over all processes (handed to :meth:`after_sampling`)."""
         mask = output["completion_mask"].float()
         acc = self.accelerator
         all_rewards = acc.gather(acc.pad_across_processes(rewards, dim=1))
@@ -275,14 +244,13 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         expert = torch.tensor([self._is_expert_row(i) for i in range(adv.size(0))], device=adv.device)
         if m.expert_in_group == "balanced":
             adv[expert] = adv[expert] / self.num_generations
-        mode = "train" if self.model.training else "eval"
         valid = all_mask.bool()
-        self._metrics[mode]["advantage/mean"].append(adv[valid].mean().item())
-        self._metrics[mode]["advantage/std"].append(adv[valid].std().item() if valid.sum() > 1 else 0.0)
-        self._metrics[mode]["advantage/abs_max"].append(adv[valid].abs().max().item())
-        self._metrics[mode]["outcome/mean"].append(outcome.mean().item())
+        self.record("advantage/mean", adv[valid].mean().item())
+        self.record("advantage/std", adv[valid].std().item() if valid.sum() > 1 else 0.0)
+        self.record("advantage/abs_max", adv[valid].abs().max().item())
+        self.record("outcome/mean", outcome.mean().item())
         # The policy's own accuracy: expert rows placed in the groups are always correct and would inflate it.
-        self._metrics[mode]["outcome/policy_mean"].append(outcome[~expert.to(outcome.device)].mean().item())
+        self.record("outcome/policy_mean", outcome[~expert.to(outcome.device)].mean().item())
         rank, n = acc.process_index, rewards.size(0)
         return adv[rank * n : (rank + 1) * n, : rewards.size(1)].to(rewards.device)
 
@@ -290,7 +258,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         t0 = time.perf_counter()
         loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        self._metrics["train" if self.model.training else "eval"]["time/policy_loss"].append(time.perf_counter() - t0)
+        self.record("time/policy_loss", time.perf_counter() - t0)
         return loss
 
     # --- checkpoints --------------------------------------------------------------------------------
@@ -315,13 +283,9 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self.accelerator.wait_for_everyone()
         return final
 
-    def _load_optimizer_and_scheduler(self, checkpoint):
-        super()._load_optimizer_and_scheduler(checkpoint)
-        if checkpoint is None:
-            return
-
-        load_reward_weights(self.disc.module, Path(checkpoint) / REWARD_MODEL_DIR)
-        state = safe_load(Path(checkpoint) / AIRL_STATE)
+    def load_extra_state(self, checkpoint: Path) -> None:
+        load_reward_weights(self.disc.module, checkpoint / REWARD_MODEL_DIR)
+        state = safe_load(checkpoint / AIRL_STATE)
         rngs = state.get(RANK_RNGS) or []
         if len(rngs) == self.accelerator.num_processes:  # resumed with as many processes: each takes its own
             state["rng"] = rngs[self.accelerator.process_index]

@@ -1,22 +1,41 @@
-"""Our TRL trainer subclasses. They own their loss: a patched ``trl`` class (e.g. by unsloth) cannot swap it."""
+"""TRL behind one module: the only file of the project that imports ``trl``.
+
+Our trainer subclasses own their loss (a patched ``trl`` class cannot swap it), and everything TRL keeps private
+(its step hooks ``_generate``, ``_calculate_rewards``, ``_generate_and_score_completions``, the tuple ``_generate``
+returns, ``_metrics``, ``_step``, ``_buffered_inputs``) is read or overridden here and nowhere else. A method built on
+GRPO (AIRL) subclasses :class:`ReasoningGRPOTrainer` and overrides only the project's hooks: :meth:`expert_completion`
+(a completion placed in a group in place of a sample), :meth:`after_sampling` (the generated batch, scored, before
+the policy updates on it: where AIRL's discriminator and advantages go), :meth:`record` (a logged metric) and
+:meth:`load_extra_state` (what its ``save_extra_state`` wrote). The config classes come from here too.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
 import trl.trainer.utils as trl_utils
-from trl import GRPOTrainer, SFTTrainer
+from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 from trl.trainer.utils import RepeatSampler
 
 from reasoning_irl.training.checkpointing import AtomicCheckpointMixin, safe_load
 from reasoning_irl.training.divergence import DivergenceGuardMixin
 from reasoning_irl.training.held_out import HeldOutEvalMixin
 from reasoning_irl.training.policy_loss import clipped_policy_loss, completion_logps
+
+__all__ = [
+    "GRPOConfig",  # the config classes, for the run builders: they import nothing from trl themselves
+    "SFTConfig",
+    "ReasoningGRPOTrainer",
+    "ReasoningSFTTrainer",
+    "GENERATION_BUFFER",
+    "completion_cross_entropy",
+    "trl_scores_on",
+]
 
 
 def completion_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -124,6 +143,8 @@ class ReasoningGRPOTrainer(
 
     loss_impl = "reasoning_irl.clipped_policy_loss"
     loss_is_scaled_for_ga = True  # compute_loss divides by the accumulation steps itself
+    _step_inputs: Optional[list[dict[str, Any]]] = None  # the rows being generated (set before TRL's step runs)
+    _step_outcome: Optional[torch.Tensor] = None  # their summed outcome rewards (set by _calculate_rewards)
 
     def _get_train_sampler(self, dataset=None):
         base = super()._get_train_sampler(dataset)
@@ -136,12 +157,69 @@ class ReasoningGRPOTrainer(
             seed=base.seed,
         )
 
+    # --- the project's hooks (a subclass overrides these, never TRL's own) ----------------------------------------
+    def expert_completion(self, batch_row: int, row: int) -> Optional[list[int]]:
+        """Completion ids to place in row ``row`` of this process's share of the step (``batch_row``: its index in
+        the step's batch over all processes) in place of the policy's sample; None keeps the sample."""
+        return None
+
+    def after_sampling(self, inputs: list[dict[str, Any]], output: dict[str, Any], outcome: torch.Tensor) -> None:
+        """The step's generated batch once TRL has sampled and scored it (``outcome``: the (B,) sum of the outcome
+        rewards over all processes), before the policy updates on it; may set ``output["advantages"]``."""
+
+    def record(self, key: str, value: float) -> None:
+        """A metric logged (averaged over the logging window, and over processes) under ``key``."""
+        self._metrics["train" if self.model.training else "eval"][key].append(value)
+
+    def load_extra_state(self, checkpoint: Path) -> None:
+        """Restore what :meth:`save_extra_state` wrote into ``checkpoint``."""
+
+    @property
+    def policy_tokenizer(self) -> Any:
+        """The tokenizer TRL samples and scores with (the processing class's, for a processor)."""
+        return self._tokenizer
+
+    @property
+    def step_inputs(self) -> list[dict[str, Any]]:
+        """The rows of the batch being generated (this process's share)."""
+        return self._step_inputs or []
+
+    # --- TRL's step hooks --------------------------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs):
         # Timed for the step-cost benchmark: sampling, reference log-probs and verifiable rewards.
         start = time.perf_counter()
+        self._step_inputs = inputs
         output = super()._generate_and_score_completions(inputs)
-        self._metrics["train" if self.model.training else "eval"]["time/generate"].append(time.perf_counter() - start)
+        self.record("time/generate", time.perf_counter() - start)
+        self.after_sampling(inputs, output, self._step_outcome)
         return output
+
+    def _generate(self, prompts: list):
+        # TRL 1.15 returns (prompt_ids, completion_ids, tool_mask, completions, sampling_logps, ...): positions read here only.
+        out = list(super()._generate(prompts))
+        completion_ids, completions, sampling_logps = out[1], out[3], out[4]
+        offset = self.accelerator.process_index * len(completion_ids)  # TRL gives each process a contiguous slice
+        for row in range(len(completion_ids)):
+            ids = self.expert_completion(offset + row, row)
+            if ids is None:
+                continue
+            completion_ids[row] = ids
+            if completions is not None:
+                # The text of the ids the policy trains on (a trace may be cut): what the outcome rewards score.
+                text = self._tokenizer.decode(ids, skip_special_tokens=True)
+                completions[row] = (
+                    [{"role": "assistant", "content": text}] if isinstance(completions[row], list) else text
+                )
+            if sampling_logps is not None:
+                sampling_logps[row] = [float("nan")] * len(ids)  # no sampling log-probs: no IS correction
+        return tuple(out)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        """TRL's outcome rewards (per function, gathered over processes); their sum is the step's outcome (a
+        function's None, NaN here, counts 0), handed to :meth:`after_sampling`."""
+        per_function = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._step_outcome = per_function.nansum(dim=1)
+        return per_function
 
     def _generate_every(self) -> int:
         return self.args.steps_per_generation * self.num_iterations
@@ -162,6 +240,7 @@ class ReasoningGRPOTrainer(
         if path.is_file():
             saved = safe_load(path, map_location=self.accelerator.device)
             self._step, self._buffered_inputs = saved["step"], saved["buffer"]
+        self.load_extra_state(Path(checkpoint))
 
     def _get_per_token_logps_and_entropies(
         self,
@@ -220,12 +299,11 @@ class ReasoningGRPOTrainer(
             # Present only when TRL sampled with vLLM and corrects for it (as TRL's own loss does).
             importance_weights=inputs.get("importance_sampling_ratio") if self._vllm_correction() else None,
         )
-        mode = "train" if self.model.training else "eval"
         gather = self.accelerator.gather
         if out.kl is not None:
-            self._metrics[mode]["kl"].append(gather(out.kl.detach()).mean().item())
-        self._metrics[mode]["clip_ratio"].append(gather(out.clip_fraction.detach()).mean().item())
-        self._metrics[mode]["policy_loss"].append(gather(out.loss.detach()).mean().item())
-        if mode == "train":
+            self.record("kl", gather(out.kl.detach()).mean().item())
+        self.record("clip_ratio", gather(out.clip_fraction.detach()).mean().item())
+        self.record("policy_loss", gather(out.loss.detach()).mean().item())
+        if self.model.training:
             return out.loss / self.current_gradient_accumulation_steps
         return out.loss
