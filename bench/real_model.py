@@ -5,11 +5,12 @@
 
 Each stage is the entry script a researcher runs, in its own process: SFT, GRPO and AIRL a few steps each
 (experiment=real_smollm2_{sft,grpo,airl}), evaluate.py on the first test problems with the AIRL run's reward model
-reranking the samples, evaluate_irl.py on perturbed copies of GSM8K test solutions, the scoring command on GSM8K
-test rows, and plan=true of the AIRL preset in float32. Printed per stage: seconds, peak resident memory (the process's
-high-water mark), and what it measured itself (step times, generated tokens per second); then the plan's estimate
-against the AIRL process's measured peak, and where every output is. A stage whose output is complete is skipped
-(delete --out to start over); a failing stage stops the script and names its log.
+reranking the samples, evaluate_irl.py on perturbed copies of GSM8K test solutions (both on the whole test split: the
+runs' configs read the presets' 2% slice of it), the scoring command on GSM8K test rows, and plan=true of the AIRL
+preset in float32. Printed per stage, and kept in <out>/logs/report-<time>.json: seconds, peak resident memory (the
+process's high-water mark), and what it measured itself (step times, generated tokens per second); then the plan's
+estimate against the AIRL process's measured peak, and where every output is. A stage whose output is complete is
+skipped (delete --out to start over); a failing stage stops the script and names its log.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
             "evaluate (AIRL policy, AIRL reward reranking)",
             [
                 py, "evaluate.py", f"policy={airl}/final", f"reward_model_path={airl}/reward_model", *common[:2],
-                f"num_problems={args.eval_problems}", "sampling.num_samples=4", "ks=[1,4]",
+                f"num_problems={args.eval_problems}", "dataset.ratio=1.0", "sampling.num_samples=4", "ks=[1,4]",
                 f"sampling.max_new_tokens={args.max_new_tokens}", "progress=false", f"output_dir={out}/eval-airl",
             ],
             out / "eval-airl" / "eval_summary.json",
@@ -60,7 +61,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
         Stage(
             "evaluate_irl (GSM8K perturbations)",
             [py, "evaluate_irl.py", f"reward_model_path={airl}/reward_model", *common[:2],
-             f"num_problems={args.irl_problems}", f"output_dir={out}/eval_irl-airl"],
+             f"num_problems={args.irl_problems}", "dataset.ratio=1.0", f"output_dir={out}/eval_irl-airl"],
             out / "eval_irl-airl" / "irl_diagnostics.json",
         ),
         Stage(
@@ -213,10 +214,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {note}")
     airl = next(s for s in todo if s.name == "airl")
     print("\n== plan=true against the AIRL run")
-    print(
+    plan_line = (
         plan_against(airl, args, env, baseline(env))
         if airl.seconds
         else "  (the AIRL stage was done already: no measurement)"
+    )
+    print(plan_line)
+    report = [
+        {"stage": s.name, "seconds": s.seconds, "peak_gib": s.peak_gib, "notes": s.notes} for s in todo if s.seconds
+    ]
+    (args.out / "logs" / f"report-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
+        json.dumps({"threads": args.threads, "stages": report, "plan": plan_line}, indent=2) + "\n"
     )
     print(f"\n{time.perf_counter() - started:.0f} s in all, {args.threads} threads a stage; outputs under {args.out}")
     print("SmolLM2-135M-Instruct here is its Q4_1 GGUF quantisation dequantised to float32: say so beside any number")

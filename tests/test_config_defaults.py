@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from preset_methods import preset_method
 
 from reasoning_irl.composition import GROUPS, compose, register_schemas, schema_class
 from reasoning_irl.config import CONFIG_DIR_ENV, config_dir
@@ -34,7 +35,7 @@ def _contexts(rel: str) -> list[tuple[str, list[str]]]:
     if group == "base":
         return [(m, []) for m in ("sft", "grpo", "airl")]
     if group == "experiment":
-        method = next((m for m in ("sft", "grpo", "airl") if option.endswith(f"_{m}")), "sft")  # demo stages: SFT
+        method = preset_method(option) or "sft"
         return [(method, [f"experiment={option}"])]
     if group == "recipe":  # the seed recipe, as the paper presets that add nothing over it load it
         return [(option.removeprefix("seed_"), [f"experiment=gsm8k_qwen2.5-3b_{option.removeprefix('seed_')}"])]

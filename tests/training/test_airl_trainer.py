@@ -240,6 +240,7 @@ KNOBS = [
     ("pairwise_margin_weight", 0.0),
     ("pairwise_margin", 10.0),
     ("disc_loss", "wgan"),
+    ("disc_loss", "relativistic"),
     ("disc_extra_experts", 2),
 ]
 
@@ -255,3 +256,20 @@ def test_every_knob_changes_what_it_should(step, knob, value):
         "loss": not torch.allclose(base["loss"], changed["loss"]),
     }
     assert any(differs.values()), f"method.{knob}={value!r} changed nothing"
+
+
+def test_the_relativistic_loss_pairs_every_negative_with_its_own_problems_expert(step, monkeypatch):
+    from reasoning_irl.training.airl.losses import relativistic_loss
+
+    trainer, rows = step["trainer"], step["rows"]
+    # the preset's pairwise margin term off: the loss alone
+    relativistic = dataclasses.replace(trainer.method, disc_loss="relativistic", pairwise_margin_weight=0.0)
+    monkeypatch.setattr(trainer.disc, "method", relativistic)
+    scores = torch.linspace(-1.0, 1.0, len(rows))
+    experts = {r.source_index: i for i, r in enumerate(rows) if r.kind == "expert"}
+    pairs = torch.tensor([i if r.kind == "expert" else experts[r.source_index] for i, r in enumerate(rows)])
+    labels = torch.tensor([float(r.label) for r in rows])
+    weights = torch.tensor([r.weight for r in rows])
+    assert {r.kind for r in rows} == {"expert", "policy", "perturbed"} and len(experts) > 1
+    expected = relativistic_loss(scores, labels, weights, pairs)
+    torch.testing.assert_close(trainer.disc.loss_from_scores(scores, rows), expected)

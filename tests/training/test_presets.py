@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from preset_methods import preset_method
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import ConfigError, config_dir, validate
@@ -21,24 +22,9 @@ SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 PRESETS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
 
-def _method(preset: str) -> str | None:
-    """The method a preset trains: named by its suffix, or (demo stages such as demo_base) by the
-    `override /method: X` of its defaults list, or of the preset it extends."""
-    named = next((m for m in SCHEMAS if preset.endswith(f"_{m}")), None)
-    if named:
-        return named
-    defaults = yaml.safe_load((config_dir() / "experiment" / f"{preset}.yaml").read_text()).get("defaults", [])
-    for entry in defaults:
-        if isinstance(entry, dict) and "override /method" in entry:
-            return entry["override /method"]
-        if isinstance(entry, str) and entry != "_self_":
-            return _method(entry)
-    return None
-
-
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_composes_and_validates(preset):
-    method = _method(preset)
+    method = preset_method(preset)
     if method is None:
         pytest.fail(f"{preset}: a preset must end with its method (_sft, _grpo or _airl) or override /method")
     resolved = OmegaConf.to_container(compose(method, [f"experiment={preset}"]), resolve=True)

@@ -16,6 +16,7 @@ from reasoning_irl.training.airl.losses import (
     gradient_penalty,
     pairwise_margin,
     pairwise_margin_loss,
+    relativistic_loss,
 )
 
 
@@ -32,7 +33,8 @@ LABELS = t([1.0, 0.0])
 
 
 def test_registry_names():
-    assert {"bce", "wgan"} <= set(DISC_LOSSES.names())
+    assert {"bce", "wgan", "relativistic"} <= set(DISC_LOSSES.names())
+    assert DISC_LOSSES.get("relativistic").paired and not DISC_LOSSES.get("bce").paired
     assert "pairwise_margin" not in DISC_LOSSES  # a term added to the loss (pairwise_margin_weight), not a loss
 
 
@@ -163,5 +165,25 @@ def test_disc_accuracy():
 
 
 def test_unknown_name_lists_names():
-    with pytest.raises(UnknownNameError, match="bce, wgan"):
+    with pytest.raises(UnknownNameError, match="choose one of: bce, relativistic, wgan"):
         compute_disc_loss("hinge", LOGITS, LABELS)
+
+
+def test_relativistic_by_hand():
+    # Two problems: expert 0 (score 1) with negatives 1 (0) and 2 (2); expert 3 (-1) with negative 4 (-1).
+    # Each negative: -log sigmoid(s_expert - s_row) = softplus(s_row - s_expert): softplus(-1), softplus(1), log 2;
+    # weighted by the negatives' weights .25, .25, .5: .25 log((1 + 1/e)(1 + e)) + .5 log 2.
+    scores, labels = t([1.0, 0.0, 2.0, -1.0, -1.0]), t([1.0, 0.0, 0.0, 1.0, 0.0])
+    weights, pairs = t([0.5, 0.25, 0.25, 0.5, 0.5]), torch.tensor([0, 0, 0, 3, 3])
+    expected = 0.25 * math.log(2 + math.e + 1 / math.e) + 0.5 * math.log(2)
+    got = compute_disc_loss("relativistic", scores, labels, weights, pair_index=pairs)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    # only differences within a problem count: an offset on one problem's rows changes nothing
+    shifted = scores + t([5.0, 5.0, 5.0, 0.0, 0.0])
+    assert relativistic_loss(shifted, labels, weights, pairs).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="needs pair_index"):
+        relativistic_loss(scores, labels, weights)
+    with pytest.raises(ValueError, match="at an expert row"):
+        relativistic_loss(scores, labels, weights, torch.tensor([0, 0, 1, 3, 3]))
+    with pytest.raises(ValueError, match="at least one negative"):
+        relativistic_loss(t([1.0]), t([1.0]), pair_index=torch.tensor([0]))

@@ -40,7 +40,7 @@ class AIRLMethod:
     disc_micro_batch_size: int = 32
     """Rows per discriminator forward pass; the step's gradient is exact whatever this is."""
     disc_loss: str = "bce"
-    """A name in reasoning_irl.training.airl.losses.DISC_LOSSES: bce | wgan."""
+    """A name in reasoning_irl.training.airl.losses.DISC_LOSSES (docs/configuration.md, "Registered names")."""
     label_smoothing: float = 0.1
     """bce: targets become 1-ε (expert) and ε (negatives)."""
     disc_temperature: float = 1.0

@@ -188,13 +188,18 @@ class Discriminator:
         m = self.method
         labels = torch.tensor([r.label for r in rows], dtype=scores.dtype, device=scores.device)
         weights = torch.tensor([r.weight for r in rows], dtype=scores.dtype, device=scores.device)
-        loss = compute_disc_loss(m.disc_loss, scores, labels, weights, **self.loss.options(m))
-        if m.pairwise_margin_weight > 0 and any(r.kind == "perturbed" for r in rows):
+        margin_term = m.pairwise_margin_weight > 0 and any(r.kind == "perturbed" for r in rows)
+        # each negative row's expert of the same problem (an expert row points at itself)
+        pair = (
+            torch.tensor([expert_row(rows, r) if r.label == 0 else i for i, r in enumerate(rows)], device=scores.device)
+            if self.loss.paired or margin_term
+            else None
+        )
+        options = {**self.loss.options(m), **({"pair_index": pair} if self.loss.paired else {})}
+        loss = compute_disc_loss(m.disc_loss, scores, labels, weights, **options)
+        if margin_term:
             # each perturbed row against its own expert; the policy rows weigh nothing in this term
             perturbed = torch.tensor([r.kind == "perturbed" for r in rows], dtype=scores.dtype, device=scores.device)
-            pair = torch.tensor(
-                [expert_row(rows, r) if r.label == 0 else i for i, r in enumerate(rows)], device=scores.device
-            )
             margin = pairwise_margin_loss(scores, labels, perturbed, pair_index=pair, margin=m.pairwise_margin)
             loss = loss + m.pairwise_margin_weight * margin
         return loss

@@ -46,6 +46,8 @@ class DiscLoss:
     """Whether the discriminator adds the WGAN-GP term on its input embeddings."""
     after_step: Callable[[list[torch.nn.Parameter], Any], None] = _nothing
     """Runs on the trained parameters after every optimizer step (e.g. weight clipping)."""
+    paired: bool = False
+    """Whether ``loss`` takes ``pair_index`` (N,): for each negative row, the row of its own problem's expert trace."""
 
 
 DISC_LOSSES: Registry[DiscLoss] = Registry("discriminator loss", entry=wrapped_in(DiscLoss))
@@ -118,6 +120,33 @@ def wgan_loss(
     if penalty is not None:
         loss = loss + penalty_weight * penalty
     return loss
+
+
+@DISC_LOSSES.register("relativistic", paired=True)
+def relativistic_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    pair_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """A relativistic critic (RARO: Cai & Provilkov, "Escaping the Verifier", arXiv 2511.21667): each negative row (a
+    policy sample, a perturbed copy) against the expert trace of its own problem, -log sigmoid(s_expert - s_row),
+    the weighted mean over the negatives (their weights).
+
+    Only score differences within a problem are trained, so a problem's own offset is free; the policy's reward (the
+    scores of its samples) may carry it, and a group-normalised advantage removes it: what remains is each sample's
+    score relative to the others of its group, as RARO pays it.
+    """
+    s, y, w = _prepare(logits, labels, weights)
+    if pair_index is None or pair_index.shape != s.shape:
+        raise ValueError("the relativistic loss needs pair_index (N,) mapping negatives to expert rows")
+    negative = y < 0.5
+    if not negative.any():
+        raise ValueError("the relativistic loss needs at least one negative row")
+    partners = pair_index.long()[negative]
+    if (y[partners] < 0.5).any():
+        raise ValueError("pair_index must point each negative row at an expert row")
+    return _weighted_mean(F.softplus(s[negative] - s[partners]), w[negative])
 
 
 def gradient_penalty(
