@@ -133,9 +133,10 @@ def relativistic_loss(
     policy sample, a perturbed copy) against the expert trace of its own problem, -log sigmoid(s_expert - s_row),
     the weighted mean over the negatives (their weights).
 
-    Only score differences within a problem are trained, so a problem's own offset is free; the policy's reward (the
-    scores of its samples) may carry it, and a group-normalised advantage removes it: what remains is each sample's
-    score relative to the others of its group, as RARO pays it.
+    Only score differences within a problem are trained, so a problem's own offset is free and the policy's token
+    rewards may carry it; the group-normalised advantages subtract the group's mean return, which removes it up to
+    the samples' differences in length (an offset per token adds offset x length to a return), so what the policy
+    is paid is, nearly, each sample's score relative to its group's, as RARO pays it.
     """
     s, y, w = _prepare(logits, labels, weights)
     if pair_index is None or pair_index.shape != s.shape:
