@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reasoning_irl.evaluation.metrics import bootstrap_ci
 from reasoning_irl.rewards.correctness import is_correct
+from reasoning_irl.runs import read_jsonl
 
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -57,8 +58,8 @@ def main(argv: list[str]) -> int:
         if not path.is_file():
             print(f"error: {path} does not exist", file=sys.stderr)
             return 2
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    train = [gold_of(json.loads(line)["answer"]) for line in args.train.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(results)
+    train = [gold_of(row["answer"]) for row in read_jsonl(args.train)]
     seed = json.loads((args.eval_dir / "eval_summary.json").read_text())["config"].get("seed", 0)
     greedy = sum(r["greedy"] for r in rows)
     print(f"{greedy} problems, greedy completions of {results}")

@@ -26,6 +26,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reasoning_irl.runs import read_jsonl
+from reasoning_irl.training.callbacks import read_rows
+
 REPO = Path(__file__).resolve().parents[1]
 GIB = 2**30
 GSM8K = "../shared/data/gsm8k"  # as the real_smollm2 presets read it: beside the clone
@@ -93,7 +96,7 @@ def run(stage: Stage, env: dict[str, str], logs: Path) -> int:
 
 def metrics_rows(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return read_rows(path) if path.is_file() else []
 
 
 def describe(stage: Stage) -> None:
@@ -120,7 +123,7 @@ def describe(stage: Stage) -> None:
             disc = statistics.mean(r["time/disc_update"] for r in rows if "time/disc_update" in r)
             stage.notes.append(f"discriminator update {disc:.1f} s a step")
     elif stage.name.startswith("evaluate ("):
-        rows = [json.loads(line) for line in (stage.done.parent / "eval_results.jsonl").read_text().splitlines()]
+        rows = read_jsonl(stage.done.parent / "eval_results.jsonl")
         tokens = sum(len(r["completion_ids"]) for r in rows)
         summary = json.loads(stage.done.read_text())["metrics"]
         value = {k: v["value"] for k, v in summary.items()}
@@ -138,8 +141,7 @@ def describe(stage: Stage) -> None:
             f"localisation {diag['localization']['value']:.3f} (uniform guess {diag['localization']['chance']:.3f})"
         )
     elif stage.name.startswith("score"):
-        rows = stage.done.read_text().splitlines()
-        stage.notes.append(f"{len(rows)} rows scored")
+        stage.notes.append(f"{len(read_jsonl(stage.done))} rows scored")
 
 
 PEAK = re.compile(r"^peak: .*= ([0-9.]+) GiB", re.M)

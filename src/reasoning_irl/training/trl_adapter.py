@@ -174,6 +174,11 @@ class ReasoningGRPOTrainer(
     def load_extra_state(self, checkpoint: Path) -> None:
         """Restore what :meth:`save_extra_state` wrote into ``checkpoint``."""
 
+    def row_offset(self, local_rows: int) -> int:
+        """Index of this process's first row in the step's batch over all processes. TRL hands each process a
+        contiguous slice of that batch (and slices its own advantages the same way)."""
+        return self.accelerator.process_index * local_rows
+
     @property
     def policy_tokenizer(self) -> Any:
         """The tokenizer TRL samples and scores with (the processing class's, for a processor)."""
@@ -198,7 +203,7 @@ class ReasoningGRPOTrainer(
         # TRL 1.15 returns (prompt_ids, completion_ids, tool_mask, completions, sampling_logps, ...): positions read here only.
         out = list(super()._generate(prompts))
         completion_ids, completions, sampling_logps = out[1], out[3], out[4]
-        offset = self.accelerator.process_index * len(completion_ids)  # TRL gives each process a contiguous slice
+        offset = self.row_offset(len(completion_ids))
         for row in range(len(completion_ids)):
             ids = self.expert_completion(offset + row, row)
             if ids is None:

@@ -104,11 +104,6 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         ids = self.policy_tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1]
         return ids + [self.policy_tokenizer.eos_token_id]
 
-    def _row_offset(self, local_rows: int) -> int:
-        """Index of this process's first row in the step's batch over all processes. TRL hands each process
-        a contiguous slice of that batch (and slices its own advantages the same way)."""
-        return self.accelerator.process_index * local_rows
-
     def _is_expert_row(self, i: int) -> bool:
         """Whether row ``i`` of the step's batch over all processes (not of one process's share) is an expert."""
         return self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
@@ -134,7 +129,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         order: dict[Any, int] = {}
         samples: list[list[str]] = []
         sample_ids: list[list[list[int]]] = []
-        offset = self._row_offset(len(inputs))
+        offset = self.row_offset(len(inputs))
         for i, row in enumerate(inputs):
             if row["id"] not in order:
                 order[row["id"]] = len(order)
