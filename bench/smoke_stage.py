@@ -105,26 +105,17 @@ def build(spec: dict) -> dict[str, Any]:
 
 class StepClock:
     """Wall time of every optimizer step (between the Trainer's step-end callbacks, the first from train begin: the
-    same clock for SFT, which logs no step time, and GRPO / AIRL) and the time and tokens of every generation call.
-
-    Generation is timed around TRL's ``_generate_single_turn`` (vLLM's weight sync and generate, or HF generate):
-    the trainers' own ``time/generate`` also holds the reference log-probabilities and the rewards."""
+    same clock for SFT, which logs no step time, and GRPO / AIRL)."""
 
     def __init__(self):
         self.steps: list[float] = []
-        self.generations: list[tuple[float, int]] = []
         self._last: Optional[float] = None
 
     def install(self) -> None:
         from transformers.trainer_callback import CallbackHandler
-        from trl import GRPOTrainer
 
         clock, sync = self, torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-        train_begin, step_end, generate = (
-            CallbackHandler.on_train_begin,
-            CallbackHandler.on_step_end,
-            GRPOTrainer._generate_single_turn,
-        )
+        train_begin, step_end = CallbackHandler.on_train_begin, CallbackHandler.on_step_end
 
         def on_train_begin(handler, *args, **kwargs):
             clock._last = time.perf_counter()
@@ -137,26 +128,24 @@ class StepClock:
             clock._last = now
             return step_end(handler, *args, **kwargs)
 
-        def timed_generate(trainer, *args, **kwargs):
-            sync()
-            start = time.perf_counter()
-            completion_ids, logprobs = generate(trainer, *args, **kwargs)
-            clock.generations.append((time.perf_counter() - start, sum(len(ids) for ids in completion_ids)))
-            return completion_ids, logprobs
-
         CallbackHandler.on_train_begin, CallbackHandler.on_step_end = on_train_begin, on_step_end
-        GRPOTrainer._generate_single_turn = timed_generate
 
     def figures(self) -> dict[str, Any]:
-        """Means over the steps after the first (warm-up: first kernels, vLLM's first weight push)."""
+        """The mean step after the first (warm-up: first kernels, vLLM's first weight push)."""
         figures: dict[str, Any] = {"steps": len(self.steps)}
         if len(self.steps) > 1:
             figures["step_s"] = sum(self.steps[1:]) / len(self.steps[1:])
-        later = self.generations[1:]
-        if later:
-            seconds, tokens = sum(s for s, _ in later), sum(t for _, t in later)
-            figures.update(generate_s=seconds / len(later), tokens=tokens / len(later), tokens_per_s=tokens / seconds)
         return figures
+
+
+def sampler_figures(rows: list[dict]) -> dict[str, float]:
+    """The sampler's seconds and tokens per generation, from the steps after the first: the trainer logs them
+    (``time/sample``, ``sample/tokens``) around TRL's generation call, one generation a step at logging_steps=1."""
+    later = [r for r in rows if r.get("step", 0) > 1 and "time/sample" in r]
+    if not later:
+        return {}
+    seconds, tokens = sum(r["time/sample"] for r in later), sum(r["sample/tokens"] for r in later)
+    return {"generate_s": seconds / len(later), "tokens": tokens / len(later), "tokens_per_s": tokens / seconds}
 
 
 def train(spec: dict) -> dict[str, Any]:
@@ -173,8 +162,8 @@ def train(spec: dict) -> dict[str, Any]:
     clock = StepClock()
     clock.install()
     run_dir = Path(run(cfg))
-    figures = clock.figures()
     rows = read_rows(run_dir / "metrics.jsonl")
+    figures = {**clock.figures(), **sampler_figures(rows)}
     later = [r for r in rows if r.get("step", 0) > 1 and "loss" in r]
     for key in ("time/generate", "time/disc_update"):  # the trainers' own phase times, for the record
         if later and key in later[0]:

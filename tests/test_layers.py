@@ -156,14 +156,18 @@ def test_the_graph_sees_module_and_function_level_imports(tmp_path, monkeypatch,
 
 
 def test_trl_is_imported_by_the_adapter_alone():
-    """TRL behind one module (reasoning_irl.training.trl_adapter): no other file of the package imports trl, at module
-    level or inside a function, so a TRL release that moves its internals touches that one file."""
+    """TRL behind one module (reasoning_irl.training.trl_adapter): no other file of the project (package, entry
+    scripts, benchmarks, figures, runners) imports trl, at module level or inside a function, so a TRL release that
+    moves its internals touches that one file."""
+    root = SRC.parents[1]
+    files = [*SRC.rglob("*.py"), *root.glob("*.py")]
+    files += [p for folder in ("bench", "figures", "runner_scripts") for p in (root / folder).rglob("*.py")]
     importers = set()
-    for path in SRC.rglob("*.py"):
+    for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
             if any(name == "trl" or name.startswith("trl.") for name in names):
-                importers.add(module_name(path))
-    assert importers == {"reasoning_irl.training.trl_adapter"}
+                importers.add(path.relative_to(root).as_posix())
+    assert importers == {"src/reasoning_irl/training/trl_adapter.py"}

@@ -87,7 +87,7 @@ def test_a_fresh_run_moves_a_dead_runs_rows_aside(compose_run, caplog):
 
 REPO = Path(__file__).resolve().parents[2]
 KILL_AFTER = 4  # past checkpoint-3: the killed run leaves a row the resumed one must drop and redo
-TIMING = {"step_time", "time/generate"}
+TIMING = {"step_time"}  # and every time/*
 # GRPO that really trains (the varying test reward), 6 steps, checkpoints at 3 and 6. Two updates per generated batch
 # put checkpoint-3 inside a generation cycle and a 4-step warm-up puts it mid-schedule: to end identical, a resume
 # must restore the optimizer moments, the scheduler, the sampling RNG and the buffered completions.
@@ -168,8 +168,8 @@ def test_a_grpo_run_killed_mid_run_resumes_bit_identical(straight_grpo, artifact
     rows, straight_rows = step_rows(resumed), step_rows(straight_grpo)
     assert [row["step"] for row in rows] == [row["step"] for row in straight_rows] == list(range(1, 7))
     for row, expected in zip(rows, straight_rows):
-        assert {k: v for k, v in row.items() if k not in TIMING} == {
-            k: v for k, v in expected.items() if k not in TIMING
+        assert {k: v for k, v in row.items() if k not in TIMING and not k.startswith("time/")} == {
+            k: v for k, v in expected.items() if k not in TIMING and not k.startswith("time/")
         }, row["step"]
     # One summary row: the killed run left none. (Its train_loss averages the resumed call's steps: not compared.)
     assert sum("train_runtime" in row for row in read_metrics(resumed)) == 1

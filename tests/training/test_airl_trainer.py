@@ -183,11 +183,13 @@ def test_f_minus_logpi_policy_reward_is_f_less_each_token_log_prob_scored_alone(
     method = dataclasses.replace(trainer.method, structured_discriminator=True)
     monkeypatch.setattr(trainer, "method", method)
     aligned = trainer._reward_side_ids(output)
-    f, _ = trainer._token_rewards(inputs, output, aligned)
+    f = trainer._token_rewards(inputs, output, aligned)
     monkeypatch.setattr(trainer, "method", dataclasses.replace(method, policy_reward="f_minus_logpi"))
-    rewards, metrics = trainer._token_rewards(inputs, output, aligned)
+    logged: dict[str, float] = {}
+    monkeypatch.setattr(trainer, "record", lambda key, value: logged.__setitem__(key, value))
+    rewards = trainer._token_rewards(inputs, output, aligned)
     mask = output["completion_mask"]
-    assert "reward/policy_token_mean" in metrics and bool((rewards[mask == 0] == 0).all())
+    assert "reward/policy_token_mean" in logged and bool((rewards[mask == 0] == 0).all())
     for b in (0, mask.size(0) - 1):  # a sampled row and a group's expert row
         prompt = output["prompt_ids"][b][output["prompt_mask"][b].bool()]
         comp = output["completion_ids"][b][mask[b].bool()]

@@ -1,12 +1,16 @@
 """TRL behind one module: the only file of the project that imports ``trl``.
 
-Our trainer subclasses own their loss (a patched ``trl`` class cannot swap it), and everything TRL keeps private
-(its step hooks ``_generate``, ``_calculate_rewards``, ``_generate_and_score_completions``, the tuple ``_generate``
-returns, ``_metrics``, ``_step``, ``_buffered_inputs``) is read or overridden here and nowhere else. A method built on
-GRPO (AIRL) subclasses :class:`ReasoningGRPOTrainer` and overrides only the project's hooks: :meth:`expert_completion`
-(a completion placed in a group in place of a sample), :meth:`after_sampling` (the generated batch, scored, before
-the policy updates on it: where AIRL's discriminator and advantages go), :meth:`record` (a logged metric) and
-:meth:`load_extra_state` (what its ``save_extra_state`` wrote). The config classes come from here too.
+Our trainer subclasses own their loss (a patched ``trl`` class cannot swap it) and their step
+(reasoning_irl.training.step_loop: ``update`` per optimizer step). Everything TRL keeps private (its hooks
+``_generate``, ``_calculate_rewards``, ``_generate_and_score_completions``, the tuple ``_generate`` returns,
+``_metrics``, ``_step``, ``_buffered_inputs``) is read or overridden here and nowhere else; a step reaches it
+through the project's own methods: :meth:`ReasoningGRPOTrainer.generation_due`, :meth:`~ReasoningGRPOTrainer.sample`
+(a scored group, with its outcome rewards), :meth:`~ReasoningGRPOTrainer.buffer` and
+:meth:`~ReasoningGRPOTrainer.next_micro_batch`. A method built on GRPO (AIRL) subclasses
+:class:`ReasoningGRPOTrainer`, writes its own ``update`` from those and overrides only the project's hooks:
+:meth:`~ReasoningGRPOTrainer.expert_completion` (a completion placed in a group in place of a sample),
+:meth:`~ReasoningGRPOTrainer.record` (a logged metric) and :meth:`~ReasoningGRPOTrainer.load_extra_state` (what its
+``save_extra_state`` wrote). The config classes come from here too.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ import torch
 import torch.nn.functional as F
 import trl.trainer.utils as trl_utils
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
-from trl.trainer.utils import RepeatSampler
+from trl.trainer.utils import RepeatSampler, shuffle_sequence_dict, split_tensor_dict
 
 from reasoning_irl.training.checkpointing import AtomicCheckpointMixin, safe_load
-from reasoning_irl.training.divergence import DivergenceGuardMixin
 from reasoning_irl.training.held_out import HeldOutEvalMixin
 from reasoning_irl.training.policy_loss import clipped_policy_loss, completion_logps
+from reasoning_irl.training.step_loop import OwnedStepLoop
 
 __all__ = [
     "GRPOConfig",  # the config classes, for the run builders: they import nothing from trl themselves
@@ -87,15 +91,12 @@ class RankMeanMetricsMixin:
         super().log(logs, start_time)
 
 
-class ReasoningSFTTrainer(
-    HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, SFTTrainer
-):
-    """TRL's SFTTrainer (data handling, completion-only masks) with our own loss, atomic checkpoints, the
-    divergence guard and the held-out learning curve."""
+class ReasoningSFTTrainer(HeldOutEvalMixin, OwnedStepLoop, RankMeanMetricsMixin, AtomicCheckpointMixin, SFTTrainer):
+    """TRL's SFTTrainer (data handling, completion-only masks) with our own loss and step (the default
+    ``update``: each micro-batch's loss and backward, then the optimizer step), atomic checkpoints, the divergence
+    guard and the held-out learning curve."""
 
     loss_impl = "reasoning_irl.completion_cross_entropy"
-    # Our loss is a micro-batch mean; the Trainer divides it by the accumulation steps.
-    loss_is_scaled_for_ga = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         model_inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
@@ -129,10 +130,8 @@ GENERATION_BUFFER = "generation_buffer-{rank}.pt"
 """Per-rank file in a checkpoint: TRL's buffered generation batch, when the next step would reuse it."""
 
 
-class ReasoningGRPOTrainer(
-    HeldOutEvalMixin, DivergenceGuardMixin, RankMeanMetricsMixin, AtomicCheckpointMixin, GRPOTrainer
-):
-    """TRL's GRPOTrainer (sampling, rewards, reference model) with our own clipped policy loss.
+class ReasoningGRPOTrainer(HeldOutEvalMixin, OwnedStepLoop, RankMeanMetricsMixin, AtomicCheckpointMixin, GRPOTrainer):
+    """TRL's GRPOTrainer (sampling, rewards, reference model) with our own step and clipped policy loss.
 
     ``inputs["advantages"]`` may be (B,) or (B, T); the AIRL trainer supplies per-token advantages.
 
@@ -142,7 +141,6 @@ class ReasoningGRPOTrainer(
     """
 
     loss_impl = "reasoning_irl.clipped_policy_loss"
-    loss_is_scaled_for_ga = True  # compute_loss divides by the accumulation steps itself
     _step_inputs: Optional[list[dict[str, Any]]] = None  # the rows being generated (set before TRL's step runs)
     _step_outcome: Optional[torch.Tensor] = None  # their summed outcome rewards (set by _calculate_rewards)
 
@@ -157,15 +155,49 @@ class ReasoningGRPOTrainer(
             seed=base.seed,
         )
 
+    # --- one GRPO update ---------------------------------------------------------------------------------------------
+    def update(self, model, micro_batches, num_items):
+        """One policy update. A generated batch (``steps_per_generation`` micro-batches of groups) feeds
+        ``num_iterations`` passes: a fresh one is sampled and scored when the last is used up."""
+        for i, generation_rows in enumerate(micro_batches):
+            if self.generation_due():
+                batch, _ = self.sample(generation_rows)  # TRL's group-normalised advantages are in the batch
+                self.buffer(batch)
+            self.backward(model, self.next_micro_batch(), last=i == len(micro_batches) - 1)
+        return self.optimizer_step(model)
+
+    # --- the step's pieces (what an update is written from) ---------------------------------------------------------
+    def generation_due(self) -> bool:
+        """Whether this micro-batch samples afresh (else it reuses the buffered generation)."""
+        return self._buffered_inputs is None or self._step % self._generate_every() == 0
+
+    def sample(self, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], torch.Tensor]:
+        """TRL samples the rows' groups (``expert_completion`` may place a trace in one) and scores them: the batch
+        of tensors the loss reads, and the (B,) sum of its outcome rewards over all processes."""
+        start = time.perf_counter()
+        self._step_inputs = rows
+        batch = self._generate_and_score_completions(rows)
+        self.record("time/generate", time.perf_counter() - start)
+        return batch, self._step_outcome
+
+    def buffer(self, batch: dict[str, Any]) -> None:
+        """Shuffle a generated batch's rows and cut it into ``steps_per_generation`` micro-batches (TRL's order)."""
+        self._buffered_inputs = split_tensor_dict(shuffle_sequence_dict(batch), self.args.steps_per_generation)
+
+    def next_micro_batch(self) -> dict[str, Any]:
+        """The buffered micro-batch this micro-step trains on."""
+        inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]
+        self._step += 1
+        return inputs
+
+    def record_step_time(self, seconds: float) -> None:
+        self.record("step_time", seconds)
+
     # --- the project's hooks (a subclass overrides these, never TRL's own) ----------------------------------------
     def expert_completion(self, batch_row: int, row: int) -> Optional[list[int]]:
         """Completion ids to place in row ``row`` of this process's share of the step (``batch_row``: its index in
         the step's batch over all processes) in place of the policy's sample; None keeps the sample."""
         return None
-
-    def after_sampling(self, inputs: list[dict[str, Any]], output: dict[str, Any], outcome: torch.Tensor) -> None:
-        """The step's generated batch once TRL has sampled and scored it (``outcome``: the (B,) sum of the outcome
-        rewards over all processes), before the policy updates on it; may set ``output["advantages"]``."""
 
     def record(self, key: str, value: float) -> None:
         """A metric logged (averaged over the logging window, and over processes) under ``key``."""
@@ -190,19 +222,15 @@ class ReasoningGRPOTrainer(
         return self._step_inputs or []
 
     # --- TRL's step hooks --------------------------------------------------------------------------------------------
-    def _generate_and_score_completions(self, inputs):
-        # Timed for the step-cost benchmark: sampling, reference log-probs and verifiable rewards.
-        start = time.perf_counter()
-        self._step_inputs = inputs
-        output = super()._generate_and_score_completions(inputs)
-        self.record("time/generate", time.perf_counter() - start)
-        self.after_sampling(inputs, output, self._step_outcome)
-        return output
-
     def _generate(self, prompts: list):
         # TRL 1.15 returns (prompt_ids, completion_ids, tool_mask, completions, sampling_logps, ...): positions read here only.
+        start = time.perf_counter()
         out = list(super()._generate(prompts))
         completion_ids, completions, sampling_logps = out[1], out[3], out[4]
+        # The sampler alone (HF generate, or vLLM's weight sync and generate): time/generate adds the rewards and
+        # the reference log-probs. The ids come back as lists, so the device has finished.
+        self.record("time/sample", time.perf_counter() - start)
+        self.record("sample/tokens", float(sum(len(ids) for ids in completion_ids)))
         offset = self.row_offset(len(completion_ids))
         for row in range(len(completion_ids)):
             ids = self.expert_completion(offset + row, row)
@@ -221,7 +249,7 @@ class ReasoningGRPOTrainer(
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         """TRL's outcome rewards (per function, gathered over processes); their sum is the step's outcome (a
-        function's None, NaN here, counts 0), handed to :meth:`after_sampling`."""
+        function's None, NaN here, counts 0), returned by :meth:`sample`."""
         per_function = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._step_outcome = per_function.nansum(dim=1)
         return per_function
@@ -309,6 +337,4 @@ class ReasoningGRPOTrainer(
             self.record("kl", gather(out.kl.detach()).mean().item())
         self.record("clip_ratio", gather(out.clip_fraction.detach()).mean().item())
         self.record("policy_loss", gather(out.loss.detach()).mean().item())
-        if self.model.training:
-            return out.loss / self.current_gradient_accumulation_steps
-        return out.loss
+        return out.loss  # the micro-batch's mean: backward divides by the accumulation steps

@@ -1,19 +1,9 @@
 """The AIRL trainer: GRPO whose per-token advantages come from a discriminator's dense reward.
 
-It overrides only the project's hooks of :class:`~reasoning_irl.training.trl_adapter.ReasoningGRPOTrainer`
-(the adapter is the one module that touches TRL's internals). One update, in order:
-1. TRL samples G completions per prompt, :meth:`ReasoningAIRLTrainer.expert_completion` placing the expert trace
-   in each group, and scores the verifiable outcome rewards;
-then :meth:`ReasoningAIRLTrainer.after_sampling`, read top to bottom:
-2. the discriminator batch is built: experts vs policy samples and K perturbed experts, each row
-   with its own prompt (reasoning_irl.training.airl.batch);
-3. the discriminator takes ``disc_updates_per_step`` optimizer steps (:meth:`Discriminator.update`); with
-   ``structured_discriminator`` every row's tokens are first scored by the current policy (the log π of AIRL's
-   D = exp(f) / (exp(f) + π));
-4. every policy row is scored by the updated discriminator: token reward = logit / temperature (minus the
-   policy's log π of the token with ``policy_reward: f_minus_logpi``, AIRL's log D - log(1-D));
-5. (B, T) advantages from the registry estimator (+ optional verifiable outcome mix);
-6. our clipped GRPO loss (ReasoningGRPOTrainer.compute_loss) and TRL's optimizer step update the policy.
+One update is :meth:`ReasoningAIRLTrainer.update`, read top to bottom: sample -> discriminator batch ->
+discriminator optimizer steps -> token rewards -> advantages -> policy loss -> the policy's optimizer step.
+The pieces it calls are below it in that order; sampling, the loss's backward pass and the optimizer step come from
+:class:`~reasoning_irl.training.trl_adapter.ReasoningGRPOTrainer` (the one module that touches TRL's internals).
 """
 
 from __future__ import annotations
@@ -72,27 +62,38 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self._train_ids = list(self.train_dataset["id"])  # pool of disc_extra_experts draws
         self._policy_prompts: dict[str, list[int]] = {}
 
-    # --- the step: TRL has sampled the group (1, with expert_completion below) and scored its outcome rewards ------
-    def after_sampling(self, inputs: list[dict[str, Any]], output: dict[str, Any], outcome: torch.Tensor) -> None:
-        mode = "train" if self.model.training else "eval"
-        t1 = time.perf_counter()
-        # 2. The discriminator batch, on the reward model's ids of the samples (drawn in either mode, so that
-        #    the saved RNG advances the same way).
-        aligned = self._reward_side_ids(output)
-        rows, completions = self._disc_rows(inputs, output, aligned)
-        # 3. The discriminator update (its optimizer steps). It raises NonFiniteValue on a NaN/inf loss or gradient
-        #    norm; the divergence guard stops the run.
-        disc_metrics = self._update_discriminator(rows, completions) if mode == "train" else {}
-        t2 = time.perf_counter()
-        # 4. Token rewards of the policy's samples from the updated discriminator.
-        rewards, reward_metrics = self._token_rewards(inputs, output, aligned)
-        # 5. Advantages; 6. the policy loss is compute_loss, and its optimizer step TRL's, on this batch.
-        output["advantages"] = self._advantages(output, rewards, outcome)
-        t3 = time.perf_counter()
-        for key, value in {**disc_metrics, **reward_metrics}.items():
-            self.record(key, value)
-        self.record("time/disc_update", t2 - t1)
-        self.record("time/score_and_advantage", t3 - t2)
+    # --- one AIRL update ----------------------------------------------------------------------------------------
+    def update(self, model, micro_batches, num_items):
+        """One policy optimizer step. A generated batch feeds ``num_iterations`` of them (and ``steps_per_generation``
+        micro-batches each); the discriminator trains once per generated batch, before the policy uses it."""
+        for i, generation_rows in enumerate(micro_batches):
+            if self.generation_due():
+                # 1. Sample G completions per prompt, the expert trace in each group (expert_completion), and score
+                #    their verifiable outcome rewards (logged; mixed in only with outcome_reward_weight).
+                batch, outcome = self.sample(generation_rows)
+                t1 = time.perf_counter()
+                # 2. The discriminator batch: experts vs policy samples and K perturbed experts, each row with its own
+                #    prompt, on the reward model's ids of the samples.
+                aligned = self._reward_side_ids(batch)
+                rows, completions = self._disc_rows(generation_rows, batch, aligned)
+                # 3. The discriminator's optimizer steps (disc_updates_per_step). A NaN/inf loss or gradient norm
+                #    raises NonFiniteValue, and the step loop stops the run before anything is applied.
+                for key, value in self._update_discriminator(rows, completions).items():
+                    self.record(key, value)
+                t2 = time.perf_counter()
+                # 4. Token rewards of the policy's samples from the updated discriminator.
+                rewards = self._token_rewards(generation_rows, batch, aligned)
+                # 5. (B, T) advantages from the registry estimator (+ an optional outcome mix).
+                batch["advantages"] = self._advantages(batch, rewards, outcome)
+                self.record("time/disc_update", t2 - t1)
+                self.record("time/score_and_advantage", time.perf_counter() - t2)
+                self.buffer(batch)
+            # 6. The policy loss (our clipped GRPO loss on the token advantages) of this micro-batch, backward.
+            t0 = time.perf_counter()
+            self.backward(model, self.next_micro_batch(), last=i == len(micro_batches) - 1)
+            self.record("time/policy_loss", time.perf_counter() - t0)
+        # 7. The policy's optimizer step: clip, refuse a non-finite loss or norm, step.
+        return self.optimizer_step(model)
 
     # --- 1. the expert trace inside each group ------------------------------------------------------------
     def expert_completion(self, batch_row: int, row: int) -> Optional[list[int]]:
@@ -197,15 +198,17 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         return out  # type: ignore[return-value]
 
     # --- 4. token rewards ---------------------------------------------------------------------------
-    def _token_rewards(self, inputs, output, aligned) -> tuple[torch.Tensor, dict[str, float]]:
-        """(B, T) rewards of the samples' tokens (0 on padding) and their means for the log."""
+    def _token_rewards(self, inputs, output, aligned) -> torch.Tensor:
+        """(B, T) rewards of the samples' tokens (0 on padding); their means are logged."""
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         rewards = self.disc.token_rewards([r["prompt"] for r in inputs], completion_ids, completion_mask, aligned)
         metrics = {"reward/token_mean": mean_token_reward(rewards, completion_mask).mean().item()}
         if self.method.policy_reward == "f_minus_logpi":
             rewards = (rewards - self._sampled_logps(output)) * completion_mask
             metrics["reward/policy_token_mean"] = mean_token_reward(rewards, completion_mask).mean().item()
-        return rewards, metrics
+        for key, value in metrics.items():
+            self.record(key, value)
+        return rewards
 
     @torch.no_grad()
     def _sampled_logps(self, output) -> torch.Tensor:
@@ -225,7 +228,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     # --- 5. advantages ------------------------------------------------------------------------------
     def _advantages(self, output, rewards: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
         """(B_local, T) advantages; groups may span processes, so they are computed on the gathered batch.
-        ``outcome`` is the step's (B,) outcome reward over all processes (handed to :meth:`after_sampling`)."""
+        ``outcome`` is the step's (B,) outcome reward over all processes (from :meth:`sample`)."""
         mask = output["completion_mask"].float()
         acc = self.accelerator
         all_rewards = acc.gather(acc.pad_across_processes(rewards, dim=1))
@@ -248,13 +251,6 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self.record("outcome/policy_mean", outcome[~expert.to(outcome.device)].mean().item())
         rank, n = acc.process_index, rewards.size(0)
         return adv[rank * n : (rank + 1) * n, : rewards.size(1)].to(rewards.device)
-
-    # --- policy loss (its NaN/inf is stopped by the divergence guard of ReasoningGRPOTrainer) ------------
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        t0 = time.perf_counter()
-        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        self.record("time/policy_loss", time.perf_counter() - t0)
-        return loss
 
     # --- checkpoints --------------------------------------------------------------------------------
     def save_extra_state(self, checkpoint_dir: str) -> None:
