@@ -1,4 +1,5 @@
-"""GRPO baseline on verifiable rewards: ``python train.py experiment=tiny_grpo [key=value ...]``."""
+"""GRPO on verifiable rewards, or on the reference answer's likelihood (method.reward_source=verifree):
+``python train.py experiment=tiny_grpo [key=value ...]``."""
 
 import sys
 

@@ -28,3 +28,31 @@ case "$LAUNCHER" in
     slurm) LAUNCH=(hydra/launcher=slurm) ;;
     *) echo "error: LAUNCHER must be local or slurm, got '$LAUNCHER'" >&2; exit 2 ;;
 esac
+
+demo_for_seed() {  # demo_for_seed <seed> <folder>: runner_scripts/demo.sh for one seed (finished stages are skipped)
+    echo "=== seed $1: the demo ($2)"
+    if [ "$DRY_RUN" = 1 ]; then
+        echo "+ SEED=$1 OUT=$2 bash runner_scripts/demo.sh"
+    else
+        SEED=$1 OUT=$2 PYTHON=$PYTHON bash runner_scripts/demo.sh
+    fi
+}
+
+evaluate_reranked() {  # evaluate_reranked <run> <demo folder> <seed> <output dir> [overrides ...]: a run's policy
+    # evaluated as the demo evaluates its methods (EVAL_PROBLEMS, EVAL_SAMPLES), reranked by the seed's AIRL reward
+    local run_dir=$1 out=$2 seed=$3 eval_dir=$4
+    shift 4
+    run "$PYTHON" evaluate.py policy="$run_dir/final" \
+        reward_model_path="$out/demo_airl-s$seed/reward_model" num_problems="$EVAL_PROBLEMS" \
+        sampling.num_samples="$EVAL_SAMPLES" sampling.max_new_tokens=48 "ks=[1,$EVAL_SAMPLES]" progress=false \
+        output_dir="$eval_dir" "$@"
+}
+
+demo_runner_settings() {  # the defaults of the runners that extend the demo (demo_ablations.sh, demo_verifier_free.sh)
+    OUT_PREFIX=${OUT_PREFIX:-outputs/demo}
+    METHOD_STEPS=${METHOD_STEPS:-100}
+    EVAL_PROBLEMS=${EVAL_PROBLEMS:-200}
+    EVAL_SAMPLES=${EVAL_SAMPLES:-8}
+    ARTIFACTS=${ARTIFACTS:-artifacts}
+    THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
+}

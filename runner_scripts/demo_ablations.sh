@@ -24,12 +24,7 @@ source runner_scripts/common.sh
 SEEDS=${SEEDS:-0 1 2}
 ALL=$(cd configs/ablation && ls ./*.yaml | sed 's#^\./##; s#\.yaml$##' | tr '\n' ' ')
 ABLATIONS=${ABLATIONS:-$ALL}
-OUT_PREFIX=${OUT_PREFIX:-outputs/demo}
-METHOD_STEPS=${METHOD_STEPS:-100}
-EVAL_PROBLEMS=${EVAL_PROBLEMS:-200}
-EVAL_SAMPLES=${EVAL_SAMPLES:-8}
-ARTIFACTS=${ARTIFACTS:-artifacts}
-THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
+demo_runner_settings
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 for name in $ABLATIONS; do
     [ -f "configs/ablation/$name.yaml" ] || usage "unknown ablation '$name' (configs/ablation: ${ALL% })"
@@ -55,12 +50,7 @@ DEMOS=()
 for seed in $SEEDS; do
     out="$OUT_PREFIX-s$seed"
     DEMOS+=("$out")
-    echo "=== seed $seed: the demo ($out)"
-    if [ "$DRY_RUN" = 1 ]; then
-        echo "+ SEED=$seed OUT=$out bash runner_scripts/demo.sh"
-    else
-        SEED=$seed OUT=$out PYTHON=$PYTHON bash runner_scripts/demo.sh
-    fi
+    demo_for_seed "$seed" "$out"
     common=(seed="$seed" output_root="$out" artifacts_dir="$ARTIFACTS" "${EXTRA_ARGS[@]}")
     eval_common=(seed="$seed" output_root="$out" artifacts_dir="$ARTIFACTS")  # evaluations read the run's config.yaml
     for arg in "${EXTRA_ARGS[@]}"; do
@@ -78,10 +68,8 @@ for seed in $SEEDS; do
                 training.max_steps="$METHOD_STEPS" "${common[@]}" || { echo "  failed: $name (seed $seed)"; continue; }
         fi
         # Reranking keeps the full AIRL run's reward model, so every row of the table is reranked alike.
-        run "$PYTHON" evaluate.py policy="$run_dir/final" \
-            reward_model_path="$out/demo_airl-s$seed/reward_model" num_problems="$EVAL_PROBLEMS" \
-            sampling.num_samples="$EVAL_SAMPLES" sampling.max_new_tokens=48 "ks=[1,$EVAL_SAMPLES]" progress=false \
-            output_dir="$eval_dir" "${eval_common[@]}" || echo "  failed: evaluation of $name (seed $seed)"
+        evaluate_reranked "$run_dir" "$out" "$seed" "$eval_dir" "${eval_common[@]}" \
+            || echo "  failed: evaluation of $name (seed $seed)"
     done
 done
 

@@ -32,6 +32,12 @@ from reasoning_irl.evaluation.probe_steps import step_localization
 from reasoning_irl.runs import read_jsonl
 
 METHODS = [("base", "base"), ("sft", "SFT"), ("grpo", "GRPO"), ("airl", "AIRL")]
+VERIFIER_FREE = {
+    "verifree": "VeriFree",
+    "perplexity": "perplexity reward",
+    "relativistic": "RARO (relativistic critic)",
+}
+"""The papers' names of the verifier-free methods (runner_scripts/demo_verifier_free.sh trains each)."""
 
 
 def cell(*entries: Optional[dict]) -> str:
@@ -171,9 +177,13 @@ def error_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list
     return markdown_table(header, rows)
 
 
-def ablation_table(folders: list[Path], names: list[str], habits: list[str], selector: str) -> list[str]:
-    """AIRL and each ablation (eval/ablation_<name> in every demo folder): pass@1, habit rates, reranking, and
-    the paired change against the full AIRL run of the same seed. A name missing in some folder is marked."""
+def variant_table(
+    folders: list[Path], variants: list[tuple[str, str]], against: list[str], habits: list[str], selector: str
+) -> list[str]:
+    """Methods beyond the main table (``(label, eval subfolder)`` in every demo folder): pass@1, habit rates,
+    reranking, the share of samples with a wrong equation, and paired changes: pass@1 against each method of
+    ``against`` (main-table keys), the habits against the first, within each seed. A variant missing in some folder
+    is marked."""
 
     def load(folder: Path, key: str) -> Optional[tuple[dict, list[dict]]]:
         summary, rows = folder / "eval" / key / "eval_summary.json", folder / "eval" / key / "eval_results.jsonl"
@@ -181,30 +191,30 @@ def ablation_table(folders: list[Path], names: list[str], habits: list[str], sel
             return None
         return json.loads(summary.read_text(encoding="utf-8")), read_jsonl(rows)
 
-    full = [load(f, "airl") for f in folders]
-    n = full[0][0]["n_samples"]
-    shown = [None, *habits]
-    header = (
-        ["AIRL variant", "pass@1"]
-        + [h.replace("/", ": ") for h in habits]
-        + [f"rerank@1|{n} ({selector})", "Δ pass@1 vs AIRL"]
-        + [f"Δ {h.replace('/', ': ')} vs AIRL" for h in habits]
-    )
+    label = dict(METHODS)
+    reference = {key: [load(f, key) for f in folders] for key in against}
+    n = reference[against[0]][0][0]["n_samples"]
+    deltas = [(None, other) for other in against] + [(habit, against[0]) for habit in habits]
+    header = ["method", "pass@1", *(h.replace("/", ": ") for h in habits)]
+    header += [f"rerank@1|{n} ({selector})", "wrong arithmetic (T=1)"]
+    header += [f"Δ {(h or 'pass@1').replace('/', ': ')} vs {label[other]}" for h, other in deltas]
     rows = []
-    for name in ["(full)"] + names:
-        got = full if name == "(full)" else [load(f, f"ablation_{name}") for f in folders]
+    for name, key in variants:
+        got = [load(f, key) for f in folders]
         if any(g is None for g in got):
             rows.append([name, "not run or failed"] + ["–"] * (len(header) - 2))
             continue
         metrics = [g[0]["metrics"] for g in got]
-        row = [name] + [
-            cell(*(m.get(key) for m in metrics)) for key in ["pass@1", *habits, f"success@1|{n}/{selector}"]
-        ]
-        for habit in shown:
-            if name == "(full)":  # against itself: nothing to show
+        row = [name] + [cell(*(m.get(k) for m in metrics)) for k in ["pass@1", *habits, f"success@1|{n}/{selector}"]]
+        samples = [[r for r in g[1] if not r.get("greedy")] for g in got]
+        wrong = [{"value": sum(error_class(r, habits) == "wrong arithmetic" for r in s) / len(s)} for s in samples]
+        row.append(cell(*wrong))
+        for habit, other in deltas:
+            if key == other:  # against itself: nothing to show
                 row.append("")
                 continue
-            change = paired_change([(per_problem(g[1], habit), per_problem(a[1], habit)) for g, a in zip(got, full)])
+            pairs = [(per_problem(g[1], habit), per_problem(a[1], habit)) for g, a in zip(got, reference[other])]
+            change = paired_change(pairs)
             row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
         rows.append(row)
     return markdown_table(header, rows)
@@ -293,6 +303,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         metavar="NAME",
         help="also the AIRL ablation table (eval/ablation_<NAME>, runner_scripts/demo_ablations.sh)",
     )
+    parser.add_argument(
+        "--verifier-free",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="also the verifier-free methods beside AIRL (eval/<NAME>, runner_scripts/demo_verifier_free.sh)",
+    )
     args = parser.parse_args(argv)
     try:
         demos = [read_demo(folder) for folder in args.demo_dirs]
@@ -315,7 +332,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("\n".join(error_table(results, habits)))
     if args.ablations is not None:
         print(f"\nAIRL ablations from the same base ({spread}; Δ: paired against the full AIRL run of each seed):\n")
-        print("\n".join(ablation_table(args.demo_dirs, args.ablations, habits, args.selector)))
+        variants = [("(full)", "airl")] + [(name, f"ablation_{name}") for name in args.ablations]
+        print("\n".join(variant_table(args.demo_dirs, variants, ["airl"], habits, args.selector)))
+    if args.verifier_free is not None:
+        print(f"\nWithout a verifier, from the same base ({spread}; Δ: paired within each seed):\n")
+        variants = [("AIRL", "airl")] + [(VERIFIER_FREE.get(name, name), name) for name in args.verifier_free]
+        print("\n".join(variant_table(args.demo_dirs, variants, ["airl", "grpo", "sft"], habits, args.selector)))
     print("\nReward model (AIRL discriminator) against ground truth:\n")
     print("\n".join(irl_lines(diags) + habit_step_lines(results, habits)))
     return 0

@@ -241,29 +241,39 @@ def test_error_classes_hand_computed(repo_root):
     assert table[5].startswith("| SFT | T=1 | 0.500 | 0.000 | 0.500 | 0.000 | +0.500 [")
 
 
-def test_ablation_table_by_hand(repo_root, tmp_path):
+def test_variant_table_by_hand(repo_root, tmp_path):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("demo_report", repo_root / "runner_scripts" / "demo_report.py")
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
 
-    def write(key, correct):  # two problems, one sample each; pass@1 = the share correct
+    def write(key, correct, completions):  # two problems, one sample each; pass@1 = the share correct
         folder = tmp_path / "demo" / "eval" / key
         folder.mkdir(parents=True)
         value = sum(correct) / len(correct)
         metrics = {"pass@1": {"value": value}, "habit/slip": {"value": 0.0}, "success@1|2/mean": {"value": value}}
         (folder / "eval_summary.json").write_text(json.dumps({"n_samples": 2, "metrics": metrics}))
         rows = [
-            {"problem_id": f"p{i}", "greedy": False, "correct": c, "flags": {"habit/slip": False}}
-            for i, c in enumerate(correct)
+            {"problem_id": f"p{i}", "greedy": False, "correct": c, "flags": {"habit/slip": False}, "completion": t}
+            for i, (c, t) in enumerate(zip(correct, completions))
         ]
         (folder / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
-    write("airl", [True, False])
-    write("ablation_worse", [False, False])
-    table = report.ablation_table([tmp_path / "demo"], ["worse", "missing"], ["habit/slip"], "mean")
-    assert table[2] == "| (full) | 0.500 | 0.000 | 0.500 |  |  |"
+    write("airl", [True, False], ["2 + 2 = 4", "2 + 2 = 5"])  # p1 wrong by its arithmetic
+    write("grpo", [True, True], ["2 + 2 = 4", "2 + 3 = 5"])
+    write("ablation_worse", [False, False], ["2 + 2 = 4", "no equation"])  # wrong, but no wrong equation
+    variants = [("(full)", "airl"), ("worse", "ablation_worse"), ("missing", "ablation_missing")]
+    table = report.variant_table([tmp_path / "demo"], variants, ["airl"], ["habit/slip"], "mean")
+    assert table[0] == (
+        "| method | pass@1 | habit: slip | rerank@1\\|2 (mean) | wrong arithmetic (T=1) | Δ pass@1 vs AIRL "
+        "| Δ habit: slip vs AIRL |"
+    )
+    assert table[2] == "| (full) | 0.500 | 0.000 | 0.500 | 0.500 |  |  |"
     # p0 drops from right to wrong (-1), p1 stays wrong (0): the paired change is their mean, -0.5.
-    assert table[3].startswith("| worse | 0.000 | 0.000 | 0.000 | -0.500 [")
-    assert table[4] == "| missing | not run or failed | – | – | – | – |"
+    assert table[3].startswith("| worse | 0.000 | 0.000 | 0.000 | 0.000 | -0.500 [")
+    assert table[4] == "| missing | not run or failed | – | – | – | – | – |"
+    # Against two methods: pass@1 against each, the habit against the first.
+    table = report.variant_table([tmp_path / "demo"], [("worse", "ablation_worse")], ["airl", "grpo"], [], "mean")
+    assert table[0].endswith("| Δ pass@1 vs AIRL | Δ pass@1 vs GRPO |")
+    assert "| -0.500 [" in table[2] and "| -1.000 [-1.000, -1.000] |" in table[2]

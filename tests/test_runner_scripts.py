@@ -239,3 +239,23 @@ def test_paper_ablations_refuses_an_unknown_ablation():
     done = script("paper_ablations.sh", ABLATIONS="sparse nothing")
     assert done.returncode == 2 and not done.stdout
     assert done.stderr.splitlines()[0] == "error: unknown ablation 'nothing'"
+
+
+def test_demo_verifier_free_dry_run_trains_and_evaluates_each_method_per_seed(tmp_path):
+    done = script("demo_verifier_free.sh", SEEDS="0 1", OUT_PREFIX=str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    cmds = commands(done.stdout)
+    trains = [c for c in cmds if Path(c[1]).name in ("train.py", "irl_train.py")]
+    evals = [c for c in cmds if Path(c[1]).name == "evaluate.py"]
+    presets = ["experiment=demo_perplexity", "experiment=demo_relativistic", "experiment=demo_verifree"]
+    assert sorted(c[2] for c in trains) == sorted(presets * 2)
+    assert len(evals) == 6
+    for cmd in trains + evals:
+        check_composes(cmd)
+    assert Path(cmds[-1][1]).name == "demo_report.py"
+    assert cmds[-1][-4:] == ["--verifier-free", "verifree", "perplexity", "relativistic"]
+
+
+def test_demo_verifier_free_refuses_an_unknown_method():
+    done = script("demo_verifier_free.sh", METHODS="verifree oracle")
+    assert done.returncode == 2 and "unknown method 'oracle'" in done.stderr

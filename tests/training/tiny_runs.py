@@ -81,3 +81,19 @@ def assert_grpo_gradients(rows: list[dict]) -> None:
     assert rows and all(row["grad_norm"] > 0 for row in rows), [row.get("grad_norm") for row in rows]
     sampled = [row for row in rows if "frac_reward_zero_std" in row]  # steps that reuse a batch log no rewards
     assert sampled and all(row["frac_reward_zero_std"] < 1 and row["reward_std"] > 0 for row in sampled), sampled
+
+
+ANSWERED = "<think>\n1 + 1 = 2\n</think>\n<answer>\n999\n</answer>"
+"""A completion with reasoning and a (wrong) answer tag, which a random tiny policy never writes."""
+
+
+def plant_answered_rows(monkeypatch, trainer_class) -> None:
+    """Odd rows of every step's batch become :data:`ANSWERED` (through the trainer's expert_completion hook)."""
+
+    def plant(self, batch_row, row):
+        if batch_row % 2 == 0:
+            return None
+        tokenizer = self.policy_tokenizer
+        return tokenizer(ANSWERED, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+    monkeypatch.setattr(trainer_class, "expert_completion", plant)

@@ -6,6 +6,7 @@ The paper's Qwen2.5 / Llama-3.x checkpoints and the project's tiny models are lo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -166,3 +167,21 @@ def load_policy(cfg: ModelConfig):
     path = resolve_model_path(cfg)
     log.info("loading policy %s", path)
     return _load_hf(path, cfg)
+
+
+def load_frozen_lm(path: str, like: ModelConfig, tokenizer: Any, where: str = "method.reference_lm") -> torch.nn.Module:
+    """A causal LM that only scores (no adapters, no gradients), loaded like the policy ``like`` (its dtype and
+    loading path) from ``path`` (the config key ``where`` names it in errors); its tokenizer must be the policy's
+    ``tokenizer``, whose ids it reads."""
+    if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
+        raise ConfigError(f"{where}: {path} does not exist")
+    cfg = dataclasses.replace(
+        like, name_or_path=path, tiny=None, gguf_file=None, lora=None, init_adapter=None, gradient_checkpointing=False
+    )
+    try:
+        model, own = _load_hf(path, cfg)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("model.name_or_path", where, 1)) from None
+    if own.get_vocab() != tokenizer.get_vocab():
+        raise ConfigError(f"{where}: {path} has another tokenizer than the policy's; it must read the same ids")
+    return model.requires_grad_(False).eval()

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.folder_lock import releases_claims
-from reasoning_irl.models.loading import load_policy
+from reasoning_irl.models.loading import load_frozen_lm, load_policy
 from reasoning_irl.registry import UnknownNameError
 from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig
@@ -26,6 +26,14 @@ class RewardTerm:
     """Its weight in the summed reward."""
 
 
+REWARD_SOURCES = {
+    "verifiable": "the weighted sum of method.rewards (a grader: needs the gold answer)",
+    "verifree": "VeriFree: the policy's own probability of the reference answer after its reasoning (no grader)",
+    "perplexity": "a frozen LM's mean log-probability of the reference answer after the sampled reasoning",
+}
+"""What pays the policy (method.reward_source); the docs and the refusal list these."""
+
+
 @dataclass
 class GRPOMethod:
     name: str = "grpo"
@@ -37,7 +45,18 @@ class GRPOMethod:
             RewardTerm("tag_count", 0.5),
         ]
     )
-    """Verifiable rewards and weights (the sum is the sequence reward)."""
+    """Verifiable rewards and weights (the sum is the sequence reward; logged only unless reward_source=verifiable)."""
+    reward_source: str = "verifiable"
+    """verifiable | verifree: what pays the policy (REWARD_SOURCES). verifree = VeriFree (Zhou et al. 2025): each
+    sample's reasoning is followed by the reference answer, the reward is the policy's probability of it, reasoning
+    tokens take its leave-one-out advantage and the answer tokens are trained weighted by it (no grader).
+    perplexity = the reference answer's mean token log-probability under a frozen LM (reference_lm) after each
+    sample's reasoning, as GRPO's sequence reward."""
+    reference_lm: Optional[str] = None
+    """reward_source=perplexity: the frozen LM that reads the reference answer (a folder or hub id sharing the
+    policy's tokenizer; in the miniature, the clean base policy)."""
+    hybrid: bool = False
+    """reward_source=perplexity: add the weighted verifiable rewards (method.rewards) to the frozen LM's score."""
     beta: float = 0.04
     """KL coefficient to the reference (the base model without adapters); 0 disables the reference."""
     loss_type: str = "grpo"
@@ -60,6 +79,15 @@ class GRPOMethod:
             raise ConfigError(f"method.scale_rewards must be group, batch or none, got {self.scale_rewards!r}")
         if not self.rewards:
             raise ConfigError("method.rewards must name at least one reward")
+        if self.reward_source not in REWARD_SOURCES:
+            raise ConfigError(
+                f"method.reward_source {self.reward_source!r} unknown; choose one of: {', '.join(REWARD_SOURCES)}"
+            )
+        perplexity = self.reward_source == "perplexity"
+        if perplexity and not self.reference_lm:
+            raise ConfigError("method.reward_source=perplexity needs method.reference_lm (the frozen LM that scores)")
+        if not perplexity and (self.reference_lm or self.hybrid):
+            raise ConfigError("method.reference_lm and method.hybrid apply only with method.reward_source=perplexity")
 
 
 @dataclass
@@ -86,11 +114,19 @@ def run_grpo(cfg: Any) -> Path:
     held_out = held_out_slice(run.dataset, typed.training, typed.sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model)
     train = prompt_rows(records, tokenizer, typed.sampling.max_prompt_length)
-    from reasoning_irl.training.trl_adapter import (
-        ReasoningGRPOTrainer,  # TRL (and its tracker hooks) load only when training
-    )
+    # TRL (and its tracker hooks) load only when training.
+    extra: dict[str, Any] = {}
+    if typed.method.reward_source == "verifree":
+        from reasoning_irl.training.verifree import ReasoningVeriFreeTrainer as trainer_class
+    elif typed.method.reward_source == "perplexity":
+        from reasoning_irl.training.perplexity_reward import ReasoningPerplexityTrainer as trainer_class
 
-    trainer = ReasoningGRPOTrainer(
+        frozen = load_frozen_lm(typed.method.reference_lm, typed.model, tokenizer)
+        extra = {"frozen_lm": frozen, "method": typed.method}
+    else:
+        from reasoning_irl.training.trl_adapter import ReasoningGRPOTrainer as trainer_class
+
+    trainer = trainer_class(
         model=model,
         reward_funcs=reward_funcs,
         args=grpo_arguments(run, GRPOConfig),
@@ -98,6 +134,7 @@ def run_grpo(cfg: Any) -> Path:
         eval_dataset=to_hf_dataset(held_out.records) if held_out else None,
         processing_class=tokenizer,
         callbacks=run_callbacks(run.run_dir),
+        **extra,
     )
     trainer.held_out = held_out
     trainer.run_fingerprint = run.fingerprint

@@ -24,8 +24,10 @@ import torch
 import torch.nn.functional as F
 import trl.trainer.utils as trl_utils
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
-from trl.trainer.utils import RepeatSampler, shuffle_sequence_dict, split_tensor_dict
+from trl.trainer.utils import RepeatSampler, shuffle_sequence_dict, split_tensor_dict, use_adapter
 
+from reasoning_irl.models.loading import padding_id
+from reasoning_irl.models.prefix_cache import padded
 from reasoning_irl.training.checkpointing import AtomicCheckpointMixin, safe_load
 from reasoning_irl.training.held_out import HeldOutEvalMixin
 from reasoning_irl.training.policy_loss import clipped_policy_loss, completion_logps
@@ -173,7 +175,7 @@ class ReasoningGRPOTrainer(HeldOutEvalMixin, OwnedStepLoop, RankMeanMetricsMixin
 
     def sample(self, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], torch.Tensor]:
         """TRL samples the rows' groups (``expert_completion`` may place a trace in one) and scores them: the batch
-        of tensors the loss reads, and the (B,) sum of its outcome rewards over all processes."""
+        of tensors the loss reads, and the (B,) weighted sum of its outcome rewards over all processes."""
         start = time.perf_counter()
         self._step_inputs = rows
         batch = self._generate_and_score_completions(rows)
@@ -183,6 +185,39 @@ class ReasoningGRPOTrainer(HeldOutEvalMixin, OwnedStepLoop, RankMeanMetricsMixin
     def buffer(self, batch: dict[str, Any]) -> None:
         """Shuffle a generated batch's rows and cut it into ``steps_per_generation`` micro-batches (TRL's order)."""
         self._buffered_inputs = split_tensor_dict(shuffle_sequence_dict(batch), self.args.steps_per_generation)
+
+    @torch.no_grad()
+    def with_completions(self, batch: dict[str, Any], completions: list[list[int]]) -> dict[str, Any]:
+        """The batch with other completion ids (right-padded) in place of the sampled ones: the old and reference
+        log-probs are recomputed where TRL had them; the sampler's log-probs and vLLM's correction are dropped (the
+        new tokens were not sampled, so they get none)."""
+        device = batch["completion_ids"].device
+        ids, mask = padded(completions, padding_id(self.policy_tokenizer), device=device)
+        dropped = (
+            "old_per_token_logps",
+            "ref_per_token_logps",
+            "importance_sampling_ratio",
+            "sampling_per_token_logps",
+        )
+        out = {k: v for k, v in batch.items() if k not in dropped}
+        out.update(
+            completion_ids=ids, completion_mask=mask, num_items_in_batch=self.accelerator.gather(mask.sum()).sum()
+        )
+        whole = torch.cat([batch["prompt_ids"], ids], 1), torch.cat([batch["prompt_mask"], mask], 1)
+        if "old_per_token_logps" in batch:
+            out["old_per_token_logps"] = self._get_per_token_logps_and_entropies(self.model, *whole, ids.size(1))[0]
+        if self.beta != 0.0:
+            if self.ref_model is not None:
+                out["ref_per_token_logps"] = self._get_per_token_logps_and_entropies(
+                    self.ref_model, *whole, ids.size(1)
+                )[0]
+            else:  # a LoRA policy: the base without the adapter (or TRL's "ref" copy of a warm-started one)
+                model = self.accelerator.unwrap_model(self.model)
+                with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
+                    out["ref_per_token_logps"] = self._get_per_token_logps_and_entropies(
+                        self.model, *whole, ids.size(1)
+                    )[0]
+        return out
 
     def next_micro_batch(self) -> dict[str, Any]:
         """The buffered micro-batch this micro-step trains on."""
@@ -248,10 +283,10 @@ class ReasoningGRPOTrainer(HeldOutEvalMixin, OwnedStepLoop, RankMeanMetricsMixin
         return tuple(out)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        """TRL's outcome rewards (per function, gathered over processes); their sum is the step's outcome (a
-        function's None, NaN here, counts 0), returned by :meth:`sample`."""
+        """TRL's outcome rewards (per function, gathered over processes); their weighted sum is the step's outcome
+        (TRL's ``reward``; a function's None, NaN here, counts 0), returned by :meth:`sample`."""
         per_function = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._step_outcome = per_function.nansum(dim=1)
+        self._step_outcome = (per_function * self.reward_weights.to(per_function.device)).nansum(dim=1)
         return per_function
 
     def _generate_every(self) -> int:
