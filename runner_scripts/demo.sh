@@ -9,12 +9,14 @@
 #
 # Stages that do not depend on each other run side by side in LANES processes (default 2: the base policy beside
 # the reward backbone, SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS torch threads
-# (default: the cores shared out, at least 1); when a lane ends, the training runs still going take its threads
-# (each re-reads OUT/logs/<lane>.threads before a step). A lane's output is printed when its phase ends. The
-# habit stage, which everything after it waits for, runs alone with SOLO_THREADS (default: every core). Every
-# phase's output is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
+# (default: the cores shared out, at least 1) from start to end, so a rerun on the same machine kind reproduces
+# the table. With HANDOFF=1, when a lane ends the training runs still going take its threads (each re-reads
+# OUT/logs/<lane>.threads before a step): faster, but on a machine whose kernels round differently with another
+# thread count the results then depend on when the other lane ended (docs/demo.md). A lane's output is printed when
+# its phase ends. The habit stage, which everything after it waits for, runs alone with SOLO_THREADS (default:
+# every core). Every phase's output is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
 #
-# Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), LANES, THREADS, BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
+# Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), LANES, THREADS, HANDOFF, BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
 # runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
 # EVAL_PROBLEMS, EVAL_SAMPLES, IRL_PROBLEMS, and EXTRA (Hydra overrides added to every stage, e.g. a smaller
 # dataset for a quick check). A stage whose output is complete is skipped, so an interrupted demo
@@ -27,6 +29,7 @@ OUT=${OUT:-outputs/demo-s${SEED}}
 PYTHON=${PYTHON:-.venv/bin/python}
 ARTIFACTS=${ARTIFACTS:-artifacts}
 LANES=${LANES:-2}
+HANDOFF=${HANDOFF:-0}
 CORES=$(nproc 2>/dev/null || echo 2)
 SOLO_THREADS=${SOLO_THREADS:-${THREADS:-$CORES}}
 THREADS=${THREADS:-$(( CORES / LANES > 0 ? CORES / LANES : 1 ))}
@@ -79,7 +82,11 @@ LANE_ORDER=()
 lane() {  # lane <name> <function>: run a sequence of stages, in the background when LANES > 1
     if [ "$LANES" -gt 1 ]; then
         echo "$THREADS" > "$OUT/logs/$1.threads"
-        (export REASONING_IRL_THREADS_FILE=$OUT/logs/$1.threads; "$2") > "$OUT/logs/$1.log" 2>&1 &
+        if [ "$HANDOFF" = 1 ]; then
+            (export REASONING_IRL_THREADS_FILE=$OUT/logs/$1.threads; "$2") > "$OUT/logs/$1.log" 2>&1 &
+        else
+            "$2" > "$OUT/logs/$1.log" 2>&1 &
+        fi
         LANE_PID[$1]=$!
         LANE_ORDER+=("$1")
     else
@@ -87,8 +94,8 @@ lane() {  # lane <name> <function>: run a sequence of stages, in the background 
     fi
 }
 
-join() {  # wait for the lanes of a phase, handing a finished lane's cores to those still running (a training
-    # run re-reads its .threads file before each step); print their output in order; stop if one failed
+join() {  # wait for the lanes of a phase (with HANDOFF=1 handing a finished lane's cores to those still running:
+    # a training run re-reads its .threads file before each step); print their output in order; stop if one failed
     local name pid ended rc failed=()
     declare -A running=()
     for name in "${LANE_ORDER[@]}"; do running[${LANE_PID[$name]}]=$name; done
@@ -97,6 +104,7 @@ join() {  # wait for the lanes of a phase, handing a finished lane's cores to th
         wait -n -p ended "${!running[@]}" || rc=$?
         [ "$rc" = 0 ] || failed+=("${running[$ended]}")
         unset "running[$ended]"
+        [ "$HANDOFF" = 1 ] || continue
         for pid in "${!running[@]}"; do
             echo $(( LANES * THREADS / ${#running[@]} )) > "$OUT/logs/${running[$pid]}.threads"
         done
