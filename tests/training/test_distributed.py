@@ -1,5 +1,5 @@
-"""Two-process training through ``accelerate launch`` for real (CPU, gloo): AIRL with a resume, AIRL whose
-sampling groups span both processes, and SFT.
+"""Two-process training through ``accelerate launch`` for real (CPU, gloo): AIRL with a resume, AIRL and VeriFree
+whose sampling groups span both processes, and SFT.
 
 ``--multi_gpu`` is the flag that starts several processes: ``--cpu`` makes accelerate 1.15 use its single-process
 launcher (CPU multi-process there means an MPI hostfile). Without CUDA (hidden here), the processes run on the
@@ -160,3 +160,29 @@ def test_group_spanning_two_processes(repo_root, artifacts, tmp_path):
         assert step0["kinds"].count("expert") == step1["kinds"].count("expert") == 1
         assert (step0["kinds"].count("policy"), step1["kinds"].count("policy")) == (2, 1)
     assert [r["step"] for r in read_metrics(out / "ddp") if "train_runtime" not in r] == [1, 2]
+
+
+def test_verifree_groups_spanning_two_processes(repo_root, artifacts, tmp_path):
+    """VeriFree's leave-one-out baseline is taken over each whole group: with 2 completions per process and groups
+    of 4 every group is split between the processes, and both ranks end with the same policy."""
+    out, dump = tmp_path / "runs", tmp_path / "dump"
+    launch(
+        repo_root,
+        dump,
+        "train.py",
+        "experiment=tiny_verifree",
+        "run_name=ddp",
+        "dataset.num_train=8",
+        "dataset.num_test=2",
+        "training.per_device_batch_size=2",
+        "sampling.num_generations=4",
+        "sampling.max_completion_length=6",
+        "training.max_steps=2",
+        "training.save_steps=2",
+        f"output_root={out}",
+        f"artifacts_dir={artifacts}",
+    )
+    ranks = [json.loads((dump / f"rank{i}.json").read_text()) for i in (0, 1)]
+    assert ranks[0]["num_processes"] == 2 and ranks[0]["policy"] == ranks[1]["policy"]
+    rows = [r for r in read_metrics(out / "ddp") if "train_runtime" not in r]
+    assert [r["step"] for r in rows] == [1, 2] and all("reward/answer_likelihood" in r for r in rows)

@@ -201,7 +201,7 @@ class ReasoningGRPOTrainer(HeldOutEvalMixin, OwnedStepLoop, RankMeanMetricsMixin
         )
         out = {k: v for k, v in batch.items() if k not in dropped}
         out.update(
-            completion_ids=ids, completion_mask=mask, num_items_in_batch=self.accelerator.gather(mask.sum()).sum()
+            completion_ids=ids, completion_mask=mask, num_items_in_batch=self.accelerator.gather(mask.sum()[None]).sum()
         )
         whole = torch.cat([batch["prompt_ids"], ids], 1), torch.cat([batch["prompt_mask"], mask], 1)
         if "old_per_token_logps" in batch:
