@@ -173,14 +173,12 @@ def load_frozen_lm(path: str, like: ModelConfig, tokenizer: Any, where: str = "m
     """A causal LM that only scores (no adapters, no gradients), loaded like the policy ``like`` (its dtype and
     loading path) from ``path`` (the config key ``where`` names it in errors); its tokenizer must be the policy's
     ``tokenizer``, whose ids it reads."""
-    if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
-        raise ConfigError(f"{where}: {path} does not exist")
     cfg = dataclasses.replace(
         like, name_or_path=path, tiny=None, gguf_file=None, lora=None, init_adapter=None, gradient_checkpointing=False
     )
     try:
-        model, own = _load_hf(path, cfg)
-    except ConfigError as exc:
+        model, own = _load_hf(resolve_model_path(cfg), cfg)
+    except ConfigError as exc:  # the policy's loader names its own key
         raise ConfigError(str(exc).replace("model.name_or_path", where, 1)) from None
     if own.get_vocab() != tokenizer.get_vocab():
         raise ConfigError(f"{where}: {path} has another tokenizer than the policy's; it must read the same ids")

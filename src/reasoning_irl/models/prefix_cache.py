@@ -41,6 +41,11 @@ def padded(
     return ids.to(device), mask.to(device)
 
 
+def unpadded(ids: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+    """The token lists of padded rows (the inverse of :func:`padded`)."""
+    return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
+
+
 def can_share_prompts(model: Any) -> bool:
     """Whether every attention layer of ``model`` (a causal LM, a PEFT wrapper of one, or a token reward model
     holding one as ``backbone``; DDP-wrapped or not) sees the whole prefix, so that a prompt's cache is valid

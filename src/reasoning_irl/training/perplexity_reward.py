@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from reasoning_irl.models.loading import padding_id
-from reasoning_irl.models.prefix_cache import padded
+from reasoning_irl.models.prefix_cache import padded, unpadded
 from reasoning_irl.training.advantages import group_normalize
-from reasoning_irl.training.policy_loss import completion_logps
+from reasoning_irl.training.policy_loss import batch_completion_logps
 from reasoning_irl.training.reference_answer import region_masks, with_reference_answers
 from reasoning_irl.training.trl_adapter import ReasoningGRPOTrainer
 
@@ -43,7 +43,7 @@ class ReasoningPerplexityTrainer(ReasoningGRPOTrainer):
         self.method = method
         self.frozen_lm = frozen_lm.to(self.accelerator.device)
 
-    def update(self, model, micro_batches, num_items):
+    def update(self, model, micro_batches):
         """One policy optimizer step (a generated batch feeds ``num_iterations`` of them, as in GRPO)."""
         for i, generation_rows in enumerate(micro_batches):
             if self.generation_due():
@@ -73,18 +73,10 @@ class ReasoningPerplexityTrainer(ReasoningGRPOTrainer):
         """(B,) mean log-probability of each row's reference answer tokens (its stop token included) under the
         frozen LM, at temperature 1, after the row's prompt and sampled reasoning."""
         tokenizer = self.policy_tokenizer
-        sampled = [ids[m.bool()].tolist() for ids, m in zip(batch["completion_ids"], batch["completion_mask"])]
+        sampled = unpadded(batch["completion_ids"], batch["completion_mask"])
         rewritten = with_reference_answers(tokenizer, sampled, rows, tokenizer.eos_token_id, untagged="append")
-        device = batch["completion_ids"].device
-        ids, mask = padded(rewritten.completions, padding_id(tokenizer), device=device)
+        ids, mask = padded(rewritten.completions, padding_id(tokenizer), device=batch["completion_ids"].device)
         _, answer = region_masks(mask, rewritten.answer_start)
-        whole = torch.cat([batch["prompt_ids"], ids], 1)
-        whole_mask = torch.cat([batch["prompt_mask"], mask], 1)
-        step = self.args.per_device_train_batch_size
-        logps = torch.cat(
-            [
-                completion_logps(self.frozen_lm, whole[i : i + step], whole_mask[i : i + step], ids.size(1)).float()
-                for i in range(0, whole.size(0), step)
-            ]
-        )
+        read = {**batch, "completion_ids": ids, "completion_mask": mask}
+        logps = batch_completion_logps(self.frozen_lm, read, self.args.per_device_train_batch_size)
         return (logps * answer).sum(1) / answer.sum(1).clamp(min=1)

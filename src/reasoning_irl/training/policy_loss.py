@@ -126,6 +126,22 @@ def completion_logps(
     return torch.stack(rows)
 
 
+@torch.no_grad()
+def batch_completion_logps(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], chunk: int, temperature: float = 1.0
+) -> torch.Tensor:
+    """(B, T) float32 log-probabilities of a GRPO batch's completion tokens (``prompt_ids``/``prompt_mask`` left-
+    padded, ``completion_ids``/``completion_mask`` right-padded) under ``model``, ``chunk`` rows a forward pass."""
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1)
+    width = batch["completion_ids"].size(1)
+    parts = [
+        completion_logps(model, ids[i : i + chunk], mask[i : i + chunk], width, temperature).float()
+        for i in range(0, ids.size(0), chunk)
+    ]
+    return torch.cat(parts)
+
+
 def shared_prompt_logps(
     model: torch.nn.Module,
     prompts: Sequence[Sequence[int]],

@@ -14,6 +14,7 @@ same one-line :class:`TrainingDiverged`. Every process takes the same decision.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ class OwnedStepLoop:
     """0 while the step's micro-batch losses are finite, non-finite once one was not (kept on the device: no sync)."""
 
     # --- one optimizer step ---------------------------------------------------------------------------------------
-    def update(self, model: Any, micro_batches: list, num_items: Any) -> tuple[Optional[float], float]:
+    def update(self, model: Any, micro_batches: list) -> tuple[Optional[float], float]:
         """One optimizer step over ``micro_batches`` (gradient accumulation); returns (grad norm, learning rate)."""
         for i, inputs in enumerate(micro_batches):
             self.backward(model, self._prepare_inputs(inputs), last=i == len(micro_batches) - 1)
@@ -107,7 +108,9 @@ class OwnedStepLoop:
         for update_step in range(done, num_update_steps_per_epoch):
             last_update = update_step == num_update_steps_per_epoch - 1
             wanted = ga if not last_update or steps_in_epoch % ga == 0 else steps_in_epoch % ga
-            micro_batches, num_items = self.get_batch_samples(batches, wanted, self.args.device)
+            # Not transformers' get_batch_samples: it also counts (and, across processes, gathers) label tokens for
+            # a loss normaliser our losses do not take.
+            micro_batches = list(itertools.islice(batches, wanted))
             if not micro_batches:
                 break
             self.current_gradient_accumulation_steps = len(micro_batches)
@@ -123,7 +126,7 @@ class OwnedStepLoop:
                 self.optimizer.train()
             started = time.perf_counter()
             try:
-                grad_norm, learning_rate = self.update(model, micro_batches, num_items)
+                grad_norm, learning_rate = self.update(model, micro_batches)
             except NonFiniteValue as exc:  # raised inside the step (e.g. by the discriminator's update)
                 raise self._diverged(exc.quantity, exc.value) from None
             self.record_step_time(time.perf_counter() - started)

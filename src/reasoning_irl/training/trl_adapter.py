@@ -158,7 +158,7 @@ class ReasoningGRPOTrainer(HeldOutEvalMixin, OwnedStepLoop, RankMeanMetricsMixin
         )
 
     # --- one GRPO update ---------------------------------------------------------------------------------------------
-    def update(self, model, micro_batches, num_items):
+    def update(self, model, micro_batches):
         """One policy update. A generated batch (``steps_per_generation`` micro-batches of groups) feeds
         ``num_iterations`` passes: a fresh one is sampled and scored when the last is used up."""
         for i, generation_rows in enumerate(micro_batches):

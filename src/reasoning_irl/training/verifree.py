@@ -11,7 +11,8 @@ import time
 
 import torch
 
-from reasoning_irl.training.policy_loss import completion_logps
+from reasoning_irl.models.prefix_cache import unpadded
+from reasoning_irl.training.policy_loss import batch_completion_logps
 from reasoning_irl.training.reference_answer import region_masks, verifree_advantages, with_reference_answers
 from reasoning_irl.training.trl_adapter import ReasoningGRPOTrainer
 
@@ -19,7 +20,7 @@ from reasoning_irl.training.trl_adapter import ReasoningGRPOTrainer
 class ReasoningVeriFreeTrainer(ReasoningGRPOTrainer):
     """GRPO whose completions end in the reference answer and whose advantages are VeriFree's."""
 
-    def update(self, model, micro_batches, num_items):
+    def update(self, model, micro_batches):
         """One policy optimizer step (a generated batch feeds ``num_iterations`` of them, as in GRPO)."""
         for i, generation_rows in enumerate(micro_batches):
             if self.generation_due():
@@ -27,12 +28,9 @@ class ReasoningVeriFreeTrainer(ReasoningGRPOTrainer):
                 sampled, _ = self.sample(generation_rows)
                 t0 = time.perf_counter()
                 # 2. Keep each sample's reasoning tokens, append its reference answer and the stop token.
-                rewritten = with_reference_answers(
-                    self.policy_tokenizer,
-                    [ids[m.bool()].tolist() for ids, m in zip(sampled["completion_ids"], sampled["completion_mask"])],
-                    generation_rows,
-                    self.policy_tokenizer.eos_token_id,
-                )
+                sampled_ids = unpadded(sampled["completion_ids"], sampled["completion_mask"])
+                tokenizer = self.policy_tokenizer
+                rewritten = with_reference_answers(tokenizer, sampled_ids, generation_rows, tokenizer.eos_token_id)
                 batch = self.with_completions(sampled, rewritten.completions)
                 reasoning, answer = region_masks(batch["completion_mask"], rewritten.answer_start)
                 # 3. R = π(y* | x, z) under the current policy (0 where no answer tag was written).
@@ -48,19 +46,10 @@ class ReasoningVeriFreeTrainer(ReasoningGRPOTrainer):
         # 6. The optimizer step.
         return self.optimizer_step(model)
 
-    @torch.no_grad()
     def _answer_likelihood(self, batch, answer: torch.Tensor) -> torch.Tensor:
         """(B,) probability of each row's appended answer tokens under the current policy, at temperature 1 (the
         likelihood of y*, not of a sample); 0 for a row with no appended answer."""
-        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1)
-        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1)
-        width, step = batch["completion_ids"].size(1), self.args.per_device_train_batch_size
-        logps = torch.cat(
-            [
-                completion_logps(self.model, ids[i : i + step], mask[i : i + step], width).float()
-                for i in range(0, ids.size(0), step)
-            ]
-        )
+        logps = batch_completion_logps(self.model, batch, self.args.per_device_train_batch_size)
         appended = answer.sum(1) > 0
         return torch.where(appended, (logps * answer).sum(1).exp(), torch.zeros_like(logps[:, 0]))
 

@@ -63,7 +63,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self._policy_prompts: dict[str, list[int]] = {}
 
     # --- one AIRL update ----------------------------------------------------------------------------------------
-    def update(self, model, micro_batches, num_items):
+    def update(self, model, micro_batches):
         """One policy optimizer step. A generated batch feeds ``num_iterations`` of them (and ``steps_per_generation``
         micro-batches each); the discriminator trains once per generated batch, before the policy uses it."""
         for i, generation_rows in enumerate(micro_batches):
