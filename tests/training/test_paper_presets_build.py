@@ -18,6 +18,7 @@ import pytest
 import torch
 import transformers.training_args
 from omegaconf import OmegaConf
+from preset_methods import preset_method
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import config_dir, validate
@@ -32,11 +33,11 @@ SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 PRESETS = sorted(
     p.stem for p in (config_dir() / "experiment").glob("*.yaml") if p.stem.startswith(("gsm8k_", "medreason_"))
 )
-SAMPLING = [p for p in PRESETS if not p.endswith("_sft")]
+SAMPLING = [p for p in PRESETS if preset_method(p) != "sft"]
 
 
 def method_of(preset: str) -> str:
-    return preset.rsplit("_", 1)[1]
+    return preset_method(preset) or "sft"
 
 
 @functools.cache
@@ -84,8 +85,31 @@ def assert_training_recipe(args, typed) -> None:
 
 
 def test_every_paper_preset_is_here():
-    # two tasks x four policy/discriminator pairs x three methods, and the GSM8K discriminator-size sweep's three
-    assert len(PRESETS) == 2 * 4 * 3 + 3 and {method_of(p) for p in PRESETS} == set(SCHEMAS)
+    # two tasks x four policy/discriminator pairs x three methods, the GSM8K discriminator-size sweep's three, and
+    # the verifier-free comparison's three methods on GSM8K's four pairs
+    assert len(PRESETS) == 2 * 4 * 3 + 3 + 4 * 3 and {method_of(p) for p in PRESETS} == set(SCHEMAS)
+
+
+@pytest.mark.parametrize("pair", ["qwen2.5-3b", "llama-3.2-3b", "llama-3.1-8b", "qwen2.5-7b"])
+def test_verifier_free_presets_are_their_pairs_runs_with_one_reward_changed(pair):
+    """Same model, data, samples and updates as the pair's GRPO (VeriFree, the perplexity reward) or AIRL (RARO)
+    preset; only the reward differs, so the comparison spends the same budget."""
+    grpo, _ = typed_config(f"gsm8k_{pair}_grpo")
+    airl, _ = typed_config(f"gsm8k_{pair}_airl")
+    verifree, _ = typed_config(f"gsm8k_{pair}_verifree")
+    perplexity, _ = typed_config(f"gsm8k_{pair}_perplexity")
+    raro, _ = typed_config(f"gsm8k_{pair}_relativistic")
+    assert (verifree.method.reward_source, verifree.method.loss_type) == ("verifree", "dr_grpo")
+    assert perplexity.method.reward_source == "perplexity"
+    assert perplexity.method.reference_lm == grpo.model.name_or_path  # the released model, frozen
+    assert raro.method.disc_loss == "relativistic"
+    for run, base in ((verifree, grpo), (perplexity, grpo), (raro, airl)):
+        assert (run.model, run.dataset, run.sampling, run.training) == (
+            base.model,
+            base.dataset,
+            base.sampling,
+            base.training,
+        )
 
 
 @pytest.mark.parametrize("preset", SAMPLING)
@@ -112,7 +136,7 @@ def test_grpo_config_carries_the_one_gpu_recipe(preset, bf16_gpu, tmp_path):
     assert args.generation_batch_size % args.num_generations == 0
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p.endswith("_sft")])
+@pytest.mark.parametrize("preset", [p for p in PRESETS if method_of(p) == "sft"])
 def test_sft_config_carries_the_recipe(preset, bf16_gpu, tmp_path):
     from trl import SFTConfig
 
@@ -135,7 +159,7 @@ def test_policy_loads_in_bf16_with_lora(preset, bf16_gpu):
     assert model.lora.r == 128 and model.init_adapter is None and model.gradient_checkpointing
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p.endswith("_airl")])
+@pytest.mark.parametrize("preset", [p for p in PRESETS if method_of(p) == "airl"])
 def test_reward_model_loads_in_bf16_with_lora(preset, bf16_gpu, monkeypatch):
     """``build_reward_model`` as AIRL runs it, the hub download replaced by a tiny model of the backbone's
     architecture built from a config: what reaches ``from_pretrained``, and the LoRA the real peft puts on it."""
