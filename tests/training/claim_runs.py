@@ -21,6 +21,8 @@ from reasoning_irl.training.sft import run_sft
 
 HABIT_UPDATES = 10
 FULL_SET_AIRL_STEPS = 30
+BACKBONE_STEPS = 1500  # demo_reward_base's own
+WEAK_STEP = 700  # the backbone checkpoint kept as a weaker policy of the same size
 
 
 def _common(out: Path, artifacts: Path, seed: int) -> list[str]:
@@ -33,17 +35,17 @@ def _rows(run_dir: Path) -> list[dict]:
 
 def reward_base(out: Path, artifacts: Path, seed: int = 0) -> Path:
     """The demo's reward backbone (demo_reward_base: the small tiny preset SFT'd 1500 steps on the expert traces),
-    with its step-700 checkpoint kept as a weaker policy of the same size."""
-    return run_sft(
-        compose("sft", ["experiment=demo_reward_base", *_common(out, artifacts, seed), "training.save_steps=700"])
-    )
+    with its step-700 checkpoint kept as a weaker policy of the same size. A shorter one (1000 steps, step 500 kept)
+    fails the claims on seed 0: reranking gain 0.039, habit before 0.29 (docs/RESULTS.md)."""
+    args = [f"training.max_steps={BACKBONE_STEPS}", f"training.save_steps={WEAK_STEP}"]
+    return run_sft(compose("sft", ["experiment=demo_reward_base", *_common(out, artifacts, seed), *args]))
 
 
 def rerank(out: Path, artifacts: Path, base: Path, seed: int = 0, overrides: tuple[str, ...] = ()) -> dict:
     """AIRL (demo_airl's structured discriminator) for 20 updates of 8 rows from the backbone's step-700 checkpoint;
     then 8 samples for each of 200 held-out problems, reranked by the learned reward."""
     common = _common(out, artifacts, seed)
-    policy = base / "checkpoint-700"
+    policy = base / f"checkpoint-{WEAK_STEP}"
     run_dir = run_airl(
         compose(
             "airl",
@@ -127,11 +129,11 @@ def habit_curve(
     }
 
 
-def full_set(out: Path, artifacts: Path, seed: int = 0, overrides: tuple[str, ...] = ()) -> dict:
-    """AIRL on the full synthetic training set with a plain classifier discriminator (a 400-step SFT backbone and a
-    fresh scalar head), 30 steps; separation measured by evaluate_irl on 60 test problems (240 perturbed copies)."""
+def full_set(out: Path, artifacts: Path, base: Path, seed: int = 0, overrides: tuple[str, ...] = ()) -> dict:
+    """AIRL on the full synthetic training set with a plain classifier discriminator (a fresh scalar head on the
+    reward backbone ``base``, the one the other claims share), the policy that same backbone, 30 steps;
+    separation measured by evaluate_irl on 60 test problems (240 perturbed copies)."""
     common = _common(out, artifacts, seed)
-    backbone = run_sft(compose("sft", ["experiment=demo_reward_base", *common, "training.max_steps=400"]))
     run_dir = run_airl(
         compose(
             "airl",
@@ -140,8 +142,8 @@ def full_set(out: Path, artifacts: Path, seed: int = 0, overrides: tuple[str, ..
                 *common,
                 f"training.max_steps={FULL_SET_AIRL_STEPS}",
                 f"training.save_steps={FULL_SET_AIRL_STEPS}",
-                f"model.name_or_path={backbone}/final",
-                f"reward_model.name_or_path={backbone}/final",
+                f"model.name_or_path={base}/final",
+                f"reward_model.name_or_path={base}/final",
                 "training.per_device_batch_size=8",
                 "training.logging_steps=1",
                 "method.disc_extra_experts=31",
