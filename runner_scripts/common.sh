@@ -56,3 +56,17 @@ demo_runner_settings() {  # the defaults of the runners that extend the demo (de
     ARTIFACTS=${ARTIFACTS:-artifacts}
     THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
 }
+
+for_each_demo() {  # for_each_demo <function>: for every seed of SEEDS its demo (demo_for_seed, finished stages
+    # skipped), then <function> <seed> <folder> with `common` holding the seed's overrides; DEMOS lists the folders
+    export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS WANDB_MODE=${WANDB_MODE:-disabled}
+    DEMOS=()
+    local seed out
+    for seed in $SEEDS; do
+        out="$OUT_PREFIX-s$seed"
+        DEMOS+=("$out")
+        demo_for_seed "$seed" "$out"
+        common=(seed="$seed" output_root="$out" artifacts_dir="$ARTIFACTS")
+        "$1" "$seed" "$out"
+    done
+}

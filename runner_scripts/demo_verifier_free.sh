@@ -27,14 +27,8 @@ demo_runner_settings
 for name in $METHODS; do
     [ -n "${SCRIPT[$name]:-}" ] || usage "unknown method '$name' (known: ${!SCRIPT[*]})"
 done
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS WANDB_MODE=${WANDB_MODE:-disabled}
-
-DEMOS=()
-for seed in $SEEDS; do
-    out="$OUT_PREFIX-s$seed"
-    DEMOS+=("$out")
-    demo_for_seed "$seed" "$out"
-    common=(seed="$seed" output_root="$out" artifacts_dir="$ARTIFACTS")
+train_and_evaluate() {  # train_and_evaluate <seed> <folder>: each method of METHODS, then its evaluation
+    local seed=$1 out=$2 name run_dir eval_dir
     for name in $METHODS; do
         echo "=== seed $seed: $name"
         run_dir="$out/demo_$name-s$seed"
@@ -49,7 +43,8 @@ for seed in $SEEDS; do
         evaluate_reranked "$run_dir" "$out" "$seed" "$eval_dir" "${common[@]}" \
             || echo "  failed: evaluation of $name (seed $seed)"
     done
-done
+}
+for_each_demo train_and_evaluate
 
 echo
 echo "=== table"

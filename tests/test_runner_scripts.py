@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -42,6 +43,11 @@ def script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
 
 def commands(out: str) -> list[list[str]]:
     return [shlex.split(line[2:]) for line in out.splitlines() if line.startswith("+ ") and "export" not in line]
+
+
+def args_of(argv: list[str]) -> dict[str, str]:
+    """The key=value arguments of a printed command."""
+    return dict(a.split("=", 1) for a in argv[2:] if "=" in a)
 
 
 def check_composes(argv: list[str]) -> None:
@@ -256,6 +262,65 @@ def test_demo_verifier_free_dry_run_trains_and_evaluates_each_method_per_seed(tm
     assert cmds[-1][-4:] == ["--verifier-free", "verifree", "perplexity", "relativistic"]
 
 
+def test_demo_search_dry_run_guides_each_search_by_each_reward_on_the_habit_base(tmp_path):
+    done = script("demo_search.sh", SEEDS="0 1", OUT_PREFIX=str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    cmds = commands(done.stdout)
+    trains = [c for c in cmds if Path(c[1]).name == "irl_train.py"]
+    evals = [c for c in cmds if Path(c[1]).name == "evaluate.py"]
+    assert sorted(c[2] for c in trains) == ["experiment=demo_airl"] * 2 + ["experiment=demo_relativistic"] * 2
+    assert len(evals) == 2 * 2 * 2  # seeds x rewards x search methods
+    for cmd in trains + evals:
+        check_composes(cmd)
+    found = {(a["seed"], Path(a["reward_model_path"]).parent.name, a["search.method"]) for a in map(args_of, evals)}
+    assert found == {
+        (s, f"demo_{r}-s{s}", m) for s in ("0", "1") for r in ("airl", "relativistic") for m in ("beam", "dvts")
+    }
+    assert all(args_of(c)["policy"].endswith(f"demo_habit-s{args_of(c)['seed']}/final") for c in evals)
+    assert Path(cmds[-1][1]).name == "search_report.py" and len(cmds[-1]) == 4  # python, script, two demo folders
+
+
+def test_demo_search_refuses_a_reward_that_needs_the_answer():
+    done = script("demo_search.sh", REWARDS="airl verifree")
+    assert done.returncode == 2 and "unknown reward 'verifree'" in done.stderr
+
+
 def test_demo_verifier_free_refuses_an_unknown_method():
     done = script("demo_verifier_free.sh", METHODS="verifree oracle")
     assert done.returncode == 2 and "unknown method 'oracle'" in done.stderr
+
+
+def test_search_report_hand_computed(tmp_path, capsys):
+    """Two problems, three samples of two tokens each, a search that spent 6 tokens (so n = 3):
+    a: answers 2 (right, score 0.1), 1 (wrong, 0.9), 2 (right, 0.2); b: 4 (wrong, 0.5), 3 (right, 0.8), 4 (wrong, 0.3);
+    the search is right on both. best-of-3 picks a's wrong and b's right sample (0.5); the vote picks a's 2 and b's 4
+    (0.5); one sample is right 2/3 and 1/3 of the time (0.5); the oracle 1.0. Search - best-of-n per problem: 1, 0."""
+    sys.path.insert(0, str(SCRIPTS))
+    import search_report
+
+    folder = tmp_path / "demo-s0" / "search" / "airl_beam"
+    folder.mkdir(parents=True)
+    samples = {"a": [("2", True, 0.1), ("1", False, 0.9), ("2", True, 0.2)],
+               "b": [("4", False, 0.5), ("3", True, 0.8), ("4", False, 0.3)]}  # fmt: skip
+    rows = [
+        {
+            "problem_id": p,
+            "method": "sample",
+            "completion_ids": [1, 2],
+            "extracted_answer": answer,
+            "correct": ok,
+            "search_score": score,
+        }  # fmt: skip
+        for p, group in samples.items()
+        for answer, ok, score in group
+    ]
+    rows += [{"problem_id": p, "method": "beam", "generated_tokens": 6, "correct": True} for p in samples]
+    (folder / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert search_report.main([str(tmp_path / "demo-s0")]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "| airl | beam | 6 | 3 | 1.000 | 0.500 | 0.500 | 0.500 | +0.500 [+0.000, +1.000] | +0.500 [+0.000, +1.000] |"
+        in out
+    )
+    assert "| airl | 3 | 0.500 | 0.500 | 1.000 | +0.000 [-0.667, +0.667] |" in out
+    assert search_report.main([str(tmp_path / "empty")]) == 2

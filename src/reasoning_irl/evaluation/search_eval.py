@@ -180,7 +180,8 @@ def _metric(values: list[float], seed: int) -> dict:
 
 
 def compare(samples: dict[str, list[dict]], searched: Optional[dict[str, dict]], method: str, seed: int) -> dict:
-    """The compute-matched comparison: {"matched_n", "capped", "budget": {name: mean tokens}, "metrics"}."""
+    """The compute-matched comparison: {"matched_n", "capped", "budget": {name: mean tokens}, "metrics",
+    "per_problem": {name: one value per problem, in ``samples``' order}} (the last for paired comparisons)."""
 
     pids = list(samples)
     lengths = [[len(r["completion_ids"]) for r in samples[p]] for p in pids]
@@ -211,6 +212,7 @@ def compare(samples: dict[str, list[dict]], searched: Optional[dict[str, dict]],
         "capped": capped,
         "budget": budget,
         "metrics": {name: _metric(v, seed) for name, v in values.items()},
+        "per_problem": values,
     }
 
 
