@@ -9,6 +9,8 @@ import yaml
 from reasoning_irl.config import config_dir
 
 METHODS = ("sft", "grpo", "airl")
+REWARD_VARIANTS = ("verifree", "perplexity", "relativistic")
+"""Suffixes of the presets that are another preset with only the reward changed (the verifier-free comparison)."""
 
 
 def preset_method(preset: str) -> Optional[str]:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from preset_methods import preset_method
 
 from reasoning_irl.cli import check_overrides
 from reasoning_irl.composition import compose
@@ -238,7 +239,7 @@ def test_every_paper_preset_prints_a_plan(monkeypatch, capsys):
     )
     assert {"gsm8k_qwen2.5-7b_airl", "medreason_llama-3.1-8b_sft"} <= set(names)
     for name in names:
-        method = name.rsplit("_", 1)[1]
+        method = preset_method(name)
         code, out, err = run_cli(method, [f"experiment={name}", "plan=true"], capsys)
         lines = out.strip().splitlines()
         assert code == 0 and err == "", (name, err)
