@@ -12,7 +12,8 @@
 # search with: both read the problem's reference answer, which a test-time problem does not come with.
 # Knobs (environment): SEEDS, REWARDS, SEARCH (beam dvts), OUT_PREFIX (each seed uses <OUT_PREFIX>-s<seed>/, default
 # outputs/demo), SEARCH_PROBLEMS (default 100), SEARCH_SAMPLES (N whole samples per problem, the baselines' pool,
-# default 16), and every knob of demo.sh. A finished stage is skipped. DRY_RUN=1 prints the commands.
+# default 24: a beam of 4 x 4 expansions spends about 17 samples' tokens here, so the baselines can match it), and
+# every knob of demo.sh. A finished stage is skipped. DRY_RUN=1 prints the commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USAGE="runner_scripts/demo_search.sh (settings through the environment, see its header)"
@@ -22,7 +23,7 @@ SEEDS=${SEEDS:-0 1 2}
 REWARDS=${REWARDS:-airl relativistic}
 SEARCH=${SEARCH:-beam dvts}
 SEARCH_PROBLEMS=${SEARCH_PROBLEMS:-100}
-SEARCH_SAMPLES=${SEARCH_SAMPLES:-16}
+SEARCH_SAMPLES=${SEARCH_SAMPLES:-24}
 demo_runner_settings
 for reward in $REWARDS; do
     case "$reward" in airl|relativistic) ;; *) usage "unknown reward '$reward' (known: airl relativistic)" ;; esac
