@@ -2,7 +2,8 @@
 # Test time in miniature: each learned reward of a seed's demo as a reranker and as the guide of the step-level
 # search (evaluate.py search.method=beam|dvts), against best-of-n reranking and majority vote at the search's
 # generated-token budget, all on the habit base (the policy a reward would guide), then one table over seeds
-# (runner_scripts/search_report.py).
+# (runner_scripts/search_report.py), with each reward's diagnostics (evaluate_irl: experts above their perturbed
+# copies, the first corrupted step located, against always guessing the first step).
 #
 #   bash runner_scripts/demo_search.sh                         # seeds 0 1 2; rewards airl, relativistic; beam, dvts
 #   SEEDS="0" REWARDS="airl" SEARCH="beam" bash runner_scripts/demo_search.sh
@@ -13,7 +14,8 @@
 # Knobs (environment): SEEDS, REWARDS, SEARCH (beam dvts), OUT_PREFIX (each seed uses <OUT_PREFIX>-s<seed>/, default
 # outputs/demo), SEARCH_PROBLEMS (default 100), SEARCH_SAMPLES (N whole samples per problem, the baselines' pool,
 # default 24: a beam of 4 x 4 expansions spends about 17 samples' tokens here, so the baselines can match it), and
-# every knob of demo.sh. A finished stage is skipped. DRY_RUN=1 prints the commands.
+# IRL_PROBLEMS (each reward's diagnostics, evaluate_irl, default 200), and every knob of demo.sh. A finished stage is
+# skipped. DRY_RUN=1 prints the commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USAGE="runner_scripts/demo_search.sh (settings through the environment, see its header)"
@@ -24,6 +26,7 @@ REWARDS=${REWARDS:-airl relativistic}
 SEARCH=${SEARCH:-beam dvts}
 SEARCH_PROBLEMS=${SEARCH_PROBLEMS:-100}
 SEARCH_SAMPLES=${SEARCH_SAMPLES:-24}
+IRL_PROBLEMS=${IRL_PROBLEMS:-200}
 demo_runner_settings
 for reward in $REWARDS; do
     case "$reward" in airl|relativistic) ;; *) usage "unknown reward '$reward' (known: airl relativistic)" ;; esac
@@ -38,6 +41,11 @@ search_each() {  # search_each <seed> <folder>: every search of SEARCH guided by
         if [ ! -e "$run_dir/reward_model" ]; then
             echo "=== seed $seed: training the $reward reward"
             run "$PYTHON" irl_train.py experiment="demo_$reward" training.max_steps="$METHOD_STEPS" "${common[@]}"
+        fi
+        # The reward against ground truth: held-out experts vs their perturbed copies, the corrupted step located
+        if [ ! -e "$out/search/${reward}_diagnostics/irl_diagnostics.json" ]; then
+            run "$PYTHON" evaluate_irl.py reward_model_path="$run_dir/reward_model" num_problems="$IRL_PROBLEMS" \
+                output_dir="$out/search/${reward}_diagnostics" "${common[@]}"
         fi
         for method in $SEARCH; do
             eval_dir="$out/search/${reward}_$method"

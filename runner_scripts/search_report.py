@@ -8,12 +8,14 @@ reward and search method: the search's accuracy and tokens per problem, best-of-
 (reasoning_irl.evaluation.search_eval.compare), one plain sample, and the paired change of the search against each
 (the same problems and sampling seeds; problems resampled within each seed). Then per reward, reranking all N
 samples: rerank@1|N against random@1|N (one plain sample) and the oracle (any of the N correct). Over several seeds
-every value is the mean over seeds. Exit 2 when a folder holds no search output.
+every value is the mean over seeds. Then each reward's diagnostics where <demo>/search/<reward>_diagnostics holds them
+(as demo_report.py prints the AIRL reward's). Exit 2 when a folder holds no search output.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -23,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # demo_report beside this file
 
-from demo_report import cell, paired_change  # noqa: E402
+from demo_report import cell, irl_lines, paired_change  # noqa: E402
 
 from reasoning_irl.evaluation.outputs import markdown_table  # noqa: E402
 from reasoning_irl.evaluation.search_eval import compare  # noqa: E402
@@ -139,6 +141,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("\n".join(search_table(runs)))
     print("\n## Reranking the N samples\n")
     print("\n".join(rerank_table(runs)))
+    for reward in sorted({reward for reward, _ in runs}):
+        found = [demo / "search" / f"{reward}_diagnostics" / "irl_diagnostics.json" for demo in args.demo_dirs]
+        if all(f.is_file() for f in found):
+            print(f"\n## The {reward} reward against ground truth (evaluate_irl)\n")
+            print("\n".join(irl_lines([json.loads(f.read_text(encoding="utf-8")) for f in found])))
     return 0
 
 

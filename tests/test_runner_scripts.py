@@ -277,6 +277,12 @@ def test_demo_search_dry_run_guides_each_search_by_each_reward_on_the_habit_base
         (s, f"demo_{r}-s{s}", m) for s in ("0", "1") for r in ("airl", "relativistic") for m in ("beam", "dvts")
     }
     assert all(args_of(c)["policy"].endswith(f"demo_habit-s{args_of(c)['seed']}/final") for c in evals)
+    diagnostics = [args_of(c) for c in cmds if Path(c[1]).name == "evaluate_irl.py"]
+    for cmd in (c for c in cmds if Path(c[1]).name == "evaluate_irl.py"):
+        check_composes(cmd)
+    assert {(a["seed"], Path(a["reward_model_path"]).parent.name, Path(a["output_dir"]).name) for a in diagnostics} == {
+        (s, f"demo_{r}-s{s}", f"{r}_diagnostics") for s in ("0", "1") for r in ("airl", "relativistic")
+    }
     assert Path(cmds[-1][1]).name == "search_report.py" and len(cmds[-1]) == 4  # python, script, two demo folders
 
 
@@ -323,4 +329,18 @@ def test_search_report_hand_computed(tmp_path, capsys):
         in out
     )
     assert "| airl | 3 | 0.500 | 0.500 | 1.000 | +0.000 [-0.667, +0.667] |" in out
+    assert "against ground truth" not in out  # no diagnostics written: the section is left out
+    cell = {"value": 0.75, "ci": [0.7, 0.8]}
+    diag = {"score": "mean", "pairwise_accuracy": cell, "n_perturbed": 8, "token_auroc": cell, "samples": None}
+    diag["localization"] = {
+        **cell,
+        "chance": 0.5,
+        "baselines": {k: cell for k in ("first_step", "last_step", "uniform")},
+    }
+    (folder.parent / "airl_diagnostics").mkdir()
+    (folder.parent / "airl_diagnostics" / "irl_diagnostics.json").write_text(json.dumps(diag))
+    assert search_report.main([str(tmp_path / "demo-s0")]) == 0
+    out = capsys.readouterr().out
+    assert "## The airl reward against ground truth (evaluate_irl)" in out
+    assert "- first corrupted step found (localisation): 0.750 [0.700, 0.800] (always the first step 0.750" in out
     assert search_report.main([str(tmp_path / "empty")]) == 2
