@@ -53,6 +53,11 @@ def cell(*entries: Optional[dict]) -> str:
     return f"{entries[0]['value']:.3f}{ci}"
 
 
+def change_cell(change: dict) -> str:
+    """A paired change and its CI: '+0.057 [-0.003, +0.117]'."""
+    return f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]"
+
+
 def habits_of(runs: list[dict[str, dict]], habit: Optional[str] = None) -> list[str]:
     """``habit/<habit>`` when one is named; else every habit metric that some method shows at all (the others
     would be columns of 0)."""
@@ -129,8 +134,7 @@ def change_table(results: list[dict[str, list[dict]]], habits: list[str], pairs:
         row = [f"{label[key]} vs {label[against]}"]
         for habit in [None, *habits]:
             per_seed = [(per_problem(r[key], habit), per_problem(r[against], habit)) for r in results]
-            change = paired_change(per_seed)
-            row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
+            row.append(change_cell(paired_change(per_seed)))
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -169,8 +173,7 @@ def error_table(results: list[dict[str, list[dict]]], habits: list[str]) -> list
             change = ""
             if key != "base":
                 base = [classified(result["base"], greedy) for result in results]
-                d = paired_change([(arithmetic(m), arithmetic(b)) for m, b in zip(found, base)])
-                change = f"{d['value']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
+                change = change_cell(paired_change([(arithmetic(m), arithmetic(b)) for m, b in zip(found, base)]))
             rows.append([label, "greedy" if greedy else "T=1", *(cell(*shares[c]) for c in classes), change])
     header = ["method", "decoding", *(c.removeprefix("habit/").replace("_", " ") for c in classes)]
     header.append("Δ wrong arithmetic vs base")
@@ -214,8 +217,7 @@ def variant_table(
                 row.append("")
                 continue
             pairs = [(per_problem(g[1], habit), per_problem(a[1], habit)) for g, a in zip(got, reference[other])]
-            change = paired_change(pairs)
-            row.append(f"{change['value']:+.3f} [{change['ci'][0]:+.3f}, {change['ci'][1]:+.3f}]")
+            row.append(change_cell(paired_change(pairs)))
         rows.append(row)
     return markdown_table(header, rows)
 

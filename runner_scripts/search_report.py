@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # demo_report beside this file
 
-from demo_report import cell, irl_lines, paired_change  # noqa: E402
+from demo_report import cell, change_cell, irl_lines, paired_change  # noqa: E402
 
 from reasoning_irl.evaluation.outputs import markdown_table  # noqa: E402
 from reasoning_irl.evaluation.search_eval import compare  # noqa: E402
@@ -46,7 +46,7 @@ def comparison(folder: Path) -> dict:
     result = compare(dict(samples), searched or None, method, seed=0)
     n_max = min(len(v) for v in samples.values())
     per = result["per_problem"]
-    per["rerank@1|N"] = per.get(f"best_of_n@{n_max}", per.get(f"best_of_n@{result['matched_n']}"))
+    per["rerank@1|N"] = per[f"best_of_n@{n_max}"]  # compare() always scores best-of-n over all N
     per["random@1|N"] = [float(np.mean([r["correct"] for r in v[:n_max]])) for v in samples.values()]
     per["oracle@N"] = [float(any(r["correct"] for r in v[:n_max])) for v in samples.values()]
     result.update(method=method, n_max=n_max, problems=list(samples))
@@ -57,8 +57,13 @@ def as_problems(result: dict, name: str) -> dict[str, float]:
     return dict(zip(result["problems"], result["per_problem"][name]))
 
 
-def mean_cell(results: list[dict], name: str) -> str:
-    return cell(*({"value": float(np.mean(r["per_problem"][name]))} for r in results))
+def per_seed(results: list[dict], names: str | list[str]) -> list[str]:
+    """Each seed's metric name: one name for all, or each seed's own (its matched n may differ by seed)."""
+    return [names] * len(results) if isinstance(names, str) else names
+
+
+def mean_cell(results: list[dict], names: str | list[str]) -> str:
+    return cell(*({"value": float(np.mean(r["per_problem"][n]))} for r, n in zip(results, per_seed(results, names))))
 
 
 def search_table(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
@@ -83,8 +88,8 @@ def search_table(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
                 f"{tokens:.0f}",
                 n_cell,
                 mean_cell(results, method),
-                cell(*({"value": float(np.mean(r["per_problem"][b]))} for r, b in zip(results, bon))),
-                cell(*({"value": float(np.mean(r["per_problem"][m]))} for r, m in zip(results, maj))),
+                mean_cell(results, bon),
+                mean_cell(results, maj),
                 mean_cell(results, "sampling@1"),
                 paired_over(results, method, bon),
                 paired_over(results, method, maj),
@@ -93,10 +98,10 @@ def search_table(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
     return markdown_table(header, lines)
 
 
-def paired_over(results: list[dict], name: str, against: list[str]) -> str:
-    """The paired change of ``name`` against each seed's own baseline (its matched n may differ by seed)."""
-    c = paired_change([(as_problems(r, name), as_problems(r, a)) for r, a in zip(results, against)])
-    return f"{c['value']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]"
+def paired_over(results: list[dict], name: str, against: str | list[str]) -> str:
+    """The paired change of ``name`` against each seed's baseline ``against``."""
+    pairs = [(as_problems(r, name), as_problems(r, a)) for r, a in zip(results, per_seed(results, against))]
+    return change_cell(paired_change(pairs))
 
 
 def rerank_table(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
@@ -114,7 +119,7 @@ def rerank_table(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
                 mean_cell(results, "rerank@1|N"),
                 mean_cell(results, "random@1|N"),
                 mean_cell(results, "oracle@N"),
-                paired_over(results, "rerank@1|N", ["random@1|N"] * len(results)),
+                paired_over(results, "rerank@1|N", "random@1|N"),
             ]
         )
     return markdown_table(header, lines)

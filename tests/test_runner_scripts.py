@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+from preset_methods import PAIRS
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import validate
@@ -203,13 +204,12 @@ def test_paper_table_evaluates_with_the_seed_protocol():
         check_composes(cmd)
 
 
-PAPER_PAIRS = ("qwen2.5-3b", "qwen2.5-7b", "llama-3.2-3b", "llama-3.1-8b")
 SEED_ABLATIONS = ("expert_errors", "frozen_disc", "sparse", "unnormalized", "continued")
 
 
 def test_paper_ablations_dry_run_prints_pairs_times_ablations(tmp_path):
     # The main tables' runs the ablations start from (the continued policy, the frozen discriminators).
-    for pair in PAPER_PAIRS:
+    for pair in PAIRS:
         for sub in ("final", "reward_model"):
             (tmp_path / f"gsm8k_{pair}" / "airl" / "seed=0" / sub).mkdir(parents=True)
     done = script("paper_ablations.sh", "training.max_steps=10", TABLES=str(tmp_path), EVAL_ARGS="num_problems=20")
@@ -217,7 +217,7 @@ def test_paper_ablations_dry_run_prints_pairs_times_ablations(tmp_path):
     cmds = commands(done.stdout)
     training = [c for c in cmds if Path(c[1]).name == "irl_train.py"]
     evaluations = [c for c in cmds if Path(c[1]).name == "evaluate.py"]
-    assert len(training) == len(evaluations) == len(PAPER_PAIRS) * len(SEED_ABLATIONS) == len(cmds) // 2
+    assert len(training) == len(evaluations) == len(PAIRS) * len(SEED_ABLATIONS) == len(cmds) // 2
     seen = set()
     for cmd in training:
         pair = next(a for a in cmd if a.startswith("experiment=")).split("_")[1]
@@ -233,7 +233,7 @@ def test_paper_ablations_dry_run_prints_pairs_times_ablations(tmp_path):
                 "llama-3.1-8b": "llama-3.2-3b",
             }[pair]
             assert any(f"gsm8k_{partner}/airl" in a for a in cmd if a.startswith("method.frozen_reward_model="))
-    assert seen == {(p, a) for p in PAPER_PAIRS for a in SEED_ABLATIONS}
+    assert seen == {(p, a) for p in PAIRS for a in SEED_ABLATIONS}
     for cmd in evaluations:
         assert {"dataset=gsm8k_kd", "split=test", "sampling.num_samples=16", "ks=[1,3,5,10]", "num_problems=20"} <= set(
             cmd

@@ -18,7 +18,7 @@ import pytest
 import torch
 import transformers.training_args
 from omegaconf import OmegaConf
-from preset_methods import preset_method
+from preset_methods import PAIRS, preset_method
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import config_dir, validate
@@ -33,11 +33,13 @@ SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 PRESETS = sorted(
     p.stem for p in (config_dir() / "experiment").glob("*.yaml") if p.stem.startswith(("gsm8k_", "medreason_"))
 )
-SAMPLING = [p for p in PRESETS if preset_method(p) != "sft"]
 
 
 def method_of(preset: str) -> str:
     return preset_method(preset) or "sft"
+
+
+SAMPLING = [p for p in PRESETS if method_of(p) != "sft"]
 
 
 @functools.cache
@@ -90,7 +92,7 @@ def test_every_paper_preset_is_here():
     assert len(PRESETS) == 2 * 4 * 3 + 3 + 4 * 3 and {method_of(p) for p in PRESETS} == set(SCHEMAS)
 
 
-@pytest.mark.parametrize("pair", ["qwen2.5-3b", "llama-3.2-3b", "llama-3.1-8b", "qwen2.5-7b"])
+@pytest.mark.parametrize("pair", PAIRS)
 def test_verifier_free_presets_are_their_pairs_runs_with_one_reward_changed(pair):
     """Same model, data, samples and updates as the pair's GRPO (VeriFree, the perplexity reward) or AIRL (RARO)
     preset; only the reward differs, so the comparison spends the same budget."""
@@ -103,13 +105,12 @@ def test_verifier_free_presets_are_their_pairs_runs_with_one_reward_changed(pair
     assert perplexity.method.reward_source == "perplexity"
     assert perplexity.method.reference_lm == grpo.model.name_or_path  # the released model, frozen
     assert raro.method.disc_loss == "relativistic"
+
+    def budget(c):
+        return c.model, c.dataset, c.sampling, c.training
+
     for run, base in ((verifree, grpo), (perplexity, grpo), (raro, airl)):
-        assert (run.model, run.dataset, run.sampling, run.training) == (
-            base.model,
-            base.dataset,
-            base.sampling,
-            base.training,
-        )
+        assert budget(run) == budget(base)
 
 
 @pytest.mark.parametrize("preset", SAMPLING)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from omegaconf import OmegaConf
-from preset_methods import REWARD_VARIANTS
+from preset_methods import PAIRS, REWARD_VARIANTS
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import ConfigError, config_dir, validate
@@ -229,13 +229,12 @@ def test_every_paper_preset_is_pinned():
     }
     variants = {p for p in presets if p.endswith(tuple(f"_{v}" for v in REWARD_VARIANTS))}
     assert presets - variants == set(SEED_RECIPE)
-    for (
-        variant
-    ) in variants:  # a pinned preset with only the reward changed (tests/training/test_paper_presets_build.py)
+    # each variant is a pinned preset with only the reward changed (tests/training/test_paper_presets_build.py)
+    for variant in variants:
         defaults = yaml.safe_load((config_dir() / "experiment" / f"{variant}.yaml").read_text())["defaults"]
         assert defaults[0] in SEED_RECIPE, variant
     for task in ("gsm8k", "medreason"):  # the four pairs, three methods each
-        for pair in ("qwen2.5-3b", "qwen2.5-7b", "llama-3.2-3b", "llama-3.1-8b"):
+        for pair in PAIRS:
             assert {f"{task}_{pair}_{m}" for m in SCHEMAS} <= presets
 
 
