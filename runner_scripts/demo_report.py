@@ -36,6 +36,7 @@ VERIFIER_FREE = {
     "verifree": "VeriFree",
     "perplexity": "perplexity reward",
     "relativistic": "RARO (relativistic critic)",
+    "prime": "PRIME (implicit PRM, graded)",
 }
 """The papers' names of the verifier-free methods (runner_scripts/demo_verifier_free.sh trains each)."""
 

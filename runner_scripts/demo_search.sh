@@ -5,12 +5,13 @@
 # (runner_scripts/search_report.py), with each reward's diagnostics (evaluate_irl: experts above their perturbed
 # copies, the first corrupted step located, against always guessing the first step).
 #
-#   bash runner_scripts/demo_search.sh                         # seeds 0 1 2; rewards airl, relativistic; beam, dvts
+#   bash runner_scripts/demo_search.sh                         # seeds 0 1 2; rewards airl, relativistic, prime
 #   SEEDS="0" REWARDS="airl" SEARCH="beam" bash runner_scripts/demo_search.sh
 #
-# Rewards (REWARDS, space-separated): airl (the demo's AIRL reward model), relativistic (RARO's critic, trained here
-# with demo_relativistic when the seed's folder lacks it). VeriFree and the perplexity reward are not rewards one can
-# search with: both read the problem's reference answer, which a test-time problem does not come with.
+# Rewards (REWARDS, space-separated): airl (the demo's AIRL reward model), relativistic (RARO's critic) and prime
+# (PRIME's implicit process reward), each trained here with its demo_<reward> preset when the seed's folder lacks it.
+# VeriFree and the perplexity reward are not rewards one can search with: both read the problem's reference answer,
+# which a test-time problem does not come with.
 # Knobs (environment): SEEDS, REWARDS, SEARCH (beam dvts), OUT_PREFIX (each seed uses <OUT_PREFIX>-s<seed>/, default
 # outputs/demo), SEARCH_PROBLEMS (default 100), SEARCH_SAMPLES (N whole samples per problem, the baselines' pool,
 # default 24: a beam of 4 x 4 expansions spends about 17 samples' tokens here, so the baselines can match it), and
@@ -22,14 +23,15 @@ USAGE="runner_scripts/demo_search.sh (settings through the environment, see its 
 source runner_scripts/common.sh
 
 SEEDS=${SEEDS:-0 1 2}
-REWARDS=${REWARDS:-airl relativistic}
+LEARNED_REWARDS="airl relativistic prime"
+REWARDS=${REWARDS:-$LEARNED_REWARDS}
 SEARCH=${SEARCH:-beam dvts}
 SEARCH_PROBLEMS=${SEARCH_PROBLEMS:-100}
 SEARCH_SAMPLES=${SEARCH_SAMPLES:-24}
 IRL_PROBLEMS=${IRL_PROBLEMS:-200}
 demo_runner_settings
 for reward in $REWARDS; do
-    case "$reward" in airl|relativistic) ;; *) usage "unknown reward '$reward' (known: airl relativistic)" ;; esac
+    case " $LEARNED_REWARDS " in *" $reward "*) ;; *) usage "unknown reward '$reward' (known: $LEARNED_REWARDS)" ;; esac
 done
 for method in $SEARCH; do
     case "$method" in beam|dvts) ;; *) usage "SEARCH takes beam and dvts, got '$method'" ;; esac

@@ -10,7 +10,8 @@
 #
 # Methods (METHODS, space-separated): verifree (VeriFree: the policy's probability of the reference answer after
 # its reasoning, train.py), perplexity (the clean base's mean log-probability of the reference answer after the
-# sampled reasoning, train.py), relativistic (RARO's relativistic critic as AIRL's discriminator loss, irl_train.py).
+# sampled reasoning, train.py), relativistic (RARO's relativistic critic as AIRL's discriminator loss, irl_train.py),
+# prime (PRIME's implicit process reward, learned from the grader's outcomes instead of demonstrations, irl_train.py).
 # Knobs (environment): SEEDS, METHODS, OUT_PREFIX (each seed writes <OUT_PREFIX>-s<seed>/, default outputs/demo),
 # and every knob of demo.sh (HABIT, METHOD_STEPS, EVAL_PROBLEMS, ...). A finished stage is skipped, so the demo
 # folders of `make demo` are reused. A method whose run fails is reported as failed in the table and the others
@@ -21,8 +22,8 @@ USAGE="runner_scripts/demo_verifier_free.sh (settings through the environment, s
 source runner_scripts/common.sh
 
 SEEDS=${SEEDS:-0 1 2}
-declare -A SCRIPT=([verifree]=train.py [perplexity]=train.py [relativistic]=irl_train.py)
-METHODS=${METHODS:-verifree perplexity relativistic}
+declare -A SCRIPT=([verifree]=train.py [perplexity]=train.py [relativistic]=irl_train.py [prime]=irl_train.py)
+METHODS=${METHODS:-verifree perplexity relativistic prime}
 demo_runner_settings
 for name in $METHODS; do
     [ -n "${SCRIPT[$name]:-}" ] || usage "unknown method '$name' (known: ${!SCRIPT[*]})"

@@ -253,13 +253,13 @@ def test_demo_verifier_free_dry_run_trains_and_evaluates_each_method_per_seed(tm
     cmds = commands(done.stdout)
     trains = [c for c in cmds if Path(c[1]).name in ("train.py", "irl_train.py")]
     evals = [c for c in cmds if Path(c[1]).name == "evaluate.py"]
-    presets = ["experiment=demo_perplexity", "experiment=demo_relativistic", "experiment=demo_verifree"]
+    presets = [f"experiment=demo_{m}" for m in ("perplexity", "prime", "relativistic", "verifree")]
     assert sorted(c[2] for c in trains) == sorted(presets * 2)
-    assert len(evals) == 6
+    assert len(evals) == 8
     for cmd in trains + evals:
         check_composes(cmd)
     assert Path(cmds[-1][1]).name == "demo_report.py"
-    assert cmds[-1][-4:] == ["--verifier-free", "verifree", "perplexity", "relativistic"]
+    assert cmds[-1][-5:] == ["--verifier-free", "verifree", "perplexity", "relativistic", "prime"]
 
 
 def test_demo_search_dry_run_guides_each_search_by_each_reward_on_the_habit_base(tmp_path):
@@ -268,20 +268,19 @@ def test_demo_search_dry_run_guides_each_search_by_each_reward_on_the_habit_base
     cmds = commands(done.stdout)
     trains = [c for c in cmds if Path(c[1]).name == "irl_train.py"]
     evals = [c for c in cmds if Path(c[1]).name == "evaluate.py"]
-    assert sorted(c[2] for c in trains) == ["experiment=demo_airl"] * 2 + ["experiment=demo_relativistic"] * 2
-    assert len(evals) == 2 * 2 * 2  # seeds x rewards x search methods
+    rewards = ("airl", "relativistic", "prime")
+    assert sorted(c[2] for c in trains) == sorted([f"experiment=demo_{r}" for r in rewards] * 2)
+    assert len(evals) == 2 * 3 * 2  # seeds x rewards x search methods
     for cmd in trains + evals:
         check_composes(cmd)
     found = {(a["seed"], Path(a["reward_model_path"]).parent.name, a["search.method"]) for a in map(args_of, evals)}
-    assert found == {
-        (s, f"demo_{r}-s{s}", m) for s in ("0", "1") for r in ("airl", "relativistic") for m in ("beam", "dvts")
-    }
+    assert found == {(s, f"demo_{r}-s{s}", m) for s in ("0", "1") for r in rewards for m in ("beam", "dvts")}
     assert all(args_of(c)["policy"].endswith(f"demo_habit-s{args_of(c)['seed']}/final") for c in evals)
     diagnostics = [args_of(c) for c in cmds if Path(c[1]).name == "evaluate_irl.py"]
     for cmd in (c for c in cmds if Path(c[1]).name == "evaluate_irl.py"):
         check_composes(cmd)
     assert {(a["seed"], Path(a["reward_model_path"]).parent.name, Path(a["output_dir"]).name) for a in diagnostics} == {
-        (s, f"demo_{r}-s{s}", f"{r}_diagnostics") for s in ("0", "1") for r in ("airl", "relativistic")
+        (s, f"demo_{r}-s{s}", f"{r}_diagnostics") for s in ("0", "1") for r in rewards
     }
     assert Path(cmds[-1][1]).name == "search_report.py" and len(cmds[-1]) == 4  # python, script, two demo folders
 

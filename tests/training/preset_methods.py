@@ -11,7 +11,7 @@ from reasoning_irl.config import config_dir
 METHODS = ("sft", "grpo", "airl")
 PAIRS = ("qwen2.5-3b", "qwen2.5-7b", "llama-3.2-3b", "llama-3.1-8b")
 """The paper presets' policy/discriminator pairs (configs/experiment/<task>_<pair>_<method>.yaml)."""
-REWARD_VARIANTS = ("verifree", "perplexity", "relativistic")
+REWARD_VARIANTS = ("verifree", "perplexity", "relativistic", "prime")
 """Suffixes of the presets that are another preset with only the reward changed (the verifier-free comparison)."""
 
 

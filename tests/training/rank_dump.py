@@ -41,8 +41,8 @@ def install(dump_dir: Path) -> None:
     update, save_final = Discriminator.update, AtomicCheckpointMixin.save_final
     disc_rows = ReasoningAIRLTrainer._disc_rows
 
-    def recording_disc_rows(self, inputs, output, aligned):
-        rows, completions = disc_rows(self, inputs, output, aligned)
+    def recording_disc_rows(self, inputs, output, aligned, outcome):
+        rows, completions = disc_rows(self, inputs, output, aligned, outcome)
         local_steps.append({"ids": [r["id"] for r in inputs], "kinds": [r.kind for r in rows]})
         return rows, completions
 

@@ -91,7 +91,7 @@ def test_unchanged_perturbed_text_and_group_expert_are_never_negatives(step, mon
         trainer.disc.policy_ids(i.tolist(), m.tolist())
         for i, m in zip(output["completion_ids"], output["completion_mask"])
     ]
-    rows, _ = trainer._disc_rows(inputs, output, aligned)
+    rows, _ = trainer._disc_rows(inputs, output, aligned, step["outcome"])
     targets = {r["target"] for r in inputs}
     negatives = [r for r in rows if r.label == 0]
     assert [r.perturbation for r in negatives if r.kind == "perturbed"] == ["append", "append"]
@@ -107,7 +107,7 @@ def test_extra_experts_are_positives_with_their_own_prompts_and_perturbations(st
         trainer.disc.policy_ids(i.tolist(), m.tolist())
         for i, m in zip(output["completion_ids"], output["completion_mask"])
     ]
-    rows, completions = trainer._disc_rows(inputs, output, aligned)
+    rows, completions = trainer._disc_rows(inputs, output, aligned, step["outcome"])
     own = {repr(r["prompt"]) for r in inputs}
     train = {repr(r["prompt"]): r["target"] for r in trainer.train_dataset}
     extra = [r for r in rows if repr(r.prompt) not in own]
@@ -167,7 +167,7 @@ def test_the_update_gets_policy_log_probs_only_with_the_structured_discriminator
     monkeypatch.setattr(trainer.disc, "update", update)
     monkeypatch.setattr(trainer, "method", dataclasses.replace(trainer.method, structured_discriminator=structured))
     aligned = trainer._reward_side_ids(step["output"])
-    trainer._update_discriminator(*trainer._disc_rows(step["inputs"], step["output"], aligned))
+    trainer._update_discriminator(*trainer._disc_rows(step["inputs"], step["output"], aligned, step["outcome"]))
     if not structured:
         assert seen["logps"] is None
         return
@@ -212,7 +212,7 @@ def observe(step, **change) -> dict:
     adv = trainer._advantages(output, rewards, step["outcome"])
     aligned = [trainer.disc.policy_ids(i.tolist(), m.tolist()) for i, m in zip(ids, mask)]
     trainer.disc.rng = random.Random(5)  # the same perturbation draws for every setting
-    rows, _ = trainer._disc_rows(inputs, output, aligned)
+    rows, _ = trainer._disc_rows(inputs, output, aligned, step["outcome"])
     fixed_rows, fixed_completions = step["rows"], step["completions"]
     if "scores" not in step:
         step["scores"] = trainer.disc.scores(fixed_rows, fixed_completions)
@@ -244,6 +244,7 @@ KNOBS = [
     ("disc_loss", "wgan"),
     ("disc_loss", "relativistic"),
     ("disc_extra_experts", 2),
+    ("reward_labels", "outcomes"),
 ]
 
 
@@ -275,3 +276,20 @@ def test_the_relativistic_loss_pairs_every_negative_with_its_own_problems_expert
     assert {r.kind for r in rows} == {"expert", "policy", "perturbed"} and len(experts) > 1
     expected = relativistic_loss(scores, labels, weights, pairs)
     torch.testing.assert_close(trainer.disc.loss_from_scores(scores, rows), expected)
+
+
+def test_outcome_labels_are_each_samples_own_graded_outcome(step, monkeypatch):
+    trainer, inputs, output, outcome = step["trainer"], step["inputs"], step["output"], step["outcome"]
+    prime = dataclasses.replace(trainer.method, reward_labels="outcomes", expert_in_group="none")
+    monkeypatch.setattr(trainer, "method", prime)
+    aligned = trainer._reward_side_ids(output)
+    # the captured outcomes with every other sample graded correct, so both labels occur
+    graded = outcome.clone()
+    graded[::2] = 1.0
+    rows, completions = trainer._disc_rows(inputs, output, aligned, graded)
+    assert [r.kind for r in rows] == ["policy"] * len(inputs)
+    # rows come grouped by prompt in order of first appearance; each keeps its own sample's ids and grade
+    order = sorted(range(len(inputs)), key=lambda i: [r["id"] for r in inputs].index(inputs[i]["id"]))
+    assert [r.label for r in rows] == [int(graded[i] > 0) for i in order] and {0, 1} <= {r.label for r in rows}
+    assert completions == [aligned[i][0] for i in order]
+    assert [r.prompt for r in rows] == [inputs[i]["prompt"] for i in order]

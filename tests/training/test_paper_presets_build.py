@@ -88,28 +88,32 @@ def assert_training_recipe(args, typed) -> None:
 
 def test_every_paper_preset_is_here():
     # two tasks x four policy/discriminator pairs x three methods, the GSM8K discriminator-size sweep's three, and
-    # the verifier-free comparison's three methods on GSM8K's four pairs
-    assert len(PRESETS) == 2 * 4 * 3 + 3 + 4 * 3 and {method_of(p) for p in PRESETS} == set(SCHEMAS)
+    # the verifier-free comparison's four methods on GSM8K's four pairs
+    assert len(PRESETS) == 2 * 4 * 3 + 3 + 4 * 4 and {method_of(p) for p in PRESETS} == set(SCHEMAS)
 
 
 @pytest.mark.parametrize("pair", PAIRS)
 def test_verifier_free_presets_are_their_pairs_runs_with_one_reward_changed(pair):
-    """Same model, data, samples and updates as the pair's GRPO (VeriFree, the perplexity reward) or AIRL (RARO)
-    preset; only the reward differs, so the comparison spends the same budget."""
+    """Same model, data, samples and updates as the pair's GRPO (VeriFree, the perplexity reward) or AIRL (RARO,
+    PRIME) preset; only the reward differs, so the comparison spends the same budget."""
     grpo, _ = typed_config(f"gsm8k_{pair}_grpo")
     airl, _ = typed_config(f"gsm8k_{pair}_airl")
     verifree, _ = typed_config(f"gsm8k_{pair}_verifree")
     perplexity, _ = typed_config(f"gsm8k_{pair}_perplexity")
     raro, _ = typed_config(f"gsm8k_{pair}_relativistic")
+    prime, _ = typed_config(f"gsm8k_{pair}_prime")
     assert (verifree.method.reward_source, verifree.method.loss_type) == ("verifree", "dr_grpo")
     assert perplexity.method.reward_source == "perplexity"
     assert perplexity.method.reference_lm == grpo.model.name_or_path  # the released model, frozen
     assert raro.method.disc_loss == "relativistic"
+    assert (prime.method.reward_labels, prime.method.implicit_prm_beta) == ("outcomes", 0.05)
+    assert (prime.method.advantage, prime.method.outcome_reward_weight) == ("prime", 1.0)
+    assert prime.reward_model == airl.reward_model  # the same reward backbone, trained from the grader instead
 
     def budget(c):
         return c.model, c.dataset, c.sampling, c.training
 
-    for run, base in ((verifree, grpo), (perplexity, grpo), (raro, airl)):
+    for run, base in ((verifree, grpo), (perplexity, grpo), (raro, airl), (prime, airl)):
         assert budget(run) == budget(base)
 
 

@@ -52,6 +52,8 @@ def can_share_prompts(model: Any) -> bool:
     for every continuation (a sliding window would cut it), and the model fills a cache now (not a gradient-
     checkpointed model in training mode). Checked at every call: the mode changes."""
     inner = getattr(model, "module", model)
+    if getattr(inner, "reference", None) is not None:  # an implicit process reward: two models read each prompt
+        return False
     config = getattr(getattr(inner, "backbone", inner), "config", None)
     if config is None or not hasattr(config, "num_hidden_layers"):
         return False

@@ -11,6 +11,13 @@ backbone's log-density of the text (AIRL's optimal f is the expert's log-density
 training moves both terms. A backbone SFT'd on expert traces then starts as a checker of the policy's
 tokens instead of a random scorer. Position 0 of an input has no prediction and gets the head value only.
 
+With ``implicit_prm_beta`` β (PRIME's implicit process reward, Cui et al. 2025) a token's logit is
+``β (log p(token | prefix) - log p_ref(token | prefix))``, with ``p_ref`` a frozen copy of the backbone as it
+was loaded and no scalar head, and a row's sequence score is the sum of its token logits (``β log p(y) /
+p_ref(y)``, the outcome reward PRIME trains with cross-entropy). The reference is the saved ``backbone``
+itself, so a saved folder needs that backbone where it was; rows never share a prompt's key/value cache (two
+models read each prompt).
+
 A saved reward model is a folder::
 
     reward_model.json   format marker + backbone (resolved: absolute folder or hub id), mode, lora settings,
@@ -25,6 +32,7 @@ Folders written before that layout hold ``backbone/`` or ``adapter/`` instead; t
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import uuid
@@ -66,10 +74,14 @@ class TokenRewardModel(nn.Module):
         dtype: Optional[torch.dtype] = None,
         _backbone: Optional[nn.Module] = None,
         lm_prior: bool = False,
+        implicit_prm_beta: Optional[float] = None,
+        _reference: Optional[nn.Module] = None,
     ):
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"reward model mode must be one of {MODES}, got {mode!r}")
+        if implicit_prm_beta is not None and not (lm_prior and implicit_prm_beta > 0):
+            raise ConfigError("an implicit process reward needs lm_prior (a causal LM backbone) and a beta > 0")
         self.backbone_name_or_path = str(backbone_name_or_path)  # as given; a save records it resolved
         self.mode = mode
         self.lora = lora
@@ -84,6 +96,13 @@ class TokenRewardModel(nn.Module):
             )
         )
         self.hidden_size = int(base.config.hidden_size)
+        self.implicit_prm_beta = None if implicit_prm_beta is None else float(implicit_prm_beta)
+        self.reference: Optional[nn.Module] = None
+        if self.implicit_prm_beta is not None:
+            # Copied before LoRA wraps the backbone: p_ref is the backbone as loaded, never trained.
+            self.reference = _reference if _reference is not None else copy.deepcopy(base)
+            self.reference.requires_grad_(False)
+            self.reference.eval()
         if lora is not None and _backbone is None:
             from peft import LoraConfig, get_peft_model
 
@@ -101,6 +120,14 @@ class TokenRewardModel(nn.Module):
         if self.lm_prior:  # f = log p(token | prefix) at the start
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+        if self.implicit_prm_beta is not None:
+            self.head.requires_grad_(False)  # unused: the implicit reward is the log-ratio alone
+
+    def train(self, mode: bool = True) -> TokenRewardModel:
+        super().train(mode)
+        if self.reference is not None:
+            self.reference.eval()  # frozen: no dropout in p_ref whatever the trained side does
+        return self
 
     def forward(
         self,
@@ -123,6 +150,17 @@ class TokenRewardModel(nn.Module):
             return self.head(out.last_hidden_state.to(self.head.weight.dtype)).squeeze(-1)
         if input_ids is None:
             raise ValueError("a reward model with lm_prior scores token ids (input_ids), not inputs_embeds")
+        if self.reference is not None:
+            if backbone_kwargs.get("past_key_values") is not None:
+                raise ValueError("an implicit process reward scores whole rows (its reference has no prompt cache)")
+            logps = next_token_logps(
+                self.backbone(input_ids=input_ids, attention_mask=attention_mask).logits, input_ids
+            )
+            with torch.no_grad():
+                ref = next_token_logps(
+                    self.reference(input_ids=input_ids, attention_mask=attention_mask).logits, input_ids
+                )
+            return self.implicit_prm_beta * (logps - ref)
         out = self.backbone(
             input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **backbone_kwargs
         )
@@ -142,6 +180,7 @@ class TokenRewardModel(nn.Module):
     ) -> torch.Tensor:
         """One score per row, from the completion tokens only (``completion_mask`` 1 there).
 
+        With an implicit process reward: the sum of the completion's token logits, whatever ``mode``.
         ``dense``: the mean logit over completion tokens (every token's reward counts equally,
         whatever the completion length). ``sparse``: the logit of the last completion token
         (which has seen the whole completion). A row without completion tokens scores 0.
@@ -149,6 +188,8 @@ class TokenRewardModel(nn.Module):
         mode = mode or self.mode
         mask = completion_mask.to(token_logits.dtype)
         count = mask.sum(-1)
+        if self.implicit_prm_beta is not None:  # PRIME's outcome reward: beta log p(y) / p_ref(y), a sum
+            return (token_logits * mask).sum(-1)
         if mode == "dense":
             return (token_logits * mask).sum(-1) / count.clamp(min=1)
         if mode == "sparse":
@@ -178,6 +219,7 @@ class TokenRewardModel(nn.Module):
             "lora": lora,
             "hidden_size": self.hidden_size,
             "lm_prior": self.lm_prior,
+            "implicit_prm_beta": self.implicit_prm_beta,
             "model_type": getattr(self.backbone.config, "model_type", None),
             "prompt": self.prompt,
         }
@@ -298,7 +340,20 @@ def load_reward_model(path: str | Path, dtype: Optional[torch.dtype] = None):
         set_peft_model_state_dict(backbone, adapter_state(folder, meta))
     else:
         backbone = load_full_backbone(folder, meta, auto, **kw)
-    model = TokenRewardModel(meta["backbone"], mode=meta["mode"], lora=lora, _backbone=backbone, lm_prior=lm_prior)
+    beta = meta.get("implicit_prm_beta")
+    reference = None
+    if beta is not None:  # p_ref: the backbone the reward was trained from, as it was before training
+        check_found(folder, meta["backbone"])
+        reference = auto.from_pretrained(meta["backbone"], **kw)
+    model = TokenRewardModel(
+        meta["backbone"],
+        mode=meta["mode"],
+        lora=lora,
+        _backbone=backbone,
+        lm_prior=lm_prior,
+        implicit_prm_beta=beta,
+        _reference=reference,
+    )
     model.prompt = meta.get("prompt")
     head = load_file(str(folder / HEAD_FILE))
     width = head["weight"].shape[-1] if "weight" in head else None
@@ -320,8 +375,11 @@ def load_reward_weights(model: TokenRewardModel, path: str | Path) -> None:
         (meta["lora"] is None) != (model.lora is None)
         or meta["hidden_size"] != model.hidden_size
         or bool(meta["lm_prior"]) != model.lm_prior
+        or meta.get("implicit_prm_beta") != model.implicit_prm_beta
     ):
-        raise ConfigError(f"{folder}: saved reward model does not match this one (lora, size or lm_prior differ)")
+        raise ConfigError(
+            f"{folder}: saved reward model does not match this one (lora, size, lm_prior or implicit_prm_beta differ)"
+        )
     if model.lora is not None:
         from peft import set_peft_model_state_dict
 

@@ -170,6 +170,8 @@ def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
         sizes["reward"] = reward = model_size(typed.reward_model, "reward_model", reward_head=True, lm_prior=lm_prior)
         disc_rows = min(typed.method.disc_micro_batch_size, disc_rows_per_update(typed))
         disc_logits = disc_rows * sampling.max_completion_length * reward.vocab_size if lm_prior else 0
+        if typed.method.implicit_prm_beta is not None:  # p_ref's logits beside the trained side's, kept for backward
+            disc_logits *= 2
         disc, _ = model_lines(
             reward,
             typed.reward_model,
@@ -179,6 +181,10 @@ def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
             "disc update",
             "reward",
         )
+        if typed.method.implicit_prm_beta is not None:  # p_ref: a frozen copy of the reward backbone
+            lines.append(
+                Line("reward reference (implicit PRM)", reward=reward.params * DTYPE_BYTES[typed.reward_model.dtype])
+            )
         notes.append(_optimizer_note("reward model", DISC_OPTIMIZER, 0))
         # what both hold for the whole run shares a row; the discriminator's update is a phase of its own
         for line, other in zip(list(lines), disc):
@@ -195,11 +201,13 @@ def estimate(typed: Any, method: str, gpu_gib: float) -> Estimate:
 
 def disc_rows_per_update(typed: Any) -> int:
     """Rows of one discriminator update (one generation batch per process): each prompt's expert trace, its perturbed
-    copies and its samples (less the expert trace placed in the group), and each extra expert with its copies. A
-    forward pass holds at most ``disc_micro_batch_size`` of them."""
+    copies and its samples (less the expert trace placed in the group), and each extra expert with its copies (with
+    outcome labels: the samples alone). A forward pass holds at most ``disc_micro_batch_size`` of them."""
     m, s, t = typed.method, typed.sampling, typed.training
     prompts = max(1, t.per_device_batch_size * t.gradient_accumulation_steps // s.num_generations)
     samples = s.num_generations - (m.expert_in_group != "none")
+    if m.reward_labels == "outcomes":  # the samples alone
+        return prompts * samples
     return (prompts + m.disc_extra_experts) * (1 + m.perturbations_per_expert) + prompts * samples
 
 

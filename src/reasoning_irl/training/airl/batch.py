@@ -6,6 +6,9 @@ Rows of one step (:func:`build_disc_batch`):
 * negatives: the policy samples of each record (``kind="policy"``) and up to ``k`` perturbed
   copies of each record's target (``kind="perturbed"``), label 0.
 
+With outcome labels (PRIME, :func:`build_outcome_batch`) the rows are the policy samples alone, each labelled by
+its verifiable outcome.
+
 Every row carries the prompt of the record it came from (``source_index``) -- never another
 record's prompt. Weights: the positives share a total weight of 1 equally, and the negatives
 share a total weight of 1 equally (by count, so the policy and perturbed classes split the
@@ -96,6 +99,27 @@ def build_disc_batch(
     rows = [DiscRow(weight=1.0 / len(positives), **r) for r in positives]
     rows += [DiscRow(weight=1.0 / len(negatives), **r) for r in negatives]
     return rows
+
+
+def build_outcome_batch(
+    records_of_step: Sequence[dict[str, Any]],
+    policy_samples: Sequence[Sequence[str]],
+    outcomes: Sequence[Sequence[float]],
+) -> list[DiscRow]:
+    """PRIME's rows of one step: every policy sample (``kind="policy"``), labelled 1 when its outcome reward
+    ``outcomes[i][j]`` is positive and 0 otherwise, all of equal weight (a plain mean cross-entropy over samples)."""
+    if not len(policy_samples) == len(outcomes) == len(records_of_step):
+        raise ValueError(
+            f"{len(policy_samples)} sample groups and {len(outcomes)} outcome groups for {len(records_of_step)} records"
+        )
+    rows = [
+        dict(prompt=record["prompt"], completion=text, label=int(value > 0), kind="policy", source_index=i)
+        for i, (record, texts, values) in enumerate(zip(records_of_step, policy_samples, outcomes))
+        for text, value in zip(texts, values, strict=True)
+    ]
+    if not rows:
+        raise ValueError("an outcome-labelled batch needs at least one policy sample")
+    return [DiscRow(weight=1.0 / len(rows), **r) for r in rows]
 
 
 def corrupt_experts(

@@ -16,6 +16,7 @@ from reasoning_irl.training.policy_loss import POLICY_LOSSES
 
 EXPERT_IN_GROUP = ("none", "one", "balanced")
 POLICY_REWARDS = ("f", "f_minus_logpi")
+REWARD_LABELS = ("demonstrations", "outcomes")
 
 
 @dataclass
@@ -72,6 +73,14 @@ class AIRLMethod:
     plus the scalar head (started at 0), so f starts as the log-density of a backbone SFT'd on expert traces
     (AIRL's optimal f is the expert's log-density up to shaping) and both terms train. Not with the WGAN
     gradient penalty (it differentiates input embeddings; the log-density needs token ids)."""
+    implicit_prm_beta: Optional[float] = None
+    """PRIME's implicit process reward (Cui et al. 2025): a token's f = β (log p(token) - log p_ref(token)), p the
+    trained reward LM and p_ref a frozen copy of its backbone as loaded, no scalar head; a row's score is the sum
+    (β log p(y)/p_ref(y)). Needs reward_lm_prior; null = the backbone + head reward above."""
+    reward_labels: str = "demonstrations"
+    """What the reward model learns from. demonstrations: expert traces (label 1) against policy samples and
+    perturbed experts (label 0) | outcomes: the step's policy samples only, each labelled 1 when its outcome
+    reward (method.outcome_rewards) is positive: PRIME's grader-trained reward, no expert trace."""
     frozen_reward_model: Optional[str] = None
     """Load a saved reward model folder and never update it (with disc_updates_per_step=0)."""
     # --- token reward and advantages ---
@@ -140,6 +149,14 @@ class AIRLMethod:
             bad("policy_reward f_minus_logpi needs structured_discriminator (without it f is already log D - log(1-D))")
         if self.reward_lm_prior and self.disc_loss == "wgan" and self.wgan_lipschitz == "gradient_penalty":
             bad("reward_lm_prior does not work with the WGAN gradient penalty (use wgan_lipschitz=weight_clip or bce)")
+        if self.implicit_prm_beta is not None and not (self.reward_lm_prior and self.implicit_prm_beta > 0):
+            bad("implicit_prm_beta needs reward_lm_prior=true (the reward is a log-ratio of LM heads) and a value > 0")
+        if self.implicit_prm_beta is not None and self.reward_mode != "dense":
+            bad("implicit_prm_beta needs reward_mode dense (its sequence score is the sum of the token rewards)")
+        if self.reward_labels not in REWARD_LABELS:
+            bad(f"reward_labels must be one of {', '.join(REWARD_LABELS)}, got {self.reward_labels!r}")
+        if self.reward_labels == "outcomes":
+            self._check_outcome_labels(bad)
         if self.wgan_lipschitz not in ("gradient_penalty", "weight_clip"):
             bad(f"wgan_lipschitz must be gradient_penalty or weight_clip, got {self.wgan_lipschitz!r}")
         if self.expert_in_group not in EXPERT_IN_GROUP:
@@ -160,6 +177,24 @@ class AIRLMethod:
             bad(f"gamma must be in [0, 1], got {self.gamma}")
         if self.reward_temperature <= 0 or self.disc_temperature <= 0:
             bad("reward_temperature and disc_temperature must be > 0")
+
+    def _check_outcome_labels(self, bad) -> None:
+        """reward_labels=outcomes trains on the policy's samples alone: every option that adds or pairs expert
+        traces is refused rather than ignored."""
+        expert_options = {
+            "expert_in_group": self.expert_in_group != "none",
+            "perturbations_per_expert": self.perturbations_per_expert > 0,
+            "disc_extra_experts": self.disc_extra_experts > 0,
+            "pairwise_margin_weight": self.pairwise_margin_weight > 0,
+            "expert_error_rate": self.expert_error_rate > 0,
+            "disc_loss": DISC_LOSSES.get(self.disc_loss).paired,
+        }
+        used = [name for name, on in expert_options.items() if on]
+        if used:
+            bad(
+                f"reward_labels=outcomes trains on policy samples only: {', '.join(used)} need expert traces "
+                "(set expert_in_group=none, the counts and weights to 0 and an unpaired disc_loss)"
+            )
 
 
 def default_reward_model() -> ModelConfig:

@@ -37,17 +37,23 @@ def build_reward_model(typed: AIRLRunConfig):
         model, tokenizer = load_reward_model(method.frozen_reward_model)
         if model.mode != method.reward_mode:
             raise ConfigError(f"frozen reward model is {model.mode} but method.reward_mode is {method.reward_mode}")
-        if model.lm_prior != method.reward_lm_prior:
-            raise ConfigError(
-                f"frozen reward model has lm_prior={model.lm_prior} but method.reward_lm_prior is "
-                f"{method.reward_lm_prior}"
-            )
+        for saved, wanted, key in (
+            (model.lm_prior, method.reward_lm_prior, "reward_lm_prior"),
+            (model.implicit_prm_beta, method.implicit_prm_beta, "implicit_prm_beta"),
+        ):
+            if saved != wanted:
+                raise ConfigError(f"frozen reward model has {key}={saved} but method.{key} is {wanted}")
         return model, tokenizer
     cfg = typed.reward_model
     check_reward_model_config(cfg)
     path = resolve_model_path(cfg)
     model = TokenRewardModel(
-        path, mode=method.reward_mode, lora=cfg.lora, dtype=resolve_dtype(cfg.dtype), lm_prior=method.reward_lm_prior
+        path,
+        mode=method.reward_mode,
+        lora=cfg.lora,
+        dtype=resolve_dtype(cfg.dtype),
+        lm_prior=method.reward_lm_prior,
+        implicit_prm_beta=method.implicit_prm_beta,
     )
     if cfg.gradient_checkpointing:
         backbone = model.backbone

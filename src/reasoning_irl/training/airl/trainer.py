@@ -25,7 +25,7 @@ from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.models.token_alignment import Alignment
 from reasoning_irl.runs import publish_folder
 from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
-from reasoning_irl.training.airl.batch import DiscRow
+from reasoning_irl.training.airl.batch import DiscRow, build_outcome_batch
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.checkpointing import STAGING, safe_load
@@ -72,10 +72,11 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
                 #    their verifiable outcome rewards (logged; mixed in only with outcome_reward_weight).
                 batch, outcome = self.sample(generation_rows)
                 t1 = time.perf_counter()
-                # 2. The discriminator batch: experts vs policy samples and K perturbed experts, each row with its own
-                #    prompt, on the reward model's ids of the samples.
+                # 2. The discriminator batch: experts vs policy samples and K perturbed experts (or, with outcome
+                #    labels, the samples labelled by their outcome), each row with its own prompt, on the reward
+                #    model's ids of the samples.
                 aligned = self._reward_side_ids(batch)
-                rows, completions = self._disc_rows(generation_rows, batch, aligned)
+                rows, completions = self._disc_rows(generation_rows, batch, aligned, outcome)
                 # 3. The discriminator's optimizer steps (disc_updates_per_step). A NaN/inf loss or gradient norm
                 #    raises NonFiniteValue, and the step loop stops the run before anything is applied.
                 for key, value in self._update_discriminator(rows, completions).items():
@@ -117,11 +118,12 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
             for ids, m in zip(output["completion_ids"], output["completion_mask"])
         ]
 
-    def _disc_rows(self, inputs, output, aligned) -> tuple[list[DiscRow], list[list[int]]]:
+    def _disc_rows(self, inputs, output, aligned, outcome) -> tuple[list[DiscRow], list[list[int]]]:
         """The step's discriminator rows (each record once, with its own prompt) and their reward-side ids.
 
         Policy rows are scored on the ids that were sampled (``aligned``), never on a re-tokenisation of
-        their text; the expert trace placed in a group is a positive, never a policy negative.
+        their text; the expert trace placed in a group is a positive, never a policy negative. With outcome
+        labels each sample is labelled by its entry of ``outcome`` (the step's (B,) over all processes).
         """
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         texts = self.policy_tokenizer.batch_decode(
@@ -130,16 +132,21 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         order: dict[Any, int] = {}
         samples: list[list[str]] = []
         sample_ids: list[list[list[int]]] = []
+        outcomes: list[list[float]] = []
         offset = self.row_offset(len(inputs))
         for i, row in enumerate(inputs):
             if row["id"] not in order:
                 order[row["id"]] = len(order)
                 samples.append([])
                 sample_ids.append([])
+                outcomes.append([])
             if not self._is_expert_row(offset + i):
                 samples[order[row["id"]]].append(texts[i])
                 sample_ids[order[row["id"]]].append(aligned[i][0])
+                outcomes[order[row["id"]]].append(float(outcome[offset + i]))
         records = [next(r for r in inputs if r["id"] == rid) for rid in order]
+        if self.method.reward_labels == "outcomes":  # PRIME: the samples alone, graded
+            return build_outcome_batch(records, samples, outcomes), [ids for group in sample_ids for ids in group]
         extra = self._extra_experts(set(order))
         records += extra
         samples += [[] for _ in extra]
