@@ -18,8 +18,7 @@ from preset_methods import PAIRS
 from reasoning_irl.composition import compose
 from reasoning_irl.config import validate
 from reasoning_irl.training.airl.config import AIRLRunConfig
-from reasoning_irl.training.grpo import GRPORunConfig
-from reasoning_irl.training.sft import SFTRunConfig
+from reasoning_irl.training.config import GRPORunConfig, SFTRunConfig
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "runner_scripts"
 BASH = shutil.which("bash")

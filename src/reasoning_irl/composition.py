@@ -27,9 +27,9 @@ def schema_class(config_name: str) -> type:
     torch and transformers."""
     match config_name:
         case "sft":
-            from reasoning_irl.training.sft import SFTRunConfig as schema
+            from reasoning_irl.training.config import SFTRunConfig as schema
         case "grpo":
-            from reasoning_irl.training.grpo import GRPORunConfig as schema
+            from reasoning_irl.training.config import GRPORunConfig as schema
         case "airl":
             from reasoning_irl.training.airl.config import AIRLRunConfig as schema
         case "evaluate":

@@ -28,7 +28,8 @@ import yaml
 
 from reasoning_irl.config import ConfigError
 
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+CHECKPOINT_PREFIX = "checkpoint"  # transformers' PREFIX_CHECKPOINT_DIR, without importing the Trainer
+CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)$")
 RUN_INFO = "run_info.json"
 # Keys that define what a run *is*; anything else (steps, logging, resume) may change on resume.
 IDENTITY_KEYS = ("model", "reward_model", "dataset", "method")

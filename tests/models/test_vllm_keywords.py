@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from reasoning_irl.composition import compose
 from reasoning_irl.config import validate
 from reasoning_irl.models.loading import VLLM_LORA_RANKS
-from reasoning_irl.training.grpo import GRPORunConfig
+from reasoning_irl.training.config import GRPORunConfig
 from reasoning_irl.training.setup import Run, grpo_arguments
 
 ROOT = Path(__file__).resolve().parents[2]

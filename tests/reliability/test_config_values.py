@@ -8,8 +8,8 @@ import pytest
 from reasoning_irl.composition import compose, schema_class
 from reasoning_irl.config import ConfigError
 from reasoning_irl.rewards import PERTURBATIONS
+from reasoning_irl.training.config import SFTRunConfig
 from reasoning_irl.training.setup import check_run
-from reasoning_irl.training.sft import SFTRunConfig
 
 
 def scheduler_names() -> str:
@@ -83,3 +83,14 @@ def test_ks_above_the_sample_count_is_refused_naming_both_numbers():
     cfg = compose("evaluate", ["ks=[1,4,16]", "sampling.num_samples=8"])
     with pytest.raises(ConfigError, match=r"^ks=\[1, 4, 16\]: k=16 is more than sampling\.num_samples=8 "):
         typed_config(cfg, EvalConfig)
+
+
+def test_the_scheduler_and_optimizer_names_are_the_pinned_transformers_own():
+    # listed in training/config.py so that a refused config never waits for transformers' trainer utilities
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    from reasoning_irl.training.config import OPTIMIZERS, SCHEDULERS
+
+    assert SCHEDULERS == tuple(s.value for s in SchedulerType)
+    assert OPTIMIZERS == tuple(o.value for o in OptimizerNames)

@@ -25,9 +25,8 @@ from reasoning_irl.config import config_dir, validate
 from reasoning_irl.models import loading
 from reasoning_irl.models import reward_model as reward_model_module
 from reasoning_irl.training.airl.config import AIRLRunConfig
-from reasoning_irl.training.grpo import GRPORunConfig
+from reasoning_irl.training.config import GRPORunConfig, SFTRunConfig
 from reasoning_irl.training.setup import Run, check_group_batch, check_recipe, grpo_arguments
-from reasoning_irl.training.sft import SFTRunConfig
 
 SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 PRESETS = sorted(

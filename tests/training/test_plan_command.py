@@ -15,7 +15,7 @@ from reasoning_irl.cli import check_overrides
 from reasoning_irl.composition import compose
 from reasoning_irl.config import validate
 from reasoning_irl.training.airl.config import AIRLRunConfig
-from reasoning_irl.training.grpo import GRPORunConfig
+from reasoning_irl.training.config import GRPORunConfig
 from reasoning_irl.training.plan import GIB, disc_rows_per_update, estimate
 from reasoning_irl.training.setup import to_dict
 

@@ -15,7 +15,7 @@ from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.models.plan import Trainable
 from reasoning_irl.training import plan as plan_module
 from reasoning_irl.training.airl.config import AIRLRunConfig
-from reasoning_irl.training.grpo import GRPORunConfig
+from reasoning_irl.training.config import GRPORunConfig
 from reasoning_irl.training.plan import estimate
 from reasoning_irl.training.plan_terms import BNB_NAMES, GIB, TORCH_STATES, optimizer, optimizer_bytes, vllm_share
 from reasoning_irl.training.setup import Run, check_reward_model_config, check_vllm, grpo_arguments, to_dict

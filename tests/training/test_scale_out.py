@@ -17,7 +17,7 @@ from reasoning_irl.composition import compose, register_schemas
 from reasoning_irl.config import config_dir, validate
 from reasoning_irl.runs import SWEPT_KEYS_ENV, sweep_run_name, swept_keys
 from reasoning_irl.training.airl.config import AIRLRunConfig
-from reasoning_irl.training.grpo import GRPORunConfig
+from reasoning_irl.training.config import GRPORunConfig
 from reasoning_irl.training.setup import Run, grpo_arguments
 
 ACCELERATE = {"ddp": "multi_gpu", "fsdp": "use_fsdp", "zero2": "use_deepspeed", "zero3": "use_deepspeed"}

@@ -26,8 +26,7 @@ from preset_methods import PAIRS, REWARD_VARIANTS
 from reasoning_irl.composition import compose
 from reasoning_irl.config import ConfigError, config_dir, validate
 from reasoning_irl.training.airl.config import AIRLRunConfig
-from reasoning_irl.training.grpo import GRPORunConfig
-from reasoning_irl.training.sft import SFTRunConfig
+from reasoning_irl.training.config import GRPORunConfig, SFTRunConfig
 
 SCHEMAS = {"sft": SFTRunConfig, "grpo": GRPORunConfig, "airl": AIRLRunConfig}
 

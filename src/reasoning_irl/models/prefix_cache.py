@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import DynamicCache
 
 
 def padded(
@@ -82,6 +81,8 @@ def fill_prompt_cache(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Each layer's (keys, values) of the right-padded ``prompts``, computed by ``fill(ids, mask, cache)`` (a
     forward pass that writes a ``DynamicCache``). Padding slots are never read: continuations mask them out."""
+    from transformers import DynamicCache  # here: the config checks import this module's users, not transformers
+
     ids, mask = padded(prompts, pad_id, device=device)
     cache = DynamicCache()
     fill(ids, mask, cache)
@@ -118,6 +119,8 @@ def continuation(
 ) -> Continuation:
     """Row ``i`` continues prompt ``owners[i]`` of the cache ``kv`` (whose ids are ``prompts[i]``, at least 2
     tokens) with ``completions[i]``. The copied cache keeps the autograd graph of ``kv``."""
+    from transformers import DynamicCache
+
     device = kv[0][0].device
     tails = [[p[-1], *c] for p, c in zip(prompts, completions)]
     starts = torch.tensor([len(p) - 1 for p in prompts], device=device)  # cached prompt slots of each row

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.saved_files import check_intact
-from reasoning_irl.runs import RUN_INFO, checkpoints, publish_folder, resume_advice, writing_into
+from reasoning_irl.runs import CHECKPOINT_PREFIX, RUN_INFO, checkpoints, publish_folder, resume_advice, writing_into
 from reasoning_irl.training.divergence import first_non_finite, unpublished
 
 STAGING = ".staging"
@@ -115,7 +114,7 @@ class AtomicCheckpointMixin:
     def _save_checkpoint(self, model, trial):
         run_dir = Path(self._get_output_dir(trial=trial))
         staging_root = run_dir / STAGING
-        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        name = f"{CHECKPOINT_PREFIX}-{self.state.global_step}"
         if self.args.should_save:
             shutil.rmtree(staging_root, ignore_errors=True)
         self.accelerator.wait_for_everyone()

@@ -1,4 +1,5 @@
-"""Typed config sections shared by the SFT, GRPO and AIRL entry scripts.
+"""Typed config sections shared by the SFT, GRPO and AIRL entry scripts, and the SFT and GRPO runs' own (AIRL's:
+:mod:`reasoning_irl.training.airl.config`). Nothing here loads a model library: a refused config fails fast.
 
 Every key has a type and a one-line doc; :func:`reasoning_irl.config.validate` rejects unknown keys.
 """
@@ -84,12 +85,9 @@ class TrainingConfig:
             raise ConfigError(
                 f"training.adam_beta1 and adam_beta2 must be in [0, 1), got {self.adam_beta1} and {self.adam_beta2}"
             )
-        from transformers.training_args import OptimizerNames
-
-        names = [o.value for o in OptimizerNames]
-        if self.optim not in names:
+        if self.optim not in OPTIMIZERS:
             raise ConfigError(
-                f"training.optim {self.optim!r} unknown; choose a transformers optimizer: {', '.join(names)}"
+                f"training.optim {self.optim!r} unknown; choose a transformers optimizer: {', '.join(OPTIMIZERS)}"
             )
         if self.save_steps % self.logging_steps:
             raise ConfigError(
@@ -98,13 +96,73 @@ class TrainingConfig:
             )
 
 
-def check_scheduler(name: str, where: str) -> None:
-    """A learning-rate scheduler transformers knows (the names of its SchedulerType)."""
-    from transformers.trainer_utils import SchedulerType
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "greedy",
+)
+"""The learning-rate schedulers of the pinned transformers (its SchedulerType; tests/reliability/test_config_values.py holds
+them equal), listed here because importing transformers' trainer utilities takes seconds and a refused config
+should fail at once."""
+OPTIMIZERS = (
+    "adamw_torch",
+    "adamw_torch_fused",
+    "adamw_torch_xla",
+    "adamw_torch_npu_fused",
+    "adafactor",
+    "adamw_anyprecision",
+    "adamw_torch_4bit",
+    "adamw_torch_8bit",
+    "ademamix",
+    "sgd",
+    "adagrad",
+    "adamw_bnb_8bit",
+    "adamw_8bit",
+    "ademamix_8bit",
+    "lion_8bit",
+    "lion_32bit",
+    "paged_adamw_32bit",
+    "paged_adamw_8bit",
+    "paged_ademamix_32bit",
+    "paged_ademamix_8bit",
+    "paged_lion_32bit",
+    "paged_lion_8bit",
+    "rmsprop",
+    "rmsprop_bnb",
+    "rmsprop_bnb_8bit",
+    "rmsprop_bnb_32bit",
+    "galore_adamw",
+    "galore_adamw_8bit",
+    "galore_adafactor",
+    "galore_adamw_layerwise",
+    "galore_adamw_8bit_layerwise",
+    "galore_adafactor_layerwise",
+    "lomo",
+    "adalomo",
+    "grokadamw",
+    "schedule_free_radam",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
+    "apollo_adamw",
+    "apollo_adamw_layerwise",
+    "stable_adamw",
+)
+"""The optimizers of the pinned transformers (its OptimizerNames), listed for the same reason as SCHEDULERS."""
 
-    names = [s.value for s in SchedulerType]
-    if name not in names:
-        raise ConfigError(f"{where} {name!r} unknown; choose a transformers scheduler: {', '.join(names)}")
+
+def check_scheduler(name: str, where: str) -> None:
+    """A learning-rate scheduler transformers knows (:data:`SCHEDULERS`)."""
+    if name not in SCHEDULERS:
+        raise ConfigError(f"{where} {name!r} unknown; choose a transformers scheduler: {', '.join(SCHEDULERS)}")
 
 
 @dataclass
@@ -151,3 +209,102 @@ class RunSettings:
 def section(cfg: Any, key: str) -> Any:
     """``cfg[key]`` or None, for DictConfig and dict alike."""
     return cfg.get(key) if cfg is not None else None
+
+
+# --- the SFT and GRPO runs ---
+@dataclass
+class SFTMethod:
+    name: str = "sft"
+    """Method tag; sft_train.py refuses any other."""
+    max_length: int = 1124
+    """Prompt + completion tokens per example; longer examples are truncated."""
+
+    def check(self) -> None:
+        if self.max_length < 1:
+            raise ConfigError(f"method.max_length (prompt + completion tokens) must be >= 1, got {self.max_length}")
+
+
+@dataclass
+class SFTRunConfig(RunSettings):
+    method: SFTMethod = field(default_factory=SFTMethod)
+
+
+@dataclass
+class RewardTerm:
+    name: str = "correctness"
+    """A registered verifiable reward (reasoning_irl.rewards.REWARDS)."""
+    weight: float = 1.0
+    """Its weight in the summed reward."""
+
+
+REWARD_SOURCES = {
+    "verifiable": "the weighted sum of method.rewards (a grader: needs the gold answer)",
+    "verifree": "VeriFree: the policy's own probability of the reference answer after its reasoning (no grader)",
+    "perplexity": "a frozen LM's mean log-probability of the reference answer after the sampled reasoning",
+}
+"""What pays the policy (method.reward_source); the docs and the refusal list these."""
+
+
+@dataclass
+class GRPOMethod:
+    name: str = "grpo"
+    """Method tag; train.py refuses any other."""
+    rewards: list[RewardTerm] = field(
+        default_factory=lambda: [
+            RewardTerm("correctness", 2.0),
+            RewardTerm("strict_format", 0.5),
+            RewardTerm("tag_count", 0.5),
+        ]
+    )
+    """Verifiable rewards and weights (the sum is the sequence reward; logged only unless reward_source=verifiable)."""
+    reward_source: str = "verifiable"
+    """verifiable | verifree: what pays the policy (REWARD_SOURCES). verifree = VeriFree (Zhou et al. 2025): each
+    sample's reasoning is followed by the reference answer, the reward is the policy's probability of it, reasoning
+    tokens take its leave-one-out advantage and the answer tokens are trained weighted by it (no grader).
+    perplexity = the reference answer's mean token log-probability under a frozen LM (reference_lm) after each
+    sample's reasoning, as GRPO's sequence reward."""
+    reference_lm: Optional[str] = None
+    """reward_source=perplexity: the frozen LM that reads the reference answer (a folder or hub id sharing the
+    policy's tokenizer; in the miniature, the clean base policy)."""
+    hybrid: bool = False
+    """reward_source=perplexity: add the weighted verifiable rewards (method.rewards) to the frozen LM's score."""
+    beta: float = 0.04
+    """KL coefficient to the reference (the base model without adapters); 0 disables the reference."""
+    loss_type: str = "grpo"
+    """Loss aggregation: a name in reasoning_irl.training.policy_loss.POLICY_LOSSES."""
+    epsilon: float = 0.2
+    """Lower clipping range of the probability ratio."""
+    epsilon_high: Optional[float] = None
+    """Upper clipping range (null = epsilon)."""
+    num_iterations: int = 1
+    """Policy updates per generated batch."""
+    scale_rewards: str = "group"
+    """group | batch | none: divide advantages by the group's (or batch's) reward std."""
+
+    def check(self) -> None:
+        from reasoning_irl.training.policy_loss import POLICY_LOSSES  # torch: only once a GRPO config is checked
+
+        if self.loss_type not in POLICY_LOSSES:
+            raise ConfigError(
+                f"method.loss_type {self.loss_type!r} unknown; choose one of: {', '.join(POLICY_LOSSES.names())}"
+            )
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise ConfigError(f"method.scale_rewards must be group, batch or none, got {self.scale_rewards!r}")
+        if not self.rewards:
+            raise ConfigError("method.rewards must name at least one reward")
+        if self.reward_source not in REWARD_SOURCES:
+            raise ConfigError(
+                f"method.reward_source {self.reward_source!r} unknown; choose one of: {', '.join(REWARD_SOURCES)}"
+            )
+        perplexity = self.reward_source == "perplexity"
+        if perplexity and not self.reference_lm:
+            raise ConfigError("method.reward_source=perplexity needs method.reference_lm (the frozen LM that scores)")
+        if not perplexity and (self.reference_lm or self.hybrid):
+            raise ConfigError("method.reference_lm and method.hybrid apply only with method.reward_source=perplexity")
+
+
+@dataclass
+class GRPORunConfig(RunSettings):
+    method: GRPOMethod = field(default_factory=GRPOMethod)
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(per_device_batch_size=16))
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_policy
 from reasoning_irl.training.callbacks import run_callbacks
-from reasoning_irl.training.config import RunSettings
+from reasoning_irl.training.config import SFTRunConfig
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import start_run, trainer_arguments
-
-
-@dataclass
-class SFTMethod:
-    name: str = "sft"
-    """Method tag; sft_train.py refuses any other."""
-    max_length: int = 1124
-    """Prompt + completion tokens per example; longer examples are truncated."""
-
-    def check(self) -> None:
-        if self.max_length < 1:
-            raise ConfigError(f"method.max_length (prompt + completion tokens) must be >= 1, got {self.max_length}")
-
-
-@dataclass
-class SFTRunConfig(RunSettings):
-    method: SFTMethod = field(default_factory=SFTMethod)
 
 
 def sft_rows(records: list[dict[str, Any]]):
