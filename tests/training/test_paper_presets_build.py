@@ -91,16 +91,17 @@ def test_every_paper_preset_is_here():
     assert len(PRESETS) == 2 * 4 * 3 + 3 + 4 * 4 and {method_of(p) for p in PRESETS} == set(SCHEMAS)
 
 
-@pytest.mark.parametrize("pair", PAIRS)
-def test_verifier_free_presets_are_their_pairs_runs_with_one_reward_changed(pair):
-    """Same model, data, samples and updates as the pair's GRPO (VeriFree, the perplexity reward) or AIRL (RARO,
-    PRIME) preset; only the reward differs, so the comparison spends the same budget."""
-    grpo, _ = typed_config(f"gsm8k_{pair}_grpo")
-    airl, _ = typed_config(f"gsm8k_{pair}_airl")
-    verifree, _ = typed_config(f"gsm8k_{pair}_verifree")
-    perplexity, _ = typed_config(f"gsm8k_{pair}_perplexity")
-    raro, _ = typed_config(f"gsm8k_{pair}_relativistic")
-    prime, _ = typed_config(f"gsm8k_{pair}_prime")
+@pytest.mark.parametrize("family", [f"gsm8k_{pair}" for pair in PAIRS] + ["real_smollm2"])
+def test_verifier_free_presets_are_their_pairs_runs_with_one_reward_changed(family):
+    """On GSM8K's four pairs and on the released SmolLM2: the same model, data, samples and updates as the family's
+    GRPO (VeriFree, the perplexity reward) or AIRL (RARO, PRIME) preset; only the reward differs, so the comparison
+    spends the same budget."""
+    grpo, _ = typed_config(f"{family}_grpo")
+    airl, _ = typed_config(f"{family}_airl")
+    verifree, _ = typed_config(f"{family}_verifree")
+    perplexity, _ = typed_config(f"{family}_perplexity")
+    raro, _ = typed_config(f"{family}_relativistic")
+    prime, _ = typed_config(f"{family}_prime")
     assert (verifree.method.reward_source, verifree.method.loss_type) == ("verifree", "dr_grpo")
     assert perplexity.method.reward_source == "perplexity"
     assert perplexity.method.reference_lm == grpo.model.name_or_path  # the released model, frozen
