@@ -59,7 +59,7 @@ def sample_texts(step) -> dict[str, list[list[int]]]:
     trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
     found: dict[str, list[list[int]]] = {}
     for i, row in enumerate(inputs):
-        if not trainer._is_expert_row(i):
+        if not trainer._is_expert_row(i, row):
             ids = output["completion_ids"][i][output["completion_mask"][i].bool()].tolist()
             found.setdefault(repr(row["prompt"]), []).append(ids)
     return found
@@ -293,3 +293,26 @@ def test_outcome_labels_are_each_samples_own_graded_outcome(step, monkeypatch):
     assert [r.label for r in rows] == [int(graded[i] > 0) for i in order] and {0, 1} <= {r.label for r in rows}
     assert completions == [aligned[i][0] for i in order]
     assert [r.prompt for r in rows] == [inputs[i]["prompt"] for i in order]
+
+
+def test_a_problem_without_a_demonstration_gets_no_expert_row_and_no_positive(step, monkeypatch):
+    """method.num_demonstrations: the problem's group is all policy samples, and neither it nor a training problem
+    outside the demonstrations is ever a positive (extra experts come from the demonstrations only)."""
+    trainer, inputs, output = step["trainer"], step["inputs"], step["output"]
+    missing = inputs[0]["id"]
+    rows_in = [dict(r, has_demonstration=r["id"] != missing) for r in inputs]
+    monkeypatch.setattr(trainer, "_step_inputs", rows_in)
+    monkeypatch.setattr(trainer, "method", dataclasses.replace(trainer.method, disc_extra_experts=5))
+    monkeypatch.setattr(trainer, "_has_demonstration", [False] * len(trainer._train_ids))
+    g = trainer.num_generations
+    expected = [i % g == g - 1 and r["id"] != missing for i, r in enumerate(rows_in)]
+    assert [trainer.expert_completion(i, i) is not None for i in range(len(rows_in))] == expected
+    assert trainer._expert_mask().tolist() == expected and any(expected) and not all(r for r in expected[:g])
+    rows, completions = trainer._disc_rows(rows_in, output, trainer._reward_side_ids(output), step["outcome"])
+    kinds = {
+        rid: [r.kind for r in rows if r.source_index == i]
+        for i, rid in enumerate(dict.fromkeys(r["id"] for r in rows_in))
+    }
+    assert kinds[missing] == ["policy"] * sum(r["id"] == missing for r in rows_in)  # its last row too
+    assert all(k.count("expert") == 1 for rid, k in kinds.items() if rid != missing)
+    assert len({r.source_index for r in rows}) == len(kinds) and len(completions) == len(rows)  # no extra expert

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.models.config import LoraSettings, ModelConfig, SamplingConfig, TinySpec  # noqa: F401  (re-exported)
+from reasoning_irl.training.demonstrations import DemonstrationSettings
 
 
 @dataclass
@@ -213,7 +214,10 @@ def section(cfg: Any, key: str) -> Any:
 
 # --- the SFT and GRPO runs ---
 @dataclass
-class SFTMethod:
+class SFTMethod(DemonstrationSettings):
+    """SFT's keys; the demonstrations' own (num_demonstrations, expert_error_rate, demonstration_style) are
+    shared with AIRL (reasoning_irl.training.demonstrations)."""
+
     name: str = "sft"
     """Method tag; sft_train.py refuses any other."""
     max_length: int = 1124
@@ -222,6 +226,7 @@ class SFTMethod:
     def check(self) -> None:
         if self.max_length < 1:
             raise ConfigError(f"method.max_length (prompt + completion tokens) must be >= 1, got {self.max_length}")
+        self.check_demonstrations()
 
 
 @dataclass

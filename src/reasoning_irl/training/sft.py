@@ -8,8 +8,10 @@ from typing import Any
 from reasoning_irl.data import load_split, to_hf_dataset
 from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_policy
+from reasoning_irl.rewards import PERTURBATIONS
 from reasoning_irl.training.callbacks import run_callbacks
 from reasoning_irl.training.config import SFTRunConfig
+from reasoning_irl.training.demonstrations import prepare_demonstrations
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import start_run, trainer_arguments
 
@@ -36,6 +38,9 @@ def run_sft(cfg: Any) -> Path:
     run = start_run(cfg, SFTRunConfig, "sft")
     typed: SFTRunConfig = run.cfg
     records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
+    # The demonstrations AIRL's discriminator would get at this seed (its default perturbations corrupt them).
+    records = prepare_demonstrations(records, typed.method, PERTURBATIONS.registered(), typed.seed)
+    records = [r for r in records if r.get("has_demonstration", True)]
     held_out = held_out_slice(run.dataset, typed.training, typed.method.max_length)
     model, tokenizer = load_policy(typed.model)
     args = sft_arguments(run, SFTConfig)

@@ -1,4 +1,4 @@
-"""Discriminator batch: own-prompt pairing, dropped no-op perturbations, exact weights, expert errors."""
+"""Discriminator batch: own-prompt pairing, dropped no-op perturbations, exact weights, missing demonstrations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from reasoning_irl.data import load_split
 from reasoning_irl.rewards.perturbations import Perturbed
 from reasoning_irl.training.airl import batch as disc_batch
-from reasoning_irl.training.airl.batch import build_disc_batch, corrupt_experts
+from reasoning_irl.training.airl.batch import build_disc_batch
 
 NAMES = ["flip_operator", "shift_answer", "swap_answer", "corrupt_numbers"]
 
@@ -96,31 +96,14 @@ def test_build_is_deterministic(records):
     assert a == b
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.25, 0.5, 1.0])
-def test_corrupt_experts_fraction(records, rate):
-    out = corrupt_experts(records, rate, NAMES, random.Random(3))
-    flagged = [r for r in out if r["is_expert_error"]]
-    assert len(flagged) == int(rate * len(records) + 0.5)
-    for orig, new in zip(records, out):
-        assert new["id"] == orig["id"] and new["answer"] == orig["answer"] and new["prompt"] == orig["prompt"]
-        assert (new["target"] != orig["target"]) == new["is_expert_error"]
-    assert all("is_expert_error" not in r for r in records)  # inputs untouched
-
-
-def test_corrupt_experts_is_deterministic_and_flags_flow_to_rows(records):
-    a = corrupt_experts(records, 0.3, NAMES, random.Random(11))
-    b = corrupt_experts(records, 0.3, NAMES, random.Random(11))
-    c = corrupt_experts(records, 0.3, NAMES, random.Random(12))
-    assert a == b
-    assert [r["is_expert_error"] for r in a] != [r["is_expert_error"] for r in c]
-    rows = build_disc_batch(a[:10], [[] for _ in range(10)], NAMES, k=1, rng=random.Random(0))
-    experts = [r for r in rows if r.kind == "expert"]
-    assert [r.is_expert_error for r in experts] == [rec["is_expert_error"] for rec in a[:10]]
-    with pytest.raises(ValueError, match="rate"):
-        corrupt_experts(records, 1.5, NAMES, random.Random(0))
-
-
-def test_corrupt_experts_skips_unchangeable_records():
-    recs = [{"id": str(i), "prompt": [], "target": "no numbers here", "answer": "x"} for i in range(4)]
-    out = corrupt_experts(recs, 1.0, ["shift_answer"], random.Random(0))
-    assert not any(r["is_expert_error"] for r in out)
+def test_a_record_without_a_demonstration_gives_only_its_policy_samples(records):
+    recs = [dict(records[0], has_demonstration=False), records[1]]
+    rows = build_disc_batch(recs, _samples(recs), NAMES, k=2, rng=random.Random(0))
+    first = [r.kind for r in rows if r.source_index == 0]
+    assert first == ["policy", "policy"]  # no expert, no perturbed copy of a target it was never given
+    assert [r.kind for r in rows if r.source_index == 1].count("expert") == 1
+    # one positive carries all the positive weight; 2 + 2 policy rows and 2 perturbed copies share the negative one
+    assert [r.weight for r in rows if r.label == 1] == [1.0]
+    assert all(r.weight == pytest.approx(1 / 6) for r in rows if r.label == 0)
+    with pytest.raises(ValueError, match="at least one record with a demonstration"):
+        build_disc_batch(recs[:1], _samples(recs[:1]), NAMES, k=2, rng=random.Random(0))

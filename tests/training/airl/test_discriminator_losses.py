@@ -152,6 +152,11 @@ def test_pairwise_margin_batch_form():
     assert loss.item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="expert row"):
         pairwise_margin_loss(logits, labels, pair_index=torch.tensor([0, 1, 2, 1, 1]))
+    # a zero-weight negative (a policy row whose problem has no demonstration) needs no twin and changes nothing
+    logits6, labels6 = torch.cat([logits, t([9.0])]), torch.cat([labels, t([0])])
+    weights = t([1, 1, 1, 1, 1, 0])
+    loss6 = pairwise_margin_loss(logits6, labels6, weights, pair_index=torch.tensor([0, 1, 0, 1, 1, 5]))
+    assert loss6.item() == pytest.approx(0.5)
 
 
 def test_disc_accuracy():

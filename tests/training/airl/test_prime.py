@@ -53,6 +53,8 @@ def test_the_prime_method_checks():
         ({"disc_extra_experts": 4}, "disc_extra_experts need"),
         ({"pairwise_margin_weight": 1.0}, "pairwise_margin_weight need"),
         ({"expert_error_rate": 0.2}, "expert_error_rate need"),
+        ({"num_demonstrations": 16}, "num_demonstrations need"),
+        ({"demonstration_style": "compact"}, "demonstration_style need"),
         ({"disc_loss": "relativistic"}, "disc_loss need"),
         ({"reward_labels": "grades"}, "reward_labels must be one of demonstrations, outcomes, got 'grades'"),
         ({"reward_lm_prior": False}, "implicit_prm_beta needs reward_lm_prior=true"),

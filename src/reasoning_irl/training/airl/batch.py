@@ -18,7 +18,6 @@ mean over positives plus a mean over negatives.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ class DiscRow:
     perturbation: Optional[str] = None
     """Name of the perturbation that made a perturbed row."""
     is_expert_error: bool = False
-    """The expert target itself was corrupted by :func:`corrupt_experts` (ablation)."""
+    """The expert target itself was corrupted (:func:`reasoning_irl.training.demonstrations.corrupt_experts`)."""
 
 
 def build_disc_batch(
@@ -68,6 +67,10 @@ def build_disc_batch(
     negatives: list[dict[str, Any]] = []
     for i, (record, samples) in enumerate(zip(records_of_step, policy_samples)):
         prompt, target = record["prompt"], record["target"]
+        for completion in samples:
+            negatives.append(dict(prompt=prompt, completion=completion, label=0, kind="policy", source_index=i))
+        if not record.get("has_demonstration", True):  # method.num_demonstrations: its target is not given
+            continue
         positives.append(
             dict(
                 prompt=prompt,
@@ -78,8 +81,6 @@ def build_disc_batch(
                 is_expert_error=bool(record.get("is_expert_error", False)),
             )
         )
-        for completion in samples:
-            negatives.append(dict(prompt=prompt, completion=completion, label=0, kind="policy", source_index=i))
         for p in perturb(target, list(perturbation_names), rng, k) if k > 0 else []:
             # perturb() already promises changed copies; checked again because a dropped-check
             # here would silently label the expert's own text as a negative.
@@ -96,6 +97,8 @@ def build_disc_batch(
                     perturbation=p.kind,
                 )
             )
+    if not positives:
+        raise ValueError("a discriminator batch needs at least one record with a demonstration")
     rows = [DiscRow(weight=1.0 / len(positives), **r) for r in positives]
     rows += [DiscRow(weight=1.0 / len(negatives), **r) for r in negatives]
     return rows
@@ -120,32 +123,3 @@ def build_outcome_batch(
     if not rows:
         raise ValueError("an outcome-labelled batch needs at least one policy sample")
     return [DiscRow(weight=1.0 / len(rows), **r) for r in rows]
-
-
-def corrupt_experts(
-    records: Sequence[dict[str, Any]], rate: float, names: Sequence[str], rng: random.Random
-) -> list[dict[str, Any]]:
-    """Copies of ``records`` where ``round(rate * n)`` expert targets are replaced by a perturbation.
-
-    Records are visited in an ``rng``-shuffled order and corrupted until the quota is met; a
-    record no perturbation can change is skipped (so fewer are corrupted only when too few can
-    be). Corrupted records get ``is_expert_error=True`` and ``expert_error_first_step``; all
-    others ``is_expert_error=False``. ``answer`` is left as the true answer. Same rng seed, same
-    result; the input records are not modified.
-    """
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"expert error rate must be in [0, 1], got {rate}")
-    out = [dict(r, is_expert_error=False) for r in records]
-    quota = math.floor(rate * len(out) + 0.5)  # round half up, unlike round()'s banker's rounding
-    order = list(range(len(out)))
-    rng.shuffle(order)
-    done = 0
-    for i in order:
-        if done >= quota:
-            break
-        found = perturb(out[i]["target"], list(names), rng, 1)
-        if not found or found[0].text == out[i]["target"]:
-            continue
-        out[i].update(target=found[0].text, is_expert_error=True, expert_error_first_step=found[0].first_step)
-        done += 1
-    return out

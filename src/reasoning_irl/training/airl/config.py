@@ -12,6 +12,7 @@ from reasoning_irl.rewards import PERTURBATIONS
 from reasoning_irl.training.advantages import ADVANTAGES
 from reasoning_irl.training.airl.losses import DISC_LOSSES
 from reasoning_irl.training.config import RunSettings, SamplingConfig, TrainingConfig, check_scheduler
+from reasoning_irl.training.demonstrations import DemonstrationSettings
 from reasoning_irl.training.policy_loss import POLICY_LOSSES
 
 EXPERT_IN_GROUP = ("none", "one", "balanced")
@@ -20,7 +21,10 @@ REWARD_LABELS = ("demonstrations", "outcomes")
 
 
 @dataclass
-class AIRLMethod:
+class AIRLMethod(DemonstrationSettings):
+    """AIRL's keys; the demonstrations' own (num_demonstrations, expert_error_rate, demonstration_style) are
+    shared with SFT (reasoning_irl.training.demonstrations)."""
+
     name: str = "airl"
     """Method tag; irl_train.py refuses any other."""
     # --- reward model (discriminator) ---
@@ -105,8 +109,6 @@ class AIRLMethod:
     """Verifiable rewards summed into the outcome reward (also logged when the weight is 0)."""
     expert_in_group: str = "one"
     """none | one (the last sample of each group is the expert trace) | balanced (as one, its advantage scaled by 1/G)."""
-    expert_error_rate: float = 0.0
-    """Seeded fraction of expert targets replaced by a perturbation and flagged (ablation)."""
     # --- policy update (GRPO loss) ---
     beta: float = 0.04
     """KL coefficient to the adapter-free base model."""
@@ -171,8 +173,23 @@ class AIRLMethod:
             bad(f"frozen_reward_model: {self.frozen_reward_model} does not exist")
         if self.frozen_reward_model and self.disc_updates_per_step != 0:
             bad("frozen_reward_model needs disc_updates_per_step=0 (a frozen discriminator is never updated)")
-        if not 0.0 <= self.expert_error_rate <= 1.0 or not 0.0 <= self.label_smoothing < 0.5:
-            bad("expert_error_rate must be in [0, 1] and label_smoothing in [0, 0.5)")
+        self.check_demonstrations()
+        if not 0.0 <= self.label_smoothing < 0.5:
+            bad(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if (
+            self.num_demonstrations is not None
+            and self.reward_labels == "demonstrations"
+            and not self.disc_extra_experts
+        ):
+            bad(
+                "num_demonstrations needs disc_extra_experts >= 1: a step whose problems have no demonstration "
+                "takes its positives from the others"
+            )
+        if self.num_demonstrations is not None and DISC_LOSSES.get(self.disc_loss).paired:
+            bad(
+                f"disc_loss {self.disc_loss} pairs every policy sample with its own problem's expert trace: "
+                "not with num_demonstrations (a problem without a demonstration has none)"
+            )
         if not 0.0 <= self.gamma <= 1.0:
             bad(f"gamma must be in [0, 1], got {self.gamma}")
         if self.reward_temperature <= 0 or self.disc_temperature <= 0:
@@ -187,6 +204,8 @@ class AIRLMethod:
             "disc_extra_experts": self.disc_extra_experts > 0,
             "pairwise_margin_weight": self.pairwise_margin_weight > 0,
             "expert_error_rate": self.expert_error_rate > 0,
+            "num_demonstrations": self.num_demonstrations is not None,
+            "demonstration_style": self.demonstration_style is not None,
             "disc_loss": DISC_LOSSES.get(self.disc_loss).paired,
         }
         used = [name for name, on in expert_options.items() if on]

@@ -189,9 +189,14 @@ class Discriminator:
         labels = torch.tensor([r.label for r in rows], dtype=scores.dtype, device=scores.device)
         weights = torch.tensor([r.weight for r in rows], dtype=scores.dtype, device=scores.device)
         margin_term = m.pairwise_margin_weight > 0 and any(r.kind == "perturbed" for r in rows)
-        # each negative row's expert of the same problem (an expert row points at itself)
+        # each negative row's expert of the same problem (an expert row points at itself; so does a policy row
+        # when only the margin term, which weighs perturbed rows alone, reads the pairs: its problem may have no
+        # demonstration, method.num_demonstrations)
+        paired = [r.kind == "perturbed" or (r.label == 0 and self.loss.paired) for r in rows]
         pair = (
-            torch.tensor([expert_row(rows, r) if r.label == 0 else i for i, r in enumerate(rows)], device=scores.device)
+            torch.tensor(
+                [expert_row(rows, r) if p else i for i, (r, p) in enumerate(zip(rows, paired))], device=scores.device
+            )
             if self.loss.paired or margin_term
             else None
         )

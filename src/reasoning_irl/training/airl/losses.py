@@ -211,13 +211,13 @@ def pairwise_margin_loss(
     """:func:`pairwise_margin` over one mixed batch: the hinge the discriminator adds to its registered loss
     (``method.pairwise_margin_weight``), not a loss of its own.
 
-    ``pair_index`` (N,) holds, for every negative row, the batch index of its expert
-    twin (entries on expert rows are ignored). Weights of the negative rows are used.
+    ``pair_index`` (N,) holds, for every negative row of nonzero weight, the batch index of its expert
+    twin (entries on expert rows and zero-weight negatives are ignored). Weights of the negative rows are used.
     """
     s, y, w = _prepare(logits, labels, weights)
     if pair_index is None or pair_index.shape != s.shape:
         raise ValueError("pairwise_margin needs pair_index (N,) mapping negatives to expert rows")
-    negative = y < 0.5
+    negative = (y < 0.5) & (w > 0)  # a zero weight adds nothing to the weighted mean: such rows need no twin
     partners = pair_index.long()[negative]
     if (y[partners] < 0.5).any():
         raise ValueError("pair_index must point each negative row at an expert row")

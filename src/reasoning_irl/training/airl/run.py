@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,11 @@ from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_policy, load_tokenizer, resolve_dtype, resolve_model_path
 from reasoning_irl.models.reward_model import TokenRewardModel, load_reward_model
 from reasoning_irl.rewards import get_reward_functions
-from reasoning_irl.training.airl.batch import corrupt_experts
 from reasoning_irl.training.airl.config import AIRLRunConfig
 from reasoning_irl.training.airl.discriminator import Discriminator
 from reasoning_irl.training.airl.trainer import ReasoningAIRLTrainer
 from reasoning_irl.training.callbacks import run_callbacks
+from reasoning_irl.training.demonstrations import prepare_demonstrations
 from reasoning_irl.training.held_out import held_out_slice
 from reasoning_irl.training.setup import (
     check_group_batch,
@@ -75,10 +74,8 @@ def run_airl(cfg: Any) -> Path:
     records = load_split(run.dataset, "train")  # a bad or empty data set fails before the model loads
     held_out = held_out_slice(run.dataset, typed.training, sampling.max_completion_length)
     model, tokenizer = load_policy(typed.model)
-    if method.expert_error_rate > 0:
-        records = corrupt_experts(
-            records, method.expert_error_rate, method.perturbations, random.Random(f"{typed.seed}-expert-errors")
-        )
+    # Styled, fewer or corrupted demonstrations (method.num_demonstrations, ...); every prompt is still sampled.
+    records = prepare_demonstrations(records, method, method.perturbations, typed.seed)
     train = prompt_rows(records, tokenizer, sampling.max_prompt_length)
     reward_model, reward_tokenizer = build_reward_model(typed)
     # Saved with the reward model, so scoring a bare question later builds the messages it was trained on.

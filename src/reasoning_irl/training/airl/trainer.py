@@ -60,6 +60,12 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         generations = math.ceil(self.args.max_steps / self.num_iterations)
         self.disc = discriminator.prepare(self.accelerator, generations * max(method.disc_updates_per_step, 1))
         self._train_ids = list(self.train_dataset["id"])  # pool of disc_extra_experts draws
+        columns = self.train_dataset.column_names
+        self._has_demonstration = (
+            list(self.train_dataset["has_demonstration"])
+            if "has_demonstration" in columns
+            else [True] * len(self._train_ids)
+        )
         self._policy_prompts: dict[str, list[int]] = {}
 
     # --- one AIRL update ----------------------------------------------------------------------------------------
@@ -100,15 +106,24 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     def expert_completion(self, batch_row: int, row: int) -> Optional[list[int]]:
         """The last sample of each group becomes the expert trace (cut to the completion length, stop token last);
         a group may span processes, so the position in the group is that of the row in the step's whole batch."""
-        if not self._is_expert_row(batch_row):
+        if not self._is_expert_row(batch_row, self.step_inputs[row]):
             return None
         target = self.step_inputs[row]["target"]
         ids = self.policy_tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1]
         return ids + [self.policy_tokenizer.eos_token_id]
 
-    def _is_expert_row(self, i: int) -> bool:
-        """Whether row ``i`` of the step's batch over all processes (not of one process's share) is an expert."""
-        return self.method.expert_in_group != "none" and i % self.num_generations == self.num_generations - 1
+    def _is_expert_row(self, i: int, record: dict) -> bool:
+        """Whether row ``i`` of the step's batch over all processes (not of one process's share), a row of
+        ``record``, is an expert: the last of its group, where the record has a demonstration."""
+        last = i % self.num_generations == self.num_generations - 1
+        return self.method.expert_in_group != "none" and last and record.get("has_demonstration", True)
+
+    def _expert_mask(self) -> torch.Tensor:
+        """(B,) over all processes: which rows of the step's batch are expert traces."""
+        rows = self.step_inputs
+        offset = self.row_offset(len(rows))
+        flags = [self._is_expert_row(offset + i, row) for i, row in enumerate(rows)]
+        return self.accelerator.gather(torch.tensor(flags, device=self.accelerator.device))
 
     # --- 2. the discriminator batch -----------------------------------------------------------------
     def _reward_side_ids(self, output) -> list[tuple[list[int], Alignment]]:
@@ -140,7 +155,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
                 samples.append([])
                 sample_ids.append([])
                 outcomes.append([])
-            if not self._is_expert_row(offset + i):
+            if not self._is_expert_row(offset + i, row):
                 samples[order[row["id"]]].append(texts[i])
                 sample_ids[order[row["id"]]].append(aligned[i][0])
                 outcomes[order[row["id"]]].append(float(outcome[offset + i]))
@@ -165,7 +180,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         k = self.method.disc_extra_experts
         if k == 0:
             return []
-        pool = [i for i, rid in enumerate(self._train_ids) if rid not in taken]
+        pool = [i for i, rid in enumerate(self._train_ids) if rid not in taken and self._has_demonstration[i]]
         return [self.train_dataset[i] for i in self.disc.draw(pool, k)]
 
     # --- 3. the discriminator update ----------------------------------------------------------------
@@ -246,7 +261,7 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         )
         if m.outcome_reward_weight:
             adv = mix_outcome(adv, outcome, all_mask, self.num_generations, m.outcome_reward_weight)
-        expert = torch.tensor([self._is_expert_row(i) for i in range(adv.size(0))], device=adv.device)
+        expert = self._expert_mask().to(adv.device)
         if m.expert_in_group == "balanced":
             adv[expert] = adv[expert] / self.num_generations
         valid = all_mask.bool()
