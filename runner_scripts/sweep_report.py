@@ -1,0 +1,187 @@
+"""Print the tables of runner_scripts/demo_sweeps.sh (when does learning a reward beat imitation?) and draw pass@1
+against the number of demonstrations.
+
+    python runner_scripts/sweep_report.py outputs/demo-s0 outputs/demo-s1 outputs/demo-s2 --sweeps demos kl \\
+        --demo-counts 16 64 256 --betas 0.2 1.0 [--figures outputs/demo-sweeps]
+
+Reads <demo>/eval/<key>/eval_results.jsonl: the demo's own runs (sft, grpo, airl, base) are each sweep's default
+point, eval/sweep_<method>_<setting> the others. Per sweep and setting: each method's pass@1 (mean over seeds, 95%
+bootstrap CI over problems resampled within each seed), its share of samples with a wrong equation (the arithmetic)
+and with the habit, and the paired change of AIRL against SFT (the same problems and sampling seeds). The longer
+sweep reads eval/sweep_longer_<method>: the demo's policies on problems one step longer than any training problem.
+A setting missing in some folder is shown as not run. Exit 2 when a demo's own evaluation is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # demo_report beside this file
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # figures/ at the repository root
+
+from demo_report import cell, change_cell, error_class, paired_change, per_problem  # noqa: E402
+
+from figures.sweeps import plot_demonstration_sweep  # noqa: E402
+from reasoning_irl.data import load_split  # noqa: E402
+from reasoning_irl.evaluation.outputs import markdown_table  # noqa: E402
+from reasoning_irl.runs import read_jsonl  # noqa: E402
+
+LABEL = {"base": "base", "sft": "SFT", "grpo": "GRPO", "airl": "AIRL"}
+METHODS_OF = {"demos": ("sft", "airl"), "errors": ("sft", "airl"), "style": ("sft", "airl")}
+METHODS_OF.update(kl=("grpo", "airl"), lr=("grpo", "airl"))
+
+
+def load(folder: Path, key: str) -> Optional[list[dict]]:
+    path = folder / "eval" / key / "eval_results.jsonl"
+    return read_jsonl(path) if path.is_file() else None
+
+
+def level(per_seed: list[dict[str, float]]) -> dict:
+    """Mean over seeds of a per-problem share, with its 95% bootstrap CI (problems resampled within each seed)."""
+    return paired_change([(values, dict.fromkeys(values, 0.0)) for values in per_seed])
+
+
+def shares(rows: list[dict], what: str, habit: str) -> dict:
+    """{"value": share of the sampled (T = 1) outputs in error class ``what`` (``habit``, the habit's probe, counted
+    before a wrong equation)}."""
+    samples = [r for r in rows if not r.get("greedy")]
+    return {"value": sum(error_class(r, [habit]) == what for r in samples) / len(samples)}
+
+
+def demo_value(folders: list[Path], run: str, *path: str) -> str:
+    """A setting of the demo's own run, read from its config.yaml (the first seed's)."""
+    config = yaml.safe_load((folders[0] / f"{run}-s{seed_of(folders[0])}" / "config.yaml").read_text())
+    for key in path:
+        config = config[key]
+    return str(config)
+
+
+def seed_of(folder: Path) -> str:
+    return folder.name.rsplit("-s", 1)[-1]
+
+
+def settings_of(sweep: str, args, folders: list[Path]) -> list[tuple[str, str, float]]:
+    """(label, eval key suffix with "" for the demo's own run, x for the figure) of each setting."""
+    if sweep == "demos":
+        dataset = yaml.safe_load((folders[0] / f"demo_sft-s{seed_of(folders[0])}" / "config.yaml").read_text())
+        everyone = len(load_split(dataset["dataset"], "train"))
+        return [(str(k), f"demos{k}", k) for k in args.demo_counts] + [(f"all ({everyone})", "", everyone)]
+    if sweep == "errors":
+        return [("0 (the demo)", "", 0.0)] + [(str(r), f"errors{r}", float(r)) for r in args.error_rates]
+    if sweep == "style":
+        return [("as written (the demo)", "", 0.0)] + [
+            (s, f"style_{s}", float(i + 1)) for i, s in enumerate(args.styles)
+        ]
+    if sweep == "kl":
+        demo = demo_value(folders, "demo_grpo", "method", "beta")
+        return [(f"{demo} (the demo)", "", float(demo))] + [(str(b), f"kl{b}", float(b)) for b in args.betas]
+    demo = demo_value(folders, "demo_grpo", "training", "learning_rate")
+    return [(f"{demo} (the demo)", "", float(demo))] + [(str(lr), f"lr{lr}", float(lr)) for lr in args.lrs]
+
+
+def sweep_table(
+    sweep: str, folders: list[Path], settings: list[tuple[str, str, float]], habit: str
+) -> tuple[list[str], dict]:
+    """The table's lines and, per method, [(setting's x, pass@1 level)] for the figure."""
+    methods = METHODS_OF[sweep]
+    header = ["setting", *(f"{LABEL[m]} pass@1" for m in methods)]
+    header += [f"{LABEL[m]} wrong arithmetic" for m in methods] + [f"{LABEL[m]} habit" for m in methods]
+    header += ["Δ pass@1 AIRL − SFT" + ("" if "sft" in methods else " (the demo's SFT)")]
+    header += [] if "sft" in methods else ["Δ pass@1 AIRL − GRPO"]
+    sft = [load(f, "sft") for f in folders]
+    rows, points = [], {m: [] for m in methods}
+    for label, suffix, x in settings:
+        got = {m: [load(f, f"sweep_{m}_{suffix}" if suffix else m) for f in folders] for m in methods}
+        if any(r is None for runs in got.values() for r in runs):
+            rows.append([label, *["not run or failed"] * (len(header) - 1)])
+            continue
+        passes = {m: level([per_problem(r) for r in runs]) for m, runs in got.items()}
+        for m in methods:
+            points[m].append((x, passes[m]))
+        row = [label, *(change_cell(passes[m]).replace("+", "") for m in methods)]
+        row += [cell(*(shares(r, "wrong arithmetic", habit) for r in got[m])) for m in methods]
+        row += [cell(*(shares(r, habit, habit) for r in got[m])) for m in methods]
+        against = got.get("sft", sft)
+        for other in [against] + ([] if "sft" in methods else [got["grpo"]]):
+            pairs = [(per_problem(a), per_problem(b)) for a, b in zip(got["airl"], other)]
+            row.append(change_cell(paired_change(pairs)))
+        rows.append(row)
+    return markdown_table(header, rows), points
+
+
+def reference_line(folders: list[Path], habit: str) -> str:
+    """The demo's untrained habit base and its SFT, as every table's reference."""
+    parts = []
+    for m in ("base", "sft"):
+        runs = [load(f, m) for f in folders]
+        parts.append(
+            f"{LABEL[m]} pass@1 {change_cell(level([per_problem(r) for r in runs])).replace('+', '')}, wrong arithmetic "
+            f"{cell(*(shares(r, 'wrong arithmetic', habit) for r in runs))}, habit {cell(*(shares(r, habit, habit) for r in runs))}"
+        )
+    return "The demo's own runs: " + "; ".join(parts) + " (shares of the samples at T = 1)."
+
+
+def longer_table(folders: list[Path], habit: str) -> list[str]:
+    """The demo's four policies on problems one step longer than any training problem."""
+    got = {m: [load(f, f"sweep_longer_{m}") for f in folders] for m in LABEL}
+    header = ["method", "pass@1", "greedy", "wrong arithmetic", "habit", "Δ pass@1 vs base", "Δ pass@1 vs SFT"]
+    rows = []
+    for m, runs in got.items():
+        if any(r is None for r in runs):
+            rows.append([LABEL[m], *["not run or failed"] * (len(header) - 1)])
+            continue
+        greedy = [{"value": statistics.mean(r["correct"] for r in rs if r.get("greedy"))} for rs in runs]
+        row = [LABEL[m], change_cell(level([per_problem(r) for r in runs])).replace("+", ""), cell(*greedy)]
+        row += [
+            cell(*(shares(r, "wrong arithmetic", habit) for r in runs)),
+            cell(*(shares(r, habit, habit) for r in runs)),
+        ]
+        for other in ("base", "sft"):
+            ok = m != other and all(r is not None for r in got[other])
+            pairs = [(per_problem(a), per_problem(b)) for a, b in zip(runs, got[other])] if ok else []
+            row.append(change_cell(paired_change(pairs)) if ok else "")
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("demo_dirs", type=Path, nargs="+", help="one demo folder per seed")
+    parser.add_argument("--sweeps", nargs="+", default=["demos", "errors", "style", "kl", "lr", "longer"])
+    parser.add_argument("--demo-counts", nargs="*", default=[16, 64, 256], type=int)
+    parser.add_argument("--error-rates", nargs="*", default=["0.2", "0.4"])
+    parser.add_argument("--styles", nargs="*", default=["compact"])
+    parser.add_argument("--betas", nargs="*", default=["0.2", "1.0"])
+    parser.add_argument("--lrs", nargs="*", default=["2e-4"])
+    parser.add_argument("--habit", default="skip_last_step", help="the habit the demo's base was taught")
+    parser.add_argument("--figures", type=Path, default=None, help="folder for pass@1 against demonstrations")
+    args = parser.parse_args(argv)
+    habit = f"habit/{args.habit}"
+    folders = args.demo_dirs
+    missing = [f"{f}/eval/{m}" for f in folders for m in LABEL if load(f, m) is None]
+    if missing:
+        print(f"error: missing {', '.join(missing)}; run runner_scripts/demo.sh first", file=sys.stderr)
+        return 2
+    print(f"# When does learning a reward beat imitation? ({len(folders)} seed(s); pass@1 with its 95% CI)\n")
+    print(reference_line(folders, habit) + "\n")
+    for sweep in args.sweeps:
+        if sweep == "longer":
+            print("## Held-out problems one step longer than any training problem\n")
+            print("\n".join(longer_table(folders, habit)) + "\n")
+            continue
+        print(f"## Sweep: {sweep}\n")
+        lines, points = sweep_table(sweep, folders, settings_of(sweep, args, folders), habit)
+        print("\n".join(lines) + "\n")
+        if sweep == "demos" and args.figures and all(len(p) > 1 for p in points.values()):
+            print(plot_demonstration_sweep({LABEL[m]: p for m, p in points.items()}, args.figures) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
