@@ -1,5 +1,6 @@
-"""Held-out pass@1 against the number of expert demonstrations, one line per method with its CI band, and where the
-lines cross (runner_scripts/sweep_report.py draws it from runner_scripts/demo_sweeps.sh's demos sweep)."""
+"""Held-out pass@1 against a swept setting (the number of expert demonstrations, their error rate, ...), one line per
+method with its CI band, and where the first two lines cross (runner_scripts/sweep_report.py draws one per sweep of
+runner_scripts/demo_sweeps.sh)."""
 
 from __future__ import annotations
 
@@ -10,39 +11,58 @@ from typing import Optional
 from figures.plots import RC, WIDTH, _band, plt, save
 
 
-def crossover(xs: list[float], first: list[float], second: list[float]) -> Optional[float]:
-    """The x (interpolated on a log axis) where ``second - first`` first changes sign, or None."""
+def crossover(xs: list[float], first: list[float], second: list[float], log: bool = True) -> Optional[float]:
+    """The x (interpolated on a log axis, or a linear one) where ``second - first`` first changes sign, or None."""
     gaps = [b - a for a, b in zip(first, second)]
+    scale, unscale = (math.log, math.exp) if log else (float, float)
     for i in range(1, len(gaps)):
         if gaps[i - 1] == 0:
             return xs[i - 1]
         if gaps[i - 1] * gaps[i] < 0:
             t = gaps[i - 1] / (gaps[i - 1] - gaps[i])
-            return math.exp(math.log(xs[i - 1]) + t * (math.log(xs[i]) - math.log(xs[i - 1])))
+            return unscale(scale(xs[i - 1]) + t * (scale(xs[i]) - scale(xs[i - 1])))
     return None
 
 
-def plot_demonstration_sweep(lines: dict[str, list[tuple[float, dict]]], out: Path) -> str:
-    """``lines``: per method, (number of demonstrations, {"value", "ci"}) in increasing number. Writes
-    demonstration_sweep.png/.pdf into ``out``; returns a line saying where (and whether) the first two cross."""
+def plot_sweep(
+    lines: dict[str, list[tuple[float, dict]]],
+    out: Path,
+    stem: str,
+    xlabel: str,
+    log: bool = True,
+    tick_labels: Optional[list[str]] = None,
+    reference: Optional[tuple[str, dict]] = None,
+) -> str:
+    """``lines``: per method, (the setting's x, {"value", "ci"}) in increasing x. Writes <stem>.png/.pdf into ``out``
+    (x on a log axis unless ``log`` is false; ``tick_labels`` name the settings); returns a line saying where (and
+    whether) the first two lines cross. With a ``reference`` (label, level), a method run once, its level is a
+    dashed line with its band, and crossings are not marked (the lines are then not the two being compared)."""
     out.mkdir(parents=True, exist_ok=True)
+    names = list(lines)
+    xs = [x for x, _ in lines[names[0]]]
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(WIDTH / 2, WIDTH / 2.6))
         for label, points in lines.items():
-            xs = [x for x, _ in points]
             entries = [{"value": e["value"], "lo": e["ci"][0], "hi": e["ci"][1]} for _, e in points]
-            _band(ax, xs, entries, label=label, marker="o", markersize=3)
-        names = list(lines)
-        xs = [x for x, _ in lines[names[0]]]
-        cross = crossover(xs, *([e["value"] for _, e in lines[n]] for n in names[:2])) if len(names) > 1 else None
+            _band(ax, [x for x, _ in points], entries, label=label, marker="o", markersize=3)
+        if reference is not None:
+            label, level = reference
+            ax.axhline(level["value"], color="0.3", linestyle="--", linewidth=1, label=label)
+            ax.axhspan(*level["ci"], color="0.5", alpha=0.12, linewidth=0)
+        means = [[e["value"] for _, e in lines[n]] for n in names[:2]]
+        cross = crossover(xs, *means, log=log) if len(names) > 1 and reference is None else None
         if cross is not None:
             ax.axvline(cross, color="0.5", linestyle=":", linewidth=1)
             ax.annotate("crossover", (cross, ax.get_ylim()[1]), ha="center", va="top", fontsize=7, color="0.4")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(xs, [str(int(x)) for x in xs])
-        ax.set_xlabel("expert demonstrations")
+        if log:
+            ax.set_xscale("log")
+        ax.set_xticks(xs, tick_labels or [f"{x:g}" for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("held-out pass@1")
-        ax.legend(frameon=False)
-        paths = save(fig, out, "demonstration_sweep")
-    where = f"the {names[0]} and {names[1]} lines cross near {cross:.0f}" if cross else "the lines do not cross"
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)  # below: off the bands
+        paths = save(fig, out, stem)
+    if reference is not None:
+        return f"figure: {paths[0]}"
+    where = f"the {names[0]} and {names[1]} lines cross near {cross:.3g}" if cross else "the lines do not cross"
     return f"figure: {paths[0]} ({where})"

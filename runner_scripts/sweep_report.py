@@ -1,5 +1,5 @@
 """Print the tables of runner_scripts/demo_sweeps.sh (when does learning a reward beat imitation?) and draw pass@1
-against the number of demonstrations.
+against each sweep's setting.
 
     python runner_scripts/sweep_report.py outputs/demo-s0 outputs/demo-s1 outputs/demo-s2 --sweeps demos kl \\
         --demo-counts 16 64 256 --betas 0.2 1.0 [--figures outputs/demo-sweeps]
@@ -27,7 +27,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # figures/ at t
 
 from demo_report import cell, change_cell, error_class, paired_change, per_problem  # noqa: E402
 
-from figures.sweeps import plot_demonstration_sweep  # noqa: E402
+from figures.sweeps import plot_sweep  # noqa: E402
 from reasoning_irl.data import load_split  # noqa: E402
 from reasoning_irl.evaluation.outputs import markdown_table  # noqa: E402
 from reasoning_irl.runs import read_jsonl  # noqa: E402
@@ -35,6 +35,13 @@ from reasoning_irl.runs import read_jsonl  # noqa: E402
 LABEL = {"base": "base", "sft": "SFT", "grpo": "GRPO", "airl": "AIRL"}
 METHODS_OF = {"demos": ("sft", "airl"), "errors": ("sft", "airl"), "style": ("sft", "airl")}
 METHODS_OF.update(kl=("grpo", "airl"), lr=("grpo", "airl"))
+AXES = {  # each sweep's figure: the x axis's label, and whether it is logarithmic
+    "demos": ("expert demonstrations", True),
+    "errors": ("share of demonstrations with an error", False),
+    "style": ("demonstration style", False),
+    "kl": ("KL coefficient to the base (method.beta)", True),
+    "lr": ("policy learning rate", True),
+}
 
 
 def load(folder: Path, key: str) -> Optional[list[dict]]:
@@ -160,7 +167,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--betas", nargs="*", default=["0.2", "1.0"])
     parser.add_argument("--lrs", nargs="*", default=["2e-4"])
     parser.add_argument("--habit", default="skip_last_step", help="the habit the demo's base was taught")
-    parser.add_argument("--figures", type=Path, default=None, help="folder for pass@1 against demonstrations")
+    parser.add_argument("--figures", type=Path, default=None, help="folder for each sweep's figure (<sweep>_sweep.png)")
     args = parser.parse_args(argv)
     habit = f"habit/{args.habit}"
     folders = args.demo_dirs
@@ -176,10 +183,19 @@ def main(argv: Optional[list[str]] = None) -> int:
             print("\n".join(longer_table(folders, habit)) + "\n")
             continue
         print(f"## Sweep: {sweep}\n")
-        lines, points = sweep_table(sweep, folders, settings_of(sweep, args, folders), habit)
+        settings = settings_of(sweep, args, folders)
+        lines, points = sweep_table(sweep, folders, settings, habit)
         print("\n".join(lines) + "\n")
-        if sweep == "demos" and args.figures and all(len(p) > 1 for p in points.values()):
-            print(plot_demonstration_sweep({LABEL[m]: p for m, p in points.items()}, args.figures) + "\n")
+        if args.figures and all(len(p) > 1 for p in points.values()):
+            lines = {LABEL[m]: p for m, p in points.items()}
+            xlabel, log = AXES[sweep]
+            labels = [label for label, *_ in settings] if sweep == "style" else None
+            sft = (
+                None
+                if "sft" in METHODS_OF[sweep]
+                else ("SFT (the demo's)", level([per_problem(load(f, "sft")) for f in folders]))
+            )
+            print(plot_sweep(lines, args.figures, f"{sweep}_sweep", xlabel, log, labels, sft) + "\n")
     return 0
 
 

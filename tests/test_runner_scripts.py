@@ -427,7 +427,7 @@ def test_sweep_report_hand_computed(tmp_path, capsys):
         "| all (19) | 1.000 [1.000, 1.000] | 0.250 [0.000, 0.500] | 0.000 | 0.250 | 0.000 | 0.500 | -0.750 [-1.000, -0.500] |"
         in out
     )
-    assert "the SFT and AIRL lines cross near 17" in out and (tmp_path / "fig" / "demonstration_sweep.png").is_file()
+    assert "the SFT and AIRL lines cross near 17.4" in out and (tmp_path / "fig" / "demos_sweep.png").is_file()
     assert "| SFT | not run or failed |" in out  # the longer sweep was not run
     assert "The demo's own runs: base pass@1 0.250 [0.000, 0.500], wrong arithmetic 0.250, habit 0.500" in out
     assert sweep_report.main([str(tmp_path / "empty")]) == 2
