@@ -5,11 +5,13 @@ against each sweep's setting.
         --demo-counts 16 64 256 --betas 0.2 1.0 [--figures outputs/demo-sweeps]
 
 Reads <demo>/eval/<key>/eval_results.jsonl: the demo's own runs (sft, grpo, airl, base) are each sweep's default
-point, eval/sweep_<method>_<setting> the others. Per sweep and setting: each method's pass@1 (mean over seeds, 95%
-bootstrap CI over problems resampled within each seed), its share of samples with a wrong equation (the arithmetic)
-and with the habit, and the paired change of AIRL against SFT (the same problems and sampling seeds). The longer
-sweep reads eval/sweep_longer_<method>: the demo's policies on problems one step longer than any training problem.
-A setting missing in some folder is shown as not run. Exit 2 when a demo's own evaluation is missing.
+point, eval/sweep_<method>_<setting> the others. A row per setting and method: pass@1 (mean over seeds, 95% bootstrap
+CI over problems resampled within each seed), the paired change against the method's own run at the demo's setting,
+its share of samples with a wrong equation (the arithmetic) and with the habit, and the paired change against SFT
+(and, where GRPO is swept, of AIRL against GRPO; the same problems and sampling seeds). The longer sweep reads
+eval/sweep_longer_<method>: the demo's policies on problems one step longer than any training problem, with the share
+of samples that write fewer equations than the problem has steps. A setting missing in some folder is shown as not
+run. Exit 2 when a demo's own evaluation is missing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from demo_report import cell, change_cell, error_class, paired_change, per_probl
 
 from figures.sweeps import plot_sweep  # noqa: E402
 from reasoning_irl.data import load_split  # noqa: E402
+from reasoning_irl.data.habits import parse_equations  # noqa: E402
 from reasoning_irl.evaluation.outputs import markdown_table  # noqa: E402
 from reasoning_irl.runs import read_jsonl  # noqa: E402
 
@@ -95,30 +98,35 @@ def settings_of(sweep: str, args, folders: list[Path]) -> list[tuple[str, str, f
 def sweep_table(
     sweep: str, folders: list[Path], settings: list[tuple[str, str, float]], habit: str
 ) -> tuple[list[str], dict]:
-    """The table's lines and, per method, [(setting's x, pass@1 level)] for the figure."""
+    """The table's lines (a row per setting and method) and, per method, [(setting's x, pass@1 level)] for the
+    figure. Changes are paired within each seed: against the method's own run at the demo's setting, against SFT
+    (at the same setting where SFT is swept, else the demo's) and, where GRPO is swept, AIRL against GRPO."""
     methods = METHODS_OF[sweep]
-    header = ["setting", *(f"{LABEL[m]} pass@1" for m in methods)]
-    header += [f"{LABEL[m]} wrong arithmetic" for m in methods] + [f"{LABEL[m]} habit" for m in methods]
-    header += ["Δ pass@1 AIRL − SFT" + ("" if "sft" in methods else " (the demo's SFT)")]
-    header += [] if "sft" in methods else ["Δ pass@1 AIRL − GRPO"]
-    sft = [load(f, "sft") for f in folders]
+    header = ["setting", "method", "pass@1", "Δ vs the demo's setting", "wrong arithmetic", habit.replace("/", ": ")]
+    header += ["Δ vs SFT"] + ([] if "sft" in methods else ["Δ vs GRPO"])
+    runs_of = {
+        suffix: {m: [load(f, f"sweep_{m}_{suffix}" if suffix else m) for f in folders] for m in methods}
+        for _, suffix, _ in settings
+    }
+    demo, sft = runs_of[""], [load(f, "sft") for f in folders]
+
+    def change(runs: list, against: list) -> str:
+        return change_cell(paired_change([(per_problem(a), per_problem(b)) for a, b in zip(runs, against)]))
+
     rows, points = [], {m: [] for m in methods}
     for label, suffix, x in settings:
-        got = {m: [load(f, f"sweep_{m}_{suffix}" if suffix else m) for f in folders] for m in methods}
-        if any(r is None for runs in got.values() for r in runs):
-            rows.append([label, *["not run or failed"] * (len(header) - 1)])
-            continue
-        passes = {m: level([per_problem(r) for r in runs]) for m, runs in got.items()}
-        for m in methods:
-            points[m].append((x, passes[m]))
-        row = [label, *(change_cell(passes[m]).replace("+", "") for m in methods)]
-        row += [cell(*(shares(r, "wrong arithmetic", habit) for r in got[m])) for m in methods]
-        row += [cell(*(shares(r, habit, habit) for r in got[m])) for m in methods]
-        against = got.get("sft", sft)
-        for other in [against] + ([] if "sft" in methods else [got["grpo"]]):
-            pairs = [(per_problem(a), per_problem(b)) for a, b in zip(got["airl"], other)]
-            row.append(change_cell(paired_change(pairs)))
-        rows.append(row)
+        for m, runs in runs_of[suffix].items():
+            if any(r is None for r in runs):
+                rows.append([label, LABEL[m], *["not run or failed"] * (len(header) - 2)])
+                continue
+            points[m].append((x, level([per_problem(r) for r in runs])))
+            row = [label, LABEL[m], change_cell(points[m][-1][1]).replace("+", "")]
+            row.append(change(runs, demo[m]) if suffix else "")
+            row += [cell(*(shares(r, what, habit) for r in runs)) for what in ("wrong arithmetic", habit)]
+            row.append("" if m == "sft" else change(runs, runs_of[suffix].get("sft", sft)))
+            if "grpo" in methods:
+                row.append(change(runs, runs_of[suffix]["grpo"]) if m == "airl" else "")
+            rows.append(row)
     return markdown_table(header, rows), points
 
 
@@ -134,21 +142,33 @@ def reference_line(folders: list[Path], habit: str) -> str:
     return "The demo's own runs: " + "; ".join(parts) + " (shares of the samples at T = 1)."
 
 
-def longer_table(folders: list[Path], habit: str) -> list[str]:
-    """The demo's four policies on problems one step longer than any training problem."""
+def longer_table(folders: list[Path], habit: str, steps: int) -> list[str]:
+    """The demo's four policies on problems of ``steps`` steps, one more than any training problem."""
     got = {m: [load(f, f"sweep_longer_{m}") for f in folders] for m in LABEL}
-    header = ["method", "pass@1", "greedy", "wrong arithmetic", "habit", "Δ pass@1 vs base", "Δ pass@1 vs SFT"]
+    header = [
+        "method",
+        "pass@1",
+        "greedy",
+        f"fewer than {steps} equations",
+        "wrong arithmetic",
+        habit.replace("/", ": "),
+    ]
+    header += ["Δ pass@1 vs base", "Δ pass@1 vs SFT"]
     rows = []
     for m, runs in got.items():
         if any(r is None for r in runs):
             rows.append([LABEL[m], *["not run or failed"] * (len(header) - 1)])
             continue
+        samples = [[r for r in rs if not r.get("greedy")] for rs in runs]
         greedy = [{"value": statistics.mean(r["correct"] for r in rs if r.get("greedy"))} for rs in runs]
-        row = [LABEL[m], change_cell(level([per_problem(r) for r in runs])).replace("+", ""), cell(*greedy)]
-        row += [
-            cell(*(shares(r, "wrong arithmetic", habit) for r in runs)),
-            cell(*(shares(r, habit, habit) for r in runs)),
+        short = [{"value": statistics.mean(len(parse_equations(r["completion"])) < steps for r in s)} for s in samples]
+        row = [
+            LABEL[m],
+            change_cell(level([per_problem(r) for r in runs])).replace("+", ""),
+            cell(*greedy),
+            cell(*short),
         ]
+        row += [cell(*(shares(r, what, habit) for r in runs)) for what in ("wrong arithmetic", habit)]
         for other in ("base", "sft"):
             ok = m != other and all(r is not None for r in got[other])
             pairs = [(per_problem(a), per_problem(b)) for a, b in zip(runs, got[other])] if ok else []
@@ -166,6 +186,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--styles", nargs="*", default=["compact"])
     parser.add_argument("--betas", nargs="*", default=["0.2", "1.0"])
     parser.add_argument("--lrs", nargs="*", default=["2e-4"])
+    parser.add_argument("--longer-steps", type=int, default=3, help="steps of the longer held-out problems")
     parser.add_argument("--habit", default="skip_last_step", help="the habit the demo's base was taught")
     parser.add_argument("--figures", type=Path, default=None, help="folder for each sweep's figure (<sweep>_sweep.png)")
     args = parser.parse_args(argv)
@@ -180,7 +201,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for sweep in args.sweeps:
         if sweep == "longer":
             print("## Held-out problems one step longer than any training problem\n")
-            print("\n".join(longer_table(folders, habit)) + "\n")
+            print("\n".join(longer_table(folders, habit, args.longer_steps)) + "\n")
             continue
         print(f"## Sweep: {sweep}\n")
         settings = settings_of(sweep, args, folders)

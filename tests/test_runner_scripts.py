@@ -410,7 +410,9 @@ def test_sweep_report_hand_computed(tmp_path, capsys):
     for key, found in {"base": airl, "sft": right, "grpo": airl, "airl": airl}.items():
         (demo / "eval" / key).mkdir(parents=True)
         (demo / "eval" / key / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in found))
-    for key, found in {"sweep_sft_demos16": airl, "sweep_airl_demos16": right}.items():
+    swept = {"sweep_sft_demos16": airl, "sweep_airl_demos16": right, "sweep_longer_base": airl}
+    swept.update(sweep_longer_sft=right, sweep_longer_grpo=airl, sweep_longer_airl=right)
+    for key, found in swept.items():
         (demo / "eval" / key).mkdir(parents=True)
         (demo / "eval" / key / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in found))
     (demo / "demo_sft-s0").mkdir()
@@ -419,15 +421,16 @@ def test_sweep_report_hand_computed(tmp_path, capsys):
     args = [str(demo), "--sweeps", "demos", "longer", "--demo-counts", "16", "--figures", str(tmp_path / "fig")]
     assert sweep_report.main(args) == 0
     out = capsys.readouterr().out
-    assert (
-        "| 16 | 0.250 [0.000, 0.500] | 1.000 [1.000, 1.000] | 0.250 | 0.000 | 0.500 | 0.000 | +0.750 [+0.500, +1.000] |"
-        in out
-    )
-    assert (
-        "| all (19) | 1.000 [1.000, 1.000] | 0.250 [0.000, 0.500] | 0.000 | 0.250 | 0.000 | 0.500 | -0.750 [-1.000, -0.500] |"
-        in out
-    )
+    for row in [
+        "| 16 | SFT | 0.250 [0.000, 0.500] | -0.750 [-1.000, -0.500] | 0.250 | 0.500 |  |",
+        "| 16 | AIRL | 1.000 [1.000, 1.000] | +0.750 [+0.500, +1.000] | 0.000 | 0.000 | +0.750 [+0.500, +1.000] |",
+        "| all (19) | SFT | 1.000 [1.000, 1.000] |  | 0.000 | 0.000 |  |",
+        "| all (19) | AIRL | 0.250 [0.000, 0.500] |  | 0.250 | 0.500 | -0.750 [-1.000, -0.500] |",
+        # every completion has one equation, fewer than the longer problems' 3 steps
+        "| SFT | 1.000 [1.000, 1.000] | 1.000 | 1.000 | 0.000 | 0.000 | +0.750 [+0.500, +1.000] |  |",
+        "| GRPO | 0.250 [0.000, 0.500] | 0.500 | 1.000 | 0.250 | 0.500 | +0.000 [+0.000, +0.000] | -0.750 [-1.000, -0.500] |",
+    ]:
+        assert row in out, row
     assert "the SFT and AIRL lines cross near 17.4" in out and (tmp_path / "fig" / "demos_sweep.png").is_file()
-    assert "| SFT | not run or failed |" in out  # the longer sweep was not run
     assert "The demo's own runs: base pass@1 0.250 [0.000, 0.500], wrong arithmetic 0.250, habit 0.500" in out
     assert sweep_report.main([str(tmp_path / "empty")]) == 2
