@@ -48,10 +48,6 @@ class DemonstrationSettings:
             names = ", ".join(DEMONSTRATION_STYLES.names())
             raise ConfigError(f"method.demonstration_style: unknown {style!r}; choose one of: {names}")
 
-    @property
-    def changes_demonstrations(self) -> bool:
-        return self.num_demonstrations is not None or self.expert_error_rate > 0 or self.demonstration_style is not None
-
 
 def prepare_demonstrations(
     records: Sequence[dict[str, Any]], settings: DemonstrationSettings, perturbations: Sequence[str], seed: int
