@@ -32,11 +32,12 @@ def plot_sweep(
     log: bool = True,
     tick_labels: Optional[list[str]] = None,
     reference: Optional[tuple[str, dict]] = None,
+    cross: tuple[str, str] = ("SFT", "AIRL"),
 ) -> str:
     """``lines``: per method, (the setting's x, {"value", "ci"}) in increasing x. Writes <stem>.png/.pdf into ``out``
     (x on a log axis unless ``log`` is false; ``tick_labels`` name the settings); returns a line saying where (and
-    whether) the first two lines cross. With a ``reference`` (label, level), a method run once, its level is a
-    dashed line with its band, and crossings are not marked (the lines are then not the two being compared)."""
+    whether) the two lines named in ``cross`` cross. With a ``reference`` (label, level), a method run once, its level
+    is a dashed line with its band, and crossings are not marked (the lines are then not the two being compared)."""
     out.mkdir(parents=True, exist_ok=True)
     names = list(lines)
     xs = [x for x, _ in lines[names[0]]]
@@ -49,11 +50,11 @@ def plot_sweep(
             label, level = reference
             ax.axhline(level["value"], color="0.3", linestyle="--", linewidth=1, label=label)
             ax.axhspan(*level["ci"], color="0.5", alpha=0.12, linewidth=0)
-        means = [[e["value"] for _, e in lines[n]] for n in names[:2]]
-        cross = crossover(xs, *means, log=log) if len(names) > 1 and reference is None else None
-        if cross is not None:
-            ax.axvline(cross, color="0.5", linestyle=":", linewidth=1)
-            ax.annotate("crossover", (cross, ax.get_ylim()[1]), ha="center", va="top", fontsize=7, color="0.4")
+        pair = all(n in lines for n in cross) and reference is None
+        where = crossover(xs, *([e["value"] for _, e in lines[n]] for n in cross), log=log) if pair else None
+        if where is not None:
+            ax.axvline(where, color="0.5", linestyle=":", linewidth=1)
+            ax.annotate("crossover", (where, ax.get_ylim()[1]), ha="center", va="top", fontsize=7, color="0.4")
         if log:
             ax.set_xscale("log")
         ax.set_xticks(xs, tick_labels or [f"{x:g}" for x in xs])
@@ -62,7 +63,7 @@ def plot_sweep(
         ax.set_ylabel("held-out pass@1")
         ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)  # below: off the bands
         paths = save(fig, out, stem)
-    if reference is not None:
+    if not pair:
         return f"figure: {paths[0]}"
-    where = f"the {names[0]} and {names[1]} lines cross near {cross:.3g}" if cross else "the lines do not cross"
-    return f"figure: {paths[0]} ({where})"
+    said = f"near {where:.3g}" if where is not None else "nowhere"
+    return f"figure: {paths[0]} (the {cross[0]} and {cross[1]} lines cross {said})"

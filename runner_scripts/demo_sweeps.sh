@@ -12,6 +12,9 @@
 # Sweeps (SWEEPS, space-separated; the demo's own runs are each sweep's default point):
 #   demos   SFT and AIRL with DEMO_COUNTS expert demonstrations (method.num_demonstrations; default 16 64 256;
 #           the demo's runs use all); AIRL's policy still samples every training prompt
+#   early   SFT with DEMO_COUNTS and with all demonstrations, stopped at the update where the same setting's
+#           100-update run had its best held-out pass@1 (its training curve on validation problems; run demos first):
+#           the imitation baseline with early stopping
 #   errors  SFT and AIRL with ERROR_RATES of the demonstrations corrupted (method.expert_error_rate; 0.2 0.4)
 #   style   SFT and AIRL with the demonstrations written in STYLES (method.demonstration_style; default compact)
 #   kl      GRPO and AIRL with a KL penalty to the base of BETAS (method.beta; default 0.2 1.0, the demo's 0.04)
@@ -29,7 +32,7 @@ USAGE="runner_scripts/demo_sweeps.sh (settings through the environment, see its 
 source runner_scripts/common.sh
 
 SEEDS=${SEEDS:-0 1 2}
-SWEEPS=${SWEEPS:-demos errors style kl lr longer}
+SWEEPS=${SWEEPS:-demos early errors style kl lr longer}
 DEMO_COUNTS=${DEMO_COUNTS:-16 64 256}
 ERROR_RATES=${ERROR_RATES:-0.2 0.4}
 STYLES=${STYLES:-compact}
@@ -46,15 +49,16 @@ variants() {  # variants <sweep>: the names of its runs, <method>_<setting>
     local value
     case "$1" in
         demos) for value in $DEMO_COUNTS; do echo "sft_demos$value airl_demos$value"; done ;;
+        early) for value in $DEMO_COUNTS; do echo "sft_early_demos$value"; done; echo sft_early ;;
         errors) for value in $ERROR_RATES; do echo "sft_errors$value airl_errors$value"; done ;;
         style) for value in $STYLES; do echo "sft_style_$value airl_style_$value"; done ;;
         kl) for value in $BETAS; do echo "grpo_kl$value airl_kl$value"; done ;;
         lr) for value in $LRS; do echo "grpo_lr$value airl_lr$value"; done ;;
         longer) echo "longer_base longer_sft longer_grpo longer_airl" ;;
-        *) usage "unknown sweep '$1' (known: demos errors style kl lr longer)" ;;
+        *) usage "unknown sweep '$1' (known: demos early errors style kl lr longer)" ;;
     esac
 }
-setting() {  # setting <name>: the one override that makes the run
+setting() {  # setting <name>: the one override that makes the run (none for sft_early)
     case "$1" in
         *_demos*) echo "method.num_demonstrations=${1#*_demos}" ;;
         *_errors*) echo "method.expert_error_rate=${1#*_errors}" ;;
@@ -71,6 +75,18 @@ for sweep in $SWEEPS; do
     done
 done
 
+best_step() {  # best_step <run folder>: the update of its best held-out pass@1 (the first of ties)
+    if [ ! -f "$1/metrics.jsonl" ]; then
+        [ "$DRY_RUN" = 1 ] && { echo "$METHOD_STEPS"; return; }
+        echo "error: $1/metrics.jsonl not found: run its sweep first" >&2
+        return 1
+    fi
+    "$PYTHON" -c 'import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+print(-max((r["held_out/pass@1"], -r["step"]) for r in rows if "held_out/pass@1" in r and r["step"] > 0)[1])' \
+        "$1/metrics.jsonl"
+}
+
 declare -A POLICY=([base]=demo_habit [sft]=demo_sft [grpo]=demo_grpo [airl]=demo_airl)
 job() {  # job <seed> <name>: train the run unless it is done, then evaluate it (or, for longer_*, evaluate only)
     local seed=$1 name=$2 out="$OUT_PREFIX-s$1" method=${2%%_*} run_dir eval_dir
@@ -84,9 +100,15 @@ job() {  # job <seed> <name>: train the run unless it is done, then evaluate it 
         return
     fi
     run_dir="$out/sweep_$name-s$seed"
+    local steps=$METHOD_STEPS overrides=()
+    [ -z "$(setting "$name")" ] || overrides=("$(setting "$name")")
+    case "$name" in
+        sft_early) steps=$(best_step "$out/demo_sft-s$seed") || return ;;
+        sft_early_*) steps=$(best_step "$out/sweep_sft_${name#sft_early_}-s$seed") || return ;;
+    esac
     if [ ! -e "$run_dir/final/run_info.json" ]; then
         run "$PYTHON" "${SCRIPT[$method]}" experiment="demo_$method" run_name="sweep_$name-s$seed" \
-            "$(setting "$name")" training.max_steps="$METHOD_STEPS" "${common[@]}" || return
+            "${overrides[@]}" training.max_steps="$steps" "${common[@]}" || return
     fi
     evaluate_reranked "$run_dir" "$out" "$seed" "$eval_dir" "${common[@]}"
 }

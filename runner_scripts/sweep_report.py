@@ -35,9 +35,14 @@ from reasoning_irl.data.habits import parse_equations  # noqa: E402
 from reasoning_irl.evaluation.outputs import markdown_table  # noqa: E402
 from reasoning_irl.runs import read_jsonl  # noqa: E402
 
-LABEL = {"base": "base", "sft": "SFT", "grpo": "GRPO", "airl": "AIRL"}
-METHODS_OF = {"demos": ("sft", "airl"), "errors": ("sft", "airl"), "style": ("sft", "airl")}
+DEMO_RUNS = ("base", "sft", "grpo", "airl")
+"""The demo's own evaluations (eval/<key>), each sweep's default point."""
+LABEL = {"base": "base", "sft": "SFT", "grpo": "GRPO", "airl": "AIRL", "sft_early": "SFT, stopped early"}
+METHODS_OF = {"demos": ("sft", "sft_early", "airl"), "errors": ("sft", "airl"), "style": ("sft", "airl")}
 METHODS_OF.update(kl=("grpo", "airl"), lr=("grpo", "airl"))
+AGAINST = {"demos": ("sft", "sft_early"), "kl": ("sft", "grpo"), "lr": ("sft", "grpo")}
+"""Each sweep's paired comparisons (a column each; SFT alone where not listed): a method against one before it in
+METHODS_OF, or against the demo's own run of a method the sweep does not train."""
 AXES = {  # each sweep's figure: the x axis's label, and whether it is logarithmic
     "demos": ("expert demonstrations", True),
     "errors": ("share of demonstrations with an error", False),
@@ -101,17 +106,14 @@ def sweep_table(
     """The table's lines (a row per setting and method) and, per method, [(setting's x, pass@1 level)] for the
     figure. Changes are paired within each seed: against the method's own run at the demo's setting, against SFT
     (at the same setting where SFT is swept, else the demo's) and, where GRPO is swept, AIRL against GRPO."""
-    methods = METHODS_OF[sweep]
+    methods, against = METHODS_OF[sweep], AGAINST.get(sweep, ("sft",))
     header = ["setting", "method", "pass@1", "Δ vs the demo's setting", "wrong arithmetic", habit.replace("/", ": ")]
-    header += ["Δ vs SFT"] + ([] if "sft" in methods else ["Δ vs GRPO"])
-    runs_of = {
-        suffix: {m: [load(f, f"sweep_{m}_{suffix}" if suffix else m) for f in folders] for m in methods}
-        for _, suffix, _ in settings
-    }
-    demo, sft = runs_of[""], [load(f, "sft") for f in folders]
+    header += [f"Δ vs {LABEL[o]}" for o in against]
+    runs_of = {suffix: {m: [load(f, key_of(m, suffix)) for f in folders] for m in methods} for _, suffix, _ in settings}
+    demo = runs_of[""]
 
-    def change(runs: list, against: list) -> str:
-        return change_cell(paired_change([(per_problem(a), per_problem(b)) for a, b in zip(runs, against)]))
+    def change(runs: list, other: list) -> str:
+        return change_cell(paired_change([(per_problem(a), per_problem(b)) for a, b in zip(runs, other)]))
 
     rows, points = [], {m: [] for m in methods}
     for label, suffix, x in settings:
@@ -121,13 +123,34 @@ def sweep_table(
                 continue
             points[m].append((x, level([per_problem(r) for r in runs])))
             row = [label, LABEL[m], change_cell(points[m][-1][1]).replace("+", "")]
-            row.append(change(runs, demo[m]) if suffix else "")
+            row.append(change(runs, demo[m]) if suffix and all(r is not None for r in demo[m]) else "")
             row += [cell(*(shares(r, what, habit) for r in runs)) for what in ("wrong arithmetic", habit)]
-            row.append("" if m == "sft" else change(runs, runs_of[suffix].get("sft", sft)))
-            if "grpo" in methods:
-                row.append(change(runs, runs_of[suffix]["grpo"]) if m == "airl" else "")
+            for o in against:
+                swept = o in methods
+                other = runs_of[suffix][o] if swept else [load(f, o) for f in folders]
+                later = not swept or methods.index(m) > methods.index(o)
+                row.append(change(runs, other) if later and all(r is not None for r in other) else "")
             rows.append(row)
     return markdown_table(header, rows), points
+
+
+def key_of(method: str, suffix: str) -> str:
+    """The eval folder of a method at a setting ("" = the demo's: its own run, or the sweep's run without a setting)."""
+    if suffix:
+        return f"sweep_{method}_{suffix}"
+    return method if method in DEMO_RUNS else f"sweep_{method}"
+
+
+def early_steps(folders: list[Path], settings: list[tuple[str, str, float]]) -> str:
+    """The update each early-stopped SFT run stopped at, per setting over the seeds (from its config.yaml)."""
+    parts = []
+    for label, suffix, _ in settings:
+        found = []
+        for f in folders:
+            config = f / f"{key_of('sft_early', suffix)}-s{seed_of(f)}" / "config.yaml"
+            found.append(str(yaml.safe_load(config.read_text())["training"]["max_steps"]) if config.is_file() else "–")
+        parts.append(f"{label}: {' / '.join(found)}")
+    return "SFT stopped early at its best held-out update (per seed): " + "; ".join(parts) + "."
 
 
 def reference_line(folders: list[Path], habit: str) -> str:
@@ -144,7 +167,7 @@ def reference_line(folders: list[Path], habit: str) -> str:
 
 def longer_table(folders: list[Path], habit: str, steps: int) -> list[str]:
     """The demo's four policies on problems of ``steps`` steps, one more than any training problem."""
-    got = {m: [load(f, f"sweep_longer_{m}") for f in folders] for m in LABEL}
+    got = {m: [load(f, f"sweep_longer_{m}") for f in folders] for m in DEMO_RUNS}
     header = [
         "method",
         "pass@1",
@@ -180,7 +203,7 @@ def longer_table(folders: list[Path], habit: str, steps: int) -> list[str]:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("demo_dirs", type=Path, nargs="+", help="one demo folder per seed")
-    parser.add_argument("--sweeps", nargs="+", default=["demos", "errors", "style", "kl", "lr", "longer"])
+    parser.add_argument("--sweeps", nargs="+", default=["demos", "early", "errors", "style", "kl", "lr", "longer"])
     parser.add_argument("--demo-counts", nargs="*", default=[16, 64, 256], type=int)
     parser.add_argument("--error-rates", nargs="*", default=["0.2", "0.4"])
     parser.add_argument("--styles", nargs="*", default=["compact"])
@@ -192,7 +215,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     habit = f"habit/{args.habit}"
     folders = args.demo_dirs
-    missing = [f"{f}/eval/{m}" for f in folders for m in LABEL if load(f, m) is None]
+    missing = [f"{f}/eval/{m}" for f in folders for m in DEMO_RUNS if load(f, m) is None]
     if missing:
         print(f"error: missing {', '.join(missing)}; run runner_scripts/demo.sh first", file=sys.stderr)
         return 2
@@ -203,20 +226,20 @@ def main(argv: Optional[list[str]] = None) -> int:
             print("## Held-out problems one step longer than any training problem\n")
             print("\n".join(longer_table(folders, habit, args.longer_steps)) + "\n")
             continue
+        if sweep == "early":  # its runs are rows of the demos table
+            print(early_steps(folders, settings_of("demos", args, folders)) + "\n")
+            continue
         print(f"## Sweep: {sweep}\n")
         settings = settings_of(sweep, args, folders)
         lines, points = sweep_table(sweep, folders, settings, habit)
         print("\n".join(lines) + "\n")
-        if args.figures and all(len(p) > 1 for p in points.values()):
-            lines = {LABEL[m]: p for m, p in points.items()}
+        lines = {LABEL[m]: p for m, p in points.items() if len(p) == len(settings)}  # a line per method fully run
+        if args.figures and len(lines) > 1:
             xlabel, log = AXES[sweep]
             labels = [label for label, *_ in settings] if sweep == "style" else None
-            sft = (
-                None
-                if "sft" in METHODS_OF[sweep]
-                else ("SFT (the demo's)", level([per_problem(load(f, "sft")) for f in folders]))
-            )
-            print(plot_sweep(lines, args.figures, f"{sweep}_sweep", xlabel, log, labels, sft) + "\n")
+            sft = None if "sft" in METHODS_OF[sweep] else level([per_problem(load(f, "sft")) for f in folders])
+            reference = ("SFT (the demo's)", sft) if sft else None
+            print(plot_sweep(lines, args.figures, f"{sweep}_sweep", xlabel, log, labels, reference) + "\n")
     return 0
 
 

@@ -356,6 +356,9 @@ def test_demo_sweeps_dry_run_trains_each_setting_per_seed_from_the_demo(tmp_path
         ("irl_train.py", "sweep_airl_demos16", "method.num_demonstrations=16"),
         ("sft_train.py", "sweep_sft_demos64", "method.num_demonstrations=64"),
         ("irl_train.py", "sweep_airl_demos64", "method.num_demonstrations=64"),
+        ("sft_train.py", "sweep_sft_early_demos16", "method.num_demonstrations=16"),
+        ("sft_train.py", "sweep_sft_early_demos64", "method.num_demonstrations=64"),
+        ("sft_train.py", "sweep_sft_early", "training.max_steps=100"),  # a dry run: the curves it reads are not there
         ("sft_train.py", "sweep_sft_errors0.2", "method.expert_error_rate=0.2"),
         ("irl_train.py", "sweep_airl_errors0.2", "method.expert_error_rate=0.2"),
         ("sft_train.py", "sweep_sft_errors0.4", "method.expert_error_rate=0.4"),
@@ -411,21 +414,38 @@ def test_sweep_report_hand_computed(tmp_path, capsys):
         (demo / "eval" / key).mkdir(parents=True)
         (demo / "eval" / key / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in found))
     swept = {"sweep_sft_demos16": airl, "sweep_airl_demos16": right, "sweep_longer_base": airl}
-    swept.update(sweep_longer_sft=right, sweep_longer_grpo=airl, sweep_longer_airl=right)
+    swept.update(sweep_longer_sft=right, sweep_longer_grpo=airl, sweep_longer_airl=right, sweep_sft_early_demos16=right)
     for key, found in swept.items():
         (demo / "eval" / key).mkdir(parents=True)
         (demo / "eval" / key / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in found))
     (demo / "demo_sft-s0").mkdir()
     dataset = {"name": "synthetic", "num_train": 20, "num_test": 2}
     (demo / "demo_sft-s0" / "config.yaml").write_text(json.dumps({"dataset": dataset}))
-    args = [str(demo), "--sweeps", "demos", "longer", "--demo-counts", "16", "--figures", str(tmp_path / "fig")]
+    (demo / "sweep_sft_early_demos16-s0").mkdir()
+    (demo / "sweep_sft_early_demos16-s0" / "config.yaml").write_text(json.dumps({"training": {"max_steps": 20}}))
+    args = [
+        str(demo),
+        "--sweeps",
+        "demos",
+        "early",
+        "longer",
+        "--demo-counts",
+        "16",
+        "--figures",
+        str(tmp_path / "fig"),
+    ]
     assert sweep_report.main(args) == 0
     out = capsys.readouterr().out
     for row in [
-        "| 16 | SFT | 0.250 [0.000, 0.500] | -0.750 [-1.000, -0.500] | 0.250 | 0.500 |  |",
-        "| 16 | AIRL | 1.000 [1.000, 1.000] | +0.750 [+0.500, +1.000] | 0.000 | 0.000 | +0.750 [+0.500, +1.000] |",
-        "| all (19) | SFT | 1.000 [1.000, 1.000] |  | 0.000 | 0.000 |  |",
-        "| all (19) | AIRL | 0.250 [0.000, 0.500] |  | 0.250 | 0.500 | -0.750 [-1.000, -0.500] |",
+        "| 16 | SFT | 0.250 [0.000, 0.500] | -0.750 [-1.000, -0.500] | 0.250 | 0.500 |  |  |",
+        # stopped early, SFT on 16 gets everything right: +0.75 over 100 updates; its own demo run was not made
+        "| 16 | SFT, stopped early | 1.000 [1.000, 1.000] |  | 0.000 | 0.000 | +0.750 [+0.500, +1.000] |  |",
+        "| 16 | AIRL | 1.000 [1.000, 1.000] | +0.750 [+0.500, +1.000] | 0.000 | 0.000 | +0.750 [+0.500, +1.000] "
+        "| +0.000 [+0.000, +0.000] |",
+        "| all (19) | SFT | 1.000 [1.000, 1.000] |  | 0.000 | 0.000 |  |  |",
+        "| all (19) | SFT, stopped early | not run or failed |",
+        "| all (19) | AIRL | 0.250 [0.000, 0.500] |  | 0.250 | 0.500 | -0.750 [-1.000, -0.500] |  |",
+        "SFT stopped early at its best held-out update (per seed): 16: 20; all (19): –.",
         # every completion has one equation, fewer than the longer problems' 3 steps
         "| SFT | 1.000 [1.000, 1.000] | 1.000 | 1.000 | 0.000 | 0.000 | +0.750 [+0.500, +1.000] |  |",
         "| GRPO | 0.250 [0.000, 0.500] | 0.500 | 1.000 | 0.250 | 0.500 | +0.000 [+0.000, +0.000] | -0.750 [-1.000, -0.500] |",
