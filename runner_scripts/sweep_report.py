@@ -239,7 +239,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             labels = [label for label, *_ in settings] if sweep == "style" else None
             sft = None if "sft" in METHODS_OF[sweep] else level([per_problem(load(f, "sft")) for f in folders])
             reference = ("SFT (the demo's)", sft) if sft else None
-            print(plot_sweep(lines, args.figures, f"{sweep}_sweep", xlabel, log, labels, reference) + "\n")
+            cross = None if sweep == "style" else ("SFT", "AIRL")  # styles have no order to cross along
+            print(plot_sweep(lines, args.figures, f"{sweep}_sweep", xlabel, log, labels, reference, cross) + "\n")
     return 0
 
 
