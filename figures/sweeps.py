@@ -67,3 +67,28 @@ def plot_sweep(
         return f"figure: {paths[0]}"
     said = f"near {where:.3g}" if where is not None else "nowhere"
     return f"figure: {paths[0]} (the {cross[0]} and {cross[1]} lines cross {said})"
+
+
+def plot_longer(levels: dict[str, dict[str, dict]], out: Path, stem: str = "longer_sweep") -> str:
+    """``levels``: per problem set (e.g. the training length, one step longer), per method, {"value", "ci"}: grouped
+    bars with their CIs. Writes <stem>.png/.pdf into ``out``; returns the line naming the figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    sets = list(levels)
+    methods = list(levels[sets[0]])
+    width = 0.8 / len(sets)
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(WIDTH / 2, WIDTH / 2.6))
+        for i, name in enumerate(sets):
+            entries = [levels[name][m] for m in methods]
+            xs = [j + (i - (len(sets) - 1) / 2) * width for j in range(len(methods))]
+            values = [e["value"] for e in entries]
+            errors = [
+                [v - e["ci"][0] for v, e in zip(values, entries)],
+                [e["ci"][1] - v for v, e in zip(values, entries)],
+            ]
+            ax.bar(xs, values, width, yerr=errors, capsize=2, label=name)
+        ax.set_xticks(range(len(methods)), methods)
+        ax.set_ylabel("held-out pass@1")
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(sets))
+        paths = save(fig, out, stem)
+    return f"figure: {paths[0]}"

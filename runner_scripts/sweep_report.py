@@ -29,7 +29,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # figures/ at t
 
 from demo_report import cell, change_cell, error_class, paired_change, per_problem  # noqa: E402
 
-from figures.sweeps import plot_sweep  # noqa: E402
+from figures.sweeps import plot_longer, plot_sweep  # noqa: E402
 from reasoning_irl.data import load_split  # noqa: E402
 from reasoning_irl.data.habits import parse_equations  # noqa: E402
 from reasoning_irl.evaluation.outputs import markdown_table  # noqa: E402
@@ -225,6 +225,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         if sweep == "longer":
             print("## Held-out problems one step longer than any training problem\n")
             print("\n".join(longer_table(folders, habit, args.longer_steps)) + "\n")
+            longer = {m: [load(f, f"sweep_longer_{m}") for f in folders] for m in DEMO_RUNS}
+            if args.figures and all(r is not None for runs in longer.values() for r in runs):
+                levels = {
+                    name: {LABEL[m]: level([per_problem(load(f, key(m))) for f in folders]) for m in DEMO_RUNS}
+                    for name, key in [
+                        ("the training length", lambda m: m),
+                        (f"{args.longer_steps} steps, one more", lambda m: f"sweep_longer_{m}"),
+                    ]
+                }
+                print(plot_longer(levels, args.figures) + "\n")
             continue
         if sweep == "early":  # its runs are rows of the demos table
             print(early_steps(folders, settings_of("demos", args, folders)) + "\n")

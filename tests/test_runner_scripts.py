@@ -452,5 +452,6 @@ def test_sweep_report_hand_computed(tmp_path, capsys):
     ]:
         assert row in out, row
     assert "the SFT and AIRL lines cross near 17.4" in out and (tmp_path / "fig" / "demos_sweep.png").is_file()
+    assert (tmp_path / "fig" / "longer_sweep.png").is_file()
     assert "The demo's own runs: base pass@1 0.250 [0.000, 0.500], wrong arithmetic 0.250, habit 0.500" in out
     assert sweep_report.main([str(tmp_path / "empty")]) == 2
