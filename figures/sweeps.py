@@ -36,8 +36,8 @@ def plot_sweep(
 ) -> str:
     """``lines``: per method, (the setting's x, {"value", "ci"}) in increasing x. Writes <stem>.png/.pdf into ``out``
     (x on a log axis unless ``log`` is false; ``tick_labels`` name the settings); returns a line saying where (and
-    whether) the two lines named in ``cross`` cross (None: settings without an order, nothing to cross between). With a ``reference`` (label, level), a method run once, its level
-    is a dashed line with its band, and crossings are not marked (the lines are then not the two being compared)."""
+    whether) the two lines named in ``cross`` cross (None: nothing to cross). A ``reference`` (label, level), a
+    method run once, is drawn as a dashed line with its band."""
     out.mkdir(parents=True, exist_ok=True)
     names = list(lines)
     xs = [x for x, _ in lines[names[0]]]
@@ -50,7 +50,7 @@ def plot_sweep(
             label, level = reference
             ax.axhline(level["value"], color="0.3", linestyle="--", linewidth=1, label=label)
             ax.axhspan(*level["ci"], color="0.5", alpha=0.12, linewidth=0)
-        pair = cross is not None and all(n in lines for n in cross) and reference is None
+        pair = cross is not None and all(n in lines for n in cross)
         where = crossover(xs, *([e["value"] for _, e in lines[n]] for n in cross), log=log) if pair else None
         if where is not None:
             ax.axvline(where, color="0.5", linestyle=":", linewidth=1)

@@ -17,6 +17,7 @@ run. Exit 2 when a demo's own evaluation is missing.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 from pathlib import Path
@@ -52,6 +53,7 @@ AXES = {  # each sweep's figure: the x axis's label, and whether it is logarithm
 }
 
 
+@functools.cache  # the tables, figures and references read the same evaluations many times
 def load(folder: Path, key: str) -> Optional[list[dict]]:
     path = folder / "eval" / key / "eval_results.jsonl"
     return read_jsonl(path) if path.is_file() else None
@@ -60,6 +62,11 @@ def load(folder: Path, key: str) -> Optional[list[dict]]:
 def level(per_seed: list[dict[str, float]]) -> dict:
     """Mean over seeds of a per-problem share, with its 95% bootstrap CI (problems resampled within each seed)."""
     return paired_change([(values, dict.fromkeys(values, 0.0)) for values in per_seed])
+
+
+def level_cell(per_seed: list[dict[str, float]]) -> str:
+    """A per-problem share's level as '0.250 [0.200, 0.300]' (the level is not a change: no signs)."""
+    return change_cell(level(per_seed)).replace("+", "")
 
 
 def shares(rows: list[dict], what: str, habit: str) -> dict:
@@ -122,7 +129,7 @@ def sweep_table(
                 rows.append([label, LABEL[m], *["not run or failed"] * (len(header) - 2)])
                 continue
             points[m].append((x, level([per_problem(r) for r in runs])))
-            row = [label, LABEL[m], change_cell(points[m][-1][1]).replace("+", "")]
+            row = [label, LABEL[m], level_cell([per_problem(r) for r in runs])]
             row.append(change(runs, demo[m]) if suffix and all(r is not None for r in demo[m]) else "")
             row += [cell(*(shares(r, what, habit) for r in runs)) for what in ("wrong arithmetic", habit)]
             for o in against:
@@ -159,7 +166,7 @@ def reference_line(folders: list[Path], habit: str) -> str:
     for m in ("base", "sft"):
         runs = [load(f, m) for f in folders]
         parts.append(
-            f"{LABEL[m]} pass@1 {change_cell(level([per_problem(r) for r in runs])).replace('+', '')}, wrong arithmetic "
+            f"{LABEL[m]} pass@1 {level_cell([per_problem(r) for r in runs])}, wrong arithmetic "
             f"{cell(*(shares(r, 'wrong arithmetic', habit) for r in runs))}, habit {cell(*(shares(r, habit, habit) for r in runs))}"
         )
     return "The demo's own runs: " + "; ".join(parts) + " (shares of the samples at T = 1)."
@@ -185,12 +192,7 @@ def longer_table(folders: list[Path], habit: str, steps: int) -> list[str]:
         samples = [[r for r in rs if not r.get("greedy")] for rs in runs]
         greedy = [{"value": statistics.mean(r["correct"] for r in rs if r.get("greedy"))} for rs in runs]
         short = [{"value": statistics.mean(len(parse_equations(r["completion"])) < steps for r in s)} for s in samples]
-        row = [
-            LABEL[m],
-            change_cell(level([per_problem(r) for r in runs])).replace("+", ""),
-            cell(*greedy),
-            cell(*short),
-        ]
+        row = [LABEL[m], level_cell([per_problem(r) for r in runs]), cell(*greedy), cell(*short)]
         row += [cell(*(shares(r, what, habit) for r in runs)) for what in ("wrong arithmetic", habit)]
         for other in ("base", "sft"):
             ok = m != other and all(r is not None for r in got[other])
@@ -225,14 +227,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         if sweep == "longer":
             print("## Held-out problems one step longer than any training problem\n")
             print("\n".join(longer_table(folders, habit, args.longer_steps)) + "\n")
-            longer = {m: [load(f, f"sweep_longer_{m}") for f in folders] for m in DEMO_RUNS}
-            if args.figures and all(r is not None for runs in longer.values() for r in runs):
+            keys = {"the training length": "{}", f"{args.longer_steps} steps, one more": "sweep_longer_{}"}
+            if args.figures and all(load(f, f"sweep_longer_{m}") is not None for f in folders for m in DEMO_RUNS):
                 levels = {
-                    name: {LABEL[m]: level([per_problem(load(f, key(m))) for f in folders]) for m in DEMO_RUNS}
-                    for name, key in [
-                        ("the training length", lambda m: m),
-                        (f"{args.longer_steps} steps, one more", lambda m: f"sweep_longer_{m}"),
-                    ]
+                    name: {LABEL[m]: level([per_problem(load(f, key.format(m))) for f in folders]) for m in DEMO_RUNS}
+                    for name, key in keys.items()
                 }
                 print(plot_longer(levels, args.figures) + "\n")
             continue
@@ -247,10 +246,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.figures and len(lines) > 1:
             xlabel, log = AXES[sweep]
             labels = [label for label, *_ in settings] if sweep == "style" else None
-            sft = None if "sft" in METHODS_OF[sweep] else level([per_problem(load(f, "sft")) for f in folders])
-            reference = ("SFT (the demo's)", sft) if sft else None
-            cross = None if sweep == "style" else ("SFT", "AIRL")  # styles have no order to cross along
-            print(plot_sweep(lines, args.figures, f"{sweep}_sweep", xlabel, log, labels, reference, cross) + "\n")
+            swept_sft = "sft" in METHODS_OF[sweep]
+            sft = None if swept_sft else ("SFT (the demo's)", level([per_problem(load(f, "sft")) for f in folders]))
+            # where SFT and AIRL are both swept along an ordered setting (styles have no order to cross along)
+            cross = ("SFT", "AIRL") if swept_sft and sweep != "style" else None
+            print(plot_sweep(lines, args.figures, f"{sweep}_sweep", xlabel, log, labels, sft, cross) + "\n")
     return 0
 
 

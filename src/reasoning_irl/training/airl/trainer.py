@@ -106,9 +106,10 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
     def expert_completion(self, batch_row: int, row: int) -> Optional[list[int]]:
         """The last sample of each group becomes the expert trace (cut to the completion length, stop token last);
         a group may span processes, so the position in the group is that of the row in the step's whole batch."""
-        if not self._is_expert_row(batch_row, self.step_inputs[row]):
+        record = self.step_inputs[row]
+        if not self._is_expert_row(batch_row, record):
             return None
-        target = self.step_inputs[row]["target"]
+        target = record["target"]
         ids = self.policy_tokenizer(target, add_special_tokens=False)["input_ids"][: self.max_completion_length - 1]
         return ids + [self.policy_tokenizer.eos_token_id]
 
