@@ -8,7 +8,7 @@
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
 # Stages that do not depend on each other run side by side in LANES processes (default 2: the base policy beside
-# the reward backbone, SFT and GRPO beside AIRL, the evaluations two at a time), each with THREADS torch threads
+# the reward backbone; SFT, GRPO and their evaluations beside AIRL and the others), each with THREADS torch threads
 # (default: the cores shared out, at least 1) from start to end, so a rerun on the same machine kind reproduces
 # the table. With HANDOFF=1, when a lane ends the training runs still going take its threads (each re-reads
 # OUT/logs/<lane>.threads before a step): faster, but on a machine whose kernels round differently with another
@@ -157,11 +157,6 @@ method() {  # method <name>: train it from the habit base
         timed "$PYTHON" "${SCRIPT[$1]}" experiment=demo_$1 training.max_steps="$METHOD_STEPS" "${COMMON[@]}"
     fi
 }
-sft_grpo_lane() { method sft && method grpo; }
-airl_lane() { method airl; }
-lane sft_grpo sft_grpo_lane
-lane airl airl_lane
-join
 
 REWARD="$OUT/demo_airl-s$SEED/reward_model"
 KS="1,$EVAL_SAMPLES"
@@ -181,10 +176,25 @@ diagnose() {  # the reward model against ground truth, on the base policy's samp
             samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${EVAL_COMMON[@]}"
     fi
 }
-base_sft_lane() { evaluate base && evaluate sft && diagnose; }
-grpo_airl_lane() { evaluate grpo && evaluate airl; }
-lane eval_base_sft base_sft_lane
-lane eval_grpo_airl grpo_airl_lane
+# Every evaluation reranks by the AIRL reward, so the methods and the evaluations form one phase: the AIRL lane goes
+# on to the evaluations that need nothing else (the base, the diagnostics on its samples, AIRL), while the other lane
+# trains SFT and GRPO and then evaluates them, waiting for the reward model only if GRPO ends before AIRL. A lane
+# that ends early no longer waits for the slower lane's training before its evaluations start.
+AIRL_FAILED="$OUT/logs/airl.failed"
+rm -f "$AIRL_FAILED"
+await_reward() {  # until the AIRL lane has saved the reward model (or failed)
+    until [ -e "$OUT/demo_airl-s$SEED/final/run_info.json" ]; do
+        if [ -e "$AIRL_FAILED" ]; then echo "error: the AIRL run failed: no reward model to rerank by"; return 1; fi
+        sleep 2
+    done
+}
+airl_lane() {
+    method airl || { touch "$AIRL_FAILED"; return 1; }
+    evaluate base && diagnose && evaluate airl
+}
+sft_grpo_lane() { method sft && method grpo && await_reward && evaluate grpo && evaluate sft; }
+lane airl airl_lane  # first: with LANES=1 the lanes run in turn, and the other one needs its reward model
+lane sft_grpo sft_grpo_lane
 join
 
 echo

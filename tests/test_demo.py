@@ -81,7 +81,7 @@ def test_each_lane_keeps_its_thread_count_unless_handoff_is_asked(demo):
     out, _, _ = demo
     # THREADS=1 in two lanes, HANDOFF=0 (the default): no lane is handed the threads of one that ended (with HANDOFF=1 the
     # one still running would read 2), so no run changes its count mid-run (docs/reliability.md, "Determinism").
-    for phase in (("base", "reward"), ("sft_grpo", "airl"), ("eval_base_sft", "eval_grpo_airl")):
+    for phase in (("base", "reward"), ("sft_grpo", "airl")):
         counts = sorted((out / "logs" / f"{lane}.threads").read_text().strip() for lane in phase)
         assert counts == ["1", "1"], phase
 
@@ -133,6 +133,20 @@ def test_failing_background_lanes_stop_the_demo_after_their_phase(demo, repo_roo
     for lane in ("sft_grpo", "airl"):
         assert f"error: {lane} failed (log: {mine / 'logs' / (lane + '.log')})" in proc.stderr
     assert "=== 3/6 airl" in proc.stdout and "=== 4/6" not in proc.stdout
+
+
+def test_a_failed_airl_run_stops_the_lane_waiting_for_its_reward_model(demo, repo_root, tmp_path):
+    out, env, _ = demo
+    mine = tmp_path / "out"
+    mine.mkdir()
+    for run in ("demo_base-s0", "demo_habit-s0", "demo_reward_base-s0", "demo_sft-s0", "demo_grpo-s0"):
+        (mine / run).symlink_to(out / run)  # only AIRL trains, and fails: the other lane has nothing but to wait
+    proc = run_demo(repo_root, {**env, "OUT": str(mine), "EXTRA": env["EXTRA"] + " method.no_such_key=1"})
+    assert proc.returncode == 1
+    for lane in ("sft_grpo", "airl"):
+        assert f"error: {lane} failed (log: {mine / 'logs' / (lane + '.log')})" in proc.stderr
+    assert "error: the AIRL run failed: no reward model to rerank by" in proc.stdout
+    assert "=== 4/6" not in proc.stdout and not (mine / "eval").exists()
 
 
 def test_missing_python_fails_fast(repo_root, tmp_path):
