@@ -37,7 +37,7 @@ def schema_class(config_name: str) -> type:
         case "evaluate_irl":
             from reasoning_irl.evaluation.config import IRLEvalConfig as schema
         case "data_preview":
-            from reasoning_irl.data.__main__ import PreviewConfig as schema
+            from reasoning_irl.data.preview import PreviewConfig as schema
         case _:
             raise KeyError(
                 f"no schema for config {config_name!r}; the primary configs are {', '.join(PRIMARY_CONFIGS)}"

@@ -26,6 +26,7 @@ def test_preview_prints_json_lines(repo_root):
         (["dataset=nope"], "Could not find 'dataset/nope'"),
         (["split=dev"], "unknown split 'dev'"),
         (["dataset.num_trian=1"], "dataset.num_trian: unknown config key"),
+        (["n=-1"], "n must be >= 0, got -1"),
     ],
 )
 def test_preview_bad_input_is_one_error_line(repo_root, args, message):

@@ -7,32 +7,19 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
-from typing import Any
 
 from omegaconf import OmegaConf
 
 from reasoning_irl.composition import compose
 from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data import load_split
-
-
-@dataclass
-class PreviewConfig:
-    dataset: Any = None
-    """Validated against the named dataset's own schema."""
-    split: str = "test"
-    """train | validation | test."""
-    n: int = 3
-    """How many records to print as JSON lines."""
+from reasoning_irl.data.preview import PreviewConfig
 
 
 def main(argv: list[str]) -> int:
     try:
         cfg = compose("data_preview", argv)
         opts = validate(OmegaConf.to_container(cfg, resolve=True), PreviewConfig, "preview")
-        if opts.n < 0:
-            raise ConfigError(f"n must be >= 0, got {opts.n}")
         records = load_split(opts.dataset, opts.split)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
