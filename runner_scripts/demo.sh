@@ -123,6 +123,7 @@ for arg in "${EXTRA_ARGS[@]}"; do
     case "$arg" in training.*|method.*|sampling.*|model.*|reward_model.*|logging.*|run_name=*) ;; *) EVAL_COMMON+=("$arg") ;; esac
 done
 
+trained() { echo "$OUT/$1-s$SEED/final/run_info.json"; }  # trained <run>: what a finished training run leaves
 tiny() {  # tiny <preset>: a tiny randomly initialised model and its tokenizer, built once into ARTIFACTS
     if stage "1/6 tiny $1 model and tokenizer (Qwen2 architecture)" "$ARTIFACTS/tiny-qwen2-$1/config.json"; then
         timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-$1" --preset "$1"
@@ -130,18 +131,18 @@ tiny() {  # tiny <preset>: a tiny randomly initialised model and its tokenizer, 
 }
 base_lane() {  # the policy's arithmetic: clean SFT
     tiny policy || return
-    if stage "2/6 base policy: clean SFT (the arithmetic)" "$OUT/demo_base-s$SEED/final/run_info.json"; then
+    if stage "2/6 base policy: clean SFT (the arithmetic)" "$(trained demo_base)"; then
         timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
     fi
 }
 reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the expert traces
     tiny reward || return
-    if stage "2/6 reward backbone: SFT on the expert traces" "$OUT/demo_reward_base-s$SEED/final/run_info.json"; then
+    if stage "2/6 reward backbone: SFT on the expert traces" "$(trained demo_reward_base)"; then
         timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
     fi
 }
 habit_stage() {  # the policy's flaw: SFT on a mixture where HABIT_RATE of the targets carry the habit
-    if stage "2/6 the habit: SFT with $HABIT in $HABIT_RATE of the targets" "$OUT/demo_habit-s$SEED/final/run_info.json"; then
+    if stage "2/6 the habit: SFT with $HABIT in $HABIT_RATE of the targets" "$(trained demo_habit)"; then
         timed "$PYTHON" sft_train.py experiment=demo_habit training.max_steps="$HABIT_STEPS" \
             dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
     fi
@@ -153,7 +154,7 @@ solo habit habit_stage  # alone, with every core: nothing else can run before it
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
 method() {  # method <name>: train it from the habit base
-    if stage "3/6 $1 from the base ($METHOD_STEPS policy updates)" "$OUT/demo_$1-s$SEED/final/run_info.json"; then
+    if stage "3/6 $1 from the base ($METHOD_STEPS policy updates)" "$(trained "demo_$1")"; then
         timed "$PYTHON" "${SCRIPT[$1]}" experiment=demo_$1 training.max_steps="$METHOD_STEPS" "${COMMON[@]}"
     fi
 }
@@ -183,7 +184,7 @@ diagnose() {  # the reward model against ground truth, on the base policy's samp
 AIRL_FAILED="$OUT/logs/airl.failed"
 rm -f "$AIRL_FAILED"
 await_reward() {  # until the AIRL lane has saved the reward model (or failed)
-    until [ -e "$OUT/demo_airl-s$SEED/final/run_info.json" ]; do
+    until [ -e "$(trained demo_airl)" ]; do
         if [ -e "$AIRL_FAILED" ]; then echo "error: the AIRL run failed: no reward model to rerank by"; return 1; fi
         sleep 2
     done

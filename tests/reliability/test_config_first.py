@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,10 +23,7 @@ def existing_run(root: Path, name: str, with_checkpoint: bool) -> Path:
 
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=300, env=env
-    )
+    return subprocess.run([sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 # (script, preset, overrides, whether the run folder exists before, with a checkpoint, the error's text)

@@ -26,14 +26,7 @@ def test_multirun_two_by_two_gives_four_run_folders(repo_root, tmp_path, artifac
         f"output_root={out}",
         f"artifacts_dir={artifacts}",
     ]
-    done = subprocess.run(
-        cmd,
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
-    )
+    done = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     finals = sorted(p.parent.name for p in (out / "sweep").glob("*/final"))
     assert finals == [
