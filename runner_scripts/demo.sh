@@ -7,15 +7,14 @@
 #   bash runner_scripts/demo.sh                 # seed 0, writes outputs/demo-s0/
 #   SEED=1 OUT=outputs/demo-s1 bash runner_scripts/demo.sh
 #
-# The base policy, which everything but the reward backbone waits for, runs first, alone with SOLO_THREADS torch
-# threads (default: every core). Then stages that do not depend on each other run side by side in LANES processes
-# (default 2: the habit, SFT, GRPO and their evaluations beside the reward backbone, AIRL and the other
-# evaluations; each lane waits for what it needs from the other), each with THREADS threads (default: the cores
-# shared out, at least 1) from start to end, so a rerun on the same machine kind reproduces the table. With
-# HANDOFF=1, when a lane ends the training runs still going take its threads (each re-reads
+# Stages that do not depend on each other run side by side in LANES processes (default 2: the base policy beside
+# the reward backbone; SFT, GRPO and their evaluations beside AIRL and the others), each with THREADS torch threads
+# (default: the cores shared out, at least 1) from start to end, so a rerun on the same machine kind reproduces
+# the table. With HANDOFF=1, when a lane ends the training runs still going take its threads (each re-reads
 # OUT/logs/<lane>.threads before a step): faster, but on a machine whose kernels round differently with another
 # thread count the results then depend on when the other lane ended (docs/demo.md). A lane's output is printed when
-# its phase ends; every phase's output is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
+# its phase ends. The habit stage, which everything after it waits for, runs alone with SOLO_THREADS (default:
+# every core). Every phase's output is kept in OUT/logs/. THREADS, when given, sets SOLO_THREADS too.
 #
 # Knobs (environment): SEED, OUT, PYTHON, ARTIFACTS (where the tiny models are built), LANES, THREADS, HANDOFF, BASE_STEPS, HABIT, HABIT_RATE, HABIT_STEPS (the flaw the base is taught: HABIT=slip
 # runs the dense-vs-outcome experiment), REWARD_STEPS (the reward backbone's SFT), METHOD_STEPS,
@@ -130,13 +129,13 @@ tiny() {  # tiny <preset>: a tiny randomly initialised model and its tokenizer, 
         timed "$PYTHON" -m reasoning_irl.models.tiny --out "$ARTIFACTS/tiny-qwen2-$1" --preset "$1"
     fi
 }
-base_stage() {  # the policy's arithmetic: clean SFT
+base_lane() {  # the policy's arithmetic: clean SFT
     tiny policy || return
     if stage "2/6 base policy: clean SFT (the arithmetic)" "$(trained demo_base)"; then
         timed "$PYTHON" sft_train.py experiment=demo_base training.max_steps="$BASE_STEPS" "${COMMON[@]}"
     fi
 }
-reward_backbone() {  # a longer SFT of the smaller model on the expert traces: what AIRL's discriminator starts from
+reward_lane() {  # the reward backbone: a longer SFT of the smaller model on the expert traces
     tiny reward || return
     if stage "2/6 reward backbone: SFT on the expert traces" "$(trained demo_reward_base)"; then
         timed "$PYTHON" sft_train.py experiment=demo_reward_base training.max_steps="$REWARD_STEPS" "${COMMON[@]}"
@@ -148,10 +147,10 @@ habit_stage() {  # the policy's flaw: SFT on a mixture where HABIT_RATE of the t
             dataset.habit="$HABIT" dataset.habit_rate="$HABIT_RATE" "${COMMON[@]}"
     fi
 }
-# The base runs alone on every core: everything but the reward backbone waits for it, and the backbone fits beside
-# the habit stage instead (one run on two threads is ~1.8x one of two one-thread runs side by side here).
-solo base base_stage
-[ "$LANES" -gt 1 ] || solo habit habit_stage  # in turn, the habit comes before the lane that waits for it
+lane base base_lane
+lane reward reward_lane
+join
+solo habit habit_stage  # alone, with every core: nothing else can run before it ends
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
 method() {  # method <name>: train it from the habit base
@@ -178,29 +177,23 @@ diagnose() {  # the reward model against ground truth, on the base policy's samp
             samples_from="$OUT/eval/base/eval_results.jsonl" output_dir="$OUT/eval_irl" overwrite=true "${EVAL_COMMON[@]}"
     fi
 }
-# After the base, one phase: the AIRL lane trains the reward backbone, waits for the habit base if it is not there
-# yet, trains AIRL and goes on to the evaluations that need only its reward model (the base, the diagnostics on its
-# samples, AIRL); the other lane trains the habit, SFT and GRPO and then evaluates them, waiting for the reward
-# model only if GRPO ends before AIRL. A lane whose run failed leaves a marker, so the other stops waiting.
+# Every evaluation reranks by the AIRL reward, so the methods and the evaluations form one phase: the AIRL lane goes
+# on to the evaluations that need nothing else (the base, the diagnostics on its samples, AIRL), while the other lane
+# trains SFT and GRPO and then evaluates them, waiting for the reward model only if GRPO ends before AIRL. A lane
+# that ends early no longer waits for the slower lane's training before its evaluations start.
 AIRL_FAILED="$OUT/logs/airl.failed"
-HABIT_FAILED="$OUT/logs/habit.failed"
-rm -f "$AIRL_FAILED" "$HABIT_FAILED"
-await() {  # await <run> <failure marker> <message>: until the run is trained, or say why not if its lane failed
-    until [ -e "$(trained "$1")" ]; do
-        if [ -e "$2" ]; then echo "error: $3"; return 1; fi
+rm -f "$AIRL_FAILED"
+await_reward() {  # until the AIRL lane has saved the reward model (or failed)
+    until [ -e "$(trained demo_airl)" ]; do
+        if [ -e "$AIRL_FAILED" ]; then echo "error: the AIRL run failed: no reward model to rerank by"; return 1; fi
         sleep 2
     done
 }
 airl_lane() {
-    { reward_backbone && await demo_habit "$HABIT_FAILED" "the habit stage failed: no base to train AIRL from" && method airl; } ||
-        { touch "$AIRL_FAILED"; return 1; }
+    method airl || { touch "$AIRL_FAILED"; return 1; }
     evaluate base && diagnose && evaluate airl
 }
-sft_grpo_lane() {
-    if [ "$LANES" -gt 1 ]; then habit_stage || { touch "$HABIT_FAILED"; return 1; }; fi
-    method sft && method grpo && await demo_airl "$AIRL_FAILED" "the AIRL lane failed: no reward model to rerank by" &&
-        evaluate grpo && evaluate sft
-}
+sft_grpo_lane() { method sft && method grpo && await_reward && evaluate grpo && evaluate sft; }
 lane airl airl_lane  # first: with LANES=1 the lanes run in turn, and the other one needs its reward model
 lane sft_grpo sft_grpo_lane
 join
