@@ -12,6 +12,7 @@ from reasoning_irl.training.advantages import (
     ADVANTAGES,
     compute_advantages,
     discounted_reverse_sum,
+    group_concordance,
     group_normalize,
     mix_outcome,
 )
@@ -210,3 +211,14 @@ def test_unknown_name_lists_names():
 def test_batch_must_be_multiple_of_group():
     with pytest.raises(ValueError, match="multiple"):
         compute_advantages("grpo", torch.ones(3, 2), torch.ones(3, 2), 2)
+
+
+def test_group_concordance_hand_computed():
+    scores = torch.tensor([3.0, 1.0, 2.0, 5.0, 5.0, 0.0])
+    outcome = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 1.0])
+    keep = torch.ones(6, dtype=torch.bool)
+    # group 1: (0>1) and (0>2) both ordered; group 2: (3 vs 4) a tie = 1/2, (5 vs 4) reversed = 0 -> 2.5 / 4
+    assert group_concordance(scores, outcome, 3, keep) == pytest.approx(0.625)
+    keep[5] = False  # an expert row left out: group 2 keeps only the tie -> 2.5 / 3
+    assert group_concordance(scores, outcome, 3, keep) == pytest.approx(2.5 / 3)
+    assert group_concordance(scores, torch.ones(6), 3, torch.ones(6, dtype=torch.bool)) is None  # no pair differs

@@ -24,6 +24,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Optional
 
 import torch
 
@@ -80,6 +81,23 @@ def mean_token_reward(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     r = torch.where(m, rewards.to(torch.float32), torch.zeros((), dtype=torch.float32))
     lengths = m.sum(dim=1).clamp(min=1).to(torch.float32)
     return r.sum(dim=1) / lengths
+
+
+def group_concordance(
+    scores: torch.Tensor, outcome: torch.Tensor, group_size: int, keep: torch.Tensor
+) -> Optional[float]:
+    """Share of the pairs of kept rows in one group with different outcomes that ``scores`` orders the same way
+    (a tie in score counts one half); None when no group holds such a pair. With the learned reward's sequence
+    scores and the verifiable outcome this says whether the group-relative advantages point towards correct
+    samples, a diagnostic the outcome never feeds back into."""
+    s, o, k = (t.reshape(-1, group_size).to(torch.float32) for t in (scores, outcome, keep))
+    higher = (o.unsqueeze(2) > o.unsqueeze(1)) & (k.unsqueeze(2) > 0) & (k.unsqueeze(1) > 0)  # [g, i, j]: o_i > o_j
+    pairs = higher.sum().item()
+    if pairs == 0:
+        return None
+    ds = s.unsqueeze(2) - s.unsqueeze(1)
+    agree = ((ds > 0).float() + 0.5 * (ds == 0).float())[higher].sum().item()
+    return agree / pairs
 
 
 def discounted_reverse_sum(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:

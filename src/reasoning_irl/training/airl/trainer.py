@@ -24,7 +24,7 @@ from reasoning_irl.models.reward_model import load_reward_weights
 from reasoning_irl.models.scoring import cached_prompt_ids
 from reasoning_irl.models.token_alignment import Alignment
 from reasoning_irl.runs import publish_folder
-from reasoning_irl.training.advantages import compute_advantages, mean_token_reward, mix_outcome
+from reasoning_irl.training.advantages import compute_advantages, group_concordance, mean_token_reward, mix_outcome
 from reasoning_irl.training.airl.batch import DiscRow, build_outcome_batch
 from reasoning_irl.training.airl.config import AIRLMethod
 from reasoning_irl.training.airl.discriminator import Discriminator
@@ -272,6 +272,11 @@ class ReasoningAIRLTrainer(ReasoningGRPOTrainer):
         self.record("outcome/mean", outcome.mean().item())
         # The policy's own accuracy: expert rows placed in the groups are always correct and would inflate it.
         self.record("outcome/policy_mean", outcome[~expert.to(outcome.device)].mean().item())
+        # Within each group, does the learned reward order the policy's samples as their outcome does?
+        scores = mean_token_reward(all_rewards, all_mask)
+        agree = group_concordance(scores, outcome.to(scores.device), self.num_generations, ~expert.to(scores.device))
+        if agree is not None:
+            self.record("reward/outcome_concordance", agree)
         rank, n = acc.process_index, rewards.size(0)
         return adv[rank * n : (rank + 1) * n, : rewards.size(1)].to(rewards.device)
 
