@@ -6,7 +6,7 @@ headline rows of that table; see reasoning_irl.evaluation.policy_eval and config
 
 import hydra
 
-from reasoning_irl.cli import check_overrides, run_entry
+from reasoning_irl.cli import before_hydra, run_entry
 
 
 @hydra.main(config_path="configs", config_name="evaluate", version_base="1.3")
@@ -18,5 +18,5 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides("evaluate")
+    before_hydra("evaluate")  # checks the command line before Hydra writes anything
     main()

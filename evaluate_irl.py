@@ -6,7 +6,7 @@ reasoning_irl.evaluation.reward_eval and configs/evaluate_irl.yaml.
 
 import hydra
 
-from reasoning_irl.cli import check_overrides, run_entry
+from reasoning_irl.cli import before_hydra, run_entry
 
 
 @hydra.main(config_path="configs", config_name="evaluate_irl", version_base="1.3")
@@ -17,5 +17,5 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides("evaluate_irl")
+    before_hydra("evaluate_irl")  # checks the command line before Hydra writes anything
     main()

@@ -3,11 +3,9 @@
 python irl_train.py experiment=tiny_airl [+ablation=<name>] [key=value ...]
 """
 
-import sys
-
 import hydra
 
-from reasoning_irl.cli import check_overrides, replica_overrides, run_entry
+from reasoning_irl.cli import before_hydra, run_entry
 
 
 @hydra.main(config_path="configs", config_name="airl", version_base="1.3")
@@ -18,6 +16,5 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides("airl")
-    sys.argv += replica_overrides()  # under accelerate launch: Hydra writes the run folder once
+    before_hydra("airl")  # checks the command line before Hydra writes anything
     main()

@@ -1,10 +1,8 @@
 """SFT baseline: ``python sft_train.py experiment=tiny_sft [key=value ...]``."""
 
-import sys
-
 import hydra
 
-from reasoning_irl.cli import check_overrides, replica_overrides, run_entry
+from reasoning_irl.cli import before_hydra, run_entry
 
 
 @hydra.main(config_path="configs", config_name="sft", version_base="1.3")
@@ -15,6 +13,5 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides("sft")
-    sys.argv += replica_overrides()  # under accelerate launch: Hydra writes the run folder once
+    before_hydra("sft")  # checks the command line before Hydra writes anything
     main()

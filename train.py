@@ -1,11 +1,9 @@
 """GRPO on verifiable rewards, or on the reference answer's likelihood (method.reward_source=verifree):
 ``python train.py experiment=tiny_grpo [key=value ...]``."""
 
-import sys
-
 import hydra
 
-from reasoning_irl.cli import check_overrides, replica_overrides, run_entry
+from reasoning_irl.cli import before_hydra, run_entry
 
 
 @hydra.main(config_path="configs", config_name="grpo", version_base="1.3")
@@ -16,6 +14,5 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides("grpo")
-    sys.argv += replica_overrides()  # under accelerate launch: Hydra writes the run folder once
+    before_hydra("grpo")  # checks the command line before Hydra writes anything
     main()

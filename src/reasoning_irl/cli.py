@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, Optional
 
+from omegaconf import OmegaConf
+
 from reasoning_irl.composition import EVALUATION_CONFIGS, TRAINING_CONFIGS, compose, register_schemas, schema_class
 from reasoning_irl.config import ConfigError
 from reasoning_irl.folder_lock import release_all
@@ -59,10 +61,30 @@ def fail(message: str, code: int = CONFIG_ERROR_EXIT) -> None:
     sys.exit(code)
 
 
-def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
+def before_hydra(config_name: str) -> None:
+    """What an entry script does before Hydra runs: check the command line, leave out a tracker the job will not
+    use, and under ``accelerate launch`` keep the replicas from writing the run folder's metadata."""
+    cfg = check_overrides(config_name)
+    if cfg is not None:
+        skip_unused_wandb(config_name, cfg)
+    sys.argv += replica_overrides()
+
+
+def skip_unused_wandb(config_name: str, cfg: Any) -> None:
+    """TRL imports wandb whenever it is installed, about a second of every training process's start on two cores.
+    A job that does not log to wandb never calls it, so its process marks it absent (``None`` in ``sys.modules``:
+    ``find_spec`` then reports it missing and nothing imports it). Only the entry process does this: a test
+    process, which runs jobs of both kinds, keeps wandb importable."""
+    logs_to_wandb = config_name in TRAINING_CONFIGS and OmegaConf.select(cfg, "logging.report_to") == "wandb"
+    if not logs_to_wandb and "wandb" not in sys.modules:
+        sys.modules["wandb"] = None
+
+
+def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> Optional[Any]:
     """Compose and check once before Hydra runs, so a bad override (unknown key, missing preset, invalid option
     pair) ends in one line and exit code 2 instead of Hydra's multi-line report, and before Hydra writes anything.
-    For a multirun, record the swept keys (SWEPT_KEYS_ENV)."""
+    For a multirun, record the swept keys (SWEPT_KEYS_ENV). Returns the composed config of a single job (None for
+    a multirun or a command Hydra handles itself)."""
     argv = sys.argv[1:] if argv is None else argv
     register_schemas(config_name)  # what configs/ extends, before Hydra composes anything (help pages included)
     # A multirun's jobs are checked one by one (each gets its own run_name): only composition is checked here.
@@ -83,13 +105,13 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
     except ConfigError as exc:
         fail(str(exc))
     if any(arg.split("=", 1)[0] in _HYDRA_ONLY for arg in argv):
-        return
+        return None
     try:
         cfg = compose(config_name, [arg for arg in argv if "=" in arg and not arg.startswith("-")])
         if config_name in TRAINING_CONFIGS and cfg.get("plan"):
             print_plan(config_name, cfg)
         if is_multirun:
-            return
+            return None
         if any(arg.partition("=")[0] in _PRINT_ONLY for arg in argv):
             check_config(config_name, cfg)
         elif config_name in TRAINING_CONFIGS:
@@ -98,6 +120,7 @@ def check_overrides(config_name: str, argv: Optional[list[str]] = None) -> None:
             check_evaluation(config_name, cfg)
     except ConfigError as exc:
         fail(str(exc))
+    return cfg
 
 
 def check_evaluation(config_name: str, cfg: Any) -> None:
