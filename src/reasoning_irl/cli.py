@@ -71,7 +71,7 @@ def before_hydra(config_name: str) -> None:
 
 
 def skip_unused_wandb(config_name: str, cfg: Any) -> None:
-    """TRL imports wandb whenever it is installed, about a second of every training process's start on two cores.
+    """TRL imports wandb whenever it is installed, about 0.7 s of every training process's start on two cores.
     A job that does not log to wandb never calls it, so its process marks it absent (``None`` in ``sys.modules``:
     ``find_spec`` then reports it missing and nothing imports it). Only the entry process does this: a test
     process, which runs jobs of both kinds, keeps wandb importable."""
