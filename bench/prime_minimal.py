@@ -19,12 +19,24 @@ import json
 import math
 import random
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-SYSTEM = "Solve. Reason in <think>, one equation per line, then give the number in <answer>."
+
+def run_system_prompt(backbone: str) -> str:
+    """The system prompt the backbone's run trained on (its run folder's config.yaml), so that the samples are
+    scored in the context their policy saw."""
+    config = Path(backbone).parent / "config.yaml"
+    if not config.is_file():
+        raise SystemExit(f"error: {config} not found; give the prompt with --system-prompt")
+    prompt = (yaml.safe_load(config.read_text()).get("dataset") or {}).get("system_prompt")
+    if not prompt:
+        raise SystemExit(f"error: {config} names no dataset.system_prompt; give it with --system-prompt")
+    return prompt
 
 
 def auroc(scores: list[float], labels: list[int]) -> float:
@@ -107,7 +119,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbone", required=True, help="the reward LM's starting folder (p and p_ref)")
     ap.add_argument("--samples", required=True, help="graded samples: an evaluation's eval_results.jsonl")
-    ap.add_argument("--system-prompt", default=SYSTEM)
+    ap.add_argument("--system-prompt", help="default: the one in the backbone run's config.yaml")
     ap.add_argument("--beta", type=float, default=0.05)
     ap.add_argument("--lrs", type=float, nargs="+", default=[2e-4])
     ap.add_argument("--steps", type=int, default=300)
@@ -117,13 +129,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    system = args.system_prompt or run_system_prompt(args.backbone)
     tokenizer = AutoTokenizer.from_pretrained(args.backbone)
     rows = [json.loads(line) for line in open(args.samples, encoding="utf-8")]
     rows = [r for r in rows if not r.get("greedy")]
     problems = sorted({r["problem_id"] for r in rows})
     held_ids = set(problems[-args.held_out_problems :])
-    train = encode(tokenizer, [r for r in rows if r["problem_id"] not in held_ids], args.system_prompt)
-    held = encode(tokenizer, [r for r in rows if r["problem_id"] in held_ids], args.system_prompt)
+    train = encode(tokenizer, [r for r in rows if r["problem_id"] not in held_ids], system)
+    held = encode(tokenizer, [r for r in rows if r["problem_id"] in held_ids], system)
     rate = sum(y for _, _, y in held) / len(held)
     entropy = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate))
     print(

@@ -22,7 +22,8 @@ def test_auroc_by_hand():
 
 
 def test_a_short_run_starts_untrained_and_trains(tmp_path, capsys):
-    backbone = ensure_tiny_model(tmp_path / "tiny-qwen2-reward", preset="reward")
+    backbone = ensure_tiny_model(tmp_path / "reward_base" / "final", preset="reward")
+    (tmp_path / "reward_base" / "config.yaml").write_text("dataset:\n  system_prompt: Solve.\n")
     samples = tmp_path / "eval_results.jsonl"
     rows = [
         {
@@ -48,3 +49,16 @@ def test_a_short_run_starts_untrained_and_trains(tmp_path, capsys):
     assert table[-1][2] != "0.693"  # the updates moved it
     with pytest.raises(SystemExit):
         prime_minimal.main(["--samples", str(samples)])  # the backbone is required
+    # the prompt comes from the backbone run's config.yaml; without one, a prompt must be given
+    (tmp_path / "reward_base" / "config.yaml").unlink()
+    with pytest.raises(SystemExit, match="give the prompt with --system-prompt"):
+        prime_minimal.main(args)
+
+
+def test_the_prompt_is_the_backbone_runs_own(tmp_path):
+    (tmp_path / "final").mkdir()
+    (tmp_path / "config.yaml").write_text("dataset:\n  system_prompt: Solve.\n  habit: null\n")
+    assert prime_minimal.run_system_prompt(str(tmp_path / "final")) == "Solve."
+    (tmp_path / "config.yaml").write_text("dataset:\n  habit: null\n")
+    with pytest.raises(SystemExit, match="names no dataset.system_prompt"):
+        prime_minimal.run_system_prompt(str(tmp_path / "final"))
