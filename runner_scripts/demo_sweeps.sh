@@ -17,8 +17,10 @@
 #           the imitation baseline with early stopping
 #   errors  SFT and AIRL with ERROR_RATES of the demonstrations corrupted (method.expert_error_rate; 0.2 0.4)
 #   style   SFT and AIRL with the demonstrations written in STYLES (method.demonstration_style; default compact)
-#   kl      GRPO and AIRL with a KL penalty to the base of BETAS (method.beta; default 0.2 1.0, the demo's 0.04)
-#   lr      GRPO and AIRL at the policy learning rates LRS (training.learning_rate; default 2e-4, the demo's 5e-4)
+#   kl      GRPO and AIRL with a KL penalty to the base of BETAS (method.beta; default 0.04 0.2 1.0; the demo's
+#           GRPO has 0.04 and its AIRL 0.2: a method's own value is its demo run, not trained again)
+#   lr      GRPO and AIRL at the policy learning rates LRS (training.learning_rate; default 2e-4, the demo's 5e-4;
+#           likewise)
 #   longer  the demo's four policies evaluated on held-out problems one step longer than any training problem
 #           (dataset.min_steps = dataset.max_steps = 3; training problems have 2), 64 new tokens
 # Knobs (environment): SEEDS, SWEEPS, the lists above, JOBS (runs side by side, default 2) with THREADS torch
@@ -36,7 +38,7 @@ SWEEPS=${SWEEPS:-demos early errors style kl lr longer}
 DEMO_COUNTS=${DEMO_COUNTS:-16 64 256}
 ERROR_RATES=${ERROR_RATES:-0.2 0.4}
 STYLES=${STYLES:-compact}
-BETAS=${BETAS:-0.2 1.0}
+BETAS=${BETAS:-0.04 0.2 1.0}
 LRS=${LRS:-2e-4}
 JOBS=${JOBS:-2}
 CORES=$(nproc 2>/dev/null || echo 2)
@@ -45,6 +47,26 @@ demo_runner_settings
 LONGER_STEPS=3
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
+declare -A SWEPT_KEY=([kl]=method.beta [lr]=training.learning_rate) OWN=()
+for sweep in $SWEEPS; do  # the value the demo's presets give each method for a key its sweep changes
+    [ -n "${SWEPT_KEY[$sweep]:-}" ] || continue
+    for method in grpo airl; do
+        OWN[$sweep.$method]=$("$PYTHON" -c 'import sys
+from omegaconf import OmegaConf
+from reasoning_irl.composition import compose
+print(OmegaConf.select(compose(sys.argv[1], ["experiment=demo_" + sys.argv[1]]), sys.argv[2]))' "$method" "${SWEPT_KEY[$sweep]}")
+    done
+done
+swept() {  # swept <sweep> <values...>: <method>_<sweep><value> for each value other than the method's demo value
+    local sweep=$1 value method
+    shift
+    for value in "$@"; do
+        for method in grpo airl; do
+            awk -v a="$value" -v b="${OWN[$sweep.$method]}" 'BEGIN { exit !(a + 0 == b + 0) }' \
+                || echo "${method}_$sweep$value"
+        done
+    done
+}
 variants() {  # variants <sweep>: the names of its runs, <method>_<setting>
     local value
     case "$1" in
@@ -52,8 +74,8 @@ variants() {  # variants <sweep>: the names of its runs, <method>_<setting>
         early) for value in $DEMO_COUNTS; do echo "sft_early_demos$value"; done; echo sft_early ;;
         errors) for value in $ERROR_RATES; do echo "sft_errors$value airl_errors$value"; done ;;
         style) for value in $STYLES; do echo "sft_style_$value airl_style_$value"; done ;;
-        kl) for value in $BETAS; do echo "grpo_kl$value airl_kl$value"; done ;;
-        lr) for value in $LRS; do echo "grpo_lr$value airl_lr$value"; done ;;
+        kl) swept kl $BETAS ;;
+        lr) swept lr $LRS ;;
         longer) echo "longer_base longer_sft longer_grpo longer_airl" ;;
         *) usage "unknown sweep '$1' (known: demos early errors style kl lr longer)" ;;
     esac

@@ -2,10 +2,11 @@
 against each sweep's setting.
 
     python runner_scripts/sweep_report.py outputs/demo-s0 outputs/demo-s1 outputs/demo-s2 --sweeps demos kl \\
-        --demo-counts 16 64 256 --betas 0.2 1.0 [--figures outputs/demo-sweeps]
+        --demo-counts 16 64 256 --betas 0.04 0.2 1.0 [--figures outputs/demo-sweeps]
 
 Reads <demo>/eval/<key>/eval_results.jsonl: the demo's own runs (sft, grpo, airl, base) are each sweep's default
-point, eval/sweep_<method>_<setting> the others. A row per setting and method: pass@1 (mean over seeds, 95% bootstrap
+point, eval/sweep_<method>_<setting> the others. Where the demo's presets give the swept methods different values
+(the KL coefficient: GRPO 0.04, AIRL 0.2), each method's own value is its demo run and the other values are swept. A row per setting and method: pass@1 (mean over seeds, 95% bootstrap
 CI over problems resampled within each seed), the paired change against the method's own run at the demo's setting,
 its share of samples with a wrong equation (the arithmetic) and with the habit, and the paired change against SFT
 (and, where GRPO is swept, of AIRL against GRPO; the same problems and sampling seeds). The longer sweep reads
@@ -100,11 +101,32 @@ def settings_of(sweep: str, args, folders: list[Path]) -> list[tuple[str, str, f
         return [("as written (the demo)", "", 0.0)] + [
             (s, f"style_{s}", float(i + 1)) for i, s in enumerate(args.styles)
         ]
-    if sweep == "kl":
-        demo = demo_value(folders, "demo_grpo", "method", "beta")
-        return [(f"{demo} (the demo)", "", float(demo))] + [(str(b), f"kl{b}", float(b)) for b in args.betas]
-    demo = demo_value(folders, "demo_grpo", "training", "learning_rate")
-    return [(f"{demo} (the demo)", "", float(demo))] + [(str(lr), f"lr{lr}", float(lr)) for lr in args.lrs]
+    values = args.betas if sweep == "kl" else args.lrs
+    own = own_values(sweep, folders)
+    swept = {float(v): v for v in [*own.values(), *values]}  # a value given keeps its spelling: it names runs
+    settings = []
+    for x in sorted(swept):
+        demos = [LABEL[m] for m, v in own.items() if float(v) == x]
+        mark = "" if not demos else " (the demo)" if len(demos) == len(own) else f" ({' and '.join(demos)}'s demo)"
+        settings.append((swept[x] + mark, f"{sweep}{swept[x]}", x))
+    return settings
+
+
+SWEPT_KEY = {"kl": ("method", "beta"), "lr": ("training", "learning_rate")}
+"""The config key each sweep over a method's own setting changes."""
+
+
+def own_values(sweep: str, folders: list[Path]) -> dict[str, str]:
+    """Per method a sweep of SWEPT_KEY trains, the value its demo run has (read from the run's config.yaml)."""
+    return {m: demo_value(folders, f"demo_{m}", *SWEPT_KEY[sweep]) for m in METHODS_OF[sweep]}
+
+
+def demo_points(sweep: str, folders: list[Path], settings: list[tuple[str, str, float]]) -> dict[str, str]:
+    """Per method, the key suffix of the setting that is its demo run ("" unless the sweep is over SWEPT_KEY)."""
+    if sweep not in SWEPT_KEY:
+        return dict.fromkeys(METHODS_OF[sweep], "")
+    own = own_values(sweep, folders)
+    return {m: next((s for _, s, x in settings if x == float(own[m])), "") for m in METHODS_OF[sweep]}
 
 
 def sweep_table(
@@ -116,8 +138,13 @@ def sweep_table(
     methods, against = METHODS_OF[sweep], AGAINST.get(sweep, ("sft",))
     header = ["setting", "method", "pass@1", "Δ vs the demo's setting", "wrong arithmetic", habit.replace("/", ": ")]
     header += [f"Δ vs {LABEL[o]}" for o in against]
-    runs_of = {suffix: {m: [load(f, key_of(m, suffix)) for f in folders] for m in methods} for _, suffix, _ in settings}
-    demo = runs_of[""]
+    own = demo_points(sweep, folders, settings)
+
+    def key(m: str, suffix: str) -> str:  # a method at its own demo setting is its demo run
+        return key_of(m, "" if suffix == own[m] else suffix)
+
+    runs_of = {suffix: {m: [load(f, key(m, suffix)) for f in folders] for m in methods} for _, suffix, _ in settings}
+    demo = {m: runs_of[own[m]][m] for m in methods}
 
     def change(runs: list, other: list) -> str:
         return change_cell(paired_change([(per_problem(a), per_problem(b)) for a, b in zip(runs, other)]))
@@ -130,7 +157,7 @@ def sweep_table(
                 continue
             points[m].append((x, level([per_problem(r) for r in runs])))
             row = [label, LABEL[m], level_cell([per_problem(r) for r in runs])]
-            row.append(change(runs, demo[m]) if suffix and all(r is not None for r in demo[m]) else "")
+            row.append(change(runs, demo[m]) if suffix != own[m] and all(r is not None for r in demo[m]) else "")
             row += [cell(*(shares(r, what, habit) for r in runs)) for what in ("wrong arithmetic", habit)]
             for o in against:
                 swept = o in methods
@@ -209,7 +236,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--demo-counts", nargs="*", default=[16, 64, 256], type=int)
     parser.add_argument("--error-rates", nargs="*", default=["0.2", "0.4"])
     parser.add_argument("--styles", nargs="*", default=["compact"])
-    parser.add_argument("--betas", nargs="*", default=["0.2", "1.0"])
+    parser.add_argument("--betas", nargs="*", default=["0.04", "0.2", "1.0"])
     parser.add_argument("--lrs", nargs="*", default=["2e-4"])
     parser.add_argument("--longer-steps", type=int, default=3, help="steps of the longer held-out problems")
     parser.add_argument("--habit", default="skip_last_step", help="the habit the demo's base was taught")

@@ -30,8 +30,9 @@ def test_demo_sweeps_dry_run_trains_each_setting_per_seed_from_the_demo(tmp_path
         ("irl_train.py", "sweep_airl_errors0.4", "method.expert_error_rate=0.4"),
         ("sft_train.py", "sweep_sft_style_compact", "method.demonstration_style=compact"),
         ("irl_train.py", "sweep_airl_style_compact", "method.demonstration_style=compact"),
+        # the demo's GRPO has beta 0.04 and its AIRL 0.2: neither is trained again at its own value
+        ("irl_train.py", "sweep_airl_kl0.04", "method.beta=0.04"),
         ("train.py", "sweep_grpo_kl0.2", "method.beta=0.2"),
-        ("irl_train.py", "sweep_airl_kl0.2", "method.beta=0.2"),
         ("train.py", "sweep_grpo_kl1.0", "method.beta=1.0"),
         ("irl_train.py", "sweep_airl_kl1.0", "method.beta=1.0"),
         ("train.py", "sweep_grpo_lr2e-4", "training.learning_rate=2e-4"),
@@ -54,6 +55,27 @@ def test_demo_sweeps_refuses_an_unknown_sweep():
     assert done.returncode == 2 and "unknown sweep 'oracle'" in done.stderr
 
 
+def rows(correct: dict[str, list[bool]], habit: bool = False) -> list[dict]:
+    """Evaluation rows: per problem a greedy output (the first mark) and a sample per mark."""
+    out = []
+    for p, marks in correct.items():
+        for i, ok in enumerate([marks[0], *marks]):
+            text = "<think>\n1 + 1 = 2\n</think>" if ok or habit else "<think>\n1 + 1 = 3\n</think>"
+            flags = {"habit/skip_last_step": not ok and habit}
+            out.append({"problem_id": p, "greedy": i == 0, "correct": ok, "completion": text, "flags": flags})
+    return out
+
+
+RIGHT = rows({"a": [True, True], "b": [True, True]})  # pass@1 1.0
+WRONG_HALF = rows({"a": [True, False]}) + rows({"b": [False, False]}, habit=True)  # pass@1 0.25, habit 0.5
+
+
+def write_evals(demo: Path, found: dict[str, list[dict]]) -> None:
+    for key, got in found.items():
+        (demo / "eval" / key).mkdir(parents=True)
+        (demo / "eval" / key / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in got))
+
+
 def test_sweep_report_hand_computed(tmp_path, capsys):
     """Two problems, a greedy output and two samples each. SFT gets every one right (pass@1 1.0); AIRL gets a: 1 of
     2 (its wrong sample has a wrong equation) and b: 0 of 2 (both show the habit): pass@1 (0.5 + 0) / 2 = 0.25, a
@@ -63,26 +85,12 @@ def test_sweep_report_hand_computed(tmp_path, capsys):
     sys.path.insert(0, str(SCRIPTS))
     import sweep_report
 
-    def rows(correct: dict[str, list[bool]], habit: bool = False) -> list[dict]:
-        out = []
-        for p, marks in correct.items():
-            for i, ok in enumerate([marks[0], *marks]):
-                text = "<think>\n1 + 1 = 2\n</think>" if ok or habit else "<think>\n1 + 1 = 3\n</think>"
-                flags = {"habit/skip_last_step": not ok and habit}
-                out.append({"problem_id": p, "greedy": i == 0, "correct": ok, "completion": text, "flags": flags})
-        return out
-
-    right = rows({"a": [True, True], "b": [True, True]})
-    airl = rows({"a": [True, False]}) + rows({"b": [False, False]}, habit=True)
+    right, airl = RIGHT, WRONG_HALF
     demo = tmp_path / "demo-s0"
-    for key, found in {"base": airl, "sft": right, "grpo": airl, "airl": airl}.items():
-        (demo / "eval" / key).mkdir(parents=True)
-        (demo / "eval" / key / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in found))
+    write_evals(demo, {"base": airl, "sft": right, "grpo": airl, "airl": airl})
     swept = {"sweep_sft_demos16": airl, "sweep_airl_demos16": right, "sweep_longer_base": airl}
     swept.update(sweep_longer_sft=right, sweep_longer_grpo=airl, sweep_longer_airl=right, sweep_sft_early_demos16=right)
-    for key, found in swept.items():
-        (demo / "eval" / key).mkdir(parents=True)
-        (demo / "eval" / key / "eval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in found))
+    write_evals(demo, swept)
     (demo / "demo_sft-s0").mkdir()
     dataset = {"name": "synthetic", "num_train": 20, "num_test": 2}
     (demo / "demo_sft-s0" / "config.yaml").write_text(json.dumps({"dataset": dataset}))
@@ -120,3 +128,30 @@ def test_sweep_report_hand_computed(tmp_path, capsys):
     assert (tmp_path / "fig" / "longer_sweep.png").is_file()
     assert "The demo's own runs: base pass@1 0.250 [0.000, 0.500], wrong arithmetic 0.250, habit 0.500" in out
     assert sweep_report.main([str(tmp_path / "empty")]) == 2
+
+
+def test_sweep_report_takes_each_methods_own_demo_value_as_its_demo_run(tmp_path, capsys):
+    """The demo's GRPO has beta 0.04 and its AIRL 0.2, so at 0.04 GRPO is its demo run (pass@1 0.25) and AIRL the
+    swept run (0.25), at 0.2 GRPO the swept run (1.0) and AIRL its demo run (1.0). Changes against the demo's
+    setting: AIRL at 0.04 - AIRL's demo = 0.25 - 1.0 per problem (0.5 - 1, 0 - 1) = -0.75; GRPO at 0.2 +0.75."""
+    sys.path.insert(0, str(SCRIPTS))
+    import sweep_report
+
+    demo = tmp_path / "demo-s0"
+    write_evals(demo, {"base": WRONG_HALF, "sft": RIGHT, "grpo": WRONG_HALF, "airl": RIGHT})
+    write_evals(demo, {"sweep_airl_kl0.04": WRONG_HALF, "sweep_grpo_kl0.2": RIGHT})
+    for method, beta in (("grpo", 0.04), ("airl", 0.2)):
+        (demo / f"demo_{method}-s0").mkdir()
+        (demo / f"demo_{method}-s0" / "config.yaml").write_text(json.dumps({"method": {"beta": beta}}))
+    assert sweep_report.main([str(demo), "--sweeps", "kl", "--betas", "0.04", "0.2"]) == 0
+    out = capsys.readouterr().out
+    for row in [
+        "| 0.04 (GRPO's demo) | GRPO | 0.250 [0.000, 0.500] |  | 0.250 | 0.500 | -0.750 [-1.000, -0.500] |  |",
+        "| 0.04 (GRPO's demo) | AIRL | 0.250 [0.000, 0.500] | -0.750 [-1.000, -0.500] | 0.250 | 0.500 "
+        "| -0.750 [-1.000, -0.500] | +0.000 [+0.000, +0.000] |",
+        "| 0.2 (AIRL's demo) | GRPO | 1.000 [1.000, 1.000] | +0.750 [+0.500, +1.000] | 0.000 | 0.000 "
+        "| +0.000 [+0.000, +0.000] |  |",
+        "| 0.2 (AIRL's demo) | AIRL | 1.000 [1.000, 1.000] |  | 0.000 | 0.000 | +0.000 [+0.000, +0.000] "
+        "| +0.000 [+0.000, +0.000] |",
+    ]:
+        assert row in out, row
