@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from eval_helpers import eval_artifacts, one_thread  # noqa: F401  (fixtures)
@@ -89,6 +90,24 @@ def test_resolve_policy_forms(eval_artifacts, tmp_path):
     (bad / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "./gone"}))
     with pytest.raises(ConfigError, match="base model"):
         resolve_policy(str(bad), None)
+
+
+def test_a_relative_base_is_found_from_a_folder_above_the_adapter(eval_artifacts, tmp_path, monkeypatch):
+    """A run started in another folder records its base relative to that folder (the demo: outputs/demo-s0/...);
+    evaluated from elsewhere, the base is found from the folders above the adapter, and a path that exists
+    nowhere is one error line, not a hub lookup."""
+    project = tmp_path / "project"
+    base = project / "outputs" / "base"
+    shutil.copytree(eval_artifacts["policy"], base)
+    adapter = project / "outputs" / "run" / "final"
+    shutil.copytree(eval_artifacts["adapter"], adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "outputs/base"}))
+    monkeypatch.chdir(tmp_path)  # outputs/base does not exist from here
+    assert resolve_policy(str(adapter), None).base == str(base.resolve())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "outputs/gone/x"}))
+    with pytest.raises(ConfigError, match="base model 'outputs/gone/x' of the adapter does not exist"):
+        resolve_policy(str(adapter), None)
 
 
 def test_vllm_without_cuda_is_one_error(policy):

@@ -5,7 +5,8 @@ A policy is one of:
 * ``None``: the base model of the config's ``model`` section (a tiny model is built on first use);
 * a LoRA adapter folder (a run's ``final/`` or ``checkpoint-N/``, holding ``adapter_config.json``),
   or a run folder holding ``final/``: the base is the adapter's ``base_model_name_or_path`` when
-  that loads, else the ``model`` section of the run's ``config.yaml`` (a tiny base whose relative
+  that loads (a relative path from here, else from a folder above the adapter: a run started in
+  another folder), else the ``model`` section of the run's ``config.yaml`` (a tiny base whose relative
   path does not exist from here is looked up in ``artifacts_dir`` and built there if absent);
 * a full checkpoint folder (``config.json``) or a hub id.
 
@@ -54,7 +55,19 @@ class PolicySpec:
 
 
 def _is_local(path: str) -> bool:
-    return path.startswith((".", "/", "~")) or Path(path).expanduser().exists()
+    # a hub id is "namespace/name": a path of more parts is a folder, even where it does not exist from here
+    return path.startswith((".", "/", "~")) or path.count("/") > 1 or Path(path).expanduser().exists()
+
+
+def _local_base(name: str, adapter: Path) -> Optional[Path]:
+    """An adapter's recorded base as a folder: as written (from the working directory), or a relative one from a
+    folder above the adapter, for a run started elsewhere (the demo records paths from the repository root)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_absolute():
+        return None
+    return next((above / path for above in adapter.resolve().parents if (above / path).is_dir()), None)
 
 
 def _has_tokenizer(folder: Path) -> bool:
@@ -74,12 +87,15 @@ def _run_model_section(adapter: Path) -> Optional[dict]:
     return None
 
 
-def _resolve_base(name: str, model_section: Optional[dict], artifacts_dir: Optional[str], where: str) -> str:
-    """A loadable base path for an adapter's recorded base ``name``."""
+def _resolve_base(
+    name: str, model_section: Optional[dict], artifacts_dir: Optional[str], where: str, adapter: Path
+) -> str:
+    """A loadable base path for the recorded base ``name`` of the adapter in ``adapter``."""
 
     section = dict(model_section or {})
-    if name and Path(name).expanduser().is_dir() and not (section.get("tiny") and artifacts_dir):
-        return str(Path(name).expanduser())
+    local = _local_base(name, adapter) if name else None
+    if local is not None and not (section.get("tiny") and artifacts_dir):
+        return str(local)
     if section.get("tiny"):
         candidates = [Path(name or section.get("name_or_path", ""))]
         if artifacts_dir:
@@ -92,7 +108,7 @@ def _resolve_base(name: str, model_section: Optional[dict], artifacts_dir: Optio
     if name and not _is_local(name):
         return name  # hub id
     raise ConfigError(
-        f"{where}: base model {name!r} of the adapter does not exist "
+        f"{where}: base model {name!r} of the adapter does not exist, from here or from a folder above the adapter "
         "(and the run's config.yaml names no tiny model to rebuild)"
     )
 
@@ -120,7 +136,7 @@ def resolve_policy(policy: Optional[str], model_cfg: Any, artifacts_dir: Optiona
             import dataclasses
 
             section = dataclasses.asdict(model_cfg) if dataclasses.is_dataclass(model_cfg) else dict(model_cfg)
-        base = _resolve_base(name, section, artifacts_dir, "policy")
+        base = _resolve_base(name, section, artifacts_dir, "policy", path)
         return PolicySpec(base=base, adapter=str(path), tokenizer=str(path) if _has_tokenizer(path) else base)
     if (path / "config.json").is_file():
         return PolicySpec(base=str(path), tokenizer=str(path))
