@@ -6,10 +6,10 @@ against each sweep's setting.
 
 Reads <demo>/eval/<key>/eval_results.jsonl: the demo's own runs (sft, grpo, airl, base) are each sweep's default
 point, eval/sweep_<method>_<setting> the others. Where the demo's presets give the swept methods different values
-(the KL coefficient: GRPO 0.04, AIRL 0.2), each method's own value is its demo run and the other values are swept. A row per setting and method: pass@1 (mean over seeds, 95% bootstrap
-CI over problems resampled within each seed), the paired change against the method's own run at the demo's setting,
-its share of samples with a wrong equation (the arithmetic) and with the habit, and the paired change against SFT
-(and, where GRPO is swept, of AIRL against GRPO; the same problems and sampling seeds). The longer sweep reads
+(the KL coefficient: GRPO 0.04, AIRL 0.2), each method's own value is its demo run and the other values are swept.
+A row per setting and method: pass@1 (mean over seeds, 95% bootstrap CI over problems resampled within each seed),
+the paired change against the method's own run at the demo's setting, its share of samples with a wrong equation
+(the arithmetic) and with the habit, and the paired change against SFT (and, where GRPO is swept, of AIRL against GRPO; the same problems and sampling seeds). The longer sweep reads
 eval/sweep_longer_<method>: the demo's policies on problems one step longer than any training problem, with the share
 of samples that write fewer equations than the problem has steps. A setting missing in some folder is shown as not
 run. Exit 2 when a demo's own evaluation is missing.
