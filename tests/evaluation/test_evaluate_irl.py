@@ -119,6 +119,54 @@ def test_samples_auroc(eval_artifacts, tmp_path):
     assert all(0 <= v <= 1 for v in result["samples"]["auroc"].values())
 
 
+def test_samples_keep_their_scores_only_from_this_reward_model(eval_artifacts, tmp_path):
+    """Scores recorded by another reward model (the file's eval_summary.json names it) are scored again; recorded
+    by this one, they are kept. The recorded scores put every wrong sample above every correct one, so kept they
+    give an AUROC of exactly 0 for every selector."""
+    from reasoning_irl.data import load_split
+    from reasoning_irl.evaluation.selectors import SELECTORS
+
+    records = load_split({"name": "synthetic", "num_test": 8}, "test")[:2]
+    selectors = SELECTORS.names()  # the default: every registered selector
+    rows = []
+    for r in records:
+        wrong = r["target"].replace(f"<answer>\n{r['answer']}", "<answer>\n-1")
+        for i, (text, correct) in enumerate([(r["target"], True), (wrong, False)]):
+            scores = {s: (-5.0 if correct else 5.0) for s in selectors}
+            rows.append(
+                {
+                    "problem_id": r["id"],
+                    "sample_index": i,
+                    "greedy": False,
+                    "completion": text,
+                    "correct": correct,
+                    "scores": scores,
+                }
+            )
+
+    def samples_auroc_with(recorded_by: str, name: str) -> dict:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "eval_results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        (folder / "eval_summary.json").write_text(json.dumps({"reward_model": recorded_by}))
+        cfg = compose_eval(
+            "evaluate_irl",
+            eval_artifacts,
+            tmp_path / f"out-{name}",
+            f"reward_model_path={eval_artifacts['rm']}",
+            "dataset.num_test=8",
+            "num_problems=2",
+            f"samples_from={folder / 'eval_results.jsonl'}",
+        )
+        run_evaluate_irl(cfg)
+        return json.loads((tmp_path / f"out-{name}" / "irl_diagnostics.json").read_text())["samples"]["auroc"]
+
+    kept = samples_auroc_with(str(eval_artifacts["rm"]), "same")
+    assert kept == {s: 0.0 for s in selectors}
+    rescored = samples_auroc_with(str(tmp_path / "another_reward_model"), "other")
+    assert rescored != kept and set(rescored) == set(selectors)
+
+
 def test_errors(eval_artifacts, tmp_path, repo_root):
     with pytest.raises(ConfigError, match="reward_model_path is required"):
         run_evaluate_irl(compose_eval("evaluate_irl", eval_artifacts, tmp_path))

@@ -182,13 +182,32 @@ def text_rewards(
     return encoded, rewards
 
 
+def scored_by_this_model(samples_from: str, reward_model_path: str) -> bool:
+    """Whether the ``scores`` in a samples file came from this reward model: the eval_summary.json beside it names
+    the same folder (its path as written, from here). A file reranked by another reward model (say, a policy's
+    evaluation reranked by the demo's AIRL reward) is scored again, or its AUROC would be the other model's."""
+    import json
+
+    summary = Path(samples_from).expanduser().parent / "eval_summary.json"
+    try:
+        recorded = json.loads(summary.read_text(encoding="utf-8")).get("reward_model")
+        return (
+            bool(recorded) and Path(recorded).expanduser().resolve() == Path(reward_model_path).expanduser().resolve()
+        )
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _score_samples(
-    rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig
+    rows: list[dict], records: dict[str, dict], model: Any, tokenizer: Any, typed: IRLEvalConfig, reuse: bool
 ) -> None:
-    """Give rows without ``scores`` selector scores from their text, read by the reward tokenizer."""
+    """Give rows selector scores from their text, read by the reward tokenizer; with ``reuse``, rows that already
+    carry every selector's score (from this reward model) keep them."""
 
     todo = [
-        r for r in rows if not isinstance(r.get("scores"), dict) or any(s not in r["scores"] for s in typed.selectors)
+        r
+        for r in rows
+        if not reuse or not isinstance(r.get("scores"), dict) or any(s not in r["scores"] for s in typed.selectors)
     ]
     if not todo:
         return
@@ -323,7 +342,8 @@ def run_evaluate_irl(cfg: Any) -> Path:
     score_traces(traces, records, model, tokenizer, typed)
     result = diagnostics_report(job, model.mode, records, traces)
     if samples is not None:
-        _score_samples(samples, {r["id"]: r for r in all_records}, model, tokenizer, typed)
+        reuse = scored_by_this_model(typed.samples_from, typed.reward_model_path)
+        _score_samples(samples, {r["id"]: r for r in all_records}, model, tokenizer, typed, reuse)
         result["samples"] = samples_auroc(samples, typed.selectors)
     result["seconds"] = job.seconds()
     table = _markdown(result, f"{typed.reward_model_path} on {job.dataset.name}/{typed.split}")
