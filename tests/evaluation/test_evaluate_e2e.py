@@ -106,6 +106,46 @@ def test_rescore_reproduces_scores_without_sampling(evaluated, eval_artifacts, t
     assert m_old == m_new
 
 
+def test_rescore_finds_a_relative_recorded_policy_from_a_folder_above(evaluated, eval_artifacts, tmp_path, monkeypatch):
+    """An evaluation run from the repository root records its policy as outputs/...; rescored from another working
+    directory, the policy is found from a folder above the rescored file, or refused in one line naming policy=."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(eval_artifacts["adapter"], repo / "outputs" / "run" / "final")
+    results = repo / "outputs" / "eval" / "base" / "eval_results.jsonl"
+    results.parent.mkdir(parents=True)
+    shutil.copy(evaluated / "eval_results.jsonl", results)
+    summary = json.loads((evaluated / "eval_summary.json").read_text())
+    summary["config"]["policy"] = "outputs/run/final"
+    (results.parent / "eval_summary.json").write_text(json.dumps(summary))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    def rescore(out: str):
+        cfg = compose_eval(
+            "evaluate",
+            eval_artifacts,
+            tmp_path / out,
+            f"rescore_from={results}",
+            f"reward_model_path={eval_artifacts['rm']}",
+            *SMALL,
+        )
+        run_evaluate(cfg)
+        return json.loads((tmp_path / out / "eval_summary.json").read_text())
+
+    assert rescore("found")["policy"]["adapter"] == str(repo / "outputs" / "run" / "final")
+    shutil.rmtree(repo / "outputs" / "run")
+    with pytest.raises(ConfigError) as refused:
+        rescore("missing")
+    assert str(refused.value) == (
+        "rescore_from: the policy its eval_summary.json records, outputs/run/final, does not exist from here or "
+        "from a folder above the file; pass policy=<the evaluated policy>"
+    )
+    assert not (tmp_path / "missing").exists()
+
+
 def test_without_reward_model_only_verifiable_metrics(eval_artifacts, tmp_path):
     cfg = compose_eval("evaluate", eval_artifacts, tmp_path, "num_problems=2", "sampling.greedy=false", *SMALL)
     run_evaluate(cfg)  # policy null: the model section's base (the tiny policy)

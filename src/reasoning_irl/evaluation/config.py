@@ -251,13 +251,19 @@ def run_config_file(path: Optional[str]) -> Optional[Path]:
 
 
 def rescored_policy(rescore_from: str) -> Optional[str]:
-    """The policy recorded in the eval_summary.json beside a rescored eval_results.jsonl, if any."""
+    """The policy recorded in the eval_summary.json beside a rescored eval_results.jsonl, if any: as written (from
+    the working directory), or a relative one found from a folder above that file, for an evaluation run from
+    another folder (the demo records paths from the repository root)."""
     import json
 
     summary = Path(rescore_from).expanduser().parent / "eval_summary.json"
-    if summary.is_file():
-        return (json.loads(summary.read_text()).get("config") or {}).get("policy")
-    return None
+    if not summary.is_file():
+        return None
+    policy = (json.loads(summary.read_text()).get("config") or {}).get("policy")
+    path = Path(policy).expanduser() if isinstance(policy, str) else None
+    if path is None or path.exists() or path.is_absolute():
+        return policy
+    return next((str(above / path) for above in summary.resolve().parents if (above / path).exists()), policy)
 
 
 # evaluate.py's sampling key -> the training run's sampling key it defaults to

@@ -29,7 +29,14 @@ from reasoning_irl.evaluation.job import EvalJob, checked_job, first_problems, o
 from reasoning_irl.evaluation.metrics import ProblemSamples, summarize
 from reasoning_irl.evaluation.outputs import EVAL_REPORT, metrics_table, write_report
 from reasoning_irl.evaluation.reward_scoring import load_scorer
-from reasoning_irl.evaluation.sampling import PolicySpec, check_vllm, completion_rows, resolve_policy, sample_policy
+from reasoning_irl.evaluation.sampling import (
+    PolicySpec,
+    check_vllm,
+    completion_rows,
+    is_local_path,
+    resolve_policy,
+    sample_policy,
+)
 from reasoning_irl.evaluation.search_eval import run_search_evaluate
 from reasoning_irl.folder_lock import releases_claims
 from reasoning_irl.models.loading import load_tokenizer
@@ -87,7 +94,15 @@ def _rescore_rows(typed: EvalConfig, dataset: Any) -> tuple[list[dict], dict[str
 
 def _policy_for_rescore(typed: EvalConfig) -> Optional[str]:
     """The policy of the rescored file: cfg.policy, else the one recorded in the eval_summary.json beside it."""
-    return typed.policy if typed.policy is not None else rescored_policy(typed.rescore_from)
+    if typed.policy is not None:
+        return typed.policy
+    recorded = rescored_policy(typed.rescore_from)
+    if recorded is not None and is_local_path(recorded) and not Path(recorded).expanduser().exists():
+        raise ConfigError(
+            f"rescore_from: the policy its eval_summary.json records, {recorded}, does not exist from here or from a "
+            "folder above the file; pass policy=<the evaluated policy>"
+        )
+    return recorded
 
 
 Completions = tuple[PolicySpec, list[dict], dict[str, dict], Any]

@@ -54,7 +54,7 @@ class PolicySpec:
     """Where the tokenizer is loaded from (the adapter folder when it has one)."""
 
 
-def _is_local(path: str) -> bool:
+def is_local_path(path: str) -> bool:
     # a hub id is "namespace/name": a path of more parts is a folder, even where it does not exist from here
     return path.startswith((".", "/", "~")) or path.count("/") > 1 or Path(path).expanduser().exists()
 
@@ -105,7 +105,7 @@ def _resolve_base(
                 return str(c)
         section["name_or_path"] = str(candidates[0])
         return resolve_model_path(validate(section, ModelConfig, "model"))  # builds the tiny model
-    if name and not _is_local(name):
+    if name and not is_local_path(name):
         return name  # hub id
     raise ConfigError(
         f"{where}: base model {name!r} of the adapter does not exist, from here or from a folder above the adapter "
@@ -121,7 +121,7 @@ def resolve_policy(policy: Optional[str], model_cfg: Any, artifacts_dir: Optiona
         return PolicySpec(base=base, tokenizer=base)
     path = Path(policy).expanduser()
     if not path.exists():
-        if _is_local(policy):
+        if is_local_path(policy):
             raise ConfigError(f"policy: {policy} does not exist")
         return PolicySpec(base=policy, tokenizer=policy)  # hub id
     if not path.is_dir():
