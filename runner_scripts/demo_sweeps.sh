@@ -48,15 +48,20 @@ LONGER_STEPS=3
 
 declare -A SCRIPT=([sft]=sft_train.py [grpo]=train.py [airl]=irl_train.py)
 declare -A SWEPT_KEY=([kl]=method.beta [lr]=training.learning_rate) OWN=()
-for sweep in $SWEEPS; do  # the value the demo's presets give each method for a key its sweep changes
-    [ -n "${SWEPT_KEY[$sweep]:-}" ] || continue
-    for method in grpo airl; do
-        OWN[$sweep.$method]=$("$PYTHON" -c 'import sys
+KEYS=()
+for sweep in $SWEEPS; do [ -z "${SWEPT_KEY[$sweep]:-}" ] || KEYS+=("$sweep=${SWEPT_KEY[$sweep]}"); done
+if [ ${#KEYS[@]} -gt 0 ]; then  # the value the demo's presets give each method for a key its sweep changes
+    # One process composes both presets (each Python start that composes one costs seconds).
+    own=$("$PYTHON" -c 'import sys
 from omegaconf import OmegaConf
 from reasoning_irl.composition import compose
-print(OmegaConf.select(compose(sys.argv[1], ["experiment=demo_" + sys.argv[1]]), sys.argv[2]))' "$method" "${SWEPT_KEY[$sweep]}")
-    done
-done
+for method in ("grpo", "airl"):
+    cfg = compose(method, ["experiment=demo_" + method])
+    for item in sys.argv[1:]:
+        sweep, key = item.split("=", 1)
+        print(f"{sweep}.{method}", OmegaConf.select(cfg, key))' "${KEYS[@]}")
+    while read -r name value; do OWN[$name]=$value; done <<< "$own"
+fi
 swept() {  # swept <sweep> <values...>: <method>_<sweep><value> for each value other than the method's demo value
     local sweep=$1 value method
     shift
