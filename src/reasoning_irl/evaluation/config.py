@@ -17,6 +17,7 @@ whatever the primary config (the entry check refuses ``reward_model=`` here in o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -250,20 +251,34 @@ def run_config_file(path: Optional[str]) -> Optional[Path]:
     return None
 
 
-def rescored_policy(rescore_from: str) -> Optional[str]:
-    """The policy recorded in the eval_summary.json beside a rescored eval_results.jsonl, if any: as written (from
-    the working directory), or a relative one found from a folder above that file, for an evaluation run from
-    another folder (the demo records paths from the repository root)."""
+def found_from_above(name: str, anchor: Path, kind: Callable[[Path], bool] = Path.exists) -> Optional[Path]:
+    """``name`` as a path that passes ``kind``: as written (from the working directory), or a relative one from a
+    folder above ``anchor``, for a path recorded by a run or evaluation started in another folder (the demo records
+    paths from the repository root); None when neither."""
+    path = Path(name).expanduser()
+    if kind(path):
+        return path
+    if path.is_absolute():
+        return None
+    return next((above / path for above in anchor.resolve().parents if kind(above / path)), None)
+
+
+def summary_beside(results_file: str) -> dict:
+    """The eval_summary.json beside an eval_results.jsonl ({} when there is none)."""
     import json
 
-    summary = Path(rescore_from).expanduser().parent / "eval_summary.json"
-    if not summary.is_file():
-        return None
-    policy = (json.loads(summary.read_text()).get("config") or {}).get("policy")
-    path = Path(policy).expanduser() if isinstance(policy, str) else None
-    if path is None or path.exists() or path.is_absolute():
+    summary = Path(results_file).expanduser().parent / "eval_summary.json"
+    return json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+
+
+def rescored_policy(rescore_from: str) -> Optional[str]:
+    """The policy recorded in the eval_summary.json beside a rescored eval_results.jsonl, if any, found as
+    :func:`found_from_above` finds it (else as recorded)."""
+    policy = (summary_beside(rescore_from).get("config") or {}).get("policy")
+    if not isinstance(policy, str):
         return policy
-    return next((str(above / path) for above in summary.resolve().parents if (above / path).exists()), policy)
+    found = found_from_above(policy, Path(rescore_from))
+    return policy if found is None or found == Path(policy).expanduser() else str(found)
 
 
 # evaluate.py's sampling key -> the training run's sampling key it defaults to

@@ -32,7 +32,7 @@ from typing import Any
 
 from reasoning_irl.config import ConfigError
 from reasoning_irl.data import load_split, reasoning_steps
-from reasoning_irl.evaluation.config import IRLEvalConfig
+from reasoning_irl.evaluation.config import IRLEvalConfig, summary_beside
 from reasoning_irl.evaluation.diagnostics import (
     auroc,
     cluster_bootstrap_ci,
@@ -186,11 +186,8 @@ def scored_by_this_model(samples_from: str, reward_model_path: str) -> bool:
     """Whether the ``scores`` in a samples file came from this reward model: the eval_summary.json beside it names
     the same folder (its path as written, from here). A file reranked by another reward model (say, a policy's
     evaluation reranked by the demo's AIRL reward) is scored again, or its AUROC would be the other model's."""
-    import json
-
-    summary = Path(samples_from).expanduser().parent / "eval_summary.json"
     try:
-        recorded = json.loads(summary.read_text(encoding="utf-8")).get("reward_model")
+        recorded = summary_beside(samples_from).get("reward_model")
         return (
             bool(recorded) and Path(recorded).expanduser().resolve() == Path(reward_model_path).expanduser().resolve()
         )

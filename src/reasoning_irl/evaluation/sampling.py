@@ -33,6 +33,7 @@ import torch
 
 from reasoning_irl.config import ConfigError, validate
 from reasoning_irl.data.prompts import render_prompt
+from reasoning_irl.evaluation.config import found_from_above
 from reasoning_irl.models.config import ModelConfig
 from reasoning_irl.models.generation import PerRowSampler, Sampled, eos_ids, row_seed, sample_hf  # noqa: F401
 from reasoning_irl.models.loading import load_tokenizer, resolve_dtype, resolve_model_path, vllm_max_lora_rank
@@ -59,17 +60,6 @@ def is_local_path(path: str) -> bool:
     return path.startswith((".", "/", "~")) or path.count("/") > 1 or Path(path).expanduser().exists()
 
 
-def _local_base(name: str, adapter: Path) -> Optional[Path]:
-    """An adapter's recorded base as a folder: as written (from the working directory), or a relative one from a
-    folder above the adapter, for a run started elsewhere (the demo records paths from the repository root)."""
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return path
-    if path.is_absolute():
-        return None
-    return next((above / path for above in adapter.resolve().parents if (above / path).is_dir()), None)
-
-
 def _has_tokenizer(folder: Path) -> bool:
     return (folder / "tokenizer_config.json").is_file()
 
@@ -93,7 +83,8 @@ def _resolve_base(
     """A loadable base path for the recorded base ``name`` of the adapter in ``adapter``."""
 
     section = dict(model_section or {})
-    local = _local_base(name, adapter) if name else None
+    # a relative base recorded by a run started elsewhere is found from a folder above the adapter
+    local = found_from_above(name, adapter, Path.is_dir) if name else None
     if local is not None and not (section.get("tiny") and artifacts_dir):
         return str(local)
     if section.get("tiny"):
