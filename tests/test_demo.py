@@ -21,6 +21,8 @@ import yaml
 
 from reasoning_irl.models import ensure_tiny_model
 
+pytestmark = pytest.mark.slow
+
 SHORT = {
     "BASE_STEPS": "30",
     "HABIT_STEPS": "10",

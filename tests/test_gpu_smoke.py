@@ -154,6 +154,7 @@ def test_only_what_the_machine_lacks_is_replaced(tmp_path, machine, vllm_why, op
 
 
 # --- the whole run, tiny, on this CPU -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_tiny_cpu_run_prints_and_records_the_replacements_and_figures(tmp_path):
     done = smoke(tmp_path, DEVICE="cpu", SIZE="tiny", STEPS="2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -32,6 +32,8 @@ from reasoning_irl.training.airl.run import run_airl
 from reasoning_irl.training.grpo import run_grpo
 from reasoning_irl.training.sft import run_sft
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 GSM8K = REPO.parent / "shared" / "data" / "gsm8k"
 HIDDEN = 576

@@ -29,6 +29,8 @@ from __future__ import annotations
 import claim_runs
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def reward_base(artifacts, tmp_path_factory):
